@@ -1,0 +1,69 @@
+"""GAP8 latency: PULP-NN on the 8-core cluster, where bits save memory but not cycles.
+
+Analytic cycle model of the 8-bit PULP-NN kernels (kernels: Garofalo et al. 2019,
+"PULP-NN: Accelerating Quantized Neural Networks on Parallel Ultra-Low-Power RISC-V
+Processors", arXiv 1908.11263; formula as given in bitgate's DESIGN.md, not re-fitted here):
+  conv      = ceil(OX/2) * ceil(OY/8) * (2*Kx*Ky*Cin + ceil(Cout/4) * (15 + 14*ceil(Kx*Ky*Cin/4)))
+  depthwise = 4 * ceil(Cout/4) * OX * OY * Kx * Ky
+  linear    = ceil(Cin/2) * ceil(Cout/4)
+Cin/Cout are expected kept channel counts (Cin per group, linear: kept features), each
+ceil straight-through. out_spatial (H, W) gives OY = H, OX = W; Conv1d has OY = 1.
+A layer whose channels are all pruned disappears and costs 0.
+
+Mixed-precision PULP-NN kernels (Bruschi et al. 2020, arXiv 2007.07759) reach ~16
+MAC/cycle on 8 cores, like 8-bit PULP-NN (15.5): GAP8 only has 8-bit SIMD dot products,
+so sub-byte weights are unpacked first. The model therefore ignores weight bits except for
+an optional unpack overhead: cycles *= 1 + subbyte_overhead * (share of kept channels with
+fewer than 8 bits). target.params["subbyte_overhead"] defaults to 0 (no measured figure).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from torch import Tensor
+
+from cost_models.common import ceil_ste, channel_mass, in_features, kept_out, param, zero
+from cost_models.registry import for_family, register
+from supernet.spec import LayerChoice
+from targets.target import Target
+
+
+def _ox_oy_kx_ky(choice: LayerChoice) -> tuple[int, int, int, int]:
+    spec = choice.spec
+    if not spec.out_spatial:
+        raise ValueError(f"layer {spec.name!r}: conv LayerSpec needs out_spatial for the GAP8 latency model")
+    if len(spec.out_spatial) > 2 or len(spec.kernel_size) > 2:
+        raise ValueError(f"layer {spec.name!r}: the GAP8 model handles Conv1d/Conv2d only")
+    out = (1, *spec.out_spatial)[-2:]  # (OY, OX); Conv1d -> OY = 1
+    ker = (1, 1, *spec.kernel_size)[-2:]  # (Ky, Kx)
+    return out[1], out[0], ker[1], ker[0]
+
+
+def layer_cycles(choice: LayerChoice) -> Tensor:
+    """PULP-NN cycles of one layer at 8 bits, from expected kept channel counts."""
+    spec = choice.spec
+    cout = kept_out(choice)
+    cout4 = ceil_ste(cout / 4)
+    if spec.kind == "linear":
+        return ceil_ste(in_features(choice) / 2) * cout4
+    ox, oy, kx, ky = _ox_oy_kx_ky(choice)
+    if spec.depthwise:
+        return 4 * cout4 * ox * oy * kx * ky
+    cin = in_features(choice) / spec.groups
+    present = cout4.clamp(max=1.0)  # 0 when every output channel is pruned, else 1
+    im2col = 2 * kx * ky * cin * present
+    return math.ceil(ox / 2) * math.ceil(oy / 8) * (im2col + cout4 * (15 + 14 * ceil_ste(kx * ky * cin / 4)))
+
+
+@register("latency_gap8", unit="cycles", applies_to=for_family("gap8"))
+def latency_gap8(choices: Sequence[LayerChoice], target: Target) -> Tensor:
+    """Expected cluster cycles on GAP8; pruning saves cycles, sub-byte weights (almost) do not."""
+    overhead = param(target, "subbyte_overhead", 0.0)
+    total = zero(choices)
+    for ch in choices:
+        sub = sum((n for bits, n in channel_mass(ch, target) if bits < 8), zero(choices))
+        share = sub / kept_out(ch).clamp(min=1e-12)
+        total = total + layer_cycles(ch) * (1 + overhead * share)
+    return total

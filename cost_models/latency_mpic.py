@@ -1,0 +1,57 @@
+"""MPIC latency: a RISC-V core with sub-byte SIMD where fewer bits also mean fewer cycles.
+
+cycles = sum over layers, activation bits a and weight bits w of MACs(a, w) / LUT[a][w]
+with LUT in MAC/cycle measured on MPIC (Ottavi et al. 2020, "A Mixed-Precision RISC-V
+Processor for Extreme-Edge DNN Inference", arXiv 2010.04073). MACs(a, w) =
+P(act = a) * out_positions * wpc_eff * sum_c theta[w, c]; 0-bit channels cost nothing.
+
+The LUT is read from target.params["mac_per_cycle"], a table keyed "a<bits>" whose
+values are tables keyed "w<bits>" (see targets/devices/mpic.toml); plain integer keys work too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from torch import Tensor
+
+from cost_models.common import bit_probs, channel_mass, out_positions, weights_per_channel, zero
+from cost_models.registry import for_family, register
+from supernet.spec import LayerChoice
+from targets.target import Target
+
+
+def _bits_key(key: Any, prefix: str) -> int:
+    text = str(key)
+    return int(text[1:] if text.startswith(prefix) else text)
+
+
+def mac_per_cycle_lut(target: Target) -> dict[int, dict[int, float]]:
+    """LUT[a][w] in MAC/cycle from target.params, with integer keys."""
+    raw = target.params.get("mac_per_cycle")
+    if not isinstance(raw, dict):
+        raise ValueError(f"target {target.name!r}: params.mac_per_cycle (LUT[a][w] in MAC/cycle) is missing")
+    try:
+        return {
+            _bits_key(a, "a"): {_bits_key(w, "w"): float(v) for w, v in row.items()} for a, row in raw.items()
+        }
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ValueError(f"target {target.name!r}: params.mac_per_cycle must look like a8 = {{w8 = 2.1}}: {exc}")
+
+
+@register("latency_mpic", unit="cycles", applies_to=for_family("mpic"))
+def latency_mpic(choices: Sequence[LayerChoice], target: Target) -> Tensor:
+    """Expected cycles on MPIC: MACs split by (activation bits, weight bits), each at its LUT throughput."""
+    lut = mac_per_cycle_lut(target)
+    total = zero(choices)
+    for ch in choices:
+        per_channel_macs = out_positions(ch) * weights_per_channel(ch)
+        for a, p_a in bit_probs(ch.act_bits, ch.act_probs):
+            for w, n in channel_mass(ch, target):
+                if w not in lut.get(a, {}):
+                    if bool(p_a > 0) and bool(n > 0):
+                        raise ValueError(f"target {target.name!r}: no MPIC throughput for a{a}/w{w} in mac_per_cycle")
+                    continue
+                total = total + p_a * per_channel_macs * n / lut[a][w]
+    return total
