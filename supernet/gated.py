@@ -1,0 +1,80 @@
+"""The searchable layer: a conv/linear whose output channels mix quantized copies of the weights.
+
+W_eff[c] = sum_b theta[b, c] * Q_b(W)[c]  with Q_0 = 0   (seed 001, "method").
+
+A following BatchNorm is absorbed into the layer and the channel's keep probability
+(1 - theta[0, c]) is applied *after* it: batch statistics would otherwise normalise the
+keep mass away. So a channel whose gate sits on 0 bits outputs exactly 0, and removing it
+changes nothing downstream.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from supernet.gates import ChannelGates
+from supernet.layers import ActQuant, LayerOp
+from supernet.quant import quantize_weight
+
+InputGates = tuple[tuple[ChannelGates | None, int], ...]
+
+
+def input_keep(in_gates: InputGates, like: Tensor) -> Tensor:
+    """Keep probability of every input channel: producers' gates, or 1 for unsearchable producers."""
+    parts = [g.keep() if g is not None else like.new_ones(n) for g, n in in_gates]
+    return torch.cat(parts) if parts else like.new_ones(0)
+
+
+class GatedLayer(nn.Module):
+    def __init__(
+        self,
+        source: nn.Module,
+        gates: ChannelGates,
+        act: ActQuant,
+        bn: nn.Module | None = None,
+        in_gates: InputGates = (),
+        in_unit: int = 1,
+    ) -> None:
+        super().__init__()
+        self.op = LayerOp.of(source)
+        self.weight = nn.Parameter(source.weight.detach().clone())
+        self.bias = nn.Parameter(source.bias.detach().clone()) if source.bias is not None else None
+        self.bn = bn
+        self.gates = gates
+        self.act = act
+        self.in_unit = in_unit
+        # Plain tuple, not registered: these gates belong to the producing layers.
+        self._in_gates = in_gates
+
+    def _input_weight(self) -> Tensor | None:
+        """How much each input channel's weights count when setting the quantization grid."""
+        if self.op.groups > 1 or not any(g is not None for g, _ in self._in_gates):
+            return None
+        keep = input_keep(self._in_gates, self.weight).detach()
+        if self.in_unit > 1:
+            keep = keep.repeat_interleave(self.in_unit)
+        return keep.reshape((1, -1) + (1,) * (self.weight.dim() - 2))
+
+    def effective_weight(self) -> tuple[Tensor, Tensor]:
+        """(sum over non-zero options of theta * Q_b(W), keep probability per channel)."""
+        theta = self.gates.probs()
+        shape = (-1,) + (1,) * (self.weight.dim() - 1)
+        in_w = self._input_weight()
+        w_eff = torch.zeros_like(self.weight)
+        for i, b in enumerate(self.gates.options):
+            if b:
+                w_eff = w_eff + theta[i].reshape(shape) * quantize_weight(self.weight, b, in_w)
+        keep = 1.0 - theta[0] if self.gates.prunable else theta.sum(0)
+        return w_eff, keep.expand(self.weight.shape[0])
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.act(x)
+        w_eff, keep = self.effective_weight()
+        if self.bn is None:
+            bias = self.bias * keep if self.bias is not None else None
+            return self.op(x, w_eff, bias)
+        # BN would normalise any per-channel scale away: mix at unit mass, gate after BN.
+        shape = (-1,) + (1,) * (x.dim() - 2)
+        w_unit = w_eff / keep.clamp_min(1e-12).reshape((-1,) + (1,) * (self.weight.dim() - 1))
+        return self.bn(self.op(x, w_unit, self.bias)) * keep.reshape(shape)

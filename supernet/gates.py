@@ -1,0 +1,102 @@
+"""Learnable gates over bit-width options, and the temperature schedule that sharpens them.
+
+`alpha` has shape (|B|, C): one column of logits per output channel (C = 1 for a
+per-layer choice). theta = softmax(alpha / tau) over the options. The probabilities are
+a pure function of the parameters and of buffers the training loop sets between steps
+(`tau`, Gumbel `noise`), so the forward pass and the cost model always see the same theta.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+SAMPLING_MODES = ("soft", "gumbel", "hard", "hard-gumbel")
+
+
+class ChannelGates(nn.Module):
+    def __init__(self, options: tuple[int, ...], channels: int) -> None:
+        super().__init__()
+        if not options or len(set(options)) != len(options):
+            raise ValueError(f"bit options must be distinct and non-empty, got {options}")
+        if any(b < 0 or b > 16 for b in options):
+            raise ValueError(f"bit options must be in 0..16, got {options}")
+        self.options = tuple(sorted(options))
+        self.channels = channels
+        # Reference init (seed 001 code): alpha[b] = b / max(B), a mild bias towards high precision.
+        init = torch.tensor([b / max(self.options) for b in self.options]).unsqueeze(1)
+        self.alpha = nn.Parameter(init.repeat(1, channels))
+        self.register_buffer("tau", torch.tensor(1.0))
+        self.register_buffer("noise", torch.zeros(len(self.options), channels))
+        self.mode = "soft"
+
+    @property
+    def prunable(self) -> bool:
+        return 0 in self.options
+
+    def resample(self, generator: torch.Generator | None = None) -> None:
+        """Draw fresh Gumbel noise; called by the training loop once per step."""
+        u = torch.rand(self.noise.shape, generator=generator, device="cpu").to(self.noise.device)
+        self.noise.copy_(-torch.log(-torch.log(u.clamp(1e-10, 1 - 1e-10))))
+
+    def probs(self) -> Tensor:
+        """theta, shape (|B|, C); columns sum to one. 'hard' modes are one-hot in value, soft in gradient."""
+        logits = self.alpha + self.noise if self.mode in ("gumbel", "hard-gumbel") else self.alpha
+        soft = F.softmax(logits / self.tau, dim=0)
+        if self.mode in ("hard", "hard-gumbel"):
+            onehot = F.one_hot(soft.argmax(0), len(self.options)).T.to(soft.dtype)
+            return onehot + (soft - soft.detach())
+        return soft
+
+    def keep(self) -> Tensor:
+        """Probability that each channel is kept (not 0 bits), shape (C,)."""
+        theta = self.probs()
+        return 1.0 - theta[0] if self.prunable else theta.new_ones(theta.shape[1])
+
+    def choice(self) -> list[int]:
+        """The argmax option of every channel (what discretization picks)."""
+        return [self.options[i] for i in self.alpha.detach().argmax(0).tolist()]
+
+    def set_choice(self, bits: list[int] | tuple[int, ...], margin: float = 20.0) -> None:
+        """Point every channel's logits at the given options (for tests and warm starts)."""
+        if len(bits) != self.channels:
+            raise ValueError(f"expected {self.channels} bit choices, got {len(bits)}")
+        bad = sorted({b for b in bits if b not in self.options})
+        if bad:
+            raise ValueError(f"bit-widths {bad} are not among the options {self.options}")
+        with torch.no_grad():
+            self.alpha.zero_()
+            for c, b in enumerate(bits):
+                self.alpha[self.options.index(b), c] = margin
+
+    def extra_repr(self) -> str:
+        return f"options={self.options}, channels={self.channels}, mode={self.mode}"
+
+
+@dataclass(frozen=True)
+class TemperatureSchedule:
+    """tau(epoch) for the search. Reference (seed 001 code): tau0 = 1, tau *= exp(-0.045) per epoch."""
+
+    kind: str = "exp"  # "exp", "linear" or "constant"
+    tau0: float = 1.0
+    decay: float = 0.045  # per epoch; for "linear" the decrement per epoch
+    tau_min: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("exp", "linear", "constant"):
+            raise ValueError(f"temperature schedule kind must be exp, linear or constant, got {self.kind!r}")
+        if self.tau0 <= 0 or self.tau_min <= 0 or self.decay < 0:
+            raise ValueError("temperature schedule needs tau0 > 0, tau_min > 0 and decay >= 0")
+
+    def __call__(self, epoch: float) -> float:
+        if self.kind == "constant":
+            tau = self.tau0
+        elif self.kind == "exp":
+            tau = self.tau0 * math.exp(-self.decay * epoch)
+        else:
+            tau = self.tau0 - self.decay * epoch
+        return max(tau, self.tau_min)

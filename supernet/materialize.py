@@ -1,0 +1,83 @@
+"""`materialize`: the physically pruned, fixed-precision network an architecture describes.
+
+Pruned output channels are removed together with the matching input channels of every
+consumer (through adds, concats and flattens), depthwise convs shrink their groups, and
+each remaining channel is fake-quantized at its bits. With hard gates the supernet and
+the materialized network compute the same function.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import Tensor, nn
+
+from supernet.arch import Architecture
+from supernet.fixed import FixedLayer
+from supernet.layers import ActQuant
+from supernet.network import Supernet
+
+
+def _input_index(net: Supernet, name: str, kept: dict[int, list[int]]) -> list[int]:
+    """Indices of the input features of layer `name` that survive (flattened channels span `unit`)."""
+    info = net.info.layers[name]
+    idx, offset = [], 0
+    for g, n in info.in_flow.segments:
+        idx += [offset + c for c in (kept[g] if g is not None else range(n))]
+        offset += n
+    unit = info.in_flow.unit
+    return [c * unit + u for c in idx for u in range(unit)] if unit > 1 else idx
+
+
+def _slice_bn(bn: nn.Module, index: Tensor) -> nn.Module:
+    new = type(bn)(len(index), eps=bn.eps, momentum=bn.momentum, affine=bn.affine,
+                   track_running_stats=bn.track_running_stats)  # fmt: skip
+    state = {k: (v[index] if v.dim() == 1 else v) for k, v in bn.state_dict().items()}
+    new.load_state_dict(state)
+    return new.train(bn.training)
+
+
+def _fixed_act(act: ActQuant, bits: int) -> ActQuant:
+    new = ActQuant((bits,), enabled=act.enabled)
+    with torch.no_grad():
+        new.clip.copy_(act.clip)
+        new.signed.copy_(act.signed)
+    return new
+
+
+def materialize(net: Supernet, arch: Architecture) -> nn.Module:
+    """A new module (torch.fx GraphModule) with the channels and bit-widths of `arch`."""
+    net.check(arch)
+    kept = net.kept_channels(arch)
+    gm = copy.deepcopy(net.net)
+    for name, info in net.info.layers.items():
+        layer = net.layer(name)
+        out_idx = torch.tensor(arch.kept(name))
+        w = layer.weight.detach()[out_idx]
+        op = layer.op
+        if info.spec.depthwise:
+            op = op.with_groups(len(out_idx))
+        elif op.groups == 1:
+            w = w[:, torch.tensor(_input_index(net, name, kept))]
+        bias = layer.bias.detach()[out_idx] if layer.bias is not None else None
+        bn = _slice_bn(layer.bn, out_idx) if layer.bn is not None else None
+        bits = [arch.weight_bits[name][c] for c in out_idx.tolist()]
+        fixed = FixedLayer(op, w, bias, bits, _fixed_act(layer.act, arch.act_bits[name]), bn)
+        parent, _, leaf = name.rpartition(".")
+        setattr(gm.get_submodule(parent) if parent else gm, leaf, fixed)
+    return gm
+
+
+def arch_param_count(net: Supernet, arch: Architecture) -> int:
+    """Conv/linear weights and biases of the materialized network, computed from the architecture alone."""
+    kept = net.kept_channels(arch)
+    total = 0
+    for name, info in net.info.layers.items():
+        n_out = len(arch.kept(name))
+        spec = info.spec
+        per_channel = spec.kernel_numel if spec.depthwise else (
+            len(_input_index(net, name, kept)) // spec.groups * spec.kernel_numel
+        )  # fmt: skip
+        total += n_out * per_channel + (n_out if spec.has_bias else 0)
+    return total

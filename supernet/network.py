@@ -1,0 +1,163 @@
+"""The supernet: the traced model with gated layers, plus what cost models and discretization need."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, fx, nn
+
+from supernet.arch import Architecture
+from supernet.gated import GatedLayer, input_keep
+from supernet.gates import SAMPLING_MODES, ChannelGates
+from supernet.graph import Analysis
+from supernet.spec import LayerChoice, LayerSpec
+
+DEFAULT_OUTPUT_ACT_BITS = 8  # the network output is requantized to int8 at deployment
+
+
+class Supernet(nn.Module):
+    def __init__(
+        self,
+        net: fx.GraphModule,
+        info: Analysis,
+        gates: nn.ModuleDict,
+        bits: tuple[int, ...],
+        act_bits: tuple[int, ...],
+        granularity: str,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.gates = gates
+        self.info = info
+        self.bits, self.act_bits, self.granularity = bits, act_bits, granularity
+        # consumers[L]: layers reading L's output channels (their input quantizer sets L's output bits)
+        self.consumers = {
+            name: [m for m, other in info.layers.items() if m != name and layer.group in other.in_flow.groups]
+            for name, layer in info.layers.items()
+        }
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    # ---- structure ---------------------------------------------------------------------------
+    @property
+    def layer_names(self) -> list[str]:
+        return list(self.info.layers)
+
+    @property
+    def specs(self) -> dict[str, LayerSpec]:
+        return {n: layer.spec for n, layer in self.info.layers.items()}
+
+    def layer(self, name: str) -> GatedLayer:
+        return self.net.get_submodule(name)
+
+    def groups_of_layers(self) -> dict[int, list[str]]:
+        """Layers whose output channels are pruned together, by group id."""
+        out: dict[int, list[str]] = {}
+        for name, layer in self.info.layers.items():
+            out.setdefault(layer.group, []).append(name)
+        return out
+
+    # ---- search controls (set between steps, never during forward) ---------------------------
+    def all_gates(self) -> Iterator[ChannelGates]:
+        return (m for m in self.modules() if isinstance(m, ChannelGates))
+
+    def set_temperature(self, tau: float) -> None:
+        for g in self.all_gates():
+            g.tau.fill_(tau)
+
+    def set_sampling(self, mode: str) -> None:
+        if mode not in SAMPLING_MODES:
+            raise ValueError(f"sampling mode must be one of {SAMPLING_MODES}, got {mode!r}")
+        for g in self.all_gates():
+            g.mode = mode
+
+    def resample(self, generator: torch.Generator | None = None) -> None:
+        for g in self.all_gates():
+            g.resample(generator)
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return [g.alpha for g in self.all_gates()]
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        arch = {id(p) for p in self.arch_parameters()}
+        return [p for p in self.parameters() if id(p) not in arch]
+
+    # ---- what cost models see ----------------------------------------------------------------
+    def layer_choices(self, arch: Architecture | None = None) -> list[LayerChoice]:
+        """Per layer, the gate probabilities (soft, differentiable) or the one-hot choices of `arch`."""
+        if arch is not None:
+            return self._arch_choices(arch)
+        choices = []
+        for name, info in self.info.layers.items():
+            layer = self.layer(name)
+            theta = layer.gates.probs().expand(-1, info.spec.out_channels)
+            out = self.consumers[name]
+            oact = self.layer(out[0]).act if out else None
+            choices.append(
+                LayerChoice(
+                    spec=info.spec,
+                    weight_bits=layer.gates.options,
+                    weight_probs=theta,
+                    in_keep=input_keep(layer._in_gates, theta),
+                    act_bits=layer.act.options,
+                    act_probs=layer.act.probs(),
+                    out_act_bits=oact.options if oact else (DEFAULT_OUTPUT_ACT_BITS,),
+                    out_act_probs=oact.probs() if oact else theta.new_ones(1),
+                )
+            )
+        return choices
+
+    def check(self, arch: Architecture) -> None:
+        """Raise ValueError (one line) if `arch` does not fit this network's structure."""
+        names, given = set(self.info.layers), set(arch.weight_bits)
+        if names != given:
+            raise ValueError(
+                f"architecture layers do not match the model: missing {sorted(names - given)[:3]}, "
+                f"unknown {sorted(given - names)[:3]}"
+            )
+        for name, info in self.info.layers.items():
+            n = len(arch.weight_bits[name])
+            if n != info.spec.out_channels:
+                raise ValueError(f"architecture gives {n} channels for layer {name!r}, which has {info.spec.out_channels}")
+        for g, layers in self.groups_of_layers().items():
+            masks = {tuple(b > 0 for b in arch.weight_bits[n]) for n in layers}
+            if len(masks) > 1:
+                raise ValueError(f"layers {layers} meet at an add and must keep the same channels")
+            mask = masks.pop()
+            if not any(mask):
+                raise ValueError(f"architecture prunes every channel of {layers}; keep at least one")
+            if g in self.info.unprunable and not all(mask):
+                raise ValueError(f"layers {layers} must keep all channels (they reach the output or the input)")
+
+    def kept_channels(self, arch: Architecture) -> dict[int, list[int]]:
+        """Kept channel indices of every group under `arch`."""
+        return {g: arch.kept(layers[0]) for g, layers in self.groups_of_layers().items()}
+
+    def _arch_choices(self, arch: Architecture) -> list[LayerChoice]:
+        self.check(arch)
+        kept = self.kept_channels(arch)
+        ref = next(iter(self.parameters()))
+        choices = []
+        for name, info in self.info.layers.items():
+            bits = arch.weight_bits[name]
+            options = tuple(sorted(set(bits) | {0}))
+            index = torch.tensor([options.index(b) for b in bits])
+            probs = F.one_hot(index, len(options)).T.to(ref)
+            in_keep = torch.cat(
+                [
+                    (torch.arange(n) .unsqueeze(1) == torch.tensor(kept[g] or [-1])).any(1).to(ref)
+                    if g is not None
+                    else ref.new_ones(n)
+                    for g, n in info.in_flow.segments
+                ]
+            )
+            out = self.consumers[name]
+            out_bits = arch.act_bits[out[0]] if out else DEFAULT_OUTPUT_ACT_BITS
+            choices.append(
+                LayerChoice(info.spec, options, probs, in_keep, (arch.act_bits[name],), ref.new_ones(1),
+                            (out_bits,), ref.new_ones(1))
+            )  # fmt: skip
+        return choices

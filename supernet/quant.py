@@ -1,0 +1,74 @@
+"""Fake quantizers with straight-through gradients: per-channel weights and PACT activations.
+
+Weights: symmetric, per output channel, restricted range (levels -(2^(b-1)-1)..2^(b-1)-1),
+so +x and -x quantize alike and the integer export needs no zero point. 1 bit is
+sign(W) times the channel's mean |W| (XNOR-Net style, seed 002's binary layers).
+0 bits is the pruned channel: all zeros.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+_EPS = 1e-12
+
+
+def round_ste(x: Tensor) -> Tensor:
+    """Round in the forward pass, identity in the backward pass."""
+    return x + (x.round() - x).detach()
+
+
+def _rows(w: Tensor) -> Tensor:
+    return w.reshape(w.shape[0], -1)
+
+
+def weight_scale(w: Tensor, bits: int, input_weight: Tensor | None = None) -> Tensor:
+    """Per-output-channel step size, shape (C_out,). Detached: the grid is not learned.
+
+    `input_weight` (broadcastable to w) down-weights inputs that are pruned, so the
+    grid is set by the weights that will survive in the deployed, smaller layer.
+    """
+    a = _rows((w.detach().abs() * input_weight) if input_weight is not None else w.detach().abs())
+    if bits == 1:
+        if input_weight is None:
+            return a.mean(1)
+        kept = _rows(torch.ones_like(w) * input_weight).sum(1)
+        return a.sum(1) / kept.clamp_min(_EPS)
+    return a.amax(1) / (2 ** (bits - 1) - 1)
+
+
+def quantize_weight(w: Tensor, bits: int, input_weight: Tensor | None = None) -> Tensor:
+    """Fake-quantize `w` per output channel at `bits` (0 = pruned) with a straight-through gradient."""
+    if bits == 0:
+        return torch.zeros_like(w)
+    shape = (-1,) + (1,) * (w.dim() - 1)
+    scale = weight_scale(w, bits, input_weight).clamp_min(_EPS).reshape(shape)
+    if bits == 1:
+        q = torch.where(w >= 0, scale, -scale)
+    else:
+        qmax = 2 ** (bits - 1) - 1
+        q = torch.clamp(torch.round(w / scale), -qmax, qmax) * scale
+    return w + (q - w).detach()
+
+
+def quantize_weight_per_channel(w: Tensor, bits: Tensor) -> Tensor:
+    """Fake-quantize each output channel of `w` at its own bit-width (`bits` is a (C_out,) int tensor)."""
+    out = torch.zeros_like(w)
+    for b in torch.unique(bits).tolist():
+        rows = (bits == b).nonzero().flatten()
+        out = out.index_copy(0, rows, quantize_weight(w.index_select(0, rows), int(b)))
+    return out
+
+
+def activation_levels(bits: int, signed: bool) -> int:
+    """Largest integer level of an activation quantizer (restricted range when signed)."""
+    return 2 ** (bits - 1) - 1 if signed else 2**bits - 1
+
+
+def quantize_activation(x: Tensor, clip: Tensor, bits: int, signed: bool) -> Tensor:
+    """PACT: clamp to [-clip, clip] (signed) or [0, clip], then a uniform grid; `clip` gets gradients."""
+    lo = -clip if signed else torch.zeros_like(clip)
+    y = torch.minimum(torch.maximum(x, lo), clip)
+    step = clip / activation_levels(bits, signed)
+    return round_ste(y / step) * step

@@ -1,0 +1,86 @@
+"""What a cost model sees of one searchable layer: its shape and its gate probabilities.
+
+The supernet produces these records from its live gates (soft probabilities) and
+from a discrete architecture (one-hot probabilities), so one cost function serves
+both the search and the exact cost of the result.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """Static shape of a Conv1d/Conv2d/Linear layer in the original (unpruned) network.
+
+    `in_channels` counts the producer's channels; for a Linear layer fed by a flatten,
+    each input channel spans `in_unit` features (H*W), so in_features = in_channels * in_unit.
+    """
+
+    name: str
+    kind: str  # "conv" or "linear"
+    in_channels: int
+    out_channels: int
+    kernel_size: tuple[int, ...] = ()
+    groups: int = 1
+    in_unit: int = 1
+    in_spatial: tuple[int, ...] = ()
+    out_spatial: tuple[int, ...] = ()
+    has_bias: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("conv", "linear"):
+            raise ValueError(f"LayerSpec.kind must be 'conv' or 'linear', got {self.kind!r}")
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError(f"{self.name}: channels not divisible by groups={self.groups}")
+
+    @property
+    def depthwise(self) -> bool:
+        return self.groups > 1 and self.groups == self.in_channels == self.out_channels
+
+    @property
+    def kernel_numel(self) -> int:
+        return math.prod(self.kernel_size) if self.kernel_size else 1
+
+    @property
+    def out_positions(self) -> int:
+        """Output pixels (conv) or 1 (linear): how often each weight is used per inference."""
+        return math.prod(self.out_spatial) if self.out_spatial else 1
+
+    @property
+    def weights_per_channel(self) -> int:
+        """Weights of one output channel when nothing is pruned."""
+        return self.in_channels // self.groups * self.in_unit * self.kernel_numel
+
+
+@dataclass(frozen=True)
+class LayerChoice:
+    """A layer together with the (possibly soft) choices the search made for it.
+
+    weight_probs[i, c] is the probability that output channel c uses weight_bits[i]
+    bits (0 = pruned); columns sum to 1. in_keep[j] is the probability that input
+    channel j survives pruning (1 for unsearchable producers). act_probs/out_act_probs
+    are probabilities over the input/output activation bit options.
+    For a depthwise layer in_keep equals its own keep probabilities (it shares the
+    producer's gates), so cost models must not count input pruning a second time.
+    """
+
+    spec: LayerSpec
+    weight_bits: tuple[int, ...]
+    weight_probs: Tensor
+    in_keep: Tensor
+    act_bits: tuple[int, ...]
+    act_probs: Tensor
+    out_act_bits: tuple[int, ...]
+    out_act_probs: Tensor
+
+    @property
+    def keep(self) -> Tensor:
+        """Probability that each output channel is kept (not 0 bits)."""
+        if 0 in self.weight_bits:
+            return 1.0 - self.weight_probs[self.weight_bits.index(0)]
+        return self.weight_probs.sum(0)
