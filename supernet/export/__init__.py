@@ -1,0 +1,1 @@
+"""Integer export of materialized networks: ONNX (QDQ), C header + JSON manifest, numpy reference."""
