@@ -1,0 +1,118 @@
+"""Every cost model on small layers whose costs were worked out by hand (numbers in comments)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from cost_models import evaluate
+from supernet.spec import LayerSpec
+from targets import get_target
+
+W = (0, 2, 4, 8)
+CONV = LayerSpec("conv", "conv", 3, 4, (3, 3), in_spatial=(8, 8), out_spatial=(8, 8))
+DW = LayerSpec("dw", "conv", 4, 4, (3, 3), groups=4, in_spatial=(8, 8), out_spatial=(8, 8))
+FC = LayerSpec("fc", "linear", 4, 10, in_unit=16)  # flatten of 4 channels x 4x4 pixels
+CONV1D = LayerSpec("c1d", "conv", 2, 6, (5,), in_spatial=(32,), out_spatial=(28,))
+PRUNED_IN = LayerSpec("pin", "conv", 4, 2, (3, 3), in_spatial=(8, 8), out_spatial=(8, 8))
+
+
+def cost(name, choices, target="generic"):
+    return evaluate(name, choices, get_target(target) if isinstance(target, str) else target).item()
+
+
+@pytest.fixture
+def conv(make_discrete):
+    # wpc = 3*9 = 27; channels at 8, 4, pruned, 2 bits
+    return make_discrete(CONV, W, [8, 4, 0, 2])
+
+
+@pytest.fixture
+def dw(make_discrete):
+    # depthwise shares its producer's gates: in_keep = its own keep
+    return make_discrete(DW, W, [8, 0, 4, 4], in_kept=[1, 0, 1, 1])
+
+
+@pytest.fixture
+def fc(make_discrete):
+    # output layer (no 0 option); input channel 1 pruned upstream -> 3 * 16 = 48 features
+    return make_discrete(FC, (2, 4, 8), [8] * 5 + [4] * 5, in_kept=[1, 0, 1, 1])
+
+
+def test_size_conv_depthwise_linear(conv, dw, fc):
+    assert cost("size", [conv]) == 27 + 14 + 7  # 27*8/8, ceil(27*4/8 = 13.5), ceil(27*2/8 = 6.75)
+    assert cost("size", [dw]) == 9 + 9  # one 8-bit channel of 9 weights, two 4-bit: 2*9*4/8
+    assert cost("size", [fc]) == 240 + 120  # 5 * 48 at 8 bits, 5 * 48 at 4 bits
+    assert cost("size", [conv, dw, fc]) == 48 + 18 + 360
+
+
+def test_size_bits_is_seed_formula(conv, fc):
+    assert cost("size_bits", [conv]) == 27 * (8 + 4 + 2)
+    assert cost("size_bits", [fc]) == 48 * (5 * 8 + 5 * 4)
+
+
+def test_size_pruned_inputs(make_discrete):
+    # 2 of 4 input channels kept -> 18 weights per channel; 2 channels at 4 bits -> 2*18*4/8
+    choice = make_discrete(PRUNED_IN, W, [4, 4], in_kept=[1, 0, 1, 0])
+    assert cost("size", [choice]) == 18
+    assert cost("macs", [choice]) == 64 * 18 * 2
+
+
+def test_memory_adds_metadata_per_kept_channel(conv, dw, fc):
+    assert cost("memory", [conv]) == 48 + 3 * (4 + 4 + 1)
+    assert cost("memory", [dw, fc]) == 18 + 360 + (3 + 10) * 9
+    lean = dataclasses.replace(get_target("generic"), params={"bias_bytes": 2, "multiplier_bytes": 0, "shift_bytes": 0})
+    assert cost("memory", [conv], lean) == 48 + 3 * 2
+
+
+def test_macs_and_bitops(conv, dw, fc, make_discrete):
+    assert cost("macs", [conv]) == 64 * 27 * 3
+    assert cost("macs", [dw]) == 64 * 9 * 3
+    assert cost("macs", [fc]) == 48 * 10
+    assert cost("bitops", [conv]) == 64 * 27 * (8 + 4 + 2) * 8
+    assert cost("bitops", [fc]) == 48 * (5 * 8 + 5 * 4) * 8
+    a4 = make_discrete(CONV, W, [8, 4, 0, 2], act=4)
+    assert cost("bitops", [a4]) == 64 * 27 * 14 * 4
+
+
+def test_peak_activation_ram(conv, dw, fc, make_discrete):
+    assert cost("peak_activation_ram", [conv]) == 3 * 64 + 3 * 64  # 3 in + 3 kept out channels, 8x8, 8 bit
+    assert cost("peak_activation_ram", [fc]) == 48 + 10
+    assert cost("peak_activation_ram", [conv, dw, fc]) == 384
+    packed = make_discrete(CONV, W, [8, 4, 0, 2], act=2, out_act=4)
+    assert cost("peak_activation_ram", [packed]) == 3 * 64 * 2 / 8 + 3 * 64 * 4 / 8
+
+
+def test_latency_mpic(conv, make_discrete):
+    per_channel = 64 * 27
+    expected = per_channel / 2.1 + per_channel / 2.3 + per_channel / 2.5  # a8: w8, w4, w2
+    assert cost("latency_mpic", [conv], "mpic") == pytest.approx(expected, rel=1e-12)
+    a2 = make_discrete(CONV, W, [8, 4, 0, 2], act=2)
+    assert cost("latency_mpic", [a2], "mpic") == pytest.approx(per_channel * (1 / 2.2 + 1 / 4.0 + 1 / 6.5), rel=1e-12)
+
+
+def test_latency_gap8(conv, dw, fc, make_discrete):
+    # ceil(8/2)*ceil(8/8) * (2*9*3 + ceil(3/4) * (15 + 14*ceil(27/4))) = 4 * (54 + 113)
+    assert cost("latency_gap8", [conv], "gap8") == 668
+    assert cost("latency_gap8", [dw], "gap8") == 4 * 1 * 8 * 8 * 3 * 3
+    assert cost("latency_gap8", [fc], "gap8") == 24 * 3  # ceil(48/2) * ceil(10/4)
+    c1d = make_discrete(CONV1D, W, [8, 8, 0, 8, 0, 8])
+    assert cost("latency_gap8", [c1d], "gap8") == 14 * 1 * (2 * 5 * 2 + 1 * (15 + 14 * 3))  # OX=28, OY=1
+    slow = dataclasses.replace(get_target("gap8"), params={"subbyte_overhead": 0.1})
+    assert cost("latency_gap8", [conv], slow) == pytest.approx(668 * (1 + 0.1 * 2 / 3), rel=1e-12)
+
+
+def test_latency_cortexm(make_discrete):
+    choice = make_discrete(CONV, (0, 4, 8), [8, 4, 0, 4])  # 2 groups -> 2 kernel calls
+    assert cost("latency_cortexm", [choice], "stm32l4") == 64 * 27 * 3 / 0.5 + 2 * 300
+    assert cost("latency_cortexm", [choice], "stm32h7") == pytest.approx(64 * 27 * 3 / 0.8 + 2 * 300, rel=1e-12)
+    one_group = make_discrete(CONV, (0, 4, 8), [4, 4, 0, 4])
+    assert cost("latency_cortexm", [one_group], "stm32l4") == 64 * 27 * 3 / 0.5 + 300
+
+
+def test_cortexm_refuses_2_bit_weights(conv):
+    with pytest.raises(ValueError, match="2-bit"):
+        cost("latency_cortexm", [conv], "stm32l4")
+    with pytest.raises(ValueError, match="2-bit"):
+        cost("size", [conv], "stm32l4")
