@@ -5,6 +5,28 @@ bitops, peak_activation_ram, latency_mpic, latency_gap8, latency_cortexm.
 """
 
 from cost_models import activation_ram, latency_cortexm, latency_gap8, latency_mpic, ops, size  # noqa: F401
-from cost_models.registry import CostFn, CostModel, applicable, evaluate, evaluate_all, get, names, register
+from cost_models.registry import (
+    CostFn,
+    CostModel,
+    UnknownCostModel,
+    applicable,
+    evaluate,
+    evaluate_all,
+    for_family,
+    get,
+    names,
+    register,
+)
 
-__all__ = ["CostFn", "CostModel", "applicable", "evaluate", "evaluate_all", "get", "names", "register"]
+__all__ = [
+    "CostFn",
+    "CostModel",
+    "UnknownCostModel",
+    "applicable",
+    "evaluate",
+    "evaluate_all",
+    "for_family",
+    "get",
+    "names",
+    "register",
+]

@@ -102,7 +102,7 @@ def expected_bits(bits: Sequence[int], probs: Tensor) -> Tensor:
 
 def bit_probs(bits: Sequence[int], probs: Tensor) -> list[tuple[int, Tensor]]:
     """[(bits, probability)] pairs as float64 scalars."""
-    return [(b, p) for b, p in zip(bits, probs.to(F64).unbind(0))]
+    return [(b, p) for b, p in zip(bits, probs.to(F64).unbind(0), strict=True)]
 
 
 def param(target: Target, key: str, default: float) -> float:

@@ -33,11 +33,10 @@ def mac_per_cycle_lut(target: Target) -> dict[int, dict[int, float]]:
     if not isinstance(raw, dict):
         raise ValueError(f"target {target.name!r}: params.mac_per_cycle (LUT[a][w] in MAC/cycle) is missing")
     try:
-        return {
-            _bits_key(a, "a"): {_bits_key(w, "w"): float(v) for w, v in row.items()} for a, row in raw.items()
-        }
+        return {_bits_key(a, "a"): {_bits_key(w, "w"): float(v) for w, v in row.items()} for a, row in raw.items()}
     except (AttributeError, TypeError, ValueError) as exc:
-        raise ValueError(f"target {target.name!r}: params.mac_per_cycle must look like a8 = {{w8 = 2.1}}: {exc}")
+        msg = f"target {target.name!r}: params.mac_per_cycle must look like a8 = {{w8 = 2.1}}: {exc}"
+        raise ValueError(msg) from None
 
 
 @register("latency_mpic", unit="cycles", applies_to=for_family("mpic"))

@@ -9,13 +9,14 @@ or a zero-argument callable returning one. `register_target` adds one at run tim
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 import os
-import pkgutil
+import sys
 import warnings
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from targets.target import Target
@@ -124,7 +125,8 @@ def _check_costs(target: Target) -> None:
 
     for name in target.costs:
         if name not in costs.COST_MODELS:
-            raise ValueError(f"target {target.name!r}: unknown cost model {name!r} in costs; known: {', '.join(costs.names())}")
+            known = ", ".join(costs.names())
+            raise ValueError(f"target {target.name!r}: unknown cost model {name!r} in costs; known: {known}")
         if not costs.COST_MODELS[name].applies_to(target):
             raise ValueError(f"target {target.name!r}: cost model {name!r} does not apply to family {target.family!r}")
 
@@ -136,10 +138,11 @@ def _ensure_loaded() -> None:
     _loaded = True  # set first: loaders call register_target
     for path in sorted(DEVICES_DIR.glob("*.toml")):
         _add(load_target_toml(path), replace=False)
-    for module in pkgutil.iter_modules([str(DEVICES_DIR)]):
-        mod = importlib.import_module(f"targets.devices.{module.name}")
-        for target in _as_list(getattr(mod, "TARGET", None)) + _as_list(getattr(mod, "TARGETS", None)):
-            _add(target, replace=False)
+    for path in sorted(DEVICES_DIR.glob("*.py")):
+        if not path.name.startswith("_"):
+            mod = _import_file(path)
+            for target in _as_list(getattr(mod, "TARGET", None)) + _as_list(getattr(mod, "TARGETS", None)):
+                _add(target, replace=False)
     for entry in filter(None, os.environ.get(ENV_PATH, "").split(os.pathsep)):
         if not (Path(entry).is_dir() or entry.endswith(".toml")):
             raise ValueError(f"{ENV_PATH}: {entry!r} is neither a directory nor a .toml file")
@@ -152,6 +155,24 @@ def _ensure_loaded() -> None:
             _add(obj() if callable(obj) and not isinstance(obj, Target) else obj, replace=False)
         except Exception as exc:  # a broken plugin must not hide every other target
             warnings.warn(f"bitgate: skipping target entry point {ep.name!r} ({ep.value}): {exc}", stacklevel=2)
+
+
+def _import_file(path: Path) -> ModuleType:
+    """Import a device module by path, as targets.devices.<stem> (it may also call register_target)."""
+    name = f"targets.devices.{path.stem}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import device file {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
 
 
 def _as_list(value: Target | Iterable[Target] | None) -> list[Target]:

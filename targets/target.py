@@ -23,8 +23,9 @@ class Target:
     storage_bits maps every deployable weight bit-width to the bits it occupies in Flash;
     its keys may be a superset of weight_bits (e.g. 1-bit for a baseline's binary layers)
     and missing weight_bits entries default to identity. act_bits are the activation
-    bit-widths the kernels support; default_act_bits is used when activations are not searched. `family` selects the latency model
-    ("mpic", "gap8", "cortex-m"; "generic" has none); params holds that model's constants.
+    bit-widths the kernels support; default_act_bits is used when activations are not
+    searched. `family` selects the latency model ("mpic", "gap8", "cortex-m"; "generic"
+    has none); params holds that model's constants.
     """
 
     name: str
@@ -83,7 +84,7 @@ class Target:
         except TypeError:
             bits = ()
         if not bits or not all(_is_int(b) and low <= b <= 32 for b in bits):
-            raise ValueError(f"target {self.name!r}: {key} must be a non-empty list of ints in {low}..32, got {value!r}")
+            raise ValueError(f"target {self.name!r}: {key} must be a non-empty list of ints {low}..32, got {value!r}")
         return bits
 
     @property

@@ -41,8 +41,14 @@ def discrete_choice(
     )
 
 
-def soft_choice(spec: LayerSpec, options: Sequence[int], alpha: torch.Tensor, in_keep: torch.Tensor | None = None,
-                act_logits: torch.Tensor | None = None, act_options: Sequence[int] = (8,)) -> LayerChoice:
+def soft_choice(
+    spec: LayerSpec,
+    options: Sequence[int],
+    alpha: torch.Tensor,
+    in_keep: torch.Tensor | None = None,
+    act_logits: torch.Tensor | None = None,
+    act_options: Sequence[int] = (8,),
+) -> LayerChoice:
     """Soft LayerChoice: weight_probs = softmax(alpha, 0), act probs = softmax(act_logits)."""
     act_logits = torch.zeros(len(act_options)) if act_logits is None else act_logits
     act_probs = torch.softmax(act_logits, 0)

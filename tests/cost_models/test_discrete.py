@@ -32,7 +32,7 @@ def random_layers(target, seed):
     ins = [[1, 1, 1], kept(c1), kept(c1), kept(pw)]
     return [
         dict(spec=s, bits=b, in_kept=k, act=acts[i], out_act=acts[i + 1])
-        for i, (s, b, k) in enumerate(zip(CHAIN, [c1, dw, pw, fc], ins))
+        for i, (s, b, k) in enumerate(zip(CHAIN, [c1, dw, pw, fc], ins, strict=True))
     ]
 
 
@@ -116,8 +116,14 @@ def test_one_hot_equals_discrete(make_discrete, target_name, cost_name, seed):
     layers = random_layers(target, seed)
     no_pruning = tuple(b for b in target.weight_bits if b)  # the output layer keeps every channel
     choices = [
-        make_discrete(L["spec"], no_pruning if L["spec"].name == "fc" else target.weight_bits,
-                      L["bits"], L["in_kept"], L["act"], L["out_act"])
+        make_discrete(
+            L["spec"],
+            no_pruning if L["spec"].name == "fc" else target.weight_bits,
+            L["bits"],
+            L["in_kept"],
+            L["act"],
+            L["out_act"],
+        )
         for L in layers
     ]
     got = evaluate(cost_name, choices, target).item()
@@ -132,8 +138,9 @@ def test_one_hot_equals_discrete(make_discrete, target_name, cost_name, seed):
 def test_evaluate_all_prices_every_applicable_model(make_discrete, target_name):
     target = get_target(target_name)
     layers = random_layers(target, 7)
-    choices = [make_discrete(L["spec"], target.weight_bits, L["bits"], L["in_kept"], L["act"], L["out_act"])
-               for L in layers]
+    choices = [
+        make_discrete(L["spec"], target.weight_bits, L["bits"], L["in_kept"], L["act"], L["out_act"]) for L in layers
+    ]
     costs = evaluate_all(choices, target)
     assert sorted(costs) == applicable(target)
     assert set(target.costs) <= set(costs)

@@ -16,8 +16,15 @@ FC = LayerSpec("fc", "linear", 8, 10, in_unit=4)
 # How a cost moves when every channel gets more weight bits: +1 grows strictly, 0 stays,
 # -1 may shrink (GAP8: sub-byte weights can only add unpacking cycles).
 BITS_DIRECTION = {
-    "size": 1, "size_bits": 1, "memory": 1, "bitops": 1, "latency_mpic": 1,
-    "macs": 0, "peak_activation_ram": 0, "latency_cortexm": 0, "latency_gap8": -1,
+    "size": 1,
+    "size_bits": 1,
+    "memory": 1,
+    "bitops": 1,
+    "latency_mpic": 1,
+    "macs": 0,
+    "peak_activation_ram": 0,
+    "latency_cortexm": 0,
+    "latency_gap8": -1,
 }
 
 
@@ -30,7 +37,7 @@ def test_monotone_in_bits(make_discrete, target_name, cost_name):
     target = get_target(target_name)
     nonzero = [b for b in target.weight_bits if b]
     values = [cost(cost_name, [make_discrete(CONV, target.weight_bits, [b] * 8)], target) for b in nonzero]
-    for low, high in zip(values, values[1:]):
+    for low, high in zip(values[:-1], values[1:], strict=True):
         direction = BITS_DIRECTION[cost_name]
         if direction == 1:
             assert high > low

@@ -11,8 +11,16 @@ from targets import get_target, target_names
 
 
 def test_builtin_models_and_units():
-    assert {"size", "memory", "macs", "bitops", "peak_activation_ram", "latency_mpic", "latency_gap8",
-            "latency_cortexm"} <= set(names())
+    assert {
+        "size",
+        "memory",
+        "macs",
+        "bitops",
+        "peak_activation_ram",
+        "latency_mpic",
+        "latency_gap8",
+        "latency_cortexm",
+    } <= set(names())
     assert get("memory").unit == "bytes"
     assert get("latency_gap8").unit == "cycles"
 
