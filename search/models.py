@@ -170,10 +170,16 @@ class DigitsCNN(nn.Module):
     def __init__(self, num_classes: int, in_channels: int = 1) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 16, 3, 1, 1), nn.BatchNorm2d(16), nn.ReLU(),
-            nn.Conv2d(16, 32, 3, 2, 1), nn.BatchNorm2d(32), nn.ReLU(),
-            nn.Conv2d(32, 32, 3, 1, 1), nn.BatchNorm2d(32), nn.ReLU(),
-        )  # fmt: skip
+            nn.Conv2d(in_channels, 16, 3, 1, 1),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, 2, 1),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+            nn.Conv2d(32, 32, 3, 1, 1),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+        )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(32, num_classes)
 
@@ -262,8 +268,16 @@ def _replace_first_conv(model: nn.Module, in_channels: int) -> None:
     """Swap the stem conv for one with ``in_channels`` inputs (torchvision models assume RGB)."""
     for path, m in model.named_modules():
         if isinstance(m, nn.Conv2d) and m.in_channels == 3 and m.groups == 1:
-            new = nn.Conv2d(in_channels, m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation,
-                            bias=m.bias is not None, padding_mode=m.padding_mode)  # fmt: skip
+            new = nn.Conv2d(
+                in_channels,
+                m.out_channels,
+                m.kernel_size,
+                m.stride,
+                m.padding,
+                m.dilation,
+                bias=m.bias is not None,
+                padding_mode=m.padding_mode,
+            )
             parent_path, _, attr = path.rpartition(".")
             setattr(model.get_submodule(parent_path) if parent_path else model, attr, new)
             return
