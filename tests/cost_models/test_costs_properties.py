@@ -105,9 +105,9 @@ def test_adam_on_cost_alone_reaches_cheapest_option(make_soft, target_name, cost
         pytest.skip("target cannot prune")
     options = target.weight_bits
     alpha = torch.tensor([[b / max(options)] * 8 for b in options], requires_grad=True)  # reference init
-    opt = torch.optim.Adam([alpha], lr=0.1)
+    opt = torch.optim.Adam([alpha], lr=0.2)
     start = None
-    for _ in range(40):
+    for _ in range(25):
         opt.zero_grad()
         value = evaluate(cost_name, [make_soft(CONV, options, alpha)], target)
         start = value.item() if start is None else start
@@ -122,8 +122,8 @@ def test_adam_on_size_without_pruning_picks_fewest_bits(make_soft, target_name):
     target = get_target(target_name)
     options = tuple(b for b in target.weight_bits if b)
     alpha = torch.tensor([[b / max(options)] * 10 for b in options], requires_grad=True)
-    opt = torch.optim.Adam([alpha], lr=0.1)
-    for _ in range(40):
+    opt = torch.optim.Adam([alpha], lr=0.2)
+    for _ in range(25):
         opt.zero_grad()
         evaluate("size", [make_soft(FC, options, alpha)], target).backward()
         opt.step()
