@@ -1,0 +1,51 @@
+"""Search methods by name. Each takes the warmed-up float model and the run context and returns
+the architecture it chose plus the supernet that holds the weights to materialize it from.
+
+Every method writes the same arch.json/metrics.json, so `bitgate pareto` plots them together.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from search.context import RunContext
+from supernet import Architecture, Supernet
+
+
+@dataclass
+class MethodResult:
+    net: Supernet
+    arch: Architecture
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+MethodFn = Callable[[nn.Module, RunContext], MethodResult]
+METHODS: dict[str, MethodFn] = {}
+_BUILTIN = ("search.methods.differentiable", "search.methods.uniform")
+
+
+def register_method(name: str) -> Callable[[MethodFn], MethodFn]:
+    def deco(fn: MethodFn) -> MethodFn:
+        if name in METHODS:
+            raise KeyError(f"method {name!r} already registered")
+        METHODS[name] = fn
+        return fn
+
+    return deco
+
+
+def method_names() -> list[str]:
+    for mod in _BUILTIN:
+        importlib.import_module(mod)
+    return sorted(METHODS)
+
+
+def get_method(name: str) -> MethodFn:
+    if name not in method_names():
+        raise ValueError(f"unknown method {name!r}; known: {', '.join(method_names())}")
+    return METHODS[name]

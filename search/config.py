@@ -1,0 +1,184 @@
+"""The one configuration of a run: a frozen, validated dataclass, loaded from TOML plus overrides.
+
+Sweeps derive their points with `dataclasses.replace`; every run writes `asdict(cfg)` as
+config.json next to its results, so a result always says how it was made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+SAMPLING = ("soft", "gumbel", "hard", "hard-gumbel")
+TAU_SCHEDULES = ("exp", "linear", "constant")
+_UNITS = {"": 1.0, "b": 1.0, "B": 1.0, "kB": 1e3, "KB": 1e3, "KiB": 1024.0, "MB": 1e6, "MiB": 1024.0**2,
+          "k": 1e3, "M": 1e6, "G": 1e9}  # fmt: skip
+
+
+class ConfigError(ValueError):
+    """A bad configuration; the message is one line naming the key."""
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    # what to search
+    method: str = "joint"
+    model: str = "digits_cnn"
+    dataset: str = "digits"
+    data_root: str | None = None
+    download: bool = False
+    train_subset: int | None = None
+    val_fraction: float | None = None
+    # where it will run
+    target: str = "generic"
+    cost: str | None = None  # default: the target's first cost model
+    bits: tuple[int, ...] | None = None  # default: the target's weight bit options
+    act_bits: tuple[int, ...] = (8,)
+    # trade-off: a fixed strength (lambda, on the cost normalised by the unpruned all-max-bits cost) or a budget
+    strength: float = 0.1
+    budget: float | None = None  # in the cost's unit (bytes, cycles, ...)
+    # method-specific knobs (uniform precision, ADMM rho, TwoNN delta, ...)
+    uniform_bits: int = 8
+    method_options: tuple[tuple[str, float], ...] = ()
+    # schedule
+    warmup_epochs: int = 10
+    search_epochs: int = 20
+    finetune_epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    arch_lr: float = 1e-2
+    arch_optimizer: str = "adam"
+    weight_decay: float = 0.0
+    sampling: str = "soft"
+    tau0: float = 1.0
+    tau_decay: float = 0.045
+    tau_schedule: str = "exp"
+    seed: int = 0
+    # bookkeeping
+    out_dir: str = "runs"
+    name: str | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        positive = ("batch_size", "lr", "arch_lr", "tau0")
+        for key in positive:
+            if not getattr(self, key) > 0:
+                raise ConfigError(f"{key} must be > 0, got {getattr(self, key)!r}")
+        for key in ("warmup_epochs", "search_epochs", "finetune_epochs", "weight_decay", "tau_decay", "strength"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)!r}")
+        if self.budget is not None and not self.budget > 0:
+            raise ConfigError(f"budget must be > 0, got {self.budget!r}")
+        _choice("sampling", self.sampling, SAMPLING)
+        _choice("tau_schedule", self.tau_schedule, TAU_SCHEDULES)
+        _choice("arch_optimizer", self.arch_optimizer, ("adam", "sgd"))
+        for key in ("bits", "act_bits"):
+            vals = getattr(self, key)
+            if vals is not None and (not vals or any(not 0 <= b <= 32 for b in vals)):
+                raise ConfigError(f"{key} must be a non-empty list of bit-widths in 0..32, got {list(vals)}")
+        if 0 in self.act_bits:
+            raise ConfigError("act_bits cannot contain 0 (activations are not pruned)")
+        if not 1 <= self.uniform_bits <= 8:
+            raise ConfigError(f"uniform_bits must be in 1..8, got {self.uniform_bits}")
+
+    def option(self, key: str, default: float) -> float:
+        """A method-specific knob from `method_options` (e.g. 'rho' for ADMM)."""
+        return dict(self.method_options).get(key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown config key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
+        hints = get_type_hints(cls)
+        return cls(**{k: _coerce(k, v, hints[k]) for k, v in data.items()})
+
+
+def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def parse_quantity(text: str | float | int) -> float:
+    """'20kB' -> 20000.0, '1.5MiB' -> 1572864.0, '2M' (cycles) -> 2e6, 3000 -> 3000.0."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return float(text)
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z]*)\s*", str(text))
+    if not m or m.group(2) not in _UNITS:
+        raise ConfigError(f"cannot read quantity {text!r}; expected a number with an optional unit "
+                          f"({', '.join(u for u in _UNITS if u)}), e.g. 20kB or 2M")  # fmt: skip
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:
+    """Turn TOML/CLI values into the field's type, with an error naming the key."""
+    union = get_origin(hint) in (Union, UnionType)
+    types = [t for t in get_args(hint) if t is not type(None)] if union else [hint]
+    if value is None or (isinstance(value, str) and value.lower() in ("none", "null") and type(None) in get_args(hint)):
+        if type(None) in get_args(hint):
+            return None
+        raise ConfigError(f"{key} cannot be empty")
+    target = types[0]
+    try:
+        if key == "budget":
+            return parse_quantity(value)
+        if key == "method_options":
+            items = value.items() if isinstance(value, dict) else _pairs(value)
+            return tuple((str(k), float(v)) for k, v in items)
+        origin = getattr(target, "__origin__", None)
+        if origin is tuple:
+            seq = value if isinstance(value, (list, tuple)) else [v for v in str(value).replace(",", " ").split()]
+            return tuple(int(v) for v in seq)
+        if target is bool:
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(value).lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if target is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError(value)
+        return target(value)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: cannot read {value!r} as {getattr(target, '__name__', target)}") from None
+
+
+def _pairs(text: Any) -> list[tuple[str, str]]:
+    if isinstance(text, (list, tuple)):
+        return [tuple(p) for p in text]
+    return [tuple(p.split(":", 1)) for p in str(text).split(",") if p]
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> SearchConfig:
+    """TOML file (optional) then `key=value` overrides, e.g. ('target=mpic', 'bits=0,2,4,8')."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} must look like key=value")
+        data[key.strip()] = value.strip()
+    return SearchConfig.from_dict(data)

@@ -1,0 +1,58 @@
+"""Gradient-based searches on a supernet: seed 001's joint method and its ablations.
+
+joint        per-channel bits with the 0 (pruned) option         (seed 001)
+channel-mps  per-channel bits, no pruning
+prune        pruning only: {0, top bits}
+layer-mps    one bit-width per layer, EdMIPS-like, no pruning
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from search.context import RunContext
+from search.methods import MethodResult, register_method
+from search.repair import repair
+from search.train import search
+from supernet import discretize, to_supernet
+
+
+def calibration_batch(ctx: RunContext, n: int = 512):
+    return ctx.data.train.batch(slice(0, n))[0]
+
+
+def target_bits(ctx: RunContext) -> tuple[int, ...]:
+    return tuple(sorted(ctx.cfg.bits if ctx.cfg.bits is not None else ctx.target.weight_bits))
+
+
+def differentiable_search(model: nn.Module, ctx: RunContext, bits: tuple[int, ...], granularity: str = "channel"):
+    x = calibration_batch(ctx)
+    net = to_supernet(model, x, bits=bits, act_bits=ctx.cfg.act_bits, granularity=granularity)
+    info = search(net, ctx)
+    arch = discretize(net, {"method": ctx.cfg.method, "target": ctx.target.name, "model": ctx.cfg.model})
+    if ctx.cfg.budget is not None:
+        arch = repair(net, arch, ctx.cost, ctx.target, ctx.cfg.budget)
+    return MethodResult(net, arch, info)
+
+
+@register_method("joint")
+def joint(model: nn.Module, ctx: RunContext) -> MethodResult:
+    bits = target_bits(ctx)
+    if 0 not in bits:
+        bits = (0, *bits)
+    return differentiable_search(model, ctx, bits)
+
+
+@register_method("channel-mps")
+def channel_mps(model: nn.Module, ctx: RunContext) -> MethodResult:
+    return differentiable_search(model, ctx, tuple(b for b in target_bits(ctx) if b > 0))
+
+
+@register_method("prune")
+def prune(model: nn.Module, ctx: RunContext) -> MethodResult:
+    return differentiable_search(model, ctx, (0, max(target_bits(ctx))))
+
+
+@register_method("layer-mps")
+def layer_mps(model: nn.Module, ctx: RunContext) -> MethodResult:
+    return differentiable_search(model, ctx, tuple(b for b in target_bits(ctx) if b > 0), granularity="layer")

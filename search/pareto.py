@@ -1,0 +1,101 @@
+"""Collect runs, find each method's non-dominated points, and plot accuracy versus cost."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from search.rundir import atomic_write_bytes, atomic_write_text  # noqa: E402
+
+
+def collect(paths: Iterable[str | Path]) -> pd.DataFrame:
+    """One row per finished run (a folder with metrics.json) found under `paths`."""
+    rows = []
+    for root in paths:
+        root = Path(root)
+        if not root.exists():
+            raise FileNotFoundError(f"results path {root} does not exist")
+        files = [root] if root.name == "metrics.json" else sorted(root.rglob("metrics.json"))
+        for f in files:
+            m = json.loads(f.read_text())
+            if "costs" not in m:  # e.g. a sweep's shared warm-up
+                continue
+            row = {k: v for k, v in m.items() if not isinstance(v, dict)}
+            row.update({f"cost:{k}": v for k, v in m["costs"].items()})
+            row["run"] = str(f.parent)
+            rows.append(row)
+    if not rows:
+        raise ValueError(f"no finished runs (metrics.json) under {', '.join(map(str, paths))}")
+    return pd.DataFrame(rows)
+
+
+def pareto_mask(cost: pd.Series, acc: pd.Series) -> pd.Series:
+    """True where no other point is at most as costly and at least as accurate, and strictly better in one."""
+    keep = []
+    for i in cost.index:
+        dominated = ((cost <= cost[i]) & (acc >= acc[i]) & ((cost < cost[i]) | (acc > acc[i]))).any()
+        keep.append(not dominated)
+    return pd.Series(keep, index=cost.index)
+
+
+def cost_column(cost: str) -> str:
+    """'search' means each run's own search cost (e.g. each target's latency model)."""
+    return "cost" if cost == "search" else f"cost:{cost}"
+
+
+def fronts(df: pd.DataFrame, cost: str) -> pd.DataFrame:
+    """Add `on_front` per (target, method) for cost column `cost:<name>` (or each run's search cost)."""
+    col = cost_column(cost)
+    if col not in df:
+        known = sorted(c[5:] for c in df.columns if c.startswith("cost:"))
+        raise ValueError(f"no run reports cost {cost!r}; available: {', '.join(known)}")
+    df = df.dropna(subset=[col]).copy()
+    df["on_front"] = False
+    for _, part in df.groupby(["target", "method"]):
+        df.loc[part.index, "on_front"] = pareto_mask(part[col], part["test_acc"])
+    return df
+
+
+def plot(df: pd.DataFrame, cost: str, out_png: Path, title: str = "") -> None:
+    """Accuracy vs cost, one panel per target, one curve (its front) per method; faint dots for the rest."""
+    col = cost_column(cost)
+    targets = sorted(df["target"].unique())
+    fig, axes = plt.subplots(1, len(targets), figsize=(5.5 * len(targets), 4.2), squeeze=False)
+    for ax, target in zip(axes[0], targets, strict=True):
+        part = df[df["target"] == target]
+        for method, m in sorted(part.groupby("method"), key=lambda kv: kv[0]):
+            front = m[m["on_front"]].sort_values(col)
+            line = ax.plot(front[col], 100 * front["test_acc"], marker="o", label=method)[0]
+            ax.scatter(m[col], 100 * m["test_acc"], color=line.get_color(), alpha=0.25, s=14)
+        values = part[col][part[col] > 0]
+        if len(values) and values.max() / values.min() > 10:
+            ax.set_xscale("log")
+        label = part["cost_name"].iloc[0] if cost == "search" else cost
+        ax.set_xlabel(f"{label} on {target}")
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.set_title(title or target)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    atomic_write_bytes(out_png, buf.getvalue())
+
+
+def pareto_report(paths: Iterable[str | Path], cost: str, out_dir: Path, title: str = "") -> tuple[Path, Path]:
+    """Write pareto_<cost>.csv (every run, with on_front) and pareto_<cost>.png; returns both paths."""
+    df = fronts(collect(paths), cost)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, png_path = out_dir / f"pareto_{cost}.csv", out_dir / f"pareto_{cost}.png"
+    atomic_write_text(csv_path, df.sort_values(["target", "method", cost_column(cost)]).to_csv(index=False))
+    plot(df, cost, png_path, title)
+    return csv_path, png_path

@@ -1,0 +1,48 @@
+"""The command line: one-line errors with exit code 2, and the read-only commands."""
+
+from __future__ import annotations
+
+import pytest
+
+from search.cli import main
+
+
+def _error(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    return err
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["search", "--set", "colour=red"], "colour"),
+        (["search", "--set", "target=atari2600"], "atari2600"),
+        (["search", "--set", "target=stm32h7", "--set", "cost=latency_mpic"], "latency_mpic"),
+        (["search", "--set", "method=magic"], "magic"),
+        (["search", "--set", "dataset=cifar10", "--set", "data_root=/nonexistent/cifar"], "/nonexistent/cifar"),
+        (["search", "--config", "/nonexistent.toml"], "/nonexistent.toml"),
+        (["cost", "--model", "resnet8", "--target", "nowhere"], "nowhere"),
+        (["cost", "--model", "nonet", "--target", "generic"], "nonet"),
+        (["sweep", "--methods", "joint,wizardry"], "wizardry"),
+        (["pareto", "/nonexistent/runs"], "/nonexistent/runs"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(capsys, argv, needle, tmp_path):
+    argv = [a.replace("/nonexistent", str(tmp_path / "nonexistent")) for a in argv]
+    assert needle.replace("/nonexistent", "") in _error(capsys, argv)
+
+
+def test_targets_lists_every_target(capsys):
+    assert main(["targets"]) == 0
+    out = capsys.readouterr().out
+    for name in ("mpic", "gap8", "stm32l4", "stm32h7", "generic"):
+        assert name in out
+
+
+def test_cost_prints_every_cost(capsys):
+    assert main(["cost", "--model", "resnet8", "--target", "stm32h7"]) == 0
+    out = capsys.readouterr().out
+    assert "77,360 bytes" in out  # 77,360 weights at 8 bits (seed 001's w8 point: ~78 kB)
+    assert "latency_cortexm" in out and "12,501,632 MACs" in out
