@@ -4,40 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
-from pathlib import Path
-
 import torch
 
-from search.config import ConfigError, SearchConfig, load_config
+from search.config import ConfigError, SearchConfig, load_config, read_toml
 
 
 def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, dict]:
-    """The config file's [sweep] table is kept apart from the search settings."""
-    import tomllib
-
-    sweep_table: dict = {}
-    path = args.config
-    if path is not None:
-        if not path.exists():
-            raise ConfigError(f"config file {path} does not exist")
-        try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-        sweep_table = data.pop("sweep", {})
-        cfg = load_config(None, [f"{k}={_toml_value(v)}" for k, v in data.items()] + list(args.set))
-    else:
-        cfg = load_config(None, list(args.set))
-    return cfg, sweep_table
-
-
-def _toml_value(v) -> str:
-    if isinstance(v, (list, tuple)):
-        return ",".join(str(x) for x in v)
-    if isinstance(v, dict):
-        return ",".join(f"{k}:{x}" for k, x in v.items())
-    return str(v)
+    """Search settings from --config and --set; the config file's [sweep] table separately."""
+    cfg = load_config(args.config, list(args.set))
+    return cfg, dict(read_toml(args.config).get("sweep", {})) if args.config is not None else {}
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -158,5 +133,3 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(report)
     return 0
 
-
-__all__ = ["cmd_cost", "cmd_export", "cmd_pareto", "cmd_search", "cmd_sweep", "cmd_targets", "replace", "Path"]

@@ -165,17 +165,20 @@ def _pairs(text: Any) -> list[tuple[str, str]]:
     return [tuple(p.split(":", 1)) for p in str(text).split(",") if p]
 
 
+def read_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> SearchConfig:
-    """TOML file (optional) then `key=value` overrides, e.g. ('target=mpic', 'bits=0,2,4,8')."""
-    data: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path} does not exist") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    """TOML file (optional; its [sweep] table is for `bitgate sweep`) then `key=value` overrides."""
+    data = read_toml(path) if path is not None else {}
+    data.pop("sweep", None)
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():

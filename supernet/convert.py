@@ -9,6 +9,7 @@ never rescaled.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Iterable
 
 import torch
@@ -16,6 +17,7 @@ from torch import Tensor, fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from supernet.gated import GatedLayer
+from supernet.fold import fold_batchnorm
 from supernet.gates import ChannelGates
 from supernet.graph import SEARCHABLE, UnsupportedModelError, analyze, fold_batchnorms
 from supernet.layers import ActQuant
@@ -43,6 +45,7 @@ def to_supernet(
     quantize_activations: bool = True,
     calibration: Tensor | None = None,
     exclude: Iterable[str] = (),
+    fold_bn: bool = True,
 ) -> Supernet:
     """Replace every Conv1d/2d/3d and Linear of `model` by a gated layer (the model is not modified).
 
@@ -51,6 +54,8 @@ def to_supernet(
     (the output layer, layers meeting the input at an add) get the options without 0.
     calibration: a batch used to set the activation clips (default: example_input).
     exclude: module paths left as they are (float, unsearched).
+    fold_bn: fold each BatchNorm that follows a searchable layer into it (eval statistics; the
+    reference approach, see supernet/fold.py); False keeps it and gates the channel after it.
     """
     bits, act_bits = tuple(sorted(set(bits))), tuple(sorted(set(act_bits)))
     if granularity not in ("channel", "layer"):
@@ -62,7 +67,7 @@ def to_supernet(
     was_training = model.training
     model = copy.deepcopy(model).eval()
     gm = trace(model)
-    bns = fold_batchnorms(gm)
+    bns = fold_batchnorms(gm, frozenset(exclude))
     with torch.no_grad():
         ShapeProp(gm).propagate(example_input)
     info = analyze(gm, bns, frozenset(exclude))
@@ -76,13 +81,16 @@ def to_supernet(
     for name, layer in info.layers.items():
         source = gm.get_submodule(name)
         if granularity == "layer":
-            gates[f"layer:{name}"] = ChannelGates(bits, 1)
-            own = gates[f"layer:{name}"]
+            key = "layer:" + name.replace(".", "/")  # nn.ModuleDict keys cannot contain "."
+            gates[key] = own = ChannelGates(bits, 1)
             in_gates = tuple((None, n) for _, n in layer.in_flow.segments)
         else:
             own = gates[str(layer.group)]
             in_gates = tuple((gates[str(g)] if g is not None else None, n) for g, n in layer.in_flow.segments)
         bn = copy.deepcopy(gm.get_submodule(layer.bn)) if layer.bn else None
+        if bn is not None and fold_bn:
+            source, bn = fold_batchnorm(source, bn), None
+            layer.spec = dataclasses.replace(layer.spec, has_bias=True)
         act = ActQuant(act_bits, enabled=quantize_activations)
         _set_submodule(gm, name, GatedLayer(source, own, act, bn, in_gates, layer.in_flow.unit))
     gm.delete_all_unused_submodules()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from search.cli import main
@@ -46,3 +49,30 @@ def test_cost_prints_every_cost(capsys):
     out = capsys.readouterr().out
     assert "77,360 bytes" in out  # 77,360 weights at 8 bits (seed 001's w8 point: ~78 kB)
     assert "latency_cortexm" in out and "12,501,632 MACs" in out
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_device_example() -> str:
+    """The TOML block of the README's "Targets" section: the worked example users copy."""
+    text = README.read_text().split("### Targets", 1)[1]
+    return re.search(r"```toml\n(.*?)```", text, re.S).group(1)
+
+
+def test_new_device_from_one_toml_file(tmp_path, monkeypatch, capsys):
+    """The README's worked example: one TOML file, no code edit, and `bitgate cost` prices on it."""
+    from targets import reset_registry
+
+    (tmp_path / "stm32f4.toml").write_text(readme_device_example())
+    monkeypatch.setenv("BITGATE_TARGETS_PATH", str(tmp_path))
+    reset_registry()
+    try:
+        assert main(["cost", "--model", "resnet8", "--target", "stm32f4"]) == 0
+        out = capsys.readouterr().out
+        # 12,501,632 MACs at 0.5 MAC/cycle + 300 cycles for each of the 10 layers' single int8 kernel call
+        assert "25,006,264 cycles" in out
+        assert "stm32f4" in out
+    finally:
+        monkeypatch.delenv("BITGATE_TARGETS_PATH")
+        reset_registry()

@@ -1,0 +1,36 @@
+"""`bitgate export RUN_DIR`: integer export of a finished run's materialized network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from search.config import ConfigError
+from search.data import load_dataset
+from search.run import load_run_config
+from supernet import Architecture
+
+CALIBRATION_SAMPLES = 256
+
+
+def export_run(run_dir: Path, fmt: str = "all", target: str | None = None, out: Path | None = None) -> str:
+    """Export RUN_DIR/model.pt into RUN_DIR/export (or `out`); returns a printable summary."""
+    from supernet.export.api import export  # onnx is imported only when exporting
+
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    if not (run_dir / "model.pt").exists():
+        raise ConfigError(f"{run_dir} has no model.pt: the run has not finished (resume it with --resume)")
+    model = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=False)
+    arch = Architecture.load(run_dir / "arch.json")
+    data = load_dataset(cfg.dataset, root=cfg.data_root, seed=cfg.seed, val_fraction=cfg.val_fraction,
+                        train_subset=cfg.train_subset)  # fmt: skip
+    calibration = data.train.batch(slice(0, CALIBRATION_SAMPLES))[0]
+    report = export(model, calibration, out or run_dir / "export", formats=fmt, target=target or cfg.target, arch=arch)
+    lines = [f"exported {run_dir.name} for {report.target} into {report.out_dir}"]
+    lines += [f"  {name:<12}{path.stat().st_size:>10,} bytes" for name, path in report.files.items()]
+    lines.append(f"  Flash: {report.weight_bytes:,} B packed weights + {report.metadata_bytes:,} B per-channel "
+                 f"metadata = {report.flash_bytes:,} B")  # fmt: skip
+    lines += [f"  warning: {w}" for w in report.warnings]
+    return "\n".join(lines)
