@@ -32,6 +32,10 @@ class ChannelGates(nn.Module):
         self.alpha = nn.Parameter(init.repeat(1, channels))
         self.register_buffer("tau", torch.tensor(1.0))
         self.register_buffer("noise", torch.zeros(len(self.options), channels))
+        # Which options each channel may take (a sequential search narrows them per phase). Not
+        # persistent: it is a search control set between phases, like `mode`, and state dicts
+        # saved before it existed still load.
+        self.register_buffer("allowed", torch.ones(len(self.options), channels, dtype=torch.bool), persistent=False)
         self.mode = "soft"
 
     @property
@@ -43,9 +47,32 @@ class ChannelGates(nn.Module):
         u = torch.rand(self.noise.shape, generator=generator, device="cpu").to(self.noise.device)
         self.noise.copy_(-torch.log(-torch.log(u.clamp(1e-10, 1 - 1e-10))))
 
+    def set_allowed(self, allowed: Tensor | None) -> None:
+        """Restrict each channel to some options: a bool (|B|, C) mask (or (|B|,), or (|B|, 1) broadcast
+        over channels); None allows everything again. Masked options get probability exactly 0."""
+        if allowed is None:
+            self.allowed.fill_(True)
+            return
+        mask = torch.as_tensor(allowed, dtype=torch.bool, device=self.allowed.device)
+        mask = mask.reshape(len(self.options), -1) if mask.dim() < 2 else mask
+        if mask.shape[0] != len(self.options) or mask.shape[1] not in (1, self.channels):
+            shape = (len(self.options), self.channels)
+            raise ValueError(f"allowed mask must have shape {shape}, got {tuple(mask.shape)}")
+        mask = mask.expand(len(self.options), self.channels)
+        if not bool(mask.any(0).all()):
+            raise ValueError("allowed mask leaves a channel without any option")
+        self.allowed.copy_(mask)
+
+    def logits(self) -> Tensor:
+        """alpha with disallowed options at -inf (alpha itself when everything is allowed)."""
+        if bool(self.allowed.all()):
+            return self.alpha
+        return self.alpha.masked_fill(~self.allowed, float("-inf"))
+
     def probs(self) -> Tensor:
         """theta, shape (|B|, C); columns sum to one. 'hard' modes are one-hot in value, soft in gradient."""
-        logits = self.alpha + self.noise if self.mode in ("gumbel", "hard-gumbel") else self.alpha
+        logits = self.logits()
+        logits = logits + self.noise if self.mode in ("gumbel", "hard-gumbel") else logits
         soft = F.softmax(logits / self.tau, dim=0)
         if self.mode in ("hard", "hard-gumbel"):
             onehot = F.one_hot(soft.argmax(0), len(self.options)).T.to(soft.dtype)
@@ -59,7 +86,7 @@ class ChannelGates(nn.Module):
 
     def choice(self) -> list[int]:
         """The argmax option of every channel (what discretization picks)."""
-        return [self.options[i] for i in self.alpha.detach().argmax(0).tolist()]
+        return [self.options[i] for i in self.logits().detach().argmax(0).tolist()]
 
     def set_choice(self, bits: list[int] | tuple[int, ...], margin: float = 20.0) -> None:
         """Point every channel's logits at the given options (for tests and warm starts)."""
@@ -68,6 +95,9 @@ class ChannelGates(nn.Module):
         bad = sorted({b for b in bits if b not in self.options})
         if bad:
             raise ValueError(f"bit-widths {bad} are not among the options {self.options}")
+        index = torch.tensor([self.options.index(b) for b in bits], device=self.allowed.device)
+        if not bool(self.allowed.gather(0, index.unsqueeze(0)).all()):
+            raise ValueError("set_choice picks an option that the allowed mask excludes")
         with torch.no_grad():
             self.alpha.zero_()
             for c, b in enumerate(bits):
