@@ -11,6 +11,7 @@ changes nothing downstream.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from supernet.gates import ChannelGates
@@ -75,6 +76,23 @@ class GatedLayer(nn.Module):
             bias = self.bias * keep if self.bias is not None else None
             return self.op(x, w_eff, bias)
         # BN would normalise any per-channel scale away: mix at unit mass, gate after BN.
-        shape = (-1,) + (1,) * (x.dim() - 2)
         w_unit = w_eff / keep.clamp_min(1e-12).reshape((-1,) + (1,) * (self.weight.dim() - 1))
-        return self.bn(self.op(x, w_unit, self.bias)) * keep.reshape(shape)
+        return batch_norm_scaled(self.bn, self.op(x, w_unit, self.bias), keep)
+
+
+def batch_norm_scaled(bn: nn.Module, x: Tensor, scale: Tensor) -> Tensor:
+    """bn(x) * scale[c], with the scale folded into BN's affine parameters (no extra pass over x).
+
+    Mirrors torch.nn.modules.batchnorm._BatchNorm.forward (running statistics, momentum=None,
+    track_running_stats); a channel with scale 0 outputs exactly 0.
+    """
+    factor = 0.0 if bn.momentum is None else bn.momentum
+    if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)
+        factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
+    batch_stats = bn.training or (bn.running_mean is None and bn.running_var is None)
+    track = not bn.training or bn.track_running_stats
+    weight = scale if bn.weight is None else bn.weight * scale
+    bias = None if bn.bias is None else bn.bias * scale
+    mean, var = (bn.running_mean, bn.running_var) if track else (None, None)
+    return F.batch_norm(x, mean, var, weight, bias, batch_stats, factor, bn.eps)

@@ -120,13 +120,22 @@ def _name(node: fx.Node) -> str:
     return t if isinstance(t, str) else getattr(t, "__name__", str(t))
 
 
+def _where(node: fx.Node) -> str:
+    """' in module 'a.b' (Type)' for a node traced inside a submodule, else ''."""
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return ""
+    path, kind = list(stack.values())[-1]
+    return f" in module '{path}' ({getattr(kind, '__name__', kind)})"
+
+
 def _opaque(node: fx.Node) -> Flow | None:
     shape = _shape(node)
     return Flow(((None, shape[1]),)) if shape is not None and len(shape) >= 2 else None
 
 
-def fold_batchnorms(gm: fx.GraphModule) -> dict[str, str]:
-    """Take each BatchNorm that directly and solely follows a searchable layer out of the graph.
+def fold_batchnorms(gm: fx.GraphModule, exclude: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Take each BatchNorm that directly and solely follows a searchable, not excluded layer out of the graph.
 
     Returns {layer module path: bn module path}; the gated layer applies the BN itself.
     """
@@ -140,6 +149,7 @@ def fold_batchnorms(gm: fx.GraphModule) -> dict[str, str]:
             isinstance(src, fx.Node)
             and src.op == "call_module"
             and isinstance(modules[src.target], SEARCHABLE)
+            and src.target not in exclude
             and len(src.users) == 1
         ):
             pairs[src.target] = node.target
@@ -169,7 +179,7 @@ def analyze(gm: fx.GraphModule, bns: dict[str, str], exclude: frozenset[str] = f
             mod = modules[node.target]
             if isinstance(mod, _ZERO_MODULES) or isinstance(mod, nn.Flatten):
                 flows[node] = _reshape(node, ins[0]) if isinstance(mod, nn.Flatten) else ins[0]
-            elif isinstance(mod, _NONZERO_MODULES) or not searched:
+            elif isinstance(mod, _NONZERO_MODULES + SEARCHABLE) or not searched:  # an excluded layer uses all
                 for f in tensor_ins:
                     out.mark(f)
                 flows[node] = ins[0] if isinstance(mod, _NONZERO_MODULES) else _opaque(node)
@@ -188,6 +198,11 @@ def analyze(gm: fx.GraphModule, bns: dict[str, str], exclude: frozenset[str] = f
 def _layer(out: Analysis, node: fx.Node, mod: nn.Module, flow: Flow | None, bns: dict[str, str]) -> Flow:
     in_shape, out_shape = _shape(node.args[0]), _shape(node)
     linear = isinstance(mod, nn.Linear)
+    if getattr(mod, "padding_mode", "zeros") != "zeros":
+        raise UnsupportedModelError(
+            f"layer '{node.target}' ({type(mod).__name__}) uses padding_mode={mod.padding_mode!r}; "
+            "only 'zeros' is supported (exclude it with exclude=...)"
+        )
     if linear and (in_shape is None or len(in_shape) != 2):
         raise UnsupportedModelError(
             f"layer '{node.target}' (Linear) gets a {len(in_shape or ())}-D input; only (batch, features) is supported"
@@ -212,9 +227,9 @@ def _layer(out: Analysis, node: fx.Node, mod: nn.Module, flow: Flow | None, bns:
         group = flow.segments[0][0]  # depthwise: channel c exists iff its input channel does
     else:
         group = out.new_group(spec.out_channels)
-        if groups > 1 and not spec.depthwise or spec.depthwise and flow.groups:
-            out.mark(flow)  # grouped convs would need pruning per group: keep their channels
-            out.unprunable.add(group)
+        if groups > 1:  # grouped convs would need pruning per group, and a depthwise conv whose input
+            out.mark(flow)  # is not one searched group (network input, concat) cannot drop its own
+            out.unprunable.add(group)  # channels alone: keep them all
     out.layers[node.target] = LayerNode(node.target, node.name, spec, group, flow, bns.get(node.target))
     return Flow(((group, spec.out_channels),))
 
@@ -231,7 +246,8 @@ def _reshape(node: fx.Node, flow: Flow | None) -> Flow | None:
     if not flow.groups:
         return _opaque(node)
     raise UnsupportedModelError(
-        f"node '{node.name}' reshapes {src} to {dst}, which mixes pruned channels; only flatten to (N, C*H*W) is supported"
+        f"node '{node.name}'{_where(node)} reshapes {src} to {dst}, which mixes pruned channels; "
+        "only flatten to (N, C*H*W) is supported"
     )
 
 
@@ -254,7 +270,8 @@ def _function(out: Analysis, node: fx.Node, ins: list, tensor_ins: list[Flow], s
     shape = _shape(node)
     if shape is None:  # sizes, tuples, scalars: no channels to follow
         if searched and node.op == "call_function" and node.target is operator.getitem:
-            raise UnsupportedModelError(f"node '{node.name}' indexes a tensor whose channels are searched")
+            where = _where(node)
+            raise UnsupportedModelError(f"node '{node.name}'{where} indexes a tensor whose channels are searched")
         return None
     if name in _CAT_FUNCS:
         dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
@@ -263,7 +280,8 @@ def _function(out: Analysis, node: fx.Node, ins: list, tensor_ins: list[Flow], s
         if dim == 1 and len(parts) == len(node.args[0]) and len({p.unit for p in parts}) == 1:
             return Flow(tuple(s for p in parts for s in p.segments), parts[0].unit)
         if searched:
-            raise UnsupportedModelError(f"node '{node.name}' concatenates searched channels along dim {dim}")
+            where = _where(node)
+            raise UnsupportedModelError(f"node '{node.name}'{where} concatenates searched channels along dim {dim}")
         return _opaque(node)
     channels = [f for f in tensor_ins if f.channels == shape[1]] if len(shape) >= 2 else []
     if name in _ADD_FUNCS or name in ("mul", "imul", "truediv", "div"):
@@ -284,7 +302,8 @@ def _function(out: Analysis, node: fx.Node, ins: list, tensor_ins: list[Flow], s
     if not searched:
         return _opaque(node)
     raise UnsupportedModelError(
-        f"cannot follow pruned channels through '{_name(node)}' at node '{node.name}'; "
-        f"supported: add, mul, cat(dim=1), flatten, activations, pooling (exclude the layers feeding it with exclude=...)"
+        f"cannot follow pruned channels through '{_name(node)}' at node '{node.name}'{_where(node)}; "
+        "supported: add, mul, cat(dim=1), flatten, activations, pooling "
+        "(exclude the layers feeding it with exclude=...)"
     )
 

@@ -67,8 +67,41 @@ def activation_levels(bits: int, signed: bool) -> int:
 
 
 def quantize_activation(x: Tensor, clip: Tensor, bits: int, signed: bool) -> Tensor:
-    """PACT: clamp to [-clip, clip] (signed) or [0, clip], then a uniform grid; `clip` gets gradients."""
-    lo = -clip if signed else torch.zeros_like(clip)
-    y = torch.minimum(torch.maximum(x, lo), clip)
-    step = clip / activation_levels(bits, signed)
-    return round_ste(y / step) * step
+    """PACT: clamp to [-clip, clip] (signed) or [0, clip], then a uniform grid; `clip` gets gradients.
+
+    Gradients: d/dx = 1 strictly inside the clip range, 0 outside. d/dclip = 1 for x >= clip, -1 for
+    x <= -clip (signed), and (round(u) - u) / levels inside (u = x / step: the rounding-error term that
+    the composition clamp -> divide -> round_ste -> multiply produces). One fused autograd function:
+    written with torch.minimum/maximum the quantizer made a ResNet-8 training step ~2x slower.
+    """
+    return _Pact.apply(x, clip, activation_levels(bits, signed), signed)
+
+
+_hardtanh_backward = torch.ops.aten.hardtanh_backward  # g where lo < x < hi, in one pass
+
+
+class _Pact(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, clip: Tensor, levels: int, signed: bool) -> Tensor:  # type: ignore[override]
+        c = float(clip)
+        q = x.clamp(-c if signed else 0.0, c).div_(clip / levels).round_().mul_(clip / levels)
+        ctx.save_for_backward(x, clip, q)
+        ctx.signed = signed
+        return q
+
+    @staticmethod
+    def backward(ctx, g: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:  # type: ignore[override]
+        x, clip, q = ctx.saved_tensors
+        c, inf = float(clip), float("inf")
+        grad_x = _hardtanh_backward(g, x, -c if ctx.signed else 0.0, c)
+        grad_clip = None
+        if ctx.needs_input_grad[1]:
+            # inside: dq/dclip = (q - x) / clip; grad_x is g inside the range and 0 elsewhere
+            grad_clip = torch.dot(grad_x.flatten(), (q - x).flatten()) / clip
+            # x >= clip: dq/dclip = 1 (hardtanh_backward is strict, so bound at the float below c)
+            below_c = float(torch.nextafter(clip.detach(), clip.new_tensor(-inf)))
+            grad_clip = grad_clip + _hardtanh_backward(g, x, below_c, inf).sum()
+            if ctx.signed:  # x <= -clip: dq/dclip = -1
+                grad_clip = grad_clip - _hardtanh_backward(g, x, -inf, -below_c).sum()
+            grad_clip = grad_clip.reshape(clip.shape)
+        return (grad_x if ctx.needs_input_grad[0] else None), grad_clip, None, None

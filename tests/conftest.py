@@ -1,0 +1,163 @@
+"""Shared fixtures: tiny seeded models (a few channels, 8x8 inputs) and a helper that points a
+supernet's gates at a random architecture.
+
+    def test_x(tiny_model, random_arch):
+        model, x = tiny_model("resnet")
+        net = to_supernet(model, x)
+        bits = random_arch(net, seed=0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class TinyResNet(nn.Module):
+    """Stem conv-BN-ReLU, an identity residual block, a downsampling block with a 1x1 shortcut, pool, fc."""
+
+    def __init__(self, num_classes: int = 3) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, 1, 1)
+        self.stem_bn = nn.BatchNorm2d(4)
+        self.a1 = nn.Conv2d(4, 4, 3, 1, 1)
+        self.a1_bn = nn.BatchNorm2d(4)
+        self.a2 = nn.Conv2d(4, 4, 3, 1, 1)
+        self.a2_bn = nn.BatchNorm2d(4)
+        self.b1 = nn.Conv2d(4, 6, 3, 2, 1)
+        self.b1_bn = nn.BatchNorm2d(6)
+        self.b2 = nn.Conv2d(6, 6, 3, 1, 1)
+        self.b2_bn = nn.BatchNorm2d(6)
+        self.shortcut = nn.Conv2d(4, 6, 1, 2)
+        self.fc = nn.Linear(6, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.relu(self.stem_bn(self.stem(x)))
+        x = F.relu(x + self.a2_bn(self.a2(F.relu(self.a1_bn(self.a1(x))))))
+        x = F.relu(self.shortcut(x) + self.b2_bn(self.b2(F.relu(self.b1_bn(self.b1(x))))))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+class TinyDSCNN(nn.Module):
+    """conv-BN-ReLU, depthwise 3x3-BN-ReLU, pointwise-BN-ReLU, pool, fc."""
+
+    def __init__(self, num_classes: int = 3) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 5, 3, 2, 1)
+        self.bn = nn.BatchNorm2d(5)
+        self.dw = nn.Conv2d(5, 5, 3, 1, 1, groups=5)
+        self.dw_bn = nn.BatchNorm2d(5)
+        self.pw = nn.Conv2d(5, 4, 1)
+        self.pw_bn = nn.BatchNorm2d(4)
+        self.fc = nn.Linear(4, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = F.relu(self.bn(self.conv(x)))
+        x = F.relu(self.dw_bn(self.dw(x)))
+        x = F.relu(self.pw_bn(self.pw(x)))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+class TinyConcat(nn.Module):
+    """Two branches (conv-BN-ReLU with 3 channels, bias-free 1x1 conv with 4) concatenated into a conv,
+    then max-pool, flatten (each channel spans 4x4 = 16 features) and fc."""
+
+    def __init__(self, num_classes: int = 3) -> None:
+        super().__init__()
+        self.left = nn.Conv2d(2, 3, 3, 1, 1)
+        self.left_bn = nn.BatchNorm2d(3)
+        self.right = nn.Conv2d(2, 4, 1, bias=False)
+        self.merge = nn.Conv2d(7, 5, 3, 1, 1)
+        self.fc = nn.Linear(5 * 4 * 4, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = torch.cat([F.relu(self.left_bn(self.left(x))), F.relu(self.right(x))], dim=1)
+        y = F.max_pool2d(F.relu(self.merge(y)), 2)
+        return self.fc(torch.flatten(y, 1))
+
+
+class TinyFlatten(nn.Module):
+    """QuantNet in miniature: conv/2-ReLU, flatten (each channel spans 4x4 = 16 features), fc-ReLU, fc."""
+
+    def __init__(self, num_classes: int = 3) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3, 2, 1)
+        self.fc1 = nn.Linear(3 * 4 * 4, 5)
+        self.fc2 = nn.Linear(5, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = torch.flatten(F.relu(self.conv(x)), 1)
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+TINY_MODELS: dict[str, tuple[type[nn.Module], tuple[int, ...]]] = {
+    "resnet": (TinyResNet, (3, 8, 8)),
+    "dscnn": (TinyDSCNN, (1, 8, 8)),
+    "concat": (TinyConcat, (2, 8, 8)),
+    "flatten": (TinyFlatten, (2, 8, 8)),
+}
+
+
+def randomize_batchnorms(model: nn.Module, generator: torch.Generator) -> None:
+    """Non-trivial BN statistics and affine parameters (fresh BNs are nearly the identity in eval mode)."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                n = m.num_features
+                m.running_mean.copy_(0.3 * torch.randn(n, generator=generator))
+                m.running_var.copy_(0.5 + 1.5 * torch.rand(n, generator=generator))
+                m.weight.copy_(1.0 + 0.3 * torch.randn(n, generator=generator))
+                m.bias.copy_(0.3 * torch.randn(n, generator=generator))
+
+
+def make_tiny_model(name: str, seed: int = 0, batch: int = 8) -> tuple[nn.Module, Tensor]:
+    """(model in eval mode, input batch) for one of TINY_MODELS, both seeded."""
+    cls, in_shape = TINY_MODELS[name]
+    torch.manual_seed(seed)
+    model = cls()
+    g = torch.Generator().manual_seed(seed)
+    randomize_batchnorms(model, g)
+    return model.eval(), torch.randn(batch, *in_shape, generator=g)
+
+
+def set_random_arch(net, seed: int, keep_one: int | None = None) -> dict[str, list[int]]:
+    """Point every gate of `net` (channel groups and searchable activation quantizers) at random options.
+
+    Every prunable group keeps at least one channel. `keep_one=i` makes the i-th prunable group
+    (by gate key order) keep exactly one channel. Returns {gate key: bits}.
+    """
+    g = torch.Generator().manual_seed(seed)
+    chosen: dict[str, list[int]] = {}
+    prunable = [k for k, gate in net.gates.items() if gate.prunable]
+    for key, gate in net.gates.items():
+        picks = torch.randint(len(gate.options), (gate.channels,), generator=g).tolist()
+        bits = [gate.options[i] for i in picks]
+        nonzero = [b for b in gate.options if b > 0]
+        if keep_one is not None and prunable and key == prunable[keep_one % len(prunable)]:
+            bits = [0] * gate.channels
+        if gate.prunable and not any(bits):
+            c = int(torch.randint(gate.channels, (1,), generator=g))
+            bits[c] = nonzero[int(torch.randint(len(nonzero), (1,), generator=g))]
+        gate.set_choice(bits)
+        chosen[key] = bits
+    for name in net.layer_names:
+        act = net.layer(name).act
+        if act.gates is not None:
+            act.gates.set_choice([act.options[int(torch.randint(len(act.options), (1,), generator=g))]])
+    return chosen
+
+
+@pytest.fixture
+def tiny_model() -> Callable[..., tuple[nn.Module, Tensor]]:
+    """make_tiny_model(name, seed=0, batch=8) -> (model, x); names: resnet, dscnn, concat, flatten."""
+    return make_tiny_model
+
+
+@pytest.fixture
+def random_arch() -> Callable[..., dict[str, list[int]]]:
+    """set_random_arch(net, seed, keep_one=None) -> {gate key: bits}."""
+    return set_random_arch

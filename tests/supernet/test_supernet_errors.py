@@ -1,0 +1,102 @@
+"""Models the supernet cannot follow are refused with one clear line naming what and where."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from supernet import UnsupportedModelError, to_supernet
+
+X = torch.randn(2, 3, 8, 8)
+
+
+class Head(nn.Module):
+    """conv -> <middle> -> conv -> pool -> fc, so that <middle> sits on a searched tensor."""
+
+    def __init__(self, middle: nn.Module | None = None) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.middle = middle if middle is not None else nn.Identity()
+        self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv2(self.middle(torch.relu(self.conv(x))))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(y, 1), 1))
+
+
+class Transpose(nn.Module):
+    """A user module that swaps H and W: fx traces into it and meets `permute` on searched channels."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, 1, 3, 2)
+
+
+class ChannelShuffle(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        return x.reshape(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+
+
+@pytest.mark.parametrize(
+    ("middle", "words"),
+    [
+        (nn.GroupNorm(2, 4), ["'middle'", "GroupNorm"]),  # a torch module that mixes channels
+        (nn.Softmax(dim=1), ["'middle'", "Softmax"]),
+        (Transpose(), ["'permute'", "node 'permute'", "module 'middle' (Transpose)"]),
+        (ChannelShuffle(), ["node 'reshape'", "module 'middle' (ChannelShuffle)"]),
+    ],
+    ids=["groupnorm", "softmax", "permute", "shuffle"],
+)
+def test_unsupported_op_on_searched_channels_names_node_and_type(middle: nn.Module, words: list[str]) -> None:
+    with pytest.raises(UnsupportedModelError) as err:
+        to_supernet(Head(middle), X)
+    message = str(err.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message
+
+
+def test_unsupported_op_is_fine_on_unsearched_tensors() -> None:
+    """Excluding the producer leaves the tensor unsearched: then the op may do what it likes."""
+    net = to_supernet(Head(Transpose()), X, exclude=["conv"])
+    assert net.layer_names == ["conv2", "fc"]
+    assert net(X).shape == (2, 2)
+
+
+class Branchy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.sum() > 0:  # data-dependent control flow: torch.fx cannot trace it
+            return self.conv(x)
+        return -self.conv(x)
+
+
+def test_untraceable_model_names_the_model_class() -> None:
+    with pytest.raises(UnsupportedModelError, match=r"cannot trace Branchy with torch\.fx") as err:
+        to_supernet(Branchy(), X)
+    assert "\n" not in str(err.value) and "control flow" in str(err.value)
+
+
+def test_model_without_searchable_layers() -> None:
+    with pytest.raises(UnsupportedModelError, match="Sequential has no Conv1d/Conv2d/Conv3d/Linear"):
+        to_supernet(nn.Sequential(nn.ReLU(), nn.Flatten()), X)
+
+
+def test_bad_conversion_options() -> None:
+    model = Head()
+    with pytest.raises(ValueError, match="cannot prune: drop 0 from bits"):
+        to_supernet(model, X, bits=(0, 4, 8), granularity="layer")
+    with pytest.raises(ValueError, match="granularity must be"):
+        to_supernet(model, X, granularity="tensor")
+    with pytest.raises(ValueError, match="non-zero bit-width"):
+        to_supernet(model, X, bits=(0,))
+    reflect = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"), nn.Flatten(), nn.Linear(256, 2))
+    with pytest.raises(UnsupportedModelError, match=r"layer '0' \(Conv2d\) uses padding_mode='reflect'"):
+        to_supernet(reflect, X)
+    assert to_supernet(reflect, X, exclude=["0"]).layer_names == ["2"]
