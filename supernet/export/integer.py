@@ -15,7 +15,7 @@ k (`bias_frac_bits`, per layer) gives the bias k fractional bits: kernels add B_
 (acc << k) and requantize with a shift larger by k. k = 0 is the CMSIS-NN / PULP-NN / Jacob et
 al. 2018 convention, where the bias error reaches S_c / 2; with 2-bit weights S_c is coarse
 (s_w = max|W|) and that error shifts a whole channel by up to a quarter of an output step, which
-the fake-quantized (float-bias) training never saw. "auto" picks the largest k <= 8 for which
+the fake-quantized (float-bias) training never saw. "auto" picks the largest k <= 16 for which
 |acc| << k plus the bias cannot overflow int32 for any input (worst case sum|q_w| * max|q_x|).
 """
 
@@ -30,7 +30,8 @@ from supernet.fixed import FixedLayer
 from supernet.quant import _EPS, activation_levels, weight_scale
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-MAX_BIAS_FRAC_BITS = 8
+MAX_BIAS_FRAC_BITS = 16
+DEAD_BIAS_BITS = 8  # bias steps of a channel with all-zero integer weights (before the k bias bits)
 
 
 @dataclass(frozen=True)
@@ -154,10 +155,11 @@ def integer_layer(name: str, layer: FixedLayer, bias_frac_bits: int | str = "aut
     q = q * sign.float().reshape((-1,) + (1,) * (w.dim() - 1))
     grid = act_grid(layer)
     w_scale = s_w.double() * a.abs()
-    # a == 0 (gamma 0): the channel is the constant beta; zero integers, the bias carries it.
-    dead = w_scale == 0
+    # A channel whose integers are all 0 (zero weights, e.g. a folded gamma = 0, or a = 0) is the
+    # constant b_c: its scale is free, so pick one that gives the bias 2^DEAD_BIAS_BITS steps.
+    dead = (q.reshape(n_out, -1) == 0).all(1) | (w_scale == 0)
     q[dead] = 0
-    w_scale = torch.where(dead, s_w.double(), w_scale)
+    w_scale = torch.where(dead, folded.abs().clamp_min(1e-30) / (grid.scale * 2**DEAD_BIAS_BITS), w_scale)
     acc_scale = grid.scale * w_scale
     k = _bias_frac_bits(q, folded / acc_scale, grid, bias_frac_bits)
     b = torch.round(folded / acc_scale * 2**k)

@@ -55,7 +55,8 @@ def run(manifest: dict[str, Any], arrays: dict[str, np.ndarray], x: np.ndarray) 
     if x.size and (x.min() < spec["lo"] or x.max() > spec["hi"]):
         raise ValueError(f"input values must lie in [{spec['lo']}, {spec['hi']}]")
     x = x.reshape((x.shape[0], *spec["shape"])).astype(np.int32)
-    outs = [_run_chunk(manifest, arrays, x[i : i + CHUNK]) for i in range(0, len(x), CHUNK)]
+    out_id = manifest["output"]["id"]
+    outs = [_run_chunk(manifest, arrays, x[i : i + CHUNK])[out_id] for i in range(0, len(x), CHUNK)]
     y = np.concatenate(outs) if outs else np.zeros((0, *manifest["output"]["shape"]), np.int32)
     order = np.asarray(manifest["output"]["class_order"])
     logits = np.empty_like(y)
@@ -63,7 +64,13 @@ def run(manifest: dict[str, Any], arrays: dict[str, np.ndarray], x: np.ndarray) 
     return logits
 
 
-def _run_chunk(manifest: dict[str, Any], arrays: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+def trace(manifest: dict[str, Any], arrays: dict[str, np.ndarray], x: np.ndarray) -> dict[int, np.ndarray]:
+    """Every tensor of the program by id (channels in the deployed order), for debugging."""
+    x = np.asarray(x).reshape((len(x), *manifest["input"]["shape"])).astype(np.int32)
+    return _run_chunk(manifest, arrays, x)
+
+
+def _run_chunk(manifest: dict[str, Any], arrays: dict[str, np.ndarray], x: np.ndarray) -> dict[int, np.ndarray]:
     values = {manifest["input"]["id"]: x}
     for op in manifest["ops"]:
         ins = [values[i] for i in op["inputs"]]
@@ -75,7 +82,9 @@ def _run_chunk(manifest: dict[str, Any], arrays: dict[str, np.ndarray], x: np.nd
         elif kind == "add":
             y = _requant(op, saturate(ins[0].astype(np.int64) + ins[1]))
         elif kind == "avgpool":
-            y = _requant(op, saturate(_windows(ins[0], op, pad_value=0).sum(axis=(-2, -1), dtype=np.int64)))
+            total = _windows(ins[0], op, pad_value=0).sum(axis=(-2, -1), dtype=np.int64)
+            pre = op["pre_shift"]
+            y = _requant(op, saturate((total + (1 << pre >> 1)) >> pre))
         elif kind == "maxpool":
             y = _windows(ins[0], op, pad_value=INT32_MIN).max(axis=(-2, -1))
         elif kind == "relu":
@@ -85,7 +94,7 @@ def _run_chunk(manifest: dict[str, Any], arrays: dict[str, np.ndarray], x: np.nd
         else:
             raise ValueError(f"unknown op {kind!r} in manifest")
         values[op["output"]] = np.asarray(y).astype(np.int32)
-    return values[manifest["output"]["id"]]
+    return values
 
 
 def _requant(op: dict[str, Any], x: np.ndarray) -> np.ndarray:
@@ -140,4 +149,4 @@ def _conv(op: dict[str, Any], x: np.ndarray, w: np.ndarray, idx: np.ndarray) -> 
     return acc
 
 
-__all__ = ["INT32_MAX", "load", "quantize_input", "run"]
+__all__ = ["load", "quantize_input", "run", "trace"]

@@ -6,8 +6,11 @@ Structure = the fake-quantized network with BN folded:
     keeps within their 2^b levels;
   - weights: int8 initializers holding the per-channel integers (sub-byte weights are small values
     in int8 containers) -> DequantizeLinear(axis 0, per-channel scale s_w * |BN scale|);
-  - bias: int32 initializer -> DequantizeLinear(axis 0, scale = input step * weight scale / 2^k,
-    k = the layer's bias_frac_bits; k = 0 is the usual QDQ bias);
+  - bias: int32 initializer -> DequantizeLinear(axis 0, scale = input step * weight scale) when the
+    layer's bias_frac_bits k is 0 (the usual QDQ bias). With k > 0 the bias is the same real value
+    B * scale / 2^k as a float32 initializer: onnxruntime (1.31) fuses DQ -> Gemm -> Q into QGemm and
+    then reads an int32 bias as if its scale were input step * weight scale, ignoring the bias's own
+    DequantizeLinear scale, which gives wrong logits;
   - Conv / Gemm, then Relu, Add, pooling and Flatten in float, as in the PyTorch graph;
   - output: Clip -> QuantizeLinear(int8, output step) -> DequantizeLinear, named "logits".
 Channels are in the materialized order (the C export's reordering is not needed here).
@@ -60,16 +63,23 @@ class _Builder:
         w = self.const(f"{prefix}/weight_q", layer.weight.astype(np.int8))
         ws = self.const(f"{prefix}/weight_scale", layer.weight_scale.astype(np.float32))
         wz = self.const(f"{prefix}/weight_zero", np.zeros(n_out, np.int8))
-        b = self.const(f"{prefix}/bias_q", layer.bias.astype(np.int32))
-        bs = self.const(f"{prefix}/bias_scale", layer.sum_scale.astype(np.float32))
-        bz = self.const(f"{prefix}/bias_zero", np.zeros(n_out, np.int32))
         wf = self.op("DequantizeLinear", [w, ws, wz], prefix, axis=0)
-        bf = self.op("DequantizeLinear", [b, bs, bz], prefix, axis=0)
+        if layer.bias_frac_bits == 0:
+            b = self.const(f"{prefix}/bias_q", layer.bias.astype(np.int32))
+            bs = self.const(f"{prefix}/bias_scale", layer.sum_scale.astype(np.float32))
+            bz = self.const(f"{prefix}/bias_zero", np.zeros(n_out, np.int32))
+            bf = self.op("DequantizeLinear", [b, bs, bz], prefix, axis=0)
+        else:  # see module docstring: a separate Add, out of reach of onnxruntime's QDQ bias rewrites
+            shape = (n_out,) if layer.kind == "linear" else (n_out, 1, 1)
+            bf = self.const(f"{prefix}/bias", (layer.bias * layer.sum_scale).astype(np.float32).reshape(shape))
+        inputs = [x, wf, bf] if layer.bias_frac_bits == 0 else [x, wf]
         if layer.kind == "linear":
-            return self.op("Gemm", [x, wf, bf], prefix, transB=1)
-        return self.op("Conv", [x, wf, bf], prefix, strides=list(layer.stride), pads=list(layer.pads),
-                       dilations=list(layer.dilation), group=layer.groups,
-                       kernel_shape=list(layer.weight.shape[2:]))  # fmt: skip
+            y = self.op("Gemm", inputs, prefix, transB=1)
+        else:
+            y = self.op("Conv", inputs, prefix, strides=list(layer.stride), pads=list(layer.pads),
+                        dilations=list(layer.dilation), group=layer.groups,
+                        kernel_shape=list(layer.weight.shape[2:]))  # fmt: skip
+        return y if layer.bias_frac_bits == 0 else self.op("Add", [y, bf], prefix)
 
 
 def build_onnx(graph: Graph, layers: dict[str, IntLayer], out_grid: ActGrid) -> onnx.ModelProto:

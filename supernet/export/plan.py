@@ -12,7 +12,9 @@ The integer program reproduces it up to rounding ties by giving every tensor a r
   with FRAC_BITS extra fractional bits (scale = consumer step / 2^FRAC_BITS). Both branches of an
   add are requantized to that common grid, added with int32 saturation, and rounded once to the
   consumer's grid, so the add rounds like the float model (which adds unrounded branches) except
-  within 2^-FRAC_BITS of a tie. The same holds for the average pool (sum in int32, one rounding).
+  within 2^-FRAC_BITS of a tie. The average pool sums its window in int64, shifts the sum right by
+  ceil(log2(window)) bits (the mean keeps its 2^-FRAC_BITS resolution, and the multiply cannot
+  overflow), then requantizes once.
 - A tensor needed on several different grids is produced wide and converted per consumer.
 - The network output is requantized to int8 (DEFAULT_OUTPUT_ACT_BITS) on a symmetric grid
   whose clip is the largest |logit| seen on the calibration input.
@@ -30,7 +32,7 @@ from supernet.export.fixedpoint import INT32_MAX, INT32_MIN, quantize_multiplier
 from supernet.export.graph import Graph, Node
 from supernet.export.integer import ActGrid, IntLayer
 
-FRAC_BITS = 12  # wide tensors: 2^31 / (255 * 2^12) ~ 2000x the consumer's clip before saturation
+FRAC_BITS = 16  # wide tensors: 2^31 / (255 * 2^16) = 128x an 8-bit consumer's clip before saturation
 
 
 @dataclass(frozen=True)
@@ -201,9 +203,11 @@ def build_program(graph: Graph, layers: dict[str, IntLayer], out_grid: ActGrid) 
             wide = Rep.wide(rep.fine())
             src = b.convert(ins[0], wide)
             divisor = int(np.prod(node.attrs["kernel"]))
+            pre = max(divisor - 1, 0).bit_length()  # ceil(log2(divisor))
             geometry = {k: node.attrs[k] for k in ("kernel", "stride", "pads")}
-            value[node.name] = b.rescale("avgpool", node.name, [src], rep, wide.scale / (divisor * rep.scale),
-                                         node.name, node.shape, divisor=divisor, **geometry)  # fmt: skip
+            real = wide.scale * 2**pre / (divisor * rep.scale)
+            value[node.name] = b.rescale("avgpool", node.name, [src], rep, real, node.name, node.shape,
+                                         divisor=divisor, pre_shift=pre, **geometry)  # fmt: skip
         elif node.kind == "output":
             output_id = b.convert(ins[0], out_rep)
         else:
