@@ -19,7 +19,7 @@ def discretize(net: Supernet, meta: dict[str, Any] | None = None) -> Architectur
         if len(bits) == 1:
             bits = bits * info.spec.out_channels
         if not any(bits):
-            alpha = layer.gates.alpha.detach()
+            alpha = layer.gates.logits().detach()  # disallowed options at -inf
             best = int((alpha[1:].max(0).values - alpha[0]).argmax())
             bits[best] = layer.gates.options[1 + int(alpha[1:, best].argmax())]
         weight_bits[name] = tuple(bits)

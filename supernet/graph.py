@@ -198,6 +198,11 @@ def analyze(gm: fx.GraphModule, bns: dict[str, str], exclude: frozenset[str] = f
 def _layer(out: Analysis, node: fx.Node, mod: nn.Module, flow: Flow | None, bns: dict[str, str]) -> Flow:
     in_shape, out_shape = _shape(node.args[0]), _shape(node)
     linear = isinstance(mod, nn.Linear)
+    if node.target in out.layers:
+        raise UnsupportedModelError(
+            f"layer '{node.target}' ({type(mod).__name__}) is called more than once (shared weights); "
+            "each call would need its own channels and bits (exclude it with exclude=...)"
+        )
     if getattr(mod, "padding_mode", "zeros") != "zeros":
         raise UnsupportedModelError(
             f"layer '{node.target}' ({type(mod).__name__}) uses padding_mode={mod.padding_mode!r}; "

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from search.models import create_model
-from supernet import discretize, materialize, to_supernet
+from supernet import calibrate, discretize, materialize, to_supernet
 from supernet.layers import ActQuant
 
 SEARCHABLE = (nn.Conv1d, nn.Conv2d, nn.Linear)
@@ -159,12 +159,40 @@ def test_calibration_sets_clips_and_signs(tiny_model) -> None:
     assert not any(m.enabled for m in net2.modules() if isinstance(m, ActQuant))
 
 
+def test_calibrate_resets_clips_from_the_supernets_own_activations(tiny_model) -> None:
+    model, x = tiny_model("resnet")
+    net = to_supernet(model, x)
+    with torch.no_grad():
+        for name in net.layer_names:
+            net.layer(name).act.clip.fill_(123.0)
+            net.layer(name).act.signed.fill_(True)
+    calibrate(net, x)
+    stem, a1 = net.layer("stem").act, net.layer("a1").act
+    assert stem.clip.item() == pytest.approx(x.abs().max().item()) and bool(stem.signed)
+    assert not bool(a1.signed) and 0 < a1.clip.item() < 123.0
+    assert all(net.layer(n).act.enabled for n in net.layer_names)  # quantizers are switched back on
+
+
 def test_exclude_leaves_a_layer_float(tiny_model) -> None:
     model, x = tiny_model("resnet")
     net = to_supernet(model, x, exclude=["shortcut"])
     assert "shortcut" not in net.layer_names
     assert type(net.net.get_submodule("shortcut")) is nn.Conv2d
     assert group_of(net, "b2") in net.info.unprunable  # it meets an unsearched tensor at the add
+
+
+def test_exclude_keeps_the_batchnorm_of_an_excluded_layer(tiny_model) -> None:
+    """The excluded stem stays float with its BatchNorm (which used to be folded away and lost)."""
+    model, x = tiny_model("resnet")
+    net = to_supernet(model, x, exclude=["stem"], bits=(8,), quantize_activations=False).eval()
+    assert "stem_bn" in {n.target for n in net.net.graph.nodes if n.op == "call_module"}
+    with torch.no_grad():
+        inner = torch.relu(model.stem_bn(model.stem(x)))
+        seen = {}
+        hook = net.layer("a1").register_forward_pre_hook(lambda m, args: seen.__setitem__("x", args[0]))
+        net(x)
+        hook.remove()
+    assert torch.equal(seen["x"], inner)
 
 
 def test_layer_granularity_on_a_nested_model(random_arch) -> None:

@@ -38,6 +38,16 @@ def test_a_fully_pruned_group_keeps_its_most_kept_channel(tiny_model) -> None:
     assert arch.weight_bits["stem"] == arch.weight_bits["a2"]  # a residual group stays consistent
 
 
+def test_the_kept_channel_respects_the_allowed_options(tiny_model) -> None:
+    model, x = tiny_model("resnet")
+    net = to_supernet(model, x)
+    b1 = net.layer("b1").gates
+    with torch.no_grad():  # every channel prefers 0 bits; channel 4 least so, and there 8 bits beat 4 and 2
+        b1.alpha.copy_(torch.tensor([[5.0, 5, 5, 5, 5, 5], [1, 1, 1, 1, 2, 1], [0, 0, 0, 0, 3, 0], [1, 2, 1, 1, 4, 1]]))
+    b1.set_allowed(torch.tensor([True, True, True, False]))  # ... but 8 bits are not allowed
+    assert discretize(net).weight_bits["b1"] == (0, 0, 0, 0, 4, 0)
+
+
 @pytest.mark.parametrize("name", ["resnet", "dscnn", "concat"])
 def test_discretize_never_prunes_a_whole_group(name: str, tiny_model) -> None:
     model, x = tiny_model(name)

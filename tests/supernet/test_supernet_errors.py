@@ -66,6 +66,25 @@ def test_unsupported_op_is_fine_on_unsearched_tensors() -> None:
     assert net(X).shape == (2, 2)
 
 
+class SharedConv(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.body = nn.Conv2d(4, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.body(torch.relu(self.body(torch.relu(self.conv(x))))))  # one module, two calls
+        return self.fc(x.mean((2, 3)))
+
+
+def test_a_layer_called_twice_is_refused() -> None:
+    """Its two calls would need two sets of channels and bits (materialize used to crash with a KeyError)."""
+    with pytest.raises(UnsupportedModelError, match=r"layer 'body' \(Conv2d\) is called more than once"):
+        to_supernet(SharedConv(), X)
+    assert to_supernet(SharedConv(), X, exclude=["body"]).layer_names == ["conv", "fc"]
+
+
 class Branchy(nn.Module):
     def __init__(self) -> None:
         super().__init__()
