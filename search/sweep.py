@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from search.config import ConfigError, SearchConfig, parse_quantity
 from search.context import RunContext
 from search.data import load_dataset
@@ -19,8 +21,6 @@ from search.models import create_model
 from search.rundir import Checkpoints, History, atomic_write_json, new_run_dir
 from search.run import default_name, resolve, run
 from search.train import warmup
-
-import torch
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,13 @@ def shared_warmup(cfg: SearchConfig, folder: Path) -> Path:
     return ckpts.path("warmup")
 
 
-def sweep(base: SearchConfig, spec: SweepConfig, resume: Path | None = None) -> tuple[Path, list[dict[str, Any]]]:
-    """Run every point of the sweep; returns the sweep folder and the points' metrics."""
+def sweep(
+    base: SearchConfig, spec: SweepConfig, resume: Path | None = None, warm_state: Path | None = None
+) -> tuple[Path, list[dict[str, Any]]]:
+    """Run every point of the sweep; returns the sweep folder and the points' metrics.
+
+    warm_state: a finished warm-up checkpoint to share (e.g. another target's sweep of the same model).
+    """
     points = spec.points(base)
     for p in points:
         resolve(p)  # fail on a bad target/cost/method before training anything
@@ -100,8 +105,9 @@ def sweep(base: SearchConfig, spec: SweepConfig, resume: Path | None = None) -> 
         name = spec.name or f"sweep-{base.model}-{base.target}-seed{base.seed}"
         folder = new_run_dir(Path(base.out_dir), name)
         atomic_write_json(folder / "sweep.json", {"base": base.to_dict(), "sweep": asdict(spec)})
-    (folder / "warmup").mkdir(exist_ok=True)
-    warm = shared_warmup(base, folder / "warmup")
+    if warm_state is None:
+        (folder / "warmup").mkdir(exist_ok=True)
+        warm_state = shared_warmup(base, folder / "warmup")
     results = []
     for i, point in enumerate(points):
         name = f"{i:02d}-{default_name(point)}"
@@ -110,5 +116,5 @@ def sweep(base: SearchConfig, spec: SweepConfig, resume: Path | None = None) -> 
         if (run_dir / "metrics.json").exists():
             results.append(json.loads((run_dir / "metrics.json").read_text()))
         else:
-            results.append(run(point, resume=run_dir if run_dir.exists() else None, warm_state=warm))
+            results.append(run(point, resume=run_dir if run_dir.exists() else None, warm_state=warm_state))
     return folder, results
