@@ -15,7 +15,7 @@ import os
 import tempfile
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,6 @@ from targets.registry import get_target
 from targets.target import Target
 
 FORMATS = ("onnx", "c")
-FILES = {"onnx": ("model.onnx",), "c": ("model.h", "model.json", "model.bin")}
 
 
 class FlashOverflowWarning(UserWarning):
@@ -54,8 +53,7 @@ class ExportReport:
     array_bytes: dict[str, int]  # every C array
     input_scale: float
     output_scale: float
-    warnings: tuple[str, ...] = ()
-    notes: dict[str, Any] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # every warning emitted (Flash overflow, saturated biases)
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """`model.h`: the manifest's arrays as C constants, plus the per-op scalars as #defines.
 
 The header holds data only (no kernels): one `static const` array per manifest array, named
-`bg_<array>`, with a comment giving its layer, precision group, channel range and byte count,
-and `BG_<OP>_MULT / _SHIFT / _LO / _HI` for every per-tensor requantization (adds, pooling,
-grid conversions). model.json says how to wire them.
+`bg_<array>`, with a comment giving its layer, precision group, channel range and byte count;
+`BG_<LAYER>_BIAS_FRAC_BITS / _OUT_LO / _OUT_HI` per layer; and `BG_<OP>_<TENSOR>_MULT / _SHIFT /
+_LO / _HI` for every per-tensor requantization (adds, pooling, grid conversions).
+model.json says how to wire them.
 """
 
 from __future__ import annotations
@@ -62,7 +63,13 @@ def render_header(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> st
         "",
     ]
     for op in manifest["ops"]:
-        if "multiplier" in op and op["op"] != "layer":
+        if op["op"] == "layer":
+            tag = re.sub(r"\W", "_", op["bias"][: -len("_bias")]).upper()
+            lines.append(f"/* layer {op['name']}: tensor {op['inputs'][0]} -> {op['output']} */")
+            lines.append(f"#define BG_{tag}_BIAS_FRAC_BITS {op['bias_frac_bits']}")
+            lines.append(f"#define BG_{tag}_OUT_LO ({op['lo']}{'LL' if abs(op['lo']) >= 2**31 - 1 else ''})")
+            lines.append(f"#define BG_{tag}_OUT_HI ({op['hi']}{'LL' if abs(op['hi']) >= 2**31 - 1 else ''})")
+        elif "multiplier" in op:
             tag = re.sub(r"\W", "_", f"{op['op']}_{op['output']}").upper()
             lines.append(f"/* {op['op']} of {op['name']} -> tensor {op['output']} */")
             for key, suffix in (("multiplier", "MULT"), ("shift", "SHIFT"), ("lo", "LO"), ("hi", "HI")):

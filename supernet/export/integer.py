@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from supernet.fixed import FixedLayer
+from supernet.graph import UnsupportedModelError
 from supernet.quant import _EPS, activation_levels, weight_scale
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -157,7 +158,14 @@ def integer_layer(name: str, layer: FixedLayer, bias_frac_bits: int | str = "aut
     w_scale = s_w.double() * a.abs()
     # A channel whose integers are all 0 (zero weights, e.g. a folded gamma = 0, or a = 0) is the
     # constant b_c: its scale is free, so pick one that gives the bias 2^DEAD_BIAS_BITS steps.
-    dead = (q.reshape(n_out, -1) == 0).all(1) | (w_scale == 0)
+    dead = (q.reshape(n_out, -1) == 0).all(1) | (w_scale == 0) | (s_w <= _EPS)
+    binary = dead & (layer.bits == 1)
+    if bool(binary.any()):
+        c = int(binary.nonzero()[0])
+        raise UnsupportedModelError(
+            f"layer {name!r}: output channel {c} has 1-bit weights but its effective weights are all zero "
+            "(BatchNorm gamma = 0?); a binary channel cannot be zero: prune it or give it >= 2 bits"
+        )
     q[dead] = 0
     w_scale = torch.where(dead, folded.abs().clamp_min(1e-30) / (grid.scale * 2**DEAD_BIAS_BITS), w_scale)
     acc_scale = grid.scale * w_scale
