@@ -4,8 +4,9 @@ Median wall time of one training step (forward + backward + SGD step) of ResNet-
 3x32x32 data at batch 128: the supernet (weights {0, 2, 4, 8}, activations 8 bits, soft gates)
 divided by the float model's. All networks are measured interleaved in one process (float step,
 supernet step, float step, ...) so that load from other processes hits them alike; the load
-average is recorded with the result. Besides the default conversion (`to_supernet` defaults),
-the variant with BatchNorm kept after the gate (`fold_bn=False`) is measured when available.
+average is recorded with the result. Besides the default conversion (`to_supernet` defaults:
+BatchNorm folded into the layers), the variant with BatchNorm kept after the gate
+(`fold_bn=False`) is measured.
 
     PYTHONPATH=. .venv/bin/python benchmarks/supernet_overhead.py [--steps 30] [--warmup 5] [--threads 2]
 
@@ -15,7 +16,6 @@ Writes results/supernet_overhead.json.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import platform
@@ -54,9 +54,7 @@ def measure(batch: int = 128, steps: int = 30, warmup: int = 5, threads: int = 2
     float_model = create_model("resnet8", 10, (3, 32, 32)).train()
     x = torch.randn(batch, 3, 32, 32)
     y = torch.randint(0, 10, (batch,))
-    variants = {"supernet": {}}
-    if "fold_bn" in inspect.signature(to_supernet).parameters:
-        variants["supernet_bn_after_gate"] = {"fold_bn": False}
+    variants = {"supernet": {}, "supernet_bn_after_gate": {"fold_bn": False}}
     models = {"float": float_model}
     for name, kwargs in variants.items():
         net = to_supernet(float_model, x, bits=(0, 2, 4, 8), act_bits=(8,), **kwargs).train()

@@ -158,6 +158,12 @@ def tiny_model() -> Callable[..., tuple[nn.Module, Tensor]]:
 
 
 @pytest.fixture
+def random_batchnorms() -> Callable[[nn.Module, torch.Generator], None]:
+    """randomize_batchnorms(model, generator): non-trivial BN statistics and affine parameters."""
+    return randomize_batchnorms
+
+
+@pytest.fixture
 def random_arch() -> Callable[..., dict[str, list[int]]]:
     """set_random_arch(net, seed, keep_one=None) -> {gate key: bits}."""
     return set_random_arch

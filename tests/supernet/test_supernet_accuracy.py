@@ -7,8 +7,6 @@ quantizer would clamp the negative half away.
 
 from __future__ import annotations
 
-import inspect
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -18,7 +16,7 @@ from search.data import DataSplits, batches, load_dataset
 from search.models import create_model
 from supernet import to_supernet
 
-FOLD_OPTIONS = [{}] + ([{"fold_bn": False}] if "fold_bn" in inspect.signature(to_supernet).parameters else [])
+FOLD = pytest.mark.parametrize("fold", [{"fold_bn": True}, {"fold_bn": False}], ids=["fold", "bn-after-gate"])
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -52,7 +50,7 @@ def trained(request, digits: DataSplits) -> nn.Module:
     return model.eval()
 
 
-@pytest.mark.parametrize("fold", FOLD_OPTIONS, ids=lambda f: "fold" if not f else "bn-after-gate")
+@FOLD
 def test_w8_supernet_scores_like_the_float_network(trained: nn.Module, digits: DataSplits, fold: dict) -> None:
     x_test, y_test = digits.test.tensors()
     x_train, _ = digits.train.tensors()

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import inspect
-
 import pytest
 import torch
 import torch.nn.functional as F
 
 from supernet import to_supernet
 
-FOLD_OPTIONS = [{}] + ([{"fold_bn": False}] if "fold_bn" in inspect.signature(to_supernet).parameters else [])
+FOLD = pytest.mark.parametrize("fold", [{"fold_bn": True}, {"fold_bn": False}], ids=["fold", "bn-after-gate"])
 
 
-@pytest.mark.parametrize("fold", FOLD_OPTIONS, ids=lambda f: "fold" if not f else "bn-after-gate")
+@FOLD
 @pytest.mark.parametrize("mode", ["soft", "gumbel", "hard", "hard-gumbel"])
 @pytest.mark.parametrize("name", ["resnet", "concat", "dscnn"])
 def test_gradients_reach_alpha_and_weights(name: str, mode: str, fold: dict, tiny_model) -> None:
