@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import ticker  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from search.rundir import atomic_write_bytes, atomic_write_text  # noqa: E402
@@ -46,6 +47,12 @@ def pareto_mask(cost: pd.Series, acc: pd.Series) -> pd.Series:
     return pd.Series(keep, index=cost.index)
 
 
+def _unit(cost: str) -> str:
+    import cost_models
+
+    return cost_models.get(cost).unit if cost in cost_models.names() else "?"
+
+
 def cost_column(cost: str) -> str:
     """'search' means each run's own search cost (e.g. each target's latency model)."""
     return "cost" if cost == "search" else f"cost:{cost}"
@@ -78,8 +85,11 @@ def plot(df: pd.DataFrame, cost: str, out_png: Path, title: str = "") -> None:
         values = part[col][part[col] > 0]
         if len(values) and values.max() / values.min() > 10:
             ax.set_xscale("log")
+            ax.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
         label = part["cost_name"].iloc[0] if cost == "search" else cost
-        ax.set_xlabel(f"{label} on {target}")
+        ax.set_xlabel(f"{label} ({_unit(label)}) on {target}")
         ax.set_ylabel("test accuracy (%)")
         ax.grid(alpha=0.3)
         ax.set_title(title or target)
