@@ -73,10 +73,11 @@ def run(cfg: SearchConfig, resume: Path | None = None, warm_state: Path | None =
     t1 = time.perf_counter()
     result = method(model, ctx)
     t2 = time.perf_counter()
-    small = materialize(result.net, result.arch)
+    small = result.build() if result.build is not None else materialize(result.net, result.arch)
     tuned = finetune(small, ctx)
     t3 = time.perf_counter()
     costs = cost_models.evaluate_all(result.net.layer_choices(result.arch), target)
+    costs = {k: v + result.extra_costs.get(k, 0.0) for k, v in costs.items()}
     metrics = {
         "method": result.arch.meta.get("method", cfg.method),
         "model": cfg.model,

@@ -19,14 +19,29 @@ from supernet import Architecture, Supernet
 
 @dataclass
 class MethodResult:
+    """net + arch (+ numbers for metrics.json). Two optional hooks for storage formats that a per-channel
+    bit-width does not capture (e.g. k-means weight sharing): `build` returns the network to fine-tune
+    (default: materialize(net, arch)); `extra_costs` is added to the cost of that name (e.g. the bytes
+    of the codebooks to "size" and "memory")."""
+
     net: Supernet
     arch: Architecture
     info: dict[str, Any] = field(default_factory=dict)
+    build: Callable[[], nn.Module] | None = None
+    extra_costs: dict[str, float] = field(default_factory=dict)
 
 
 MethodFn = Callable[[nn.Module, RunContext], MethodResult]
 METHODS: dict[str, MethodFn] = {}
-_BUILTIN = ("search.methods.differentiable", "search.methods.uniform")
+_BUILTIN = (
+    "search.methods.differentiable",
+    "search.methods.uniform",
+    "search.methods.sequential",
+    "search.methods.importance",
+    "search.methods.twonn",
+    "search.methods.clustering",
+    "search.methods.admm",
+)
 
 
 def register_method(name: str) -> Callable[[MethodFn], MethodFn]:

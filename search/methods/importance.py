@@ -1,0 +1,152 @@
+"""Seed 000: layer importance drives per-layer bit-widths (1..8) and pruning under accuracy margins.
+
+The poster ("adaptive layer-wise quantization and pruning", seed 000) scores every layer l by
+
+  Imp(l) = w_p * N_p(l) + w_e * N_e(l) + w_v * N_v(l) + w_s * S(l),   w_p = w_e = w_v = w_s = 1/4
+
+  N_p(l) = parameters in layer l / total parameters in the model
+  N_e(l) = ln(e - 1 + H(l) / b)      H(l): entropy (bits) of layer l's weights at the model's
+                                     bit-precision b (8), so H/b is in [0, 1] and N_e in [ln(e-1), 1]
+  N_v(l) = Var(W_l) / max_k Var(W_k)
+  S(l)   = zero or near-zero activations of layer l / all its activations (on a calibration batch)
+
+and lets each layer lose at most T_margin(l) = T_margin * Imp(l) accuracy ("performance
+threshold"). As printed, the more important a layer, the larger its margin: the score favours
+layers that are large (N_p), spread out (N_e, N_v) and sparse (S), i.e. where compression pays
+most and hurts least. We follow the poster as printed.
+
+Search, layer by layer in network order, each trial one validation pass of the materialized
+network (the function of the supernet with hard gates on that architecture, at the cost of one
+quantizer per channel instead of one per option): lower the layer's bit-width (8, 7, ... 1, as
+far as the target can store them) while the accuracy stays within T_margin(l) of the accuracy
+before this layer's turn, then, with what is left of the same margin, prune. The poster's pruning
+thresholds run from k = 3 (99.7%: |w| < 3 sigma) down to k = 0 (none); bitgate removes output
+channels, so a layer prunes the fraction erf(k / sqrt 2) of its channels with the smallest weight
+norm (folded through BatchNorm), for k = 0.25, 0.5, ... 3, stopping at the first k that breaks
+the margin. Layers meeting at a residual add keep their own bit-widths but share their pruned
+channels, which are chosen at the turn of the group's last layer. The total accuracy loss before
+fine-tuning is at most T_margin * sum_l Imp(l); the fine-tune of every run is the QAT that follows.
+
+Knobs (method_options): t_margin (accuracy fraction, default 0.05), sparsity_eps (near-zero =
+|a| <= eps * max|a| of the layer, default 0.01), model_bits (b in N_e, default 8).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+import cost_models
+from search.context import RunContext
+from search.methods import MethodResult, register_method
+from search.methods.common import arch_accuracy, layer_arch, layer_outputs, storable_bits
+from search.methods.differentiable import calibration_batch
+from search.methods.sequential import weight_gates
+from supernet import Supernet, to_supernet
+
+DEFAULT_T_MARGIN = 0.05
+K_GRID = tuple(0.25 * i for i in range(1, 13))  # pruning thresholds k = 0.25 .. 3 (sigmas)
+
+
+def weight_entropy(w: Tensor, bits: int = 8) -> float:
+    """Shannon entropy (bits) of the weights on a symmetric `bits`-bit grid over the layer (<= bits)."""
+    w = w.detach().flatten().double()
+    step = w.abs().max().clamp_min(1e-12) / (2 ** (bits - 1) - 1)
+    _, counts = torch.unique(torch.round(w / step), return_counts=True)
+    p = counts.double() / len(w)
+    return float(-(p * p.log2()).sum())
+
+
+def activation_sparsity(a: Tensor, eps: float = 0.01) -> float:
+    """Fraction of activations with |a| <= eps * max|a| (exact zeros after a ReLU count)."""
+    a = a.detach().abs()
+    return float((a <= eps * a.max()).double().mean())
+
+
+def importance_scores(model: nn.Module, names: list[str], x: Tensor, model_bits: int = 8,
+                      eps: float = 0.01) -> dict[str, dict[str, float]]:  # fmt: skip
+    """{layer: {N_p, N_e, N_v, S, importance}} for the named Conv/Linear layers of `model` (seed 000)."""
+    total = sum(p.numel() for p in model.parameters())
+    mods = {n: model.get_submodule(n) for n in names}
+    var = {n: float(m.weight.detach().double().var()) for n, m in mods.items()}
+    acts = layer_outputs(model, names, x)
+    out = {}
+    for n, m in mods.items():
+        params = m.weight.numel() + (m.bias.numel() if m.bias is not None else 0)
+        s = {"N_p": params / total, "N_e": math.log(math.e - 1 + weight_entropy(m.weight, model_bits) / model_bits),
+             "N_v": var[n] / max(var.values()), "S": activation_sparsity(acts[n], eps)}  # fmt: skip
+        s["importance"] = 0.25 * (s["N_p"] + s["N_e"] + s["N_v"] + s["S"])
+        out[n] = s
+    return out
+
+
+def channel_magnitude(net: Supernet, layers: list[str]) -> Tensor:
+    """Per output channel, the L2 norm of its weights times |gamma| / sqrt(var + eps) of a following
+    BatchNorm (what the channel contributes), each layer normalised by its mean, summed over `layers`."""
+    total = None
+    for name in layers:
+        layer = net.layer(name)
+        norm = layer.weight.detach().flatten(1).norm(dim=1)
+        if layer.bn is not None:
+            bn = layer.bn
+            gamma = bn.weight.detach().abs() if bn.weight is not None else torch.ones_like(norm)
+            norm = norm * gamma / torch.sqrt(bn.running_var + bn.eps)
+        norm = norm / norm.mean().clamp_min(1e-12)
+        total = norm if total is None else total + norm
+    return total
+
+
+@register_method("importance")
+def importance(model: nn.Module, ctx: RunContext) -> MethodResult:
+    t_margin = float(ctx.cfg.option("t_margin", DEFAULT_T_MARGIN))
+    model_bits = int(ctx.cfg.option("model_bits", 8))
+    x = calibration_batch(ctx)
+    available = storable_bits(ctx)
+    net = to_supernet(model, x, bits=(0, *available), act_bits=ctx.cfg.act_bits[-1:])
+    scores = importance_scores(model, net.layer_names, x, model_bits, float(ctx.cfg.option("sparsity_eps", 0.01)))
+    groups = [[n for n in net.layer_names if net.layer(n).gates is g] for g in weight_gates(net)]
+    last_of_group = {layers[-1]: layers for layers in groups}
+    bits = {n: max(available) for n in net.layer_names}
+    pruned: dict[str, list[int]] = {}
+    meta = {"method": "importance", "target": ctx.target.name, "model": ctx.cfg.model, "t_margin": t_margin,
+            "importance": scores}  # fmt: skip
+    trials = 0
+
+    def accuracy(b: dict[str, int], p: dict[str, list[int]]) -> float:
+        nonlocal trials
+        trials += 1
+        return arch_accuracy(net, layer_arch(net, b, meta, p), ctx)
+
+    reference = current = accuracy(bits, pruned)
+    for i, name in enumerate(net.layer_names):
+        margin = t_margin * scores[name]["importance"]
+        base = current
+        for b in sorted((b for b in available if b < bits[name]), reverse=True):
+            acc = accuracy({**bits, name: b}, pruned)
+            if base - acc > margin:
+                break
+            bits[name], current = b, acc
+        group = last_of_group.get(name)  # a residual group is pruned at its last layer's turn
+        if group is not None and net.layer(name).gates.prunable:
+            order = channel_magnitude(net, group).argsort().tolist()
+            for k in K_GRID:
+                n_prune = min(int(math.erf(k / math.sqrt(2)) * len(order)), len(order) - 1)
+                if n_prune == len(pruned.get(name, [])):
+                    continue
+                trial = {**pruned, **{n: sorted(order[:n_prune]) for n in group}}
+                acc = accuracy(bits, trial)
+                if base - acc > margin:
+                    break
+                pruned, current = trial, acc
+        row = {"layer": name, "importance": scores[name]["importance"], "margin": margin, "bits": bits[name],
+               "pruned": len(pruned.get(name, [])), "val_acc": current}  # fmt: skip
+        ctx.history.log("importance", i, row)
+    arch = layer_arch(net, bits, meta, pruned)
+    # the poster's average bit-width: stored weight bits (after pruning) per weight of the original net
+    total_weights = sum(s.weights_per_channel * s.out_channels for s in net.specs.values())
+    stored = float(cost_models.evaluate("size_bits", net.layer_choices(arch), ctx.target))
+    info = {"reference_val_acc": reference, "search_val_acc": current, "trials": trials,
+            "avg_bits": stored / total_weights}  # fmt: skip
+    return MethodResult(net, arch, info)

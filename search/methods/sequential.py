@@ -1,0 +1,82 @@
+"""prune-then-mps: pruning search, then a mixed-precision search on the pruned network.
+
+The sequential pipeline that seed 001 (Motetti, Risso, Burrello et al., arXiv 2407.01054)
+compares its joint search against: first decide which channels to remove (a {0, top-bits}
+search), then the precision of every channel that survived. Both searches are the same
+differentiable search as `joint`, on one supernet with the full option set, narrowed per phase
+by the gates' allowed-option mask (ChannelGates.set_allowed):
+
+  search-prune  every channel may take {0, top bits}          (strength = cfg.strength)
+  search-mps    pruned channels are fixed at 0; kept channels choose among the non-zero bits,
+                with fresh architecture logits (reference init) and the weights of phase one
+                (strength = cfg.strength, or cfg.budget when given)
+
+Each phase runs cfg.search_epochs, so this method trains twice as long as `joint`: the point of
+seed 001's comparison. The two phases' wall times are reported as seconds_prune and seconds_mps.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import torch
+from torch import nn
+
+from search.context import RunContext
+from search.methods import MethodResult, register_method
+from search.methods.differentiable import calibration_batch, target_bits
+from search.repair import repair
+from search.train import search
+from supernet import ChannelGates, Supernet, discretize, to_supernet
+
+
+def weight_gates(net: Supernet) -> list[ChannelGates]:
+    """The weight gates of every layer, once each (layers of a residual group share theirs)."""
+    seen: dict[int, ChannelGates] = {}
+    for name in net.layer_names:
+        gates = net.layer(name).gates
+        seen.setdefault(id(gates), gates)
+    return list(seen.values())
+
+
+def allow_prune_only(net: Supernet) -> None:
+    """Phase one: each channel chooses between 0 (pruned) and the top bit-width."""
+    for g in weight_gates(net):
+        top = max(g.options)
+        g.set_allowed(torch.tensor([b in (0, top) for b in g.options]))
+
+
+def allow_mps_on_kept(net: Supernet) -> None:
+    """Phase two: freeze the pruning decisions of phase one; kept channels choose a non-zero bit-width."""
+    for g in weight_gates(net):
+        kept = torch.tensor([b > 0 for b in g.choice()])
+        if not bool(kept.any()):  # never prune a whole group: keep its most-wanted channel
+            alpha = g.logits().detach()
+            kept[int((alpha[-1] - alpha[0]).argmax())] = True
+        nonzero = torch.tensor([b > 0 for b in g.options])
+        mask = torch.where(kept.unsqueeze(0), nonzero.unsqueeze(1), ~nonzero.unsqueeze(1))
+        with torch.no_grad():  # a fresh mixed-precision search: reference init alpha[b] = b / max(B)
+            g.alpha.copy_(torch.tensor([b / max(g.options) for b in g.options]).unsqueeze(1).expand_as(g.alpha))
+        g.set_allowed(mask)
+
+
+@register_method("prune-then-mps")
+def prune_then_mps(model: nn.Module, ctx: RunContext) -> MethodResult:
+    bits = target_bits(ctx)
+    options = (0, *(b for b in bits if b > 0))
+    net = to_supernet(model, calibration_batch(ctx), bits=options, act_bits=ctx.cfg.act_bits)
+    t0 = time.perf_counter()
+    allow_prune_only(net)
+    info_prune = search(net, replace(ctx, cfg=replace(ctx.cfg, budget=None)), phase="search-prune")
+    t1 = time.perf_counter()
+    allow_mps_on_kept(net)
+    info_mps = search(net, ctx, phase="search-mps")
+    t2 = time.perf_counter()
+    arch = discretize(net, {"method": "prune-then-mps", "target": ctx.target.name, "model": ctx.cfg.model})
+    if ctx.cfg.budget is not None:
+        arch = repair(net, arch, ctx.cost, ctx.target, ctx.cfg.budget)
+    kept = sum(b > 0 for bits in arch.weight_bits.values() for b in bits)
+    info = {**{f"prune_{k}": v for k, v in info_prune.items()}, **{f"mps_{k}": v for k, v in info_mps.items()},
+            "seconds_prune": t1 - t0, "seconds_mps": t2 - t1, "kept_channels": kept}  # fmt: skip
+    return MethodResult(net, arch, info)

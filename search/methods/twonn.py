@@ -1,0 +1,110 @@
+"""Seed 002: TwoNN intrinsic dimension picks "significant" layers for a hybrid-precision net.
+
+TwoNN (Facco, d'Errico, Rodriguez, Laio, "Estimating the intrinsic dimension of datasets by a
+minimal neighborhood information", Sci. Rep. 7, 2017): for every point the ratio mu = r2 / r1 of
+its second to first nearest-neighbour distance follows a Pareto law with CDF F(mu) = 1 - mu^-d,
+so -log(1 - F(mu)) = d * log(mu): a line through the origin whose slope is the dimension d. The
+empirical CDF is F(mu_(i)) = i / N over the sorted ratios; the largest 10% are discarded (the
+paper's recommendation: they come from regions where the density is not locally constant).
+
+Seed 002 (thesis, section 3.3.2) applies it to every layer's output flattened to O*W*H on a
+mini-batch: layer l is *significant* when |ID_l - ID_(l-1)| > Delta (ID_0: the input), significant
+layers get 2-bit weights, the others are binary (1 bit, sign * mean|W| per channel, XNOR-Net
+style), and the first and last layers stay at "full precision" -- 8 bits here, since a
+microcontroller deployment stores integers. The quantization-aware training that follows is the
+fine-tune every run does.
+
+twonn          that hybrid-precision design                     knobs: delta (or delta_frac), id_samples
+twonn-cluster  seed 002's pipeline: every layer k-means weight-shared (16 centroids), centroids
+               trained (cluster-preserving QAT) on significant layers, frozen on the others
+               (search/methods/clustering.py)        knobs: delta (or delta_frac), id_samples, clusters, codebook_bits
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from search.context import RunContext
+from search.methods import MethodResult, register_method
+from search.methods.common import layer_arch, layer_outputs, round_up_bits, storable_bits
+from supernet import to_supernet
+
+# Seed 002 uses Delta = 20 on QuantNet/CIFAR-10, whose largest layer ID is ~52 (table 4.5): Delta is
+# 0.4 of the largest ID. Small nets have small IDs (digits_cnn on 8x8 digits: ~5..9), where an
+# absolute 20 could never be exceeded, so without an explicit `delta` the threshold is
+# `delta_frac` (default 0.4, the seed's ratio) times the largest ID of the network.
+DEFAULT_DELTA_FRAC = 0.4
+DEFAULT_ID_SAMPLES = 512
+
+
+def twonn_dimension(points: Tensor, discard: float = 0.1) -> float:
+    """TwoNN intrinsic dimension of `points` (N, ...), each row flattened to one vector.
+
+    Duplicate points are merged first (r1 = 0 would make mu infinite); the fit is least squares
+    through the origin.
+    """
+    x = torch.unique(points.reshape(len(points), -1).double(), dim=0)
+    if len(x) < 3:
+        raise ValueError(f"TwoNN needs at least 3 points, got {len(x)}")
+    dist = torch.cdist(x, x)
+    dist.fill_diagonal_(math.inf)
+    r = dist.topk(2, dim=1, largest=False).values
+    mu = (r[:, 1] / r[:, 0]).sort().values
+    n = len(mu)
+    m = max(int(math.floor(n * (1.0 - discard))), 2)
+    ecdf = torch.arange(1, n + 1, dtype=torch.float64) / n
+    lx, ly = mu[:m].log(), -torch.log1p(-ecdf[:m])
+    return float((lx * ly).sum() / (lx * lx).sum().clamp_min(1e-300))
+
+
+def layer_dimensions(model: nn.Module, names: list[str], x: Tensor) -> dict[str, float]:
+    """ID of the input ("input") and of every named layer's output on the batch `x`."""
+    outs = layer_outputs(model, names, x)
+    return {"input": twonn_dimension(x), **{n: twonn_dimension(outs[n]) for n in names}}
+
+
+def significant_layers(ids: dict[str, float], names: list[str], delta: float) -> dict[str, bool]:
+    """|ID_l - ID_(l-1)| > delta, with ID_0 the input's, layers in network order."""
+    prev, out = ids["input"], {}
+    for n in names:
+        out[n] = abs(ids[n] - prev) > delta
+        prev = ids[n]
+    return out
+
+
+def twonn_analysis(
+    model: nn.Module, ctx: RunContext, names: list[str]
+) -> tuple[dict[str, float], float, dict[str, bool]]:
+    """(IDs, the Delta used, significance) of the layers `names` on the first id_samples training inputs."""
+    n = int(ctx.cfg.option("id_samples", DEFAULT_ID_SAMPLES))
+    x = ctx.data.train.batch(slice(0, n))[0]
+    ids = layer_dimensions(model, names, x)
+    delta = ctx.cfg.option("delta", None)
+    if delta is None:
+        delta = ctx.cfg.option("delta_frac", DEFAULT_DELTA_FRAC) * max(ids.values())
+    return ids, float(delta), significant_layers(ids, names, float(delta))
+
+
+def hybrid_bits(names: list[str], significant: dict[str, bool], available: tuple[int, ...]) -> dict[str, int]:
+    """First and last layer 8 bits, significant layers 2, the rest 1 (rounded up to what the target stores)."""
+    bits = {n: 2 if significant[n] else 1 for n in names}
+    bits[names[0]] = bits[names[-1]] = 8
+    return {n: round_up_bits(b, available) for n, b in bits.items()}
+
+
+@register_method("twonn")
+def twonn(model: nn.Module, ctx: RunContext) -> MethodResult:
+    x = ctx.data.train.batch(slice(0, 512))[0]
+    available = storable_bits(ctx)
+    net = to_supernet(model, x, bits=available, act_bits=ctx.cfg.act_bits[-1:])
+    names = net.layer_names
+    ids, delta, significant = twonn_analysis(model, ctx, names)
+    bits = hybrid_bits(names, significant, available)
+    meta = {"method": "twonn", "target": ctx.target.name, "model": ctx.cfg.model, "intrinsic_dimension": ids,
+            "delta": delta, "significant": [n for n in names if significant[n]]}  # fmt: skip
+    arch = layer_arch(net, bits, meta)
+    info = {"delta": delta, "significant_layers": sum(significant.values()), **{f"id_{k}": v for k, v in ids.items()}}
+    return MethodResult(net, arch, info)

@@ -1,0 +1,75 @@
+"""Every new method end to end on synthetic data: result files, and metrics.json's cost equal to the
+cost model evaluated on arch.json alone (plus the codebooks that arch.json records, for clustering)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+import cost_models
+from search.models import create_model
+from search.run import run
+from supernet import Architecture, to_supernet
+from targets import get_target
+
+_RUN_IDS = itertools.count()
+NEW_METHODS = ("prune-then-mps", "importance", "twonn", "twonn-cluster", "admm")
+
+
+def _cost_from_arch_json(run_dir: Path, cost: str) -> float:
+    arch = Architecture.load(run_dir / "arch.json")
+    net = to_supernet(create_model("digits_cnn", 4, (1, 8, 8)), torch.randn(2, 1, 8, 8), bits=(0, 8))
+    value = float(cost_models.evaluate(cost, net.layer_choices(arch), get_target("generic")))
+    codebook = arch.meta.get("codebook")
+    return value + (codebook["bytes"] if codebook and cost in ("size", "memory") else 0.0)
+
+
+def _run(cfg, warm_state, method: str, **changes):
+    cfg = replace(cfg, method=method, name=f"{next(_RUN_IDS):02d}-{method}", **changes)
+    metrics = run(cfg, warm_state=warm_state)
+    return metrics, Path(cfg.out_dir) / cfg.name
+
+
+@pytest.mark.parametrize("method", NEW_METHODS)
+def test_method_writes_results_with_exact_cost(methods_cfg, warm_state, method):
+    metrics, folder = _run(methods_cfg, warm_state, method)
+    for name in ("config.json", "history.csv", "arch.json", "metrics.json", "model.pt"):
+        assert (folder / name).is_file(), name
+    assert json.loads((folder / "metrics.json").read_text())["method"] == method
+    assert metrics["cost"] == pytest.approx(_cost_from_arch_json(folder, "size"), abs=1e-9)
+    assert metrics["costs"]["memory"] == pytest.approx(_cost_from_arch_json(folder, "memory"), abs=1e-9)
+    assert 0.0 <= metrics["test_acc"] <= 1.0
+
+
+def test_prune_then_mps_reports_both_search_times(methods_cfg, warm_state):
+    metrics, folder = _run(methods_cfg, warm_state, "prune-then-mps")
+    assert metrics["search_seconds_prune"] > 0 and metrics["search_seconds_mps"] > 0
+    phases = {row.split(",")[0] for row in (folder / "history.csv").read_text().splitlines()[1:]}
+    assert {"search-prune", "search-mps", "finetune"} <= phases
+
+
+def test_admm_meets_its_budget(methods_cfg, warm_state):
+    metrics, _ = _run(methods_cfg, warm_state, "admm", budget=1500.0)
+    assert metrics["cost"] <= 1500.0
+    assert metrics["search_arch_cost"] == metrics["cost"]
+
+
+def test_twonn_layer_precisions(methods_cfg, warm_state):
+    _, folder = _run(methods_cfg, warm_state, "twonn", method_options=(("delta", 0.0),))
+    arch = Architecture.load(folder / "arch.json")
+    bits = [set(b) for b in arch.weight_bits.values()]
+    assert bits[0] == {8} and bits[-1] == {8}  # first and last layer "full precision" (8 bits)
+    assert all(b == {2} for b in bits[1:-1])  # delta 0: every changed ID is significant -> 2 bits
+    _, folder = _run(methods_cfg, warm_state, "twonn", method_options=(("delta", 1e9),))
+    bits = [set(b) for b in Architecture.load(folder / "arch.json").weight_bits.values()]
+    assert all(b == {1} for b in bits[1:-1])  # nothing significant -> binary
+
+
+def test_importance_with_zero_margin_never_loses_accuracy(methods_cfg, warm_state):
+    metrics, _ = _run(methods_cfg, warm_state, "importance", method_options=(("t_margin", 0.0),))
+    assert metrics["search_search_val_acc"] >= metrics["search_reference_val_acc"]
