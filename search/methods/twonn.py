@@ -47,8 +47,8 @@ def twonn_dimension(points: Tensor, discard: float = 0.1) -> float:
     through the origin.
     """
     x = torch.unique(points.reshape(len(points), -1).double(), dim=0)
-    if len(x) < 3:
-        raise ValueError(f"TwoNN needs at least 3 points, got {len(x)}")
+    if len(x) < 3:  # one point (a dead layer): dimension 0; two: nothing to fit
+        return 0.0
     dist = torch.cdist(x, x)
     dist.fill_diagonal_(math.inf)
     r = dist.topk(2, dim=1, largest=False).values

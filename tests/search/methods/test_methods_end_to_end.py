@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import cost_models
+from search import rundir
 from search.models import create_model
 from search.run import run
 from supernet import Architecture, to_supernet
@@ -73,3 +74,29 @@ def test_twonn_layer_precisions(methods_cfg, warm_state):
 def test_importance_with_zero_margin_never_loses_accuracy(methods_cfg, warm_state):
     metrics, _ = _run(methods_cfg, warm_state, "importance", method_options=(("t_margin", 0.0),))
     assert metrics["search_search_val_acc"] >= metrics["search_reference_val_acc"]
+
+
+@pytest.mark.parametrize("method", ["admm", "prune-then-mps"])
+def test_killed_run_resumes_to_the_same_architecture(methods_cfg, warm_state, monkeypatch, method):
+    """ADMM keeps V, U and its linearisation point in the checkpoint; prune-then-mps has two search phases."""
+    cfg = replace(methods_cfg, method=method, search_epochs=2, finetune_epochs=0)
+    whole = replace(cfg, name=f"{next(_RUN_IDS):02d}-whole")
+    reference = run(whole, warm_state=warm_state)
+    save = rundir.Checkpoints.save
+    phase = "admm" if method == "admm" else "search-mps"
+
+    def killing_save(self, name, next_epoch, objects, extra=None):
+        save(self, name, next_epoch, objects, extra)
+        if name == phase and next_epoch == 1:
+            raise KeyboardInterrupt  # dies right after the first epoch's checkpoint
+
+    monkeypatch.setattr(rundir.Checkpoints, "save", killing_save)
+    cfg = replace(cfg, name=f"{next(_RUN_IDS):02d}-killed")
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg, warm_state=warm_state)
+    monkeypatch.setattr(rundir.Checkpoints, "save", save)
+    folder = Path(cfg.out_dir) / cfg.name
+    resumed = run(cfg, resume=folder, warm_state=warm_state)
+    assert (resumed["cost"], resumed["test_acc"]) == (reference["cost"], reference["test_acc"])
+    first = Architecture.load(Path(whole.out_dir) / whole.name / "arch.json")
+    assert Architecture.load(folder / "arch.json").weight_bits == first.weight_bits

@@ -49,3 +49,7 @@ def test_layer_outputs_are_taken_after_batchnorm_and_relu():
     outs = layer_outputs(model, ["0", "4"], x)
     assert torch.allclose(outs["0"], model[:3](x))
     assert torch.allclose(outs["4"], model(x))
+
+
+def test_twonn_of_a_dead_layer_is_zero():
+    assert twonn_dimension(torch.zeros(50, 8)) == 0.0
