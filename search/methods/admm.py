@@ -117,6 +117,7 @@ class Projection:
             mask = keep[i] if keep is not None else torch.arange(c) < k
             for n in layers:
                 weight_bits[n] = tuple(b if m else 0 for m in mask.tolist())
+        weight_bits = {n: weight_bits[n] for n in self.net.layer_names}  # network order in arch.json
         acts = {n: max(self.net.layer(n).act.options) for n in self.net.layer_names}
         return Architecture(weight_bits, acts, {"method": "admm", "target": self.ctx.target.name,
                                                 "model": self.ctx.cfg.model, "budget": self.budget})  # fmt: skip

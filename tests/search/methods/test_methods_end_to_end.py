@@ -13,9 +13,14 @@ import torch
 
 import cost_models
 from search import rundir
+from search.config import SearchConfig
+from search.context import RunContext
+from search.data import DataSplits, InMemoryDataset
+from search.methods import get_method
 from search.models import create_model
 from search.run import run
-from supernet import Architecture, to_supernet
+from search.rundir import Checkpoints, History
+from supernet import Architecture, materialize, to_supernet
 from targets import get_target
 
 _RUN_IDS = itertools.count()
@@ -100,3 +105,24 @@ def test_killed_run_resumes_to_the_same_architecture(methods_cfg, warm_state, mo
     assert (resumed["cost"], resumed["test_acc"]) == (reference["cost"], reference["test_acc"])
     first = Architecture.load(Path(whole.out_dir) / whole.name / "arch.json")
     assert Architecture.load(folder / "arch.json").weight_bits == first.weight_bits
+
+
+@pytest.mark.parametrize("method", NEW_METHODS)
+def test_methods_respect_residual_groups(tiny_model, tmp_path, method):
+    """On a ResNet, layers meeting at an add keep the same channels (net.check) and the result materializes."""
+    model, _ = tiny_model("resnet")
+    g = torch.Generator().manual_seed(0)
+
+    def split(n: int) -> InMemoryDataset:
+        return InMemoryDataset(torch.randn(n, 3, 8, 8, generator=g), torch.randint(0, 3, (n,), generator=g))
+
+    data = DataSplits("random", split(96), split(32), split(32), num_classes=3, in_shape=(3, 8, 8))
+    cfg = SearchConfig(method=method, search_epochs=1, batch_size=32, progress=False, out_dir=str(tmp_path),
+                       method_options=(("t_margin", 1.0), ("budget_frac", 0.2)))  # fmt: skip
+    ctx = RunContext(cfg, tmp_path, data, get_target("generic"), "size", History(tmp_path / "h.csv"),
+                     Checkpoints(tmp_path / "ck"))  # fmt: skip
+    result = get_method(method)(model.train(), ctx)
+    result.net.check(result.arch)
+    small = result.build() if result.build is not None else materialize(result.net, result.arch)
+    assert small(data.val.batch(slice(0, 4))[0]).shape == (4, 3)
+    assert list(result.arch.weight_bits) == result.net.layer_names
