@@ -51,10 +51,14 @@ def run_benchmark(preset: str, runs: Path, out: Path, overrides: list[str], late
     keep = ["target", "method", "strength", "budget", "test_acc", "float_test_acc", "cost_name", "cost"]
     keep += sorted(c for c in df.columns if c.startswith("cost:"))
     df["epochs"] = f"{base.warmup_epochs}+{base.search_epochs}+{base.finetune_epochs}"
-    df["wall_seconds_search"] = [json.loads((Path(r) / "metrics.json").read_text())["seconds"]["search"] for r in df["run"]]
+    df["wall_seconds_search"] = [
+        json.loads((Path(r) / "metrics.json").read_text())["seconds"]["search"] for r in df["run"]
+    ]
     df["wall_seconds_finetune"] = [json.loads((Path(r) / "metrics.json").read_text())["seconds"]["finetune"]
                                    for r in df["run"]]  # fmt: skip
-    table = df[keep + ["epochs", "wall_seconds_search", "wall_seconds_finetune"]].sort_values(["target", "method", "cost"])
+    table = df[keep + ["epochs", "wall_seconds_search", "wall_seconds_finetune"]].sort_values(
+        ["target", "method", "cost"]
+    )
     atomic_write_text(out / "points.csv", table.to_csv(index=False))
     return table
 

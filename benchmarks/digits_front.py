@@ -39,8 +39,10 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=ROOT / "runs")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "digits_front")
     args = parser.parse_args()
-    base = load_config(ROOT / "configs" / "digits_stm32h7.toml", [
-        f"target={args.target}", f"cost={args.cost}", f"out_dir={args.runs}", f"seed={args.seed}", "progress=false"])
+    base = load_config(
+        ROOT / "configs" / "digits_stm32h7.toml",
+        [f"target={args.target}", f"cost={args.cost}", f"out_dir={args.runs}", f"seed={args.seed}", "progress=false"],
+    )
     spec = SweepConfig(methods=("joint", "uniform"), strengths=tuple(float(s) for s in args.strengths.split(",")),
                        uniform_bits=(8, 4, 2), name=f"digits-front-{args.target}-seed{args.seed}")  # fmt: skip
     folder, _ = sweep(base, spec)

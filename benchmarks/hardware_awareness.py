@@ -56,9 +56,9 @@ def main() -> None:
              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
         h = r["share_of_channels_by_bits"]
+        shares = " | ".join(f"{100 * h.get(b, 0):.0f}%" for b in ("0", "2", "4", "8"))
         lines.append(f"| {r['target']} | {r['cost']} | {100 * r['test_acc']:.1f}% | {r['cycles']:,.0f} | "
-                     f"{r['size_bytes']:,.0f} | " + " | ".join(f"{100 * h.get(b, 0):.0f}%" for b in ("0", "2", "4", "8"))
-                     + " |")  # fmt: skip
+                     f"{r['size_bytes']:,.0f} | {shares} |")  # fmt: skip
     table = "\n".join(lines)
     atomic_write_text(args.out / "table.md", table + "\n")
     print(table)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+
 import torch
 
 from search.config import ConfigError, SearchConfig, load_config, read_toml
@@ -73,8 +74,9 @@ def cmd_targets(args: argparse.Namespace) -> int:
     print(f"{'name':<10}{'family':<10}{'Flash':>10}{'RAM':>10}{'MHz':>6}  {'weight bits':<12}{'act bits':<10}costs")
     for name in target_names():
         t = get_target(name)
+        bits, acts = ",".join(map(str, t.weight_bits)), ",".join(map(str, t.act_bits))
         print(f"{t.name:<10}{t.family:<10}{_kb(t.flash_bytes):>10}{_kb(t.ram_bytes):>10}{t.clock_hz / 1e6:>6g}  "
-              f"{','.join(map(str, t.weight_bits)):<12}{','.join(map(str, t.act_bits)):<10}{','.join(t.costs)}")  # fmt: skip
+              f"{bits:<12}{acts:<10}{','.join(t.costs)}")  # fmt: skip
     return 0
 
 
@@ -106,7 +108,9 @@ def cmd_cost(args: argparse.Namespace) -> int:
         try:
             shape = tuple(int(s) for s in args.in_shape.split(","))
         except ValueError:
-            raise ConfigError(f"--in-shape must be comma-separated integers like 3,32,32, got {args.in_shape!r}") from None
+            raise ConfigError(
+                f"--in-shape must be comma-separated integers like 3,32,32, got {args.in_shape!r}"
+            ) from None
     if shape is None or classes is None:
         if model_name not in TYPICAL_INPUTS and (shape is None or classes is None):
             raise ConfigError(f"model {model_name!r} has no usual input: give --in-shape and --classes")
@@ -132,4 +136,3 @@ def cmd_export(args: argparse.Namespace) -> int:
     report = export_run(args.run_dir, args.format, target=args.target, out=args.out)
     print(report)
     return 0
-

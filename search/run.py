@@ -26,9 +26,8 @@ def resolve(cfg: SearchConfig):
     target = get_target(cfg.target)
     cost = cfg.cost or target.costs[0]
     if cost not in cost_models.applicable(target):
-        raise ConfigError(
-            f"cost {cost!r} does not apply to target {target.name!r}; use one of {', '.join(cost_models.applicable(target))}"
-        )
+        known = ", ".join(cost_models.applicable(target))
+        raise ConfigError(f"cost {cost!r} does not apply to target {target.name!r}; use one of {known}")
     method = get_method(cfg.method)
     return target, cost, method
 

@@ -18,8 +18,8 @@ from search.context import RunContext
 from search.data import load_dataset
 from search.methods import method_names
 from search.models import create_model
-from search.rundir import Checkpoints, History, atomic_write_json, new_run_dir
 from search.run import default_name, resolve, run
+from search.rundir import Checkpoints, History, atomic_write_json, new_run_dir
 from search.train import warmup
 
 
