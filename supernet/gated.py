@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from supernet.gates import ChannelGates
 from supernet.layers import ActQuant, LayerOp
-from supernet.quant import quantize_weight
+from supernet.quant import quantize_weight_stack
 
 InputGates = tuple[tuple[ChannelGates | None, int], ...]
 
@@ -60,12 +60,11 @@ class GatedLayer(nn.Module):
     def effective_weight(self) -> tuple[Tensor, Tensor]:
         """(sum over non-zero options of theta * Q_b(W), keep probability per channel)."""
         theta = self.gates.probs()
-        shape = (-1,) + (1,) * (self.weight.dim() - 1)
-        in_w = self._input_weight()
-        w_eff = torch.zeros_like(self.weight)
-        for i, b in enumerate(self.gates.options):
-            if b:
-                w_eff = w_eff + theta[i].reshape(shape) * quantize_weight(self.weight, b, in_w)
+        options = self.gates.options
+        nonzero = options[1:] if self.gates.prunable else options
+        q = quantize_weight_stack(self.weight, nonzero, self._input_weight())  # (|nonzero|, *weight.shape)
+        theta_nz = theta[1:] if self.gates.prunable else theta
+        w_eff = (theta_nz.reshape(theta_nz.shape + (1,) * (self.weight.dim() - 1)) * q).sum(0)
         keep = 1.0 - theta[0] if self.gates.prunable else theta.sum(0)
         return w_eff, keep.expand(self.weight.shape[0])
 

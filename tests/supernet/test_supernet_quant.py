@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
+from supernet import to_supernet
 from supernet.layers import ActQuant
 from supernet.quant import (
     activation_levels,
     quantize_activation,
     quantize_weight,
     quantize_weight_per_channel,
+    quantize_weight_stack,
     round_ste,
 )
 
@@ -83,6 +85,37 @@ def test_per_channel_mixed_quantizer_equals_per_row_quantization() -> None:
     (q * g).sum().backward()
     assert torch.equal(w.grad[bits > 0], g[bits > 0])
     assert not w.grad[bits == 0].any()
+
+
+@pytest.mark.parametrize("bits", [(2, 4, 8), (1, 2, 4, 8), (0, 1, 8), (3,)])
+@pytest.mark.parametrize("pruned_inputs", [False, True])
+def test_stacked_quantizer_equals_one_bit_width_at_a_time(bits: tuple[int, ...], pruned_inputs: bool) -> None:
+    w = torch.randn(6, 5, 3, 3, requires_grad=True)
+    keep = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0]).reshape(1, -1, 1, 1) if pruned_inputs else None
+    stacked = quantize_weight_stack(w, bits, keep)
+    assert stacked.shape == (len(bits), *w.shape)
+    for i, b in enumerate(bits):
+        assert torch.equal(stacked[i], quantize_weight(w.detach(), b, keep))  # bit for bit
+    mix = torch.rand(len(bits), 6, 1, 1, 1)
+    (mix * stacked).sum().backward()
+    expected = sum(mix[i] for i, b in enumerate(bits) if b > 0) * torch.ones_like(w)  # straight-through
+    assert torch.allclose(w.grad, expected)
+
+
+def test_gated_layer_mixes_the_quantized_copies(tiny_model) -> None:
+    """W_eff[c] = sum_b theta[b, c] * Q_b(W)[c], written out with one quantize_weight call per option."""
+    model, x = tiny_model("resnet")
+    net = to_supernet(model, x, bits=(0, 1, 2, 4, 8))
+    layer = net.layer("b2")
+    with torch.no_grad():
+        layer.gates.alpha.normal_()
+        net.layer("b1").gates.alpha.normal_()  # b2's producer: its keep probabilities set b2's grid
+    theta = layer.gates.probs()
+    in_w = layer._input_weight()
+    expected = sum(theta[i].reshape(-1, 1, 1, 1) * quantize_weight(layer.weight, b, in_w)
+                   for i, b in enumerate(layer.gates.options) if b)  # fmt: skip
+    w_eff, keep = layer.effective_weight()
+    assert torch.allclose(w_eff, expected, atol=1e-6) and torch.allclose(keep, 1 - theta[0])
 
 
 def _pact_reference(x: torch.Tensor, clip: torch.Tensor, bits: int, signed: bool) -> torch.Tensor:
