@@ -104,8 +104,8 @@ _hardtanh_backward = torch.ops.aten.hardtanh_backward  # g where lo < x < hi, in
 class _Pact(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, clip: Tensor, levels: int, signed: bool) -> Tensor:  # type: ignore[override]
-        c = float(clip)
-        q = x.clamp(-c if signed else 0.0, c).div_(clip / levels).round_().mul_(clip / levels)
+        c, step = float(clip), clip / levels
+        q = x.clamp(-c if signed else 0.0, c).div_(step).round_().mul_(step)
         ctx.save_for_backward(x, clip, q)
         ctx.signed = signed
         return q
@@ -113,16 +113,14 @@ class _Pact(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:  # type: ignore[override]
         x, clip, q = ctx.saved_tensors
-        c, inf = float(clip), float("inf")
-        grad_x = _hardtanh_backward(g, x, -c if ctx.signed else 0.0, c)
+        c = float(clip)
+        lo = -c if ctx.signed else 0.0
+        grad_x = _hardtanh_backward(g, x, lo, c)  # g strictly inside (lo, clip), 0 elsewhere
         grad_clip = None
         if ctx.needs_input_grad[1]:
-            # inside: dq/dclip = (q - x) / clip; grad_x is g inside the range and 0 elsewhere
-            grad_clip = torch.dot(grad_x.flatten(), (q - x).flatten()) / clip
-            # x >= clip: dq/dclip = 1 (hardtanh_backward is strict, so bound at the float below c)
-            below_c = float(torch.nextafter(clip.detach(), clip.new_tensor(-inf)))
-            grad_clip = grad_clip + _hardtanh_backward(g, x, below_c, inf).sum()
-            if ctx.signed:  # x <= -clip: dq/dclip = -1
-                grad_clip = grad_clip - _hardtanh_backward(g, x, -inf, -below_c).sum()
-            grad_clip = grad_clip.reshape(clip.shape)
+            # dq/dclip = (q - x) / clip inside; q / clip outside, which is 1 at and above the clip,
+            # -1 at and below -clip (signed) and 0 below 0 (unsigned). In one expression:
+            # (q - x_inside) / clip, with x_inside = x inside the range and 0 elsewhere.
+            x_inside = _hardtanh_backward(x, x, lo, c)
+            grad_clip = (torch.dot(g.flatten(), (q - x_inside).flatten()) / clip).reshape(clip.shape)
         return (grad_x if ctx.needs_input_grad[0] else None), grad_clip, None, None
