@@ -50,12 +50,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"{'method':<16}{'strength':>10}{'budget':>10}{'test acc %':>12}  {results[0]['cost_name']}")
     for m in results:
         budget = "-" if m["budget"] is None else f"{m['budget']:g}"
-        print(f"{m['method']:<16}{m['strength']:>10g}{budget:>10}{100 * m['test_acc']:>12.2f}  {m['cost']:g}")
+        strength = "-" if m["method"].startswith("uniform") else f"{m['strength']:g}"
+        print(f"{m['method']:<16}{strength:>10}{budget:>10}{100 * m['test_acc']:>12.2f}  {m['cost']:g}")
+    print(f"runs: {folder}")
     if not args.no_plot:
         for cost in dict.fromkeys(["size", results[0]["cost_name"]]):
             _, png = pareto_report([folder], cost, folder)
             print(f"Pareto plot ({cost}): {png}")
-    print(f"runs: {folder}")
     return 0
 
 
