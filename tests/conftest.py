@@ -9,13 +9,22 @@ supernet's gates at a random architecture.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread() -> Iterator[None]:
+    """The whole suite uses tiny tensors: intra-op threads buy nothing, and on a 2-core machine shared
+    with other jobs OpenMP threads waiting for each other made tiny steps 10-100x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 class TinyResNet(nn.Module):
     """Stem conv-BN-ReLU, an identity residual block, a downsampling block with a 1x1 shortcut, pool, fc."""

@@ -1,9 +1,4 @@
-"""Every supernet test starts from the same global seed and runs torch single-threaded.
-
-The tensors here are tiny: intra-op threads buy nothing, and on a loaded 2-core machine OpenMP
-threads waiting for each other made a tiny forward pass 10-100x slower than one thread.
-(Tiny models and helpers live in tests/conftest.py.)
-"""
+"""Every supernet test starts from the same global seed (tiny models and helpers live in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -14,9 +9,6 @@ import torch
 
 
 @pytest.fixture(autouse=True)
-def _seed_and_one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _seed() -> Iterator[None]:
     torch.manual_seed(0)
     yield
-    torch.set_num_threads(threads)

@@ -6,19 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from search.config import SearchConfig
 from search.sweep import shared_warmup
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_thread():
-    """Two cores shared with other jobs: OpenMP threads spin-waiting against them slow tiny nets ~100x."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
