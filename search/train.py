@@ -16,7 +16,7 @@ from torch import Tensor, nn
 import cost_models
 from search.context import RunContext
 from search.data import InMemoryDataset, batches
-from supernet import Supernet, discretize
+from supernet import Architecture, Supernet, discretize
 from supernet.gates import TemperatureSchedule
 
 Penalty = Callable[[nn.Module], Tensor]
@@ -72,8 +72,6 @@ def finetune(model: nn.Module, ctx: RunContext, phase: str = "finetune", penalty
 
 def reference_cost(net: Supernet, ctx: RunContext) -> float:
     """Cost of the unpruned network at the largest bit-width: makes `strength` comparable across targets."""
-    from supernet import Architecture
-
     top = max(net.bits)
     arch = Architecture(
         {n: (top,) * s.out_channels for n, s in net.specs.items()}, {n: max(net.act_bits) for n in net.specs}
