@@ -31,7 +31,9 @@ class Architecture:
                 raise ValueError(f"architecture layer {name!r} has no channels")
             bad = [b for b in bits if not (isinstance(b, int) and 0 <= b <= 32)]
             if bad:
-                raise ValueError(f"architecture layer {name!r} has invalid bit-widths {bad[:3]}; expected ints in 0..32")
+                raise ValueError(
+                    f"architecture layer {name!r} has invalid bit-widths {bad[:3]}; expected ints in 0..32"
+                )
         missing = set(self.weight_bits) ^ set(self.act_bits)
         if missing:
             raise ValueError(f"architecture layers without both weight and activation bits: {sorted(missing)}")

@@ -16,8 +16,8 @@ import torch
 from torch import Tensor, fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from supernet.gated import GatedLayer
 from supernet.fold import fold_batchnorm
+from supernet.gated import GatedLayer
 from supernet.gates import ChannelGates
 from supernet.graph import SEARCHABLE, UnsupportedModelError, analyze, fold_batchnorms
 from supernet.layers import ActQuant

@@ -121,7 +121,8 @@ class Supernet(nn.Module):
         for name, info in self.info.layers.items():
             n = len(arch.weight_bits[name])
             if n != info.spec.out_channels:
-                raise ValueError(f"architecture gives {n} channels for layer {name!r}, which has {info.spec.out_channels}")
+                has = info.spec.out_channels
+                raise ValueError(f"architecture gives {n} channels for layer {name!r}, which has {has}")
         for g, layers in self.groups_of_layers().items():
             masks = {tuple(b > 0 for b in arch.weight_bits[n]) for n in layers}
             if len(masks) > 1:
