@@ -4,8 +4,9 @@ Only integer arithmetic: activations and weights are small integers, products ar
 int32 (numpy integer matmul, no float BLAS), requantization multiplies in int64 and shifts
 (fixedpoint.requantize); the two other int64 values are an add's sum and a pooling window's sum,
 both brought back to int32 (saturation, or the pool's pre-shift) before requantization.
-Each layer runs one "kernel call" per precision group, unpacking that group's packed array, exactly as a deployment would. This proves the exported integers right
-without hardware; it is a reference, not fast (it works on chunks of the batch).
+Each layer runs one "kernel call" per precision group, unpacking that group's packed array,
+exactly as a deployment would. This proves the exported integers right without hardware; it
+is a reference, not fast (it works on chunks of the batch).
 """
 
 from __future__ import annotations
