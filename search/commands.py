@@ -95,12 +95,11 @@ def cmd_cost(args: argparse.Namespace) -> int:
     target = get_target(args.target)
     model_name, shape, classes, arch_path = args.model, None, args.classes, args.arch
     if args.run is not None:
-        from search.data import load_dataset
-        from search.run import load_run_config
+        from search.run import load_data, load_run_config
 
         cfg = load_run_config(args.run)
         model_name = model_name or cfg.model
-        data = load_dataset(cfg.dataset, root=cfg.data_root, seed=cfg.seed, train_subset=cfg.train_subset)
+        data = load_data(cfg)
         shape, classes = data.in_shape, classes or data.num_classes
         arch_path = arch_path or args.run / "arch.json"
     if model_name is None:
@@ -123,7 +122,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
     net = to_supernet(model, torch.randn(2, *shape), bits=bits, act_bits=target.act_bits)
     if arch is None:
         top, act = max(target.weight_bits), max(target.act_bits)
-        arch = Architecture({n: (top,) * s.out_channels for n, s in net.specs.items()}, {n: act for n in net.specs})
+        arch = Architecture.uniform({n: s.out_channels for n, s in net.specs.items()}, top, act)
     costs = cost_models.evaluate_all(net.layer_choices(arch), target)
     print(f"{model_name} on {target.name} ({'arch ' + str(arch_path) if arch_path else 'unpruned, top bits'})")
     for name, value in costs.items():

@@ -7,8 +7,7 @@ from pathlib import Path
 import torch
 
 from search.config import ConfigError
-from search.data import load_dataset
-from search.run import load_run_config
+from search.run import load_data, load_run_config
 from supernet import Architecture
 
 CALIBRATION_SAMPLES = 256
@@ -24,8 +23,7 @@ def export_run(run_dir: Path, fmt: str = "all", target: str | None = None, out: 
         raise ConfigError(f"{run_dir} has no model.pt: the run has not finished (resume it with --resume)")
     model = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=False)
     arch = Architecture.load(run_dir / "arch.json")
-    data = load_dataset(cfg.dataset, root=cfg.data_root, seed=cfg.seed, val_fraction=cfg.val_fraction,
-                        train_subset=cfg.train_subset)  # fmt: skip
+    data = load_data(cfg)
     calibration = data.train.batch(slice(0, CALIBRATION_SAMPLES))[0]
     report = export(model, calibration, out or run_dir / "export", formats=fmt, target=target or cfg.target, arch=arch)
     lines = [f"exported {run_dir.name} for {report.target} into {report.out_dir}"]

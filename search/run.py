@@ -12,7 +12,7 @@ import torch
 import cost_models
 from search.config import ConfigError, SearchConfig
 from search.context import RunContext
-from search.data import load_dataset
+from search.data import DataSplits, load_dataset
 from search.methods import get_method
 from search.models import create_model
 from search.rundir import Checkpoints, History, atomic_torch_save, atomic_write_json, atomic_write_text, new_run_dir
@@ -45,14 +45,22 @@ def load_run_config(run_dir: Path) -> SearchConfig:
     return SearchConfig.from_dict(json.loads(path.read_text()))
 
 
-def run(cfg: SearchConfig, resume: Path | None = None, warm_state: Path | None = None) -> dict[str, Any]:
+def load_data(cfg: SearchConfig) -> DataSplits:
+    """The data set a configuration names, split as every run of it splits it."""
+    return load_dataset(cfg.dataset, root=cfg.data_root, seed=cfg.seed, val_fraction=cfg.val_fraction,
+                        train_subset=cfg.train_subset, download=cfg.download)  # fmt: skip
+
+
+def run(
+    cfg: SearchConfig, resume: Path | None = None, warm_state: Path | None = None, data: DataSplits | None = None
+) -> dict[str, Any]:
     """Run `cfg` in a new folder (or continue the run in `resume`); returns metrics.json's content.
 
     warm_state: a checkpoint of the warmed-up float model to start from (a sweep's shared warm-up).
+    data: the already loaded `load_data(cfg)` (a sweep loads it once for all its points).
     """
     target, cost, method = resolve(cfg)
-    data = load_dataset(cfg.dataset, root=cfg.data_root, seed=cfg.seed, val_fraction=cfg.val_fraction,
-                        train_subset=cfg.train_subset, download=cfg.download)  # fmt: skip
+    data = data if data is not None else load_data(cfg)
     if resume is not None:
         run_dir = Path(resume)
         cfg = load_run_config(run_dir)

@@ -15,10 +15,10 @@ import torch
 
 from search.config import ConfigError, SearchConfig, parse_quantity
 from search.context import RunContext
-from search.data import load_dataset
+from search.data import DataSplits
 from search.methods import method_names
 from search.models import create_model
-from search.run import default_name, resolve, run
+from search.run import default_name, load_data, resolve, run
 from search.rundir import Checkpoints, History, atomic_write_json, new_run_dir
 from search.train import warmup
 
@@ -73,11 +73,10 @@ class SweepConfig:
         return out
 
 
-def shared_warmup(cfg: SearchConfig, folder: Path) -> Path:
+def shared_warmup(cfg: SearchConfig, folder: Path, data: DataSplits | None = None) -> Path:
     """Train (or finish training) the float model once; returns its checkpoint."""
     ckpts = Checkpoints(folder / "checkpoints")
-    data = load_dataset(cfg.dataset, root=cfg.data_root, seed=cfg.seed, val_fraction=cfg.val_fraction,
-                        train_subset=cfg.train_subset, download=cfg.download)  # fmt: skip
+    data = data if data is not None else load_data(cfg)
     target, cost, _ = resolve(cfg)
     ctx = RunContext(cfg, folder, data, target, cost, History(folder / "history.csv"), ckpts)
     torch.manual_seed(cfg.seed)
@@ -105,9 +104,10 @@ def sweep(
         name = spec.name or f"sweep-{base.model}-{base.target}-seed{base.seed}"
         folder = new_run_dir(Path(base.out_dir), name)
         atomic_write_json(folder / "sweep.json", {"base": base.to_dict(), "sweep": asdict(spec)})
+    data = load_data(base)  # every point splits the same data the same way: decode it once
     if warm_state is None:
         (folder / "warmup").mkdir(exist_ok=True)
-        warm_state = shared_warmup(base, folder / "warmup")
+        warm_state = shared_warmup(base, folder / "warmup", data)
     results = []
     for i, point in enumerate(points):
         name = f"{i:02d}-{default_name(point)}"
@@ -116,5 +116,5 @@ def sweep(
         if (run_dir / "metrics.json").exists():
             results.append(json.loads((run_dir / "metrics.json").read_text()))
         else:
-            results.append(run(point, resume=run_dir if run_dir.exists() else None, warm_state=warm_state))
+            results.append(run(point, resume=run_dir if run_dir.exists() else None, warm_state=warm_state, data=data))
     return folder, results

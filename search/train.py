@@ -72,10 +72,8 @@ def finetune(model: nn.Module, ctx: RunContext, phase: str = "finetune", penalty
 
 def reference_cost(net: Supernet, ctx: RunContext) -> float:
     """Cost of the unpruned network at the largest bit-width: makes `strength` comparable across targets."""
-    top = max(net.bits)
-    arch = Architecture(
-        {n: (top,) * s.out_channels for n, s in net.specs.items()}, {n: max(net.act_bits) for n in net.specs}
-    )
+    channels = {n: s.out_channels for n, s in net.specs.items()}
+    arch = Architecture.uniform(channels, max(net.bits), max(net.act_bits))
     return float(cost_models.evaluate(ctx.cost, net.layer_choices(arch), ctx.target))
 
 

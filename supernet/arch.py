@@ -38,6 +38,11 @@ class Architecture:
         if missing:
             raise ValueError(f"architecture layers without both weight and activation bits: {sorted(missing)}")
 
+    @classmethod
+    def uniform(cls, channels: dict[str, int], weight_bits: int, act_bits: int, **meta: Any) -> Architecture:
+        """Every channel of every layer (name -> output channels) kept at the same bit-widths."""
+        return cls({n: (weight_bits,) * c for n, c in channels.items()}, dict.fromkeys(channels, act_bits), meta)
+
     def kept(self, layer: str) -> list[int]:
         """Indices of the channels of `layer` that survive pruning."""
         return [c for c, b in enumerate(self.weight_bits[layer]) if b > 0]
