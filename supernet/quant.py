@@ -1,9 +1,14 @@
 """Fake quantizers with straight-through gradients: per-channel weights and PACT activations.
 
 Weights: symmetric, per output channel, restricted range (levels -(2^(b-1)-1)..2^(b-1)-1),
-so +x and -x quantize alike and the integer export needs no zero point. 1 bit is
-sign(W) times the channel's mean |W| (XNOR-Net style, seed 002's binary layers).
-0 bits is the pruned channel: all zeros.
+so +x and -x quantize alike and the integer export needs no zero point. The step of each
+channel is the one that minimises the channel's squared quantization error, among clipping
+points at k/16 of its largest |W| (k = 1..16), for 2..4 bits (wider grids keep the max, which the
+search picks there anyway): set by the channel's maximum, a 2-bit (ternary)
+grid zeroes every weight below half that maximum, which on ResNet-8/CIFAR-10 cost ~12 pp at w2.
+The step is a pure function of W (detached), so the exporter recomputes exactly the same grid.
+1 bit is sign(W) times the channel's mean |W| (XNOR-Net style, seed 002's binary layers), which
+is also the MSE-optimal binary step. 0 bits is the pruned channel: all zeros.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import torch
 from torch import Tensor
 
 _EPS = 1e-12
+CLIP_CANDIDATES = 16  # clipping points k/16 * max|W|, k = 1..16 (the last one is the channel's max)
+MSE_MAX_BITS = 4  # wider grids lose nothing to the max-based step (the search picks the max at 8 bits)
 
 
 def round_ste(x: Tensor) -> Tensor:
@@ -23,8 +30,44 @@ def _rows(w: Tensor) -> Tensor:
     return w.reshape(w.shape[0], -1)
 
 
+def weight_qmax(bits: int) -> int:
+    """Largest integer level of a b-bit weight (restricted, symmetric range)."""
+    return 2 ** (bits - 1) - 1
+
+
+@torch.no_grad()
+def _steps(w: Tensor, bits: list[int], input_weight: Tensor | None) -> Tensor:
+    """Per-channel steps of the bit-widths `bits` (all >= 2), shape (len(bits), C_out).
+
+    Up to MSE_MAX_BITS: the candidate clip with the least (input-weighted) squared error, ties to
+    the largest clip, so a channel whose error is flat (e.g. all zeros) keeps the max-based step.
+    Wider: max|W| / qmax. One function for the stacked and the single quantizer: bit for bit alike.
+    """
+    rows = _rows(w)
+    weight = _rows(torch.ones_like(w) * input_weight) if input_weight is not None else None
+    amax = (rows.abs() * weight if weight is not None else rows.abs()).amax(1)  # (C,)
+    qmax = torch.tensor([weight_qmax(b) for b in bits], dtype=w.dtype, device=w.device)
+    steps = amax.unsqueeze(0) / qmax.unsqueeze(1)  # (n, C): max-based
+    ratios = torch.arange(1, CLIP_CANDIDATES + 1, dtype=w.dtype, device=w.device) / CLIP_CANDIDATES
+    for i, b in enumerate(bits):
+        if b > MSE_MAX_BITS:
+            continue
+        q = weight_qmax(b)
+        cand = (ratios.unsqueeze(1) * amax.unsqueeze(0) / q).clamp_min(_EPS).unsqueeze(-1)  # (K, C, 1)
+        r = torch.round(rows / cand).clamp_(-q, q)  # (K, C, N) integer levels
+        # sum_n w_n (x_n - s r_n)^2 = const - 2 s sum_n w_n x_n r_n + s^2 sum_n w_n r_n^2 (w_n: input weight)
+        wx = rows * weight if weight is not None else rows
+        cross = torch.einsum("kcn,cn->kc", r, wx)
+        sq = torch.einsum("kcn,cn->kc", r.square_(), weight) if weight is not None else r.square_().sum(-1)
+        s_ = cand.squeeze(-1)
+        err = s_ * (s_ * sq - 2 * cross)  # (K, C), up to the per-channel constant
+        best = (CLIP_CANDIDATES - 1) - err.flip(0).argmin(0)  # (C,), ties to the largest clip
+        steps[i] = cand.squeeze(-1).gather(0, best.unsqueeze(0)).squeeze(0)
+    return steps
+
+
 def weight_scale(w: Tensor, bits: int, input_weight: Tensor | None = None) -> Tensor:
-    """Per-output-channel step size, shape (C_out,). Detached: the grid is not learned.
+    """Per-output-channel step size, shape (C_out,). Detached: the grid follows the weights.
 
     `input_weight` (broadcastable to w) down-weights inputs that are pruned, so the
     grid is set by the weights that will survive in the deployed, smaller layer.
@@ -35,7 +78,7 @@ def weight_scale(w: Tensor, bits: int, input_weight: Tensor | None = None) -> Te
             return a.mean(1)
         kept = _rows(torch.ones_like(w) * input_weight).sum(1)
         return a.sum(1) / kept.clamp_min(_EPS)
-    return a.amax(1) / (2 ** (bits - 1) - 1)
+    return _steps(w.detach(), [bits], input_weight)[0]
 
 
 def quantize_weight(w: Tensor, bits: int, input_weight: Tensor | None = None) -> Tensor:
@@ -47,7 +90,7 @@ def quantize_weight(w: Tensor, bits: int, input_weight: Tensor | None = None) ->
     if bits == 1:
         q = torch.where(w >= 0, scale, -scale)
     else:
-        qmax = 2 ** (bits - 1) - 1
+        qmax = weight_qmax(bits)
         q = torch.clamp(torch.round(w / scale), -qmax, qmax) * scale
     return w + (q - w).detach()
 
@@ -55,15 +98,16 @@ def quantize_weight(w: Tensor, bits: int, input_weight: Tensor | None = None) ->
 def quantize_weight_stack(w: Tensor, bits: tuple[int, ...], input_weight: Tensor | None = None) -> Tensor:
     """torch.stack([quantize_weight(w, b, input_weight) for b in bits]), bit for bit, with fewer ops.
 
-    The bit-widths b >= 2 share each channel's max |w| and run the same elementwise ops on one
-    (n, *w.shape) tensor: a dozen ops per searched layer instead of a dozen per bit-width.
+    The bit-widths b >= 2 choose their steps in one batched error search and run the same
+    elementwise ops on one (n, *w.shape) tensor: a dozen ops per searched layer instead of a
+    dozen per bit-width.
     """
     multi = [b for b in bits if b >= 2]
     out = {b: quantize_weight(w, b, input_weight) for b in bits if b < 2}  # 0 (zeros) and 1 (sign * mean)
     if multi:
-        a = _rows((w.detach().abs() * input_weight) if input_weight is not None else w.detach().abs()).amax(1)
-        qmax = torch.tensor([2 ** (b - 1) - 1 for b in multi], dtype=w.dtype, device=w.device)
-        scale = (a.unsqueeze(0) / qmax.unsqueeze(1)).clamp_min(_EPS).reshape((len(multi), -1) + (1,) * (w.dim() - 1))
+        qmax = torch.tensor([weight_qmax(b) for b in multi], dtype=w.dtype, device=w.device)
+        scale = _steps(w.detach(), multi, input_weight).clamp_min(_EPS)
+        scale = scale.reshape((len(multi), -1) + (1,) * (w.dim() - 1))
         bound = qmax.reshape((-1,) + (1,) * w.dim())
         q = torch.clamp(torch.round(w.detach().unsqueeze(0) / scale), -bound, bound) * scale
         ste = w.unsqueeze(0) + (q - w.detach().unsqueeze(0))  # straight-through: value q, gradient identity

@@ -14,23 +14,58 @@ from supernet.quant import (
     quantize_weight_per_channel,
     quantize_weight_stack,
     round_ste,
+    weight_scale,
 )
 
 W = torch.tensor([[0.9, -0.3, 0.1, 0.0], [-2.0, 0.5, 1.2, -0.7]])
 
 
 @pytest.mark.parametrize(
-    ("bits", "codes"),
+    ("bits", "codes", "steps"),
     [
-        (2, [[1, 0, 0, 0], [-1, 0, 1, 0]]),
-        (4, [[7, -2, 1, 0], [-7, 2, 4, -2]]),  # 0.3 / (0.9/7) = 2.33; 0.5 / (2/7) = 1.75; -0.7 / (2/7) = -2.45
-        (8, [[127, -42, 14, 0], [-127, 32, 76, -44]]),
+        # row 1: the max (0.9) is also the least-error ternary step (error 0.1); row 2: among k/16 * 2.0,
+        # k = 13 (step 1.625) has the least error, 1.061 (k = 16, the max: 1.38; k = 12: 1.08).
+        (2, [[1, 0, 0, 0], [-1, 0, 1, 0]], [0.9, 1.625]),
+        (8, [[127, -42, 14, 0], [-127, 32, 76, -44]], [0.9 / 127, 2.0 / 127]),  # 8 bits: max |w| / 127
     ],
 )
-def test_weight_quantizer_hand_values(bits: int, codes: list[list[int]]) -> None:
-    qmax = 2 ** (bits - 1) - 1
-    scale = torch.tensor([[0.9], [2.0]]) / qmax  # per row: max |w| / qmax
+def test_weight_quantizer_hand_values(bits: int, codes: list[list[int]], steps: list[float]) -> None:
+    scale = torch.tensor(steps).reshape(2, 1)
+    assert torch.allclose(weight_scale(W, bits), scale.flatten(), atol=1e-6)
     assert torch.allclose(quantize_weight(W, bits), torch.tensor(codes, dtype=torch.float32) * scale, atol=1e-6)
+
+
+def _least_error_step(row: torch.Tensor, bits: int) -> float:
+    """Reference written out: try every clip k/16 * max|w|, keep the least squared error (ties: larger)."""
+    qmax = 2 ** (bits - 1) - 1
+    best = None
+    for k in range(1, 17):
+        step = k / 16 * float(row.abs().max()) / qmax
+        err = float(((row / step).round().clamp(-qmax, qmax) * step - row).pow(2).sum())
+        if best is None or err <= best[0] + 1e-9 * max(best[0], 1e-12):
+            best = (err, step)
+    return best[1]
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4])
+def test_low_bit_step_minimises_the_error_over_clip_candidates(bits: int) -> None:
+    torch.manual_seed(0)
+    w = torch.randn(6, 40, dtype=torch.float64) * torch.rand(6, 1, dtype=torch.float64)
+    got = weight_scale(w, bits)
+    for c in range(6):
+        assert float(got[c]) == pytest.approx(_least_error_step(w[c], bits), rel=1e-9)
+    qmax = 2 ** (bits - 1) - 1
+    max_based = (w / (w.abs().amax(1, keepdim=True) / qmax)).round().clamp(-qmax, qmax) * (
+        w.abs().amax(1, keepdim=True) / qmax
+    )
+    assert (quantize_weight(w, bits) - w).pow(2).sum() < (max_based - w).pow(2).sum()  # strictly better here
+
+
+def test_two_bit_grid_keeps_more_weights_than_a_max_based_ternary_grid() -> None:
+    torch.manual_seed(1)
+    w = torch.randn(16, 3 * 3 * 32)  # a Gaussian conv layer: max |w| is about 3 sigma
+    nonzero = (quantize_weight(w, 2) != 0).float().mean()
+    assert 0.45 < float(nonzero) < 0.8  # a max-based ternary grid keeps only |w| > 1.5 sigma: ~13%
 
 
 def test_one_bit_is_sign_times_mean_abs_and_zero_bits_is_zero() -> None:
@@ -49,12 +84,12 @@ def test_weight_levels_per_channel_are_restricted_and_symmetric(bits: int) -> No
     qmax = 2 ** (bits - 1) - 1
     w = torch.randn(4, 500) * torch.tensor([[0.01], [0.1], [1.0], [10.0]])  # rows of very different ranges
     q = quantize_weight(w, bits)
-    for row, qrow in zip(w, q, strict=True):
-        scale = row.abs().max() / qmax
+    for row, qrow, scale in zip(w, q, weight_scale(w, bits), strict=True):
         codes = qrow / scale
         assert torch.allclose(codes, codes.round(), atol=1e-3)
-        assert codes.round().abs().max() == qmax  # the largest weight sits on the top level
-        assert len(torch.unique(qrow[qrow > 0])) <= qmax
+        assert codes.round().abs().max() == qmax  # the largest weights sit on the top level (clipped)
+        assert len(torch.unique(codes.round()[codes.round() > 0])) <= qmax
+        assert scale * qmax <= row.abs().max() * (1 + 1e-6)  # the clip never exceeds the channel max
     assert torch.equal(quantize_weight(-w, bits), -q)  # restricted range: +x and -x quantize alike
 
 

@@ -15,7 +15,7 @@ def resnet8_case(tmp_path_factory) -> Case:
     torch.manual_seed(0)
     model = create_model("resnet8", 10, (3, 32, 32))
     pool = varied_images(512, (3, 32, 32), torch.Generator().manual_seed(0))
-    return build_case("resnet8", model, pool, tmp_path_factory.mktemp("resnet8"))
+    return build_case("resnet8", model, pool, tmp_path_factory.mktemp("resnet8"), seed=1)
 
 
 @pytest.fixture(scope="session")
