@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import tomllib
 from dataclasses import dataclass, fields
@@ -16,7 +17,9 @@ from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 SAMPLING = ("soft", "gumbel", "hard", "hard-gumbel")
-TAU_SCHEDULES = ("exp", "linear", "constant")
+TAU_SCHEDULES = ("anneal", "exp", "linear", "constant")
+OPTIMIZERS = ("adam", "sgd")
+LR_SCHEDULES = ("constant", "cosine")
 _UNITS = {"": 1.0, "b": 1.0, "B": 1.0, "kB": 1e3, "KB": 1e3, "KiB": 1024.0, "MB": 1e6, "MiB": 1024.0**2,
           "k": 1e3, "M": 1e6, "G": 1e9}  # fmt: skip
 
@@ -43,6 +46,8 @@ class SearchConfig:
     # trade-off: a fixed strength (lambda, on the cost normalised by the unpruned all-max-bits cost) or a budget
     strength: float = 0.1
     budget: float | None = None  # in the cost's unit (bytes, cycles, ...)
+    budget_rate: float = 2.0  # budget mode: most that log(strength) moves per search epoch (x e^2 = 7.4)
+    min_channels: float = 0.125  # kept channels per group, at least: a count (>= 1) or a fraction (< 1)
     # method-specific knobs (uniform precision, ADMM rho, TwoNN delta, ...)
     uniform_bits: int = 8
     method_options: tuple[tuple[str, float], ...] = ()
@@ -52,13 +57,18 @@ class SearchConfig:
     finetune_epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
+    optimizer: str = "adam"  # weights: "adam" or "sgd" (with momentum)
+    momentum: float = 0.9  # sgd only (weights and gates)
+    lr_schedule: str = "constant"  # or "cosine": per phase, from lr down to 0 at the phase's last epoch
+    select_best: bool = False  # fine-tune: keep the epoch with the best validation accuracy
     arch_lr: float = 1e-2
     arch_optimizer: str = "adam"
     weight_decay: float = 0.0
     sampling: str = "soft"
     tau0: float = 1.0
-    tau_decay: float = 0.045
-    tau_schedule: str = "exp"
+    tau_decay: float = 0.045  # "exp"/"linear" schedules only
+    tau_schedule: str = "anneal"  # tau0 -> tau_final over the search epochs; "exp" is the seed's per-epoch decay
+    tau_final: float = 0.1
     seed: int = 0
     # bookkeeping
     out_dir: str = "runs"
@@ -66,7 +76,7 @@ class SearchConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        positive = ("batch_size", "lr", "arch_lr", "tau0")
+        positive = ("batch_size", "lr", "arch_lr", "tau0", "tau_final", "budget_rate")
         for key in positive:
             if not getattr(self, key) > 0:
                 raise ConfigError(f"{key} must be > 0, got {getattr(self, key)!r}")
@@ -77,7 +87,13 @@ class SearchConfig:
             raise ConfigError(f"budget must be > 0, got {self.budget!r}")
         _choice("sampling", self.sampling, SAMPLING)
         _choice("tau_schedule", self.tau_schedule, TAU_SCHEDULES)
-        _choice("arch_optimizer", self.arch_optimizer, ("adam", "sgd"))
+        _choice("arch_optimizer", self.arch_optimizer, OPTIMIZERS)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        if not 0 <= self.momentum < 1:
+            raise ConfigError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        if not self.min_channels > 0 or (self.min_channels >= 1 and not float(self.min_channels).is_integer()):
+            raise ConfigError(f"min_channels must be a count >= 1 or a fraction in (0, 1), got {self.min_channels!r}")
         for key in ("bits", "act_bits"):
             vals = getattr(self, key)
             if vals is not None and (not vals or any(not 0 <= b <= 32 for b in vals)):
@@ -86,6 +102,11 @@ class SearchConfig:
             raise ConfigError("act_bits cannot contain 0 (activations are not pruned)")
         if not 1 <= self.uniform_bits <= 8:
             raise ConfigError(f"uniform_bits must be in 1..8, got {self.uniform_bits}")
+
+    def min_kept(self, channels: int) -> int:
+        """The fewest channels a group of `channels` may keep: `min_channels` as a count or a fraction."""
+        want = self.min_channels if self.min_channels >= 1 else math.ceil(self.min_channels * channels)
+        return int(min(max(want, 1), channels))
 
     def option(self, key: str, default: float) -> float:
         """A method-specific knob from `method_options` (e.g. 'rho' for ADMM)."""

@@ -1,19 +1,26 @@
-"""Make a discrete architecture fit a budget by lowering the least-wanted choices first.
+"""Make a discrete architecture fit a budget, and use it: repair in both directions.
 
-argmax of the gates can overshoot a budget that the expected (soft) cost met. Each step
-lowers one channel to its next cheaper option (possibly 0 = pruned) where the search was
-least sure (smallest logit gap), per unit of cost saved, until the exact cost fits.
+argmax of the gates can overshoot a budget that the search approached, or stop well under it.
+- shrink: lower one channel to its next cheaper option (possibly 0 = pruned) where the search
+  was least sure (smallest logit gap), per unit of cost saved, until the exact cost fits;
+- grow: raise one channel to its next dearer option (0 -> the lowest bit-width brings a pruned
+  channel back) where the search wanted it most (largest logit gap), while the result still fits.
+Neither goes below the minimum of kept channels per group (`min_kept`), nor above the options the
+gates allow. Channels of one residual group move together (they share gates).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import torch
 
 import cost_models
-from supernet import Architecture, Supernet
+from supernet import Architecture, ChannelGates, Supernet
 from targets.target import Target
+
+MinKept = Callable[[int], int]
 
 
 def _cost(net: Supernet, arch: Architecture, cost: str, target: Target) -> float:
@@ -21,36 +28,55 @@ def _cost(net: Supernet, arch: Architecture, cost: str, target: Target) -> float
         return float(cost_models.evaluate(cost, net.layer_choices(arch), target))
 
 
-def repair(net: Supernet, arch: Architecture, cost: str, target: Target, budget: float) -> Architecture:
-    """Cheapest-regret greedy descent; raises ValueError if even the smallest architecture is over budget."""
+def _groups(net: Supernet) -> list[list[str]]:
     by_gates: dict[int, list[str]] = {}
     for name in net.layer_names:
         by_gates.setdefault(id(net.layer(name).gates), []).append(name)
+    return list(by_gates.values())
+
+
+def _move(arch: Architecture, layers: list[str], channels: list[int], bits: int) -> Architecture:
+    new = list(arch.weight_bits[layers[0]])
+    for c in channels:
+        new[c] = bits
+    return replace(arch, weight_bits={**arch.weight_bits, **{n: tuple(new) for n in layers}})
+
+
+def _moves(gates: ChannelGates, bits: tuple[int, ...], direction: int, min_kept: int) -> list[tuple[float, int, int]]:
+    """(logit gap, channel, new bits) of every one-step move; gap = alpha[new] - alpha[current]."""
+    alpha = gates.logits().detach()
+    allowed = gates.allowed
+    kept = sum(b > 0 for b in bits)
+    out = []
+    for c, b in enumerate(bits):
+        col = c if alpha.shape[1] > 1 else 0
+        i = gates.options.index(b) if b in gates.options else 0
+        j = i + direction
+        if not 0 <= j < len(gates.options) or not bool(allowed[j, col]):
+            continue
+        if gates.options[j] == 0 and kept <= min_kept:
+            continue
+        out.append((float(alpha[j, col] - alpha[i, col]), c, gates.options[j]))
+    return out
+
+
+def repair(net: Supernet, arch: Architecture, cost: str, target: Target, budget: float,
+           min_kept: MinKept = lambda channels: 1) -> Architecture:  # fmt: skip
+    """Cheapest-regret greedy descent; raises ValueError if even the smallest architecture is over budget."""
     current = _cost(net, arch, cost, target)
     while current > budget:
         best = None
-        for layers in by_gates.values():
+        for layers in _groups(net):
             gates = net.layer(layers[0]).gates
             bits = arch.weight_bits[layers[0]]
-            alpha = gates.alpha.detach()
-            kept = sum(b > 0 for b in bits)
-            moves = []
-            for c, b in enumerate(bits):
-                i = gates.options.index(b) if b in gates.options else 0
-                if i == 0 or (gates.options[i - 1] == 0 and kept <= 1):
-                    continue
-                col = c if alpha.shape[1] > 1 else 0
-                moves.append((float(alpha[i, col] - alpha[i - 1, col]), c, gates.options[i - 1]))
+            moves = _moves(gates, bits, -1, min_kept(len(bits)))
             if not moves:
                 continue
-            gap, c, lower = min(moves)
-            per_layer = [c] if alpha.shape[1] > 1 else range(len(bits))
-            new_bits = list(bits)
-            for k in per_layer:
-                new_bits[k] = lower
-            trial = replace(arch, weight_bits={**arch.weight_bits, **{n: tuple(new_bits) for n in layers}})
+            gap, c, lower = max(moves)  # the lowering the gates regret least
+            channels = [c] if gates.channels > 1 else list(range(len(bits)))
+            trial = _move(arch, layers, channels, lower)
             saving = current - _cost(net, trial, cost, target)
-            score = gap / saving if saving > 0 else float("inf")
+            score = -gap / saving if saving > 0 else float("inf")
             if best is None or score < best[0]:
                 best = (score, trial, saving)
         if best is None:
@@ -58,3 +84,40 @@ def repair(net: Supernet, arch: Architecture, cost: str, target: Target, budget:
         _, arch, saving = best
         current -= saving
     return replace(arch, meta={**arch.meta, "repaired_to_budget": budget})
+
+
+def grow(net: Supernet, arch: Architecture, cost: str, target: Target, budget: float) -> Architecture:
+    """Greedy ascent: raise the most-wanted channel whose next option still fits, until none does.
+
+    Per group the candidates are tried in order of how much the gates wanted them; a move that
+    would overshoot is skipped for a smaller one, so the result fills the budget as far as single
+    steps allow (it never exceeds it)."""
+    current = _cost(net, arch, cost, target)
+    if current > budget:
+        return arch
+    start = current
+    blocked: set[tuple[int, int, int]] = set()  # (group, channel, bits) that did not fit
+    while True:
+        best = None
+        for g, layers in enumerate(_groups(net)):
+            gates = net.layer(layers[0]).gates
+            bits = arch.weight_bits[layers[0]]
+            for gap, c, higher in sorted(_moves(gates, bits, +1, 0), reverse=True):
+                if (g, c, higher) in blocked:
+                    continue
+                channels = [c] if gates.channels > 1 else list(range(len(bits)))
+                trial = _move(arch, layers, channels, higher)
+                added = _cost(net, trial, cost, target) - current
+                if current + added > budget:
+                    blocked.add((g, c, higher))
+                    continue
+                if best is None or gap > best[0]:
+                    best = (gap, trial, added)
+                break  # the group's most-wanted move that fits
+        if best is None:
+            break
+        _, arch, added = best
+        current += added
+    if current == start:
+        return arch
+    return replace(arch, meta={**arch.meta, "grown_to_budget": budget})

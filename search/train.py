@@ -2,6 +2,7 @@
 
 Each function takes (model, data, config, ...) and returns metrics. The search loss is
 visible where it is computed:  loss = task_loss + strength * cost / cost_ref
+(with a budget, the strength is adapted by search.budget.StrengthController).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import cost_models
+from search.budget import StrengthController
+from search.config import SearchConfig
 from search.context import RunContext
 from search.data import InMemoryDataset, batches
 from supernet import Architecture, Supernet, discretize
@@ -51,22 +54,81 @@ def train_epoch(model: nn.Module, ctx: RunContext, optimizer: torch.optim.Optimi
 
 
 def weight_optimizer(params, ctx: RunContext) -> torch.optim.Optimizer:
-    return torch.optim.Adam(params, lr=ctx.cfg.lr, weight_decay=ctx.cfg.weight_decay)
+    """Adam (default) or SGD with momentum for the network's weights (cfg.optimizer)."""
+    cfg = ctx.cfg
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def arch_optimizer(params, ctx: RunContext) -> torch.optim.Optimizer:
+    """The gates' own optimizer (seed 001 trains them apart from the weights, with their own rate)."""
+    cfg = ctx.cfg
+    if cfg.arch_optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.arch_lr, momentum=cfg.momentum)
+    return torch.optim.Adam(params, lr=cfg.arch_lr)
+
+
+def lr_schedule(opt: torch.optim.Optimizer, epochs: int, ctx: RunContext) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-epoch learning rate of one phase: constant, or cosine from lr towards 0 over the phase."""
+    if ctx.cfg.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+
+
+class BestState:
+    """The best validation accuracy of a phase and the weights that had it (checkpointed with the phase)."""
+
+    def __init__(self) -> None:
+        self.acc = -1.0
+        self.weights: dict[str, Tensor] = {}
+
+    def offer(self, acc: float, model: nn.Module) -> None:
+        if acc > self.acc:
+            self.acc = acc
+            self.weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def state_dict(self) -> dict:
+        return {"acc": self.acc, "weights": self.weights}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.acc, self.weights = float(state["acc"]), dict(state["weights"])
 
 
 def warmup(model: nn.Module, ctx: RunContext, phase: str = "warmup", epochs: int | None = None) -> dict[str, float]:
     """Float training: the supernet starts from a network that already works."""
     opt = weight_optimizer(model.parameters(), ctx)
     epochs = ctx.cfg.warmup_epochs if epochs is None else epochs
-    ctx.phase(phase, epochs, {"model": model, "opt": opt}, lambda e, g: train_epoch(model, ctx, opt, g))
+    sched = lr_schedule(opt, epochs, ctx)
+
+    def epoch(e: int, g: torch.Generator) -> dict[str, float]:
+        metrics = train_epoch(model, ctx, opt, g)
+        sched.step()
+        return metrics
+
+    ctx.phase(phase, epochs, {"model": model, "opt": opt, "sched": sched}, epoch)
     return {"float_val_acc": evaluate(model, ctx.data.val), "float_test_acc": evaluate(model, ctx.data.test)}
 
 
 def finetune(model: nn.Module, ctx: RunContext, phase: str = "finetune", penalty: Penalty | None = None) -> dict:
-    """Train the discrete, physically pruned, fake-quantized network (quantization-aware training)."""
+    """Train the discrete, physically pruned, fake-quantized network (quantization-aware training).
+
+    With cfg.select_best the weights of the epoch with the best validation accuracy are kept
+    (early stopping by selection); the test set is only ever read at the end."""
     opt = weight_optimizer(model.parameters(), ctx)
-    ctx.phase(phase, ctx.cfg.finetune_epochs, {"model": model, "opt": opt},
-              lambda e, g: train_epoch(model, ctx, opt, g, penalty))  # fmt: skip
+    sched = lr_schedule(opt, ctx.cfg.finetune_epochs, ctx)
+    best = BestState()
+
+    def epoch(e: int, g: torch.Generator) -> dict[str, float]:
+        metrics = train_epoch(model, ctx, opt, g, penalty)
+        sched.step()
+        best.offer(metrics["val_acc"], model)
+        return metrics
+
+    objects = {"model": model, "opt": opt, "sched": sched, "best": best}
+    ctx.phase(phase, ctx.cfg.finetune_epochs, objects, epoch)
+    if ctx.cfg.select_best and best.weights:
+        model.load_state_dict(best.weights)
     return {"val_acc": evaluate(model, ctx.data.val), "test_acc": evaluate(model, ctx.data.test)}
 
 
@@ -77,30 +139,63 @@ def reference_cost(net: Supernet, ctx: RunContext) -> float:
     return float(cost_models.evaluate(ctx.cost, net.layer_choices(arch), ctx.target))
 
 
+def reserve_min_channels(net: Supernet, cfg: SearchConfig) -> None:
+    """No layer death: every prunable group keeps at least cfg.min_kept(C) channels, the ones its
+    gates want most right now (recomputed between epochs, so the choice follows the search)."""
+    seen: set[int] = set()
+    for name in net.layer_names:
+        gates = net.layer(name).gates
+        if id(gates) not in seen:
+            seen.add(id(gates))
+            gates.reserve_most_kept(cfg.min_kept(gates.channels) if gates.channels > 1 else 1)
+
+
+def temperature_schedule(cfg: SearchConfig) -> TemperatureSchedule:
+    return TemperatureSchedule(cfg.tau_schedule, cfg.tau0, cfg.tau_decay, tau_final=cfg.tau_final,
+                               epochs=max(cfg.search_epochs, 1))  # fmt: skip
+
+
 def search(net: Supernet, ctx: RunContext, phase: str = "search") -> dict[str, float]:
     """Differentiable search: weights and gates trained together on task loss + strength * cost.
 
-    With a budget, the strength adapts every step (multiplicatively, like a Lagrange multiplier):
-    it grows while the expected cost is above the budget and shrinks while it is below.
+    With a budget, a StrengthController moves the strength every step by the argmax architecture's
+    cost (bounded per epoch; see search/budget.py), so the deployed network settles at the budget.
     """
     cfg = ctx.cfg
     w_opt = weight_optimizer(net.weight_parameters(), ctx)
-    a_params = net.arch_parameters()
-    a_opt = (torch.optim.Adam(a_params, lr=cfg.arch_lr) if cfg.arch_optimizer == "adam"
-             else torch.optim.SGD(a_params, lr=cfg.arch_lr, momentum=0.9))  # fmt: skip
-    schedule = TemperatureSchedule(cfg.tau_schedule, cfg.tau0, cfg.tau_decay)
+    w_sched = lr_schedule(w_opt, cfg.search_epochs, ctx)
+    a_opt = arch_optimizer(net.arch_parameters(), ctx)
+    schedule = temperature_schedule(cfg)
     net.set_sampling(cfg.sampling)
     cost_ref = reference_cost(net, ctx)
-    state = {"strength": cfg.strength if cfg.budget is None else max(cfg.strength, 1e-3)}
+    steps = max(1, math.ceil(len(ctx.data.train) / cfg.batch_size))
+    controller = (StrengthController(cfg.budget, max(cfg.strength, 1e-3), cfg.budget_rate, steps)
+                  if cfg.budget is not None else None)  # fmt: skip
+    state = {"strength": cfg.strength if controller is None else controller.strength}
 
     def cost_of() -> Tensor:
         return cost_models.evaluate(ctx.cost, net.layer_choices(), ctx.target)
 
+    @torch.no_grad()
+    def argmax_cost() -> float:
+        """The cost of what discretization would pick now (hard gates: one-hot probabilities)."""
+        mode = next(net.all_gates()).mode
+        net.set_sampling("hard")
+        try:
+            return float(cost_of())
+        finally:
+            net.set_sampling(mode)
+
     def epoch(e: int, gen: torch.Generator) -> dict[str, float]:
-        net.set_temperature(schedule(e))  # annealed by the library, per epoch
+        reserve_min_channels(net, cfg)
+        if controller is not None:
+            controller.load(state)
         net.train()
-        task_sum, n = 0.0, 0
-        for x, y in batches(ctx.data.train, cfg.batch_size, shuffle=True, generator=gen, augment=ctx.data.augment):
+        task_sum, n, low, high = 0.0, 0, state["strength"], state["strength"]
+        for i, (x, y) in enumerate(batches(ctx.data.train, cfg.batch_size, shuffle=True, generator=gen,
+                                           augment=ctx.data.augment)):  # fmt: skip
+            # annealed by the library: every step for "anneal" (ends at tau_final), per epoch otherwise
+            net.set_temperature(schedule(e + (i + 1) / steps if schedule.kind == "anneal" else e))
             if cfg.sampling in ("gumbel", "hard-gumbel"):
                 net.resample(gen)
             task_loss = F.cross_entropy(net(x), y)
@@ -111,20 +206,22 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search") -> dict[str, f
             loss.backward()
             w_opt.step()
             a_opt.step()
-            if cfg.budget is not None:  # dual ascent on the budget constraint, in log space
-                ratio = cost.item() / cfg.budget - 1.0
-                state["strength"] = min(max(state["strength"] * math.exp(0.2 * max(-1.0, min(1.0, ratio))), 1e-4), 1e4)
+            if controller is not None:
+                state["strength"] = controller.update(argmax_cost())
+                low, high = min(low, state["strength"]), max(high, state["strength"])
             task_sum, n = task_sum + task_loss.item() * len(y), n + len(y)
+        w_sched.step()
         with torch.no_grad():
             expected = float(cost_of())
-            discrete = float(cost_models.evaluate(ctx.cost, net.layer_choices(discretize(net)), ctx.target))
         return {"task_loss": task_sum / max(n, 1), "val_acc": hard_accuracy(net, ctx), "cost": expected,
-                "arch_cost": discrete, "tau": schedule(e), "strength": state["strength"]}  # fmt: skip
+                "arch_cost": argmax_cost(), "tau": float(next(net.all_gates()).tau), "strength": state["strength"],
+                "strength_min": low, "strength_max": high}  # fmt: skip
 
-    ctx.phase(phase, cfg.search_epochs, {"net": net, "w_opt": w_opt, "a_opt": a_opt}, epoch,
+    ctx.phase(phase, cfg.search_epochs, {"net": net, "w_opt": w_opt, "a_opt": a_opt, "w_sched": w_sched}, epoch,
               extra=lambda: dict(state), restore_extra=state.update)  # fmt: skip
+    reserve_min_channels(net, cfg)  # from the final gates: a resumed run discretizes alike
     net.set_sampling("soft")
-    return {"search_val_acc": hard_accuracy(net, ctx), "cost_ref": cost_ref}
+    return {"search_val_acc": hard_accuracy(net, ctx), "cost_ref": cost_ref, "final_strength": state["strength"]}
 
 
 def hard_accuracy(net: Supernet, ctx: RunContext) -> float:

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 SAMPLING_MODES = ("soft", "gumbel", "hard", "hard-gumbel")
+TAU_SCHEDULES = ("anneal", "exp", "linear", "constant")
 
 
 class ChannelGates(nn.Module):
@@ -36,6 +37,9 @@ class ChannelGates(nn.Module):
         # persistent: it is a search control set between phases, like `mode`, and state dicts
         # saved before it existed still load.
         self.register_buffer("allowed", torch.ones(len(self.options), channels, dtype=torch.bool), persistent=False)
+        # Channels that may not take option 0 right now (the search's minimum of kept channels per group,
+        # see `reserve_most_kept`); a search control like `allowed`, recomputed from alpha between epochs.
+        self.register_buffer("reserved", torch.zeros(channels, dtype=torch.bool), persistent=False)
         self.mode = "soft"
 
     @property
@@ -63,11 +67,30 @@ class ChannelGates(nn.Module):
             raise ValueError("allowed mask leaves a channel without any option")
         self.allowed.copy_(mask)
 
+    def reserve_most_kept(self, count: int) -> None:
+        """Forbid option 0 to the `count` channels most likely kept (by the logits without this
+        reservation): a group can never lose all, or nearly all, of its channels, whatever the strength.
+        The channels' other options stay free, and the reservation follows the gates between epochs."""
+        self.reserved.fill_(False)
+        if not self.prunable or count <= 0:
+            return
+        alpha = self._masked(self.allowed).detach()
+        margin = alpha[1:].max(0).values - alpha[0]  # how much a channel prefers being kept
+        top = margin.topk(min(count, self.channels)).indices
+        self.reserved[top] = True
+
+    def _masked(self, allowed: Tensor) -> Tensor:
+        return self.alpha if bool(allowed.all()) else self.alpha.masked_fill(~allowed, float("-inf"))
+
     def logits(self) -> Tensor:
         """alpha with disallowed options at -inf (alpha itself when everything is allowed)."""
-        if bool(self.allowed.all()):
-            return self.alpha
-        return self.alpha.masked_fill(~self.allowed, float("-inf"))
+        allowed = self.allowed
+        if bool(self.reserved.any()):
+            allowed = allowed.clone()
+            allowed[0] &= ~self.reserved
+            if not bool(allowed.any(0).all()):  # a channel whose only option is 0 stays pruned
+                allowed[0] |= ~allowed.any(0)
+        return self._masked(allowed)
 
     def probs(self) -> Tensor:
         """theta, shape (|B|, C); columns sum to one. 'hard' modes are one-hot in value, soft in gradient."""
@@ -109,20 +132,31 @@ class ChannelGates(nn.Module):
 
 @dataclass(frozen=True)
 class TemperatureSchedule:
-    """tau(epoch) for the search. Reference (seed 001 code): tau0 = 1, tau *= exp(-0.045) per epoch."""
+    """tau(epoch) for the search. Reference (seed 001 code): tau0 = 1, tau *= exp(-0.045) per epoch
+    ("exp"); that leaves tau at 0.64 after 10 epochs, far from the argmax that is deployed. "anneal"
+    goes geometrically from tau0 to tau_final over the search's `epochs`, whatever their number."""
 
-    kind: str = "exp"  # "exp", "linear" or "constant"
+    kind: str = "anneal"  # "anneal", "exp", "linear" or "constant"
     tau0: float = 1.0
-    decay: float = 0.045  # per epoch; for "linear" the decrement per epoch
-    tau_min: float = 1e-3
+    decay: float = 0.045  # per epoch, "exp" and "linear" only ("linear": the decrement per epoch)
+    tau_min: float = 1e-3  # floor of "exp" and "linear"
+    tau_final: float = 0.1  # "anneal" only: tau at the end of the search
+    epochs: int = 0  # "anneal" only: the search's length
 
     def __post_init__(self) -> None:
-        if self.kind not in ("exp", "linear", "constant"):
-            raise ValueError(f"temperature schedule kind must be exp, linear or constant, got {self.kind!r}")
-        if self.tau0 <= 0 or self.tau_min <= 0 or self.decay < 0:
-            raise ValueError("temperature schedule needs tau0 > 0, tau_min > 0 and decay >= 0")
+        if self.kind not in TAU_SCHEDULES:
+            raise ValueError(f"temperature schedule kind must be one of {', '.join(TAU_SCHEDULES)}, got {self.kind!r}")
+        if self.tau0 <= 0 or self.tau_min <= 0 or self.decay < 0 or self.tau_final <= 0:
+            raise ValueError("temperature schedule needs tau0 > 0, tau_final > 0, tau_min > 0 and decay >= 0")
+        if self.kind == "anneal" and self.epochs < 1:
+            raise ValueError("the anneal temperature schedule needs the number of search epochs (>= 1)")
 
     def __call__(self, epoch: float) -> float:
+        """tau at `epoch` (fractional: the training loop sets it every step). For "anneal", epoch E
+        (the end of the last epoch) gives exactly tau_final: tau0 * (tau_final / tau0) ** (epoch / E)."""
+        if self.kind == "anneal":
+            progress = min(max(epoch / self.epochs, 0.0), 1.0)
+            return self.tau0 * (self.tau_final / self.tau0) ** progress
         if self.kind == "constant":
             tau = self.tau0
         elif self.kind == "exp":

@@ -12,7 +12,7 @@ from torch import nn
 
 from search.context import RunContext
 from search.methods import MethodResult, register_method
-from search.repair import repair
+from search.repair import grow, repair
 from search.train import search
 from supernet import discretize, to_supernet
 
@@ -31,8 +31,14 @@ def differentiable_search(model: nn.Module, ctx: RunContext, bits: tuple[int, ..
     info = search(net, ctx)
     arch = discretize(net, {"method": ctx.cfg.method, "target": ctx.target.name, "model": ctx.cfg.model})
     if ctx.cfg.budget is not None:
-        arch = repair(net, arch, ctx.cost, ctx.target, ctx.cfg.budget)
+        arch = fit_budget(net, arch, ctx)
     return MethodResult(net, arch, info)
+
+
+def fit_budget(net, arch, ctx: RunContext):
+    """Repair in both directions: shrink while over the budget, then grow while a larger choice fits."""
+    arch = repair(net, arch, ctx.cost, ctx.target, ctx.cfg.budget, ctx.cfg.min_kept)
+    return grow(net, arch, ctx.cost, ctx.target, ctx.cfg.budget)
 
 
 @register_method("joint")

@@ -25,8 +25,7 @@ from torch import nn
 
 from search.context import RunContext
 from search.methods import MethodResult, register_method
-from search.methods.differentiable import calibration_batch, target_bits
-from search.repair import repair
+from search.methods.differentiable import calibration_batch, fit_budget, target_bits
 from search.train import search
 from supernet import ChannelGates, Supernet, discretize, to_supernet
 
@@ -75,7 +74,7 @@ def prune_then_mps(model: nn.Module, ctx: RunContext) -> MethodResult:
     t2 = time.perf_counter()
     arch = discretize(net, {"method": "prune-then-mps", "target": ctx.target.name, "model": ctx.cfg.model})
     if ctx.cfg.budget is not None:
-        arch = repair(net, arch, ctx.cost, ctx.target, ctx.cfg.budget)
+        arch = fit_budget(net, arch, ctx)
     kept = sum(b > 0 for bits in arch.weight_bits.values() for b in bits)
     info = {**{f"prune_{k}": v for k, v in info_prune.items()}, **{f"mps_{k}": v for k, v in info_mps.items()},
             "seconds_prune": t1 - t0, "seconds_mps": t2 - t1, "kept_channels": kept}  # fmt: skip

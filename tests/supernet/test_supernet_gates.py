@@ -44,19 +44,48 @@ def test_lower_temperature_gives_sharper_probabilities() -> None:
 
 
 def test_temperature_schedules() -> None:
-    ref = TemperatureSchedule()  # tau0 = 1, tau *= exp(-0.045) per epoch
+    ref = TemperatureSchedule("exp")  # the seed's: tau0 = 1, tau *= exp(-0.045) per epoch
     assert ref(0) == 1.0
     assert ref(1) == pytest.approx(math.exp(-0.045)) == pytest.approx(0.955997, abs=1e-6)
     assert ref(10) == pytest.approx(0.637628, abs=1e-6)
-    assert TemperatureSchedule(tau0=2.0)(10) == pytest.approx(1.275256, abs=1e-6)
-    assert TemperatureSchedule(tau_min=0.5)(100) == 0.5
+    assert TemperatureSchedule("exp", tau0=2.0)(10) == pytest.approx(1.275256, abs=1e-6)
+    assert TemperatureSchedule("exp", tau_min=0.5)(100) == 0.5
     linear = TemperatureSchedule("linear", tau0=1.0, decay=0.1)
     assert linear(3) == pytest.approx(0.7) and linear(20) == 1e-3
     assert TemperatureSchedule("constant", tau0=3.0)(50) == 3.0
-    with pytest.raises(ValueError, match="exp, linear or constant"):
+    with pytest.raises(ValueError, match="anneal, exp, linear, constant"):
         TemperatureSchedule("cosine")
     with pytest.raises(ValueError):
         TemperatureSchedule(tau0=0.0)
+    with pytest.raises(ValueError, match="search epochs"):
+        TemperatureSchedule("anneal")  # the default needs the search length
+
+
+@pytest.mark.parametrize("epochs", [1, 2, 3, 7, 10, 40, 250])
+def test_anneal_schedule_ends_at_its_final_temperature_for_any_length(epochs: int) -> None:
+    sched = TemperatureSchedule(tau0=1.0, tau_final=0.05, epochs=epochs)
+    assert sched(0) == 1.0
+    assert sched(epochs) == pytest.approx(0.05, rel=1e-12)  # the end of the last epoch
+    assert sched(epochs / 2) == pytest.approx(math.sqrt(0.05), rel=1e-12)  # geometric: halfway in log tau
+    steps = [sched(e / 4) for e in range(4 * epochs + 1)]
+    assert steps == sorted(steps, reverse=True)  # monotone, also within an epoch
+
+
+def test_reserved_channels_cannot_be_pruned_and_follow_the_gates() -> None:
+    gates = ChannelGates((0, 2, 8), 6)
+    with torch.no_grad():
+        gates.alpha.copy_(torch.tensor([[9.0] * 6, [0.0, 1.0, 2.0, 0.0, 0.0, 3.0], [0.0] * 6]))
+    assert gates.choice() == [0] * 6  # every channel pruned
+    gates.reserve_most_kept(2)
+    assert gates.reserved.tolist() == [False, False, True, False, False, True]  # margins 1 - 9, 2 - 9, 3 - 9
+    assert gates.choice() == [0, 0, 2, 0, 0, 2]
+    assert float(gates.probs()[0, 2]) == 0.0 and float(gates.probs()[0, 0]) > 0.99
+    with torch.no_grad():
+        gates.alpha[2, 0] = 20.0  # channel 0 now wants 8 bits: it is kept by its own choice
+    gates.reserve_most_kept(2)
+    assert gates.reserved.tolist() == [True, False, False, False, False, True]
+    gates.reserve_most_kept(0)
+    assert not gates.reserved.any() and gates.choice()[5] == 0
 
 
 def test_supernet_sets_temperature_and_mode_on_every_gate(tiny_model) -> None:
