@@ -19,7 +19,7 @@ from search.budget import StrengthController
 from search.config import SearchConfig
 from search.context import RunContext
 from search.data import InMemoryDataset, batches
-from supernet import Architecture, Supernet, discretize
+from supernet import Architecture, Supernet
 from supernet.gates import TemperatureSchedule
 
 Penalty = Callable[[nn.Module], Tensor]
