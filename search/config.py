@@ -51,6 +51,7 @@ class SearchConfig:
     # method-specific knobs (uniform precision, ADMM rho, TwoNN delta, ...)
     uniform_bits: int = 8
     method_options: tuple[tuple[str, float], ...] = ()
+    from_search: str | None = None  # joint-path points: the sweep's path-search folder (set by the sweep)
     # schedule
     warmup_epochs: int = 10
     search_epochs: int = 20

@@ -18,6 +18,7 @@ from search.context import RunContext
 from search.data import DataSplits
 from search.methods import method_names
 from search.models import create_model
+from search.path import PATH_METHOD, path_points
 from search.run import default_name, load_data, resolve, run
 from search.rundir import Checkpoints, History, atomic_write_json, new_run_dir
 from search.train import warmup
@@ -40,6 +41,8 @@ class SweepConfig:
             raise ConfigError("sweep.methods must name at least one method")
         if any(s < 0 for s in self.strengths) or any(b <= 0 for b in self.budgets):
             raise ConfigError("sweep.strengths must be >= 0 and sweep.budgets > 0")
+        if PATH_METHOD in self.methods and not self.budgets:
+            raise ConfigError(f"sweep method {PATH_METHOD} traces budgets: give them, e.g. --budgets 30kB,15kB,6kB")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SweepConfig:
@@ -108,6 +111,7 @@ def sweep(
     if warm_state is None:
         (folder / "warmup").mkdir(exist_ok=True)
         warm_state = shared_warmup(base, folder / "warmup", data)
+    points = path_points(points, base, folder, warm_state, data)  # one path search for every joint-path point
     results = []
     for i, point in enumerate(points):
         name = f"{i:02d}-{default_name(point)}"

@@ -8,7 +8,7 @@ visible where it is computed:  loss = task_loss + strength * cost / cost_ref
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +23,7 @@ from supernet import Architecture, Supernet
 from supernet.gates import TemperatureSchedule
 
 Penalty = Callable[[nn.Module], Tensor]
+Stage = tuple[float | None, int]  # (budget or None for the fixed strength, epochs)
 
 
 @torch.no_grad()
@@ -150,27 +151,48 @@ def reserve_min_channels(net: Supernet, cfg: SearchConfig) -> None:
             gates.reserve_most_kept(cfg.min_kept(gates.channels) if gates.channels > 1 else 1)
 
 
-def temperature_schedule(cfg: SearchConfig) -> TemperatureSchedule:
+BUDGET_REACH = 0.6  # the argmax cost is walked down to the budget over this share of a stage
+
+
+def budget_target(budget: float | None, start: float, progress: float) -> float:
+    """Where the deployed cost should be at `progress` (0..1) of a stage: geometric from the stage's
+    starting cost down to the budget over BUDGET_REACH of it, then the budget. Walking down, many
+    channels cannot reach a common boundary and cross it at once (seen: 4.7 kB -> 1.2 kB in one
+    digits epoch at a 3 kB budget, 10% accuracy, no recovery)."""
+    if budget is None:
+        return float("inf")
+    if start <= budget:
+        return budget
+    return start * (budget / start) ** min(progress / BUDGET_REACH, 1.0)
+
+
+def temperature_schedule(cfg: SearchConfig, epochs: int) -> TemperatureSchedule:
     return TemperatureSchedule(cfg.tau_schedule, cfg.tau0, cfg.tau_decay, tau_final=cfg.tau_final,
-                               epochs=max(cfg.search_epochs, 1))  # fmt: skip
+                               epochs=max(epochs, 1))  # fmt: skip
 
 
-def search(net: Supernet, ctx: RunContext, phase: str = "search") -> dict[str, float]:
+def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequence[Stage] | None = None,
+           on_stage_end: Callable[[int], None] | None = None) -> dict[str, float]:  # fmt: skip
     """Differentiable search: weights and gates trained together on task loss + strength * cost.
 
     With a budget, a StrengthController moves the strength every step by the argmax architecture's
     cost (bounded per epoch; see search/budget.py), so the deployed network settles at the budget.
+    `stages`: (budget, epochs) pairs run one after the other on the same supernet, optimizers and
+    strength (the regularization path of search/path.py); `on_stage_end(k)` is called after each,
+    also when a resumed run finds the stage already done. Default: one stage (cfg.budget, search_epochs).
     """
     cfg = ctx.cfg
+    stages = list(stages) if stages else [(cfg.budget, cfg.search_epochs)]
+    total = sum(epochs for _, epochs in stages)
     w_opt = weight_optimizer(net.weight_parameters(), ctx)
-    w_sched = lr_schedule(w_opt, cfg.search_epochs, ctx)
+    w_sched = lr_schedule(w_opt, total, ctx)
     a_opt = arch_optimizer(net.arch_parameters(), ctx)
-    schedule = temperature_schedule(cfg)
+    schedule = temperature_schedule(cfg, total)
     net.set_sampling(cfg.sampling)
     cost_ref = reference_cost(net, ctx)
     steps = max(1, math.ceil(len(ctx.data.train) / cfg.batch_size))
-    controller = (StrengthController(cfg.budget, max(cfg.strength, 1e-3), cfg.budget_rate, steps)
-                  if cfg.budget is not None else None)  # fmt: skip
+    budgeted = any(budget is not None for budget, _ in stages)
+    controller = StrengthController(1.0, max(cfg.strength, 1e-3), cfg.budget_rate, steps) if budgeted else None
     state = {"strength": cfg.strength if controller is None else controller.strength}
 
     def cost_of() -> Tensor:
@@ -186,12 +208,15 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search") -> dict[str, f
         finally:
             net.set_sampling(mode)
 
-    def epoch(e: int, gen: torch.Generator) -> dict[str, float]:
+    def epoch(e: int, local: int, epochs: int, gen: torch.Generator, budget: float | None) -> dict[str, float]:
         reserve_min_channels(net, cfg)
         if controller is not None:
             controller.load(state)
         net.train()
         task_sum, n, low, high = 0.0, 0, state["strength"], state["strength"]
+        deployed = argmax_cost() if budget is not None else 0.0
+        if budget is not None and local == 0:
+            state["start_cost"] = deployed  # where this stage's descent starts (kept in the checkpoint)
         for i, (x, y) in enumerate(batches(ctx.data.train, cfg.batch_size, shuffle=True, generator=gen,
                                            augment=ctx.data.augment)):  # fmt: skip
             # annealed by the library: every step for "anneal" (ends at tau_final), per epoch otherwise
@@ -200,14 +225,21 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search") -> dict[str, f
                 net.resample(gen)
             task_loss = F.cross_entropy(net(x), y)
             cost = cost_of()
-            loss = task_loss + state["strength"] * cost / cost_ref
+            # With a budget the cost pushes only while the deployed (argmax) architecture is over it:
+            # under the budget the task loss alone moves the gates, so the search cannot overshoot far
+            # below it, and it settles where the two meet.
+            target = budget_target(budget, state.get("start_cost", 0.0), (local + (i + 1) / steps) / epochs)
+            push = budget is None or deployed > target
+            loss = task_loss + state["strength"] * cost / cost_ref if push else task_loss
             w_opt.zero_grad(set_to_none=True)
             a_opt.zero_grad(set_to_none=True)
             loss.backward()
             w_opt.step()
             a_opt.step()
-            if controller is not None:
-                state["strength"] = controller.update(argmax_cost())
+            if controller is not None and budget is not None:
+                deployed = argmax_cost()
+                controller.budget = target
+                state["strength"] = controller.update(deployed)
                 low, high = min(low, state["strength"]), max(high, state["strength"])
             task_sum, n = task_sum + task_loss.item() * len(y), n + len(y)
         w_sched.step()
@@ -215,11 +247,19 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search") -> dict[str, f
             expected = float(cost_of())
         return {"task_loss": task_sum / max(n, 1), "val_acc": hard_accuracy(net, ctx), "cost": expected,
                 "arch_cost": argmax_cost(), "tau": float(next(net.all_gates()).tau), "strength": state["strength"],
-                "strength_min": low, "strength_max": high}  # fmt: skip
+                "strength_min": low, "strength_max": high, "budget": budget if budget is not None else "",
+                "target": target if budget is not None else ""}  # fmt: skip
 
-    ctx.phase(phase, cfg.search_epochs, {"net": net, "w_opt": w_opt, "a_opt": a_opt, "w_sched": w_sched}, epoch,
-              extra=lambda: dict(state), restore_extra=state.update)  # fmt: skip
-    reserve_min_channels(net, cfg)  # from the final gates: a resumed run discretizes alike
+    objects = {"net": net, "w_opt": w_opt, "a_opt": a_opt, "w_sched": w_sched}
+    offset = 0
+    for k, (budget, epochs) in enumerate(stages):
+        name = phase if len(stages) == 1 else f"{phase}-{k}"
+        ctx.phase(name, epochs, objects, lambda e, g, o=offset, n=epochs, b=budget: epoch(o + e, e, n, g, b),
+                  extra=lambda: dict(state), restore_extra=state.update)  # fmt: skip
+        offset += epochs
+        reserve_min_channels(net, cfg)  # from the stage's final gates: a resumed run discretizes alike
+        if on_stage_end is not None:
+            on_stage_end(k)
     net.set_sampling("soft")
     return {"search_val_acc": hard_accuracy(net, ctx), "cost_ref": cost_ref, "final_strength": state["strength"]}
 

@@ -41,6 +41,7 @@ _BUILTIN = (
     "search.methods.twonn",
     "search.methods.clustering",
     "search.methods.admm",
+    "search.path",
 )
 
 

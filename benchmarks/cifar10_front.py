@@ -1,0 +1,99 @@
+"""Search quality at every budget: ResNet-8 on CIFAR-10, the 2-core protocol of configs/cifar10_resnet8_front.toml.
+
+    python benchmarks/cifar10_front.py            # resumable: re-run to continue where it stopped
+    python benchmarks/cifar10_front.py --only uniform,joint-tight   # some groups only
+
+One float warm-up (20 epochs) is shared by every point; each point then runs 10 search + 5
+fine-tune epochs (uniform: 10 + 5 QAT). Groups run in this order, so an interrupted run has the
+most telling points first:
+  uniform      w8, w4, w2
+  joint-tight  joint at 15 and 6 kB
+  joint        joint at 45, 30, 20, 10 and 3 kB
+  path         joint-path (one search for all seven budgets)
+  sequential   prune-then-mps and channel-mps at 30, 15 and 6 kB
+Writes results/cifar10_front/: points.csv (every finished point: accuracy, costs, epochs, wall
+seconds), pareto_size.{csv,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from search.config import load_config, parse_quantity
+from search.pareto import collect, pareto_report
+from search.rundir import atomic_write_text
+from search.sweep import SweepConfig, shared_warmup, sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "cifar10_resnet8_front.toml"
+ALL_BUDGETS = ("45kB", "30kB", "20kB", "15kB", "10kB", "6kB", "3kB")
+GROUPS: dict[str, dict] = {
+    "uniform": {"methods": ("uniform",), "uniform_bits": (8, 4, 2)},
+    "joint-tight": {"methods": ("joint",), "budgets": ("15kB", "6kB")},
+    "joint": {"methods": ("joint",), "budgets": ("45kB", "30kB", "20kB", "10kB", "3kB")},
+    "path": {"methods": ("joint-path",), "budgets": ALL_BUDGETS},
+    "sequential": {"methods": ("prune-then-mps", "channel-mps"), "budgets": ("30kB", "15kB", "6kB")},
+}
+
+
+def run_benchmark(runs: Path, out: Path, overrides: list[str], only: tuple[str, ...] = tuple(GROUPS)) -> pd.DataFrame:
+    base = load_config(CONFIG, [f"out_dir={runs}", "progress=false", *overrides])
+    warm_dir = runs / "cifar10-front" / "warmup"
+    warm_dir.mkdir(parents=True, exist_ok=True)
+    warm = shared_warmup(base, warm_dir)
+    folders = []
+    for group in only:
+        spec = GROUPS[group]
+        sweep_spec = SweepConfig(methods=spec["methods"], budgets=tuple(parse_quantity(b) for b in spec.get("budgets", ())),
+                                 uniform_bits=spec.get("uniform_bits", (8, 4, 2)), name=f"cifar10-front-{group}")  # fmt: skip
+        folder = runs / sweep_spec.name
+        resume = folder if (folder / "sweep.json").exists() else None
+        done, _ = sweep(replace(base, out_dir=str(runs)), sweep_spec, resume=resume, warm_state=warm)
+        folders.append(done)
+        report(folders, out, base)
+    return report(folders, out, base)
+
+
+def report(folders: list[Path], out: Path, base) -> pd.DataFrame:
+    """points.csv and the Pareto plot of every finished point so far."""
+    out.mkdir(parents=True, exist_ok=True)
+    df = collect(folders)
+    csv, png = pareto_report(folders, "size", folders[0], title="ResNet-8, CIFAR-10 (2-core protocol)")
+    shutil.copy(csv, out / "pareto_size.csv")
+    shutil.copy(png, out / "pareto_size.png")
+    seconds = [json.loads((Path(r) / "metrics.json").read_text())["seconds"] for r in df["run"]]
+    df["wall_seconds"] = [round(sum(s.values()), 1) for s in seconds]
+    df["epochs"] = [
+        "+".join(str(v) for v in json.loads((Path(r) / "metrics.json").read_text())["epochs"].values())
+        for r in df["run"]
+    ]
+    keep = [c for c in ("method", "budget", "test_acc", "float_test_acc", "cost", "epochs", "wall_seconds")
+            if c in df.columns]  # fmt: skip
+    keep += sorted(c for c in df.columns if c.startswith("cost:"))
+    table = df[keep].sort_values(["method", "cost"])
+    atomic_write_text(out / "points.csv", table.to_csv(index=False))
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "cifar10_front")
+    parser.add_argument("--only", default=",".join(GROUPS), help=f"groups to run, in order: {', '.join(GROUPS)}")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args()
+    only = tuple(g.strip() for g in args.only.split(",") if g.strip())
+    unknown = [g for g in only if g not in GROUPS]
+    if unknown:
+        parser.error(f"unknown group {unknown[0]!r}; known: {', '.join(GROUPS)}")
+    print(run_benchmark(args.runs, args.out, args.set, only).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
