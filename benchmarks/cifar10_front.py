@@ -6,7 +6,7 @@
 One float warm-up (20 epochs) is shared by every point; each point then runs 10 search + 5
 fine-tune epochs (uniform: 10 + 5 QAT). Groups run in this order, so an interrupted run has the
 most telling points first:
-  uniform      w8, w4, w2
+  uniform      w2, w4, w8
   joint-tight  joint at 15 and 6 kB
   joint        joint at 45, 30, 20, 10 and 3 kB
   path         joint-path (one search for all seven budgets)
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "cifar10_resnet8_front.toml"
 ALL_BUDGETS = ("45kB", "30kB", "20kB", "15kB", "10kB", "6kB", "3kB")
 GROUPS: dict[str, dict] = {
-    "uniform": {"methods": ("uniform",), "uniform_bits": (8, 4, 2)},
+    "uniform": {"methods": ("uniform",), "uniform_bits": (2, 4, 8)},
     "joint-tight": {"methods": ("joint",), "budgets": ("15kB", "6kB")},
     "joint": {"methods": ("joint",), "budgets": ("45kB", "30kB", "20kB", "10kB", "3kB")},
     "path": {"methods": ("joint-path",), "budgets": ALL_BUDGETS},
@@ -50,8 +50,9 @@ def run_benchmark(runs: Path, out: Path, overrides: list[str], only: tuple[str, 
     folders = []
     for group in only:
         spec = GROUPS[group]
-        sweep_spec = SweepConfig(methods=spec["methods"], budgets=tuple(parse_quantity(b) for b in spec.get("budgets", ())),
-                                 uniform_bits=spec.get("uniform_bits", (8, 4, 2)), name=f"cifar10-front-{group}")  # fmt: skip
+        budgets = tuple(parse_quantity(b) for b in spec.get("budgets", ()))
+        sweep_spec = SweepConfig(methods=spec["methods"], budgets=budgets, uniform_bits=spec.get("uniform_bits", (8,)),
+                                 name=f"cifar10-front-{group}")  # fmt: skip
         folder = runs / sweep_spec.name
         resume = folder if (folder / "sweep.json").exists() else None
         done, _ = sweep(replace(base, out_dir=str(runs)), sweep_spec, resume=resume, warm_state=warm)

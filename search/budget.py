@@ -22,7 +22,7 @@ STRENGTH_RANGE = (1e-4, 1e4)
 class StrengthController:
     budget: float
     strength: float
-    rate: float = 2.0  # most that log(strength) moves in one epoch
+    rate: float = 1.0  # most that log(strength) moves in one epoch
     steps_per_epoch: int = 1
     aim: float = 0.97  # settle at this fraction of the budget
 

@@ -46,7 +46,7 @@ class SearchConfig:
     # trade-off: a fixed strength (lambda, on the cost normalised by the unpruned all-max-bits cost) or a budget
     strength: float = 0.1
     budget: float | None = None  # in the cost's unit (bytes, cycles, ...)
-    budget_rate: float = 2.0  # budget mode: most that log(strength) moves per search epoch (x e^2 = 7.4)
+    budget_rate: float = 1.0  # budget mode: most that log(strength) moves per search epoch (x e = 2.7)
     min_channels: float = 0.125  # kept channels per group, at least: a count (>= 1) or a fraction (< 1)
     # method-specific knobs (uniform precision, ADMM rho, TwoNN delta, ...)
     uniform_bits: int = 8

@@ -18,7 +18,7 @@ from targets import get_target
 
 
 def test_strength_moves_at_most_by_the_rate_per_epoch() -> None:
-    ctl = StrengthController(budget=100.0, strength=0.1, rate=2.0, steps_per_epoch=50)
+    ctl = StrengthController(budget=100.0, strength=0.1, rate=2.0, steps_per_epoch=50)  # rate e^2 per epoch
     for _ in range(50):
         ctl.update(1e9)  # hugely over budget every step
     assert ctl.strength == pytest.approx(0.1 * math.exp(2.0), rel=1e-9)  # x e^2 in one epoch, not x 1e4
