@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budgets", help="comma-separated budgets in the cost's unit, e.g. 2kB,4kB (overrides strengths)")
     p.add_argument("--uniform-bits", help="bit-widths of the uniform baseline points, e.g. 8,4,2")
     p.add_argument("--vary", metavar="KEY=V1,V2,...",
-                   help="sweep a method knob instead of the strength, e.g. method_options.t_margin=0.02,0.05,0.1")  # fmt: skip
+                   help="sweep a method knob instead of the strength: method_options.t_margin=0.02,0.05")  # fmt: skip
     p.add_argument("--no-plot", action="store_true", help="do not write the Pareto plot at the end")
     p = sub.add_parser("pareto", help="collect runs, write the Pareto CSV and PNG")
     p.add_argument("paths", nargs="+", type=Path, help="run or sweep folders (searched recursively)")

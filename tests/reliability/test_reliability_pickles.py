@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from reliability_helpers import tiny_args
 
 

@@ -1,0 +1,119 @@
+"""Training guards: divergence stops a phase and keeps the last finite checkpoint; Ctrl-C and SIGKILL
+leave a run that resumes to the same architecture; progress lines appear when output is piped."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+from reliability_helpers import run_subprocess, tiny_args
+
+import search.train
+from search.rundir import load_tensors
+
+
+def test_lr_1e6_stops_with_one_line_and_no_nan_checkpoint(cli, tmp_path):
+    out = tmp_path / "runs"
+    line = cli("search", *tiny_args(out, "lr=1e6", "warmup_epochs=2", "name=r")).one_line_error(code=3)
+    assert "warmup diverged at epoch 1/2" in line and "--set lr=" in line
+    assert not (out / "r" / "checkpoints" / "warmup.pt").exists() and not (out / "r" / "metrics.json").exists()
+    result = cli("search", "--resume", out / "r", "--set", "lr=1e-3")  # the explicit, allowed override
+    assert result.code == 0, result.err
+    assert json.loads((out / "r" / "config.json").read_text())["lr"] == 1e-3
+    assert (out / "r" / "metrics.json").exists()
+
+
+def test_divergence_keeps_the_last_finite_checkpoint(cli, tmp_path, monkeypatch):
+    real, calls = search.train.train_epoch, []
+
+    def poisoned(model, ctx, optimizer, gen, penalty=None):
+        calls.append(1)
+        metrics = real(model, ctx, optimizer, gen, penalty)
+        if len(calls) == 2:  # the second warm-up epoch blows the weights up
+            with torch.no_grad():
+                next(model.parameters()).fill_(float("nan"))
+            metrics["loss"] = float("nan")
+        return metrics
+
+    monkeypatch.setattr(search.train, "train_epoch", poisoned)
+    out = tmp_path / "runs"
+    line = cli("search", *tiny_args(out, "warmup_epochs=3", "name=r")).one_line_error(code=3)
+    assert "warmup diverged at epoch 2/3 (loss nan)" in line and "kept the checkpoint of epoch 1" in line
+    ckpt = load_tensors(out / "r" / "checkpoints" / "warmup.pt")
+    assert ckpt["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in ckpt["state"]["model"].values())
+    rows = (out / "r" / "history.csv").read_text().splitlines()
+    assert any(math.isnan(float(r.split(",")[2])) for r in rows[1:])  # the bad epoch is visible in history.csv
+
+
+def test_resume_refuses_other_overrides(cli, finished_run):
+    line = cli("search", "--resume", finished_run, "--set", "finetune_epochs=8").one_line_error()
+    assert "finetune_epochs" in line and "lr" in line
+    assert "drop --config" in cli("search", "--resume", finished_run, "--config", "x.toml").one_line_error()
+
+
+def test_resume_of_a_folder_that_is_no_run(cli, tmp_path):
+    assert "no config.json" in cli("search", "--resume", tmp_path).one_line_error()
+
+
+def _lines_until(proc, needle: str) -> list[str]:
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if needle in line:
+            return lines
+    raise AssertionError(f"{needle!r} never printed; stdout: {''.join(lines)} stderr: {proc.stderr.read()}")
+
+
+SLOW_TINY = ("batch_size=16", "search_epochs=6", "progress=true")
+
+
+def _arch(run_dir: Path) -> dict:
+    return json.loads((run_dir / "arch.json").read_text())["layers"]
+
+
+@pytest.fixture(scope="module")
+def reference_arch(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("reference")
+    proc = run_subprocess(["search", *tiny_args(out, *SLOW_TINY, "name=ref")])
+    assert proc.communicate(timeout=300) and proc.returncode == 0, proc.stderr
+    return _arch(out / "ref")
+
+
+def test_ctrl_c_says_how_to_resume_and_resumes_to_the_same_arch(tmp_path, reference_arch):
+    out = tmp_path / "runs"
+    proc = run_subprocess(["search", *tiny_args(out, *SLOW_TINY, "name=r")])
+    lines = _lines_until(proc, "search 2/6")
+    proc.send_signal(signal.SIGINT)
+    rest, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == [f"bitgate search: interrupted; resume with bitgate search --resume {out / 'r'}"]
+    # progress with stdout piped: the run folder first, then one line per epoch with ETA
+    text = "".join(lines)
+    assert f"run folder: {out / 'r'}" in lines[0]
+    assert "joint warmup 1/1: loss" in text and "val acc" in text and "ETA" in text and "cost" in text
+    assert not (out / "r" / "arch.json").exists()
+    proc = run_subprocess(["search", "--resume", out / "r"])
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert _arch(out / "r") == reference_arch
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_gives_the_same_arch_and_no_leftovers(tmp_path, reference_arch):
+    out = tmp_path / "runs"
+    proc = run_subprocess(["search", *tiny_args(out, *SLOW_TINY, "name=r")])
+    _lines_until(proc, "search 3/6")
+    proc.kill()
+    proc.communicate(timeout=60)
+    stale = out / "r" / "checkpoints" / ".search.pt.x1y2z3.tmp"  # what a kill during a checkpoint write leaves
+    stale.write_bytes(b"half a checkpoint")
+    proc = run_subprocess(["search", "--resume", out / "r"])
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert _arch(out / "r") == reference_arch
+    assert not list((out / "r").rglob("*.tmp"))
