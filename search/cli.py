@@ -86,20 +86,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from bitgate import __version__
 
-    try:
-        return version("bitgate")
-    except PackageNotFoundError:  # running from a source tree that is not installed
-        return "0.1.0"
+    return __version__
 
 
-class _StdoutHandler(logging.StreamHandler):
-    """Writes to whatever sys.stdout is now (a redirect made after setup is honoured)."""
+class _StdHandler(logging.StreamHandler):
+    """Progress (INFO) to whatever sys.stdout is now, warnings to sys.stderr (redirects after setup honoured)."""
+
+    def __init__(self, warnings: bool) -> None:
+        super().__init__()
+        self.warnings = warnings
+        self.addFilter(lambda r: (r.levelno >= logging.WARNING) == warnings)
 
     @property
     def stream(self):  # type: ignore[override]
-        return sys.stdout
+        return sys.stderr if self.warnings else sys.stdout
 
     @stream.setter
     def stream(self, _value) -> None:
@@ -107,12 +109,14 @@ class _StdoutHandler(logging.StreamHandler):
 
 
 def setup_logging() -> None:
-    """Progress lines of the "bitgate" logger go to stdout with a time stamp (once per process)."""
+    """The "bitgate" logger: time-stamped progress lines on stdout, 'bitgate: warning: ...' on stderr."""
     logger = logging.getLogger("bitgate")
-    if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
-        handler = _StdoutHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
-        logger.addHandler(handler)
+    if not any(isinstance(h, _StdHandler) for h in logger.handlers):
+        progress, warnings = _StdHandler(warnings=False), _StdHandler(warnings=True)
+        progress.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+        warnings.setFormatter(logging.Formatter("bitgate: warning: %(message)s"))
+        logger.addHandler(progress)
+        logger.addHandler(warnings)
     logger.setLevel(logging.INFO)
     logger.propagate = False
 

@@ -185,6 +185,7 @@ def _phases(ctx: RunContext, model: torch.nn.Module, method, warm_state: Path | 
         "cost_name": cost,
         "cost": costs[cost],
         "strength": cfg.strength,
+        "method_options": dict(cfg.method_options),
         "budget": cfg.budget,
         "test_acc": tuned["test_acc"],
         "val_acc": tuned["val_acc"],
