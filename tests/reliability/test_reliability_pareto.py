@@ -42,5 +42,6 @@ def test_every_known_method_has_its_own_colour_and_the_same_one_everywhere():
 def test_point_labels_say_what_was_set():
     assert point_label({"method": "joint", "strength": 0.3, "budget": None}) == "s0.3"
     assert point_label({"method": "joint", "strength": 0.1, "budget": 4000.0}) == "b4k"
-    assert point_label({"method": "importance", "strength": 0.1, "method_options": {"t_margin": 0.05}}) == "t_margin=0.05"
+    row = {"method": "importance", "strength": 0.1, "method_options": {"t_margin": 0.05}}
+    assert point_label(row) == "t_margin=0.05"
     assert point_label({"method": "uniform-w4", "strength": 0.1}) == ""
