@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +128,7 @@ def run(
     if resume is not None:
         run_dir = Path(resume)
         saved = load_run_config(run_dir)
+        cfg = replace(cfg, out_dir=saved.out_dir, name=saved.name)  # the folder may be spelt differently now
         changed = changed_keys(saved, cfg)
         refused = [k for k in changed if k not in RESUME_OVERRIDABLE]
         if refused:
