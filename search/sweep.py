@@ -30,6 +30,9 @@ from search.validate import check_budget, check_name, check_settings, safe_name
 log = logging.getLogger("bitgate")
 OPTION_PREFIX = "method_options."
 # SearchConfig fields a sweep may vary (numbers that change the result, not where it is written)
+# methods that do not read `strength`, and the knob that moves each along its front
+STRENGTHLESS_KNOBS = {"importance": "t_margin", "twonn": "delta_frac", "twonn-cluster": "clusters",
+                      "admm": "budget_frac"}  # fmt: skip
 VARIABLE_FIELDS = ("strength", "budget", "lr", "arch_lr", "weight_decay", "tau0", "tau_decay", "warmup_epochs",
                    "search_epochs", "finetune_epochs", "batch_size")  # fmt: skip
 
@@ -202,6 +205,10 @@ def sweep(
     warm_state: a finished warm-up checkpoint to share (e.g. another target's sweep of the same model).
     """
     points = spec.labelled_points(base)
+    for method in spec.methods:
+        if method in STRENGTHLESS_KNOBS and spec.vary is None and not spec.budgets and len(spec.strengths) > 1:
+            log.warning("%s does not use strength: its %d points will be the same; vary its knob instead, e.g. "
+                        "--vary method_options.%s=...", method, len(spec.strengths), STRENGTHLESS_KNOBS[method])
     data = load_data(base)  # every point splits the same data the same way: decode it once
     torch.manual_seed(base.seed)
     model = create_model(base.model, data.num_classes, data.in_shape)

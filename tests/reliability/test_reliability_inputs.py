@@ -141,23 +141,18 @@ def test_tv_model_folder_names_are_filesystem_safe():
 
 
 def test_smallest_viable_cost_by_hand():
-    """digits_cnn on generic, size: every prunable group at 1 channel, 2 bits; the output layer keeps its 10."""
+    """digits_cnn (conv 1->16, 16->32, 32->32, all 3x3; fc 32->10) on generic, size_bits, 2-bit weights.
+
+    One kept channel per conv: 1*9 + 1*9 + 1*9 weights; the output layer keeps its 10 channels of 1
+    input: 10. (27 + 10) * 2 bits = 74. With two channels per group: (2*9 + 2*2*9 + 2*2*9 + 10*2) * 2 = 220.
+    """
     import torch
 
     from search.models import create_model
-    from search.viability import smallest_architecture, smallest_viable_cost
-    from supernet import to_supernet
+    from search.viability import smallest_viable_cost
     from targets import get_target
 
-    model = create_model("digits_cnn", 10, (1, 8, 8))
-    target = get_target("generic")
-    net = to_supernet(model, torch.zeros(2, 1, 8, 8), bits=(0, 2, 4, 8))
-    arch = smallest_architecture(net, 2, 8)
-    kept = {n: sum(b > 0 for b in bits) for n, bits in arch.weight_bits.items()}
-    out_layer = net.layer_names[-1]
-    assert kept[out_layer] == 10 and all(k == 1 for n, k in kept.items() if n != out_layer)
-    floor = smallest_viable_cost(model, torch.zeros(2, 1, 8, 8), target, "size_bits", (0, 2, 4, 8))
-    from cost_models import evaluate
-
-    assert floor == float(evaluate("size_bits", net.layer_choices(arch), target))
-    assert floor < float(evaluate("size_bits", net.layer_choices(smallest_architecture(net, 2, 8, 2)), target))
+    model, x, target = create_model("digits_cnn", 10, (1, 8, 8)), torch.zeros(2, 1, 8, 8), get_target("generic")
+    assert smallest_viable_cost(model, x, target, "size_bits", (0, 2, 4, 8)) == 74
+    assert smallest_viable_cost(model, x, target, "size_bits", (0, 2, 4, 8), min_channels=2) == 220
+    assert smallest_viable_cost(model, x, target, "size_bits", (0, 4, 8)) == 148  # lowest bits 4
