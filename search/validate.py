@@ -89,8 +89,10 @@ def check_budget(cfg: SearchConfig, model: nn.Module, in_shape: tuple[int, ...],
         return
     from search.viability import smallest_viable_cost
 
-    bits = cfg.bits if cfg.bits is not None else target.weight_bits
+    # every width some method may store (admm/importance use storage_bits too): a floor, never a false refusal
+    bits = cfg.bits if cfg.bits is not None else tuple(sorted(set(target.weight_bits) | set(target.storage_bits)))
     floor = smallest_viable_cost(model, torch.zeros(2, *in_shape), target, cost, bits, cfg.act_bits, min_channels)
     if cfg.budget < floor:
         raise ConfigError(f"budget {cfg.budget:g} is below the smallest viable {cfg.model} on {target.name}: "
-                          f"{cost} {floor:g} (one channel per group at the lowest bits); raise the budget")  # fmt: skip
+                          f"{cost} {floor:g} (each prunable group at {min_channels} channel(s), lowest bits); "
+                          "raise the budget")  # fmt: skip
