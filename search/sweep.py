@@ -222,6 +222,7 @@ def sweep(
         if not (folder / "sweep.json").exists():
             raise ConfigError(f"{folder} is not a sweep folder (no sweep.json)")
         remove_stale_temporaries(folder)
+        atomic_write_json(folder / "sweep.json", {"base": base.to_dict(), "sweep": asdict(spec)})  # e.g. a new lr
     else:
         name = spec.name or safe_name(f"sweep-{base.model}-{base.target}-seed{base.seed}")
         folder = new_run_dir(Path(base.out_dir), name)

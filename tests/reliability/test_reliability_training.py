@@ -117,3 +117,16 @@ def test_sigkill_then_resume_gives_the_same_arch_and_no_leftovers(tmp_path, refe
     assert proc.returncode == 0, err
     assert _arch(out / "r") == reference_arch
     assert not list((out / "r").rglob("*.tmp"))
+
+
+def test_diverged_sweep_resumes_with_a_lower_lr(cli, tmp_path):
+    out = tmp_path / "runs"
+    args = tiny_args(out, "lr=1e6", "search_epochs=1", "finetune_epochs=0")
+    line = cli("sweep", *args, "--methods", "joint", "--strengths", "0.1", "--no-plot").one_line_error(code=3)
+    (folder,) = out.iterdir()
+    assert f"bitgate sweep --resume {folder} --set lr=" in line
+    assert "finetune_epochs" in cli("sweep", "--resume", folder, "--set", "finetune_epochs=3").one_line_error()
+    result = cli("sweep", "--resume", folder, "--set", "lr=1e-3", "--no-plot")
+    assert result.code == 0, result.err
+    assert json.loads((folder / "sweep.json").read_text())["base"]["lr"] == 1e-3
+    assert len(list(folder.glob("00-*/metrics.json"))) == 1
