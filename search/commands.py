@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 
 import torch
 
 from search.config import ConfigError, SearchConfig, load_config, parse_overrides, read_toml
-
-log = logging.getLogger("bitgate")
 
 
 def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, dict]:
