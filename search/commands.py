@@ -48,14 +48,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     spec = SweepConfig.from_dict(table)
     folder, results = sweep(base, spec, resume=args.resume)
     knob = spec.knob_name()
-    print(f"{'method':<16}{'strength':>10}{'budget':>10}{knob:>14}{'test acc %':>12}  {results[0]['cost_name']}")
+    column = f"{knob:>14}" if spec.vary is not None else ""
+    print(f"{'method':<16}{'strength':>10}{'budget':>10}{column}{'test acc %':>12}  {results[0]['cost_name']}")
     for m in results:
         budget = "-" if m["budget"] is None else f"{m['budget']:g}"
         trade = m["method"].startswith("uniform") or m["budget"] is not None
         strength = "-" if trade else f"{m['strength']:g}"
-        value = m.get("varied", {}).get(knob) if knob != "-" else None
-        shown = "-" if value is None else f"{value:g}"
-        print(f"{m['method']:<16}{strength:>10}{budget:>10}{shown:>14}{100 * m['test_acc']:>12.2f}  {m['cost']:g}")
+        value = m.get("varied", {}).get(knob)
+        shown = ("-" if value is None else f"{value:g}").rjust(14) if spec.vary is not None else ""
+        print(f"{m['method']:<16}{strength:>10}{budget:>10}{shown}{100 * m['test_acc']:>12.2f}  {m['cost']:g}")
     print(f"runs: {folder}")
     if not args.no_plot:
         for cost in dict.fromkeys(["size", results[0]["cost_name"]]):

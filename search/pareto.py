@@ -108,11 +108,13 @@ def plot(df: pd.DataFrame, cost: str, out_png: Path, title: str = "") -> None:
             ax.plot(front[col], 100 * front["test_acc"], marker=marker, color=colour, label=method)
             rest = m[~m["on_front"]]
             ax.scatter(rest[col], 100 * rest["test_acc"], color=colour, marker=marker, alpha=0.25, s=16)
+            labels: dict[tuple[float, float], list[str]] = {}  # identical points share one label
             for _, row in front.iterrows():
-                label = point_label(row.to_dict())
-                if label:
-                    ax.annotate(label, (row[col], 100 * row["test_acc"]), textcoords="offset points",
-                                xytext=(4, 4), fontsize=6, color=colour)  # fmt: skip
+                labels.setdefault((row[col], 100 * row["test_acc"]), []).append(point_label(row.to_dict()))
+            for xy, texts in labels.items():
+                if any(texts):
+                    ax.annotate(" ".join(t for t in texts if t), xy, textcoords="offset points", xytext=(4, 4),
+                                fontsize=6, color=colour)  # fmt: skip
         if (~part["on_front"]).any():
             ax.scatter([], [], color="grey", alpha=0.25, s=16, label="dominated runs (faint)")
         values = part[col][part[col] > 0]

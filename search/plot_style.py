@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import zlib
 
-KELLY = ("#0067A5", "#BE0032", "#008856", "#F38400", "#875692", "#882D17", "#8DB600", "#E68FAC", "#F3C300",
-         "#604E97", "#2B3D26", "#A1CAF1", "#F99379", "#B3446C", "#654522", "#E25822", "#DCD300", "#C2B280",
-         "#848482", "#F6A600")  # fmt: skip
+KELLY = ("#0067A5", "#BE0032", "#008856", "#F38400", "#875692", "#882D17", "#8DB600", "#E68FAC", "#604E97",
+         "#2B3D26", "#F99379", "#B3446C", "#654522", "#E25822", "#F6A600", "#848482", "#F3C300", "#A1CAF1",
+         "#DCD300", "#C2B280")  # fmt: skip  (strong colours first; the pale ones go to rare names)
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
 KNOWN = ("joint", "channel-mps", "layer-mps", "prune", "prune-then-mps", "importance", "twonn", "twonn-cluster",
          "admm", "uniform-w8", "uniform-w4", "uniform-w2", "uniform-w1", "uniform-w3", "uniform-w5", "uniform-w6",
@@ -32,8 +32,12 @@ def point_label(row: dict) -> str:
     options = row.get("method_options")
     if isinstance(options, dict) and options:
         return ",".join(f"{k}={v:g}" for k, v in options.items())
+    from search.sweep import STRENGTHLESS_KNOBS
+
     budget = row.get("budget")
     if budget is not None and budget == budget:  # not NaN
         return f"b{budget / 1000:g}k" if budget >= 1000 else f"b{budget:g}"
     strength = row.get("strength")
-    return f"s{strength:g}" if isinstance(strength, (int, float)) and strength == strength else ""
+    if method in STRENGTHLESS_KNOBS or not isinstance(strength, (int, float)) or strength != strength:
+        return ""  # the method does not read strength: its value says nothing about the point
+    return f"s{strength:g}"
