@@ -3,6 +3,8 @@ folder exists: nothing is written, no epoch is spent."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from reliability_helpers import nothing_written, tiny_args
 
@@ -156,3 +158,15 @@ def test_smallest_viable_cost_by_hand():
     assert smallest_viable_cost(model, x, target, "size_bits", (0, 2, 4, 8)) == 74
     assert smallest_viable_cost(model, x, target, "size_bits", (0, 2, 4, 8), min_channels=2) == 220
     assert smallest_viable_cost(model, x, target, "size_bits", (0, 4, 8)) == 148  # lowest bits 4
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write anywhere")
+def test_out_dir_without_write_permission(cli, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        line = cli("search", *tiny_args(locked / "runs")).one_line_error()
+        assert "permission denied" in line and not (locked / "runs").exists()
+    finally:
+        locked.chmod(0o700)
