@@ -136,7 +136,7 @@ def run(
                               f"only {', '.join(RESUME_OVERRIDABLE)} may change on resume")  # fmt: skip
         reset_lr = "lr" in changed or "arch_lr" in changed
     target, cost, method = resolve(cfg)
-    check_settings(cfg, target)
+    check_settings(cfg, target, new_folder=resume is None)
     data = data if data is not None else load_data(cfg)
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, data.num_classes, data.in_shape)

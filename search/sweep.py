@@ -214,7 +214,7 @@ def sweep(
     model = create_model(base.model, data.num_classes, data.in_shape)
     for p, _ in points:  # fail on a bad target/cost/method/bits/budget before training anything
         target, cost, _ = resolve(p)
-        check_settings(p, target)
+        check_settings(p, target, new_folder=resume is None)
         with torch.random.fork_rng():
             check_budget(p, model, data.in_shape, target, cost, getattr(p, "min_channels", 1))
     if resume is not None:

@@ -69,12 +69,13 @@ def check_target_bits(cfg: SearchConfig, target: Target) -> None:
                           f"activations; use some of {', '.join(map(str, target.act_bits))}")  # fmt: skip
 
 
-def check_settings(cfg: SearchConfig, target: Target) -> None:
-    """Checks that need no model or data."""
+def check_settings(cfg: SearchConfig, target: Target, new_folder: bool = True) -> None:
+    """Checks that need no model or data (name and out_dir only when a new folder will be made)."""
     check_target_bits(cfg, target)
-    check_out_dir(cfg.out_dir)
-    if cfg.name is not None:
-        check_name(cfg.name)
+    if new_folder:
+        check_out_dir(cfg.out_dir)
+        if cfg.name is not None:
+            check_name(cfg.name)
     if getattr(cfg, "tensorboard", False):
         try:
             import torch.utils.tensorboard  # noqa: F401
