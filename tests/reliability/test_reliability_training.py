@@ -130,3 +130,35 @@ def test_diverged_sweep_resumes_with_a_lower_lr(cli, tmp_path):
     assert result.code == 0, result.err
     assert json.loads((folder / "sweep.json").read_text())["base"]["lr"] == 1e-3
     assert len(list(folder.glob("00-*/metrics.json"))) == 1
+
+
+def test_piped_progress_lines_in_process(cli, tmp_path):
+    out = tmp_path / "runs"
+    result = cli("search", *tiny_args(out, "progress=true", "name=r"))
+    assert result.code == 0
+    lines = result.out.splitlines()
+    assert lines[0].endswith(f"run folder: {out / 'r'}")
+    epochs = [line for line in lines if " 1/1: " in line or " 1/2: " in line or " 2/2: " in line]
+    assert [line.split()[2] for line in epochs] == ["warmup", "search", "search", "finetune"]
+    assert all("loss" in line and "val acc" in line and "elapsed" in line and "ETA" in line for line in epochs)
+    assert all("cost" in line for line in epochs if " search " in line)
+
+
+def test_ctrl_c_in_a_sweep_says_how_to_resume_the_sweep(cli, tmp_path, monkeypatch):
+    from search import rundir
+
+    save = rundir.Checkpoints.save
+
+    def interrupted(self, phase, next_epoch, objects, extra=None):
+        save(self, phase, next_epoch, objects, extra)
+        if phase == "search":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(rundir.Checkpoints, "save", interrupted)
+    out = tmp_path / "runs"
+    result = cli("sweep", *tiny_args(out), "--methods", "joint", "--strengths", "0.1", "--no-plot")
+    (folder,) = out.iterdir()
+    assert result.code == 130
+    assert result.err.strip() == f"bitgate sweep: interrupted; resume with bitgate sweep --resume {folder}"
+    monkeypatch.setattr(rundir.Checkpoints, "save", save)
+    assert cli("sweep", "--resume", folder, "--no-plot").code == 0
