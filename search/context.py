@@ -32,6 +32,8 @@ log = logging.getLogger("bitgate")
 
 # A cross-entropy this large means logits of that order: the weights have blown up, not learned.
 BLOWUP_LOSS = 1e4
+# ... and so does one that is above 10 and 100x the phase's best epoch so far (lr=1 rather than 1e6).
+BLOWUP_FACTOR, BLOWUP_FLOOR = 100.0, 10.0
 LOSS_KEYS = ("loss", "task_loss")
 
 
@@ -42,20 +44,44 @@ def epoch_generator(seed: int, phase: str, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(s)
 
 
-def divergence(metrics: dict[str, Any], objects: dict[str, Any]) -> str | None:
-    """Why this epoch's state must not be kept (non-finite or exploding loss, non-finite weights), or None."""
+def divergence(metrics: dict[str, Any], objects: dict[str, Any], best: dict[str, float] | None = None) -> str | None:
+    """Why this epoch's state must not be kept (non-finite or exploding loss, non-finite weights), or None.
+
+    best: the lowest value of each loss in the phase's earlier epochs (from history.csv).
+    """
     for key in LOSS_KEYS:
         v = metrics.get(key)
-        if isinstance(v, (int, float)) and not math.isfinite(v):
+        if not isinstance(v, (int, float)):
+            continue
+        if not math.isfinite(v):
             return f"{key} {v}"
-        if isinstance(v, (int, float)) and v > BLOWUP_LOSS:
+        if v > BLOWUP_LOSS:
             return f"{key} {v:.3g} > {BLOWUP_LOSS:g}"
+        low = (best or {}).get(key)
+        if low is not None and v > BLOWUP_FLOOR and v > BLOWUP_FACTOR * low:
+            return f"{key} {v:.3g}, over {BLOWUP_FACTOR:g}x its best {low:.3g} in this phase"
     for name, obj in objects.items():
         if isinstance(obj, nn.Module):
             for pname, p in obj.named_parameters():
                 if not torch.isfinite(p).all():
                     return f"non-finite weights in {name}.{pname}"
     return None
+
+
+def best_losses(history: History, phase: str, before: int) -> dict[str, float]:
+    """The lowest finite value of each loss key over the phase's epochs < `before` in history.csv."""
+    best: dict[str, float] = {}
+    for row in history.rows:
+        if row.get("phase") != phase or int(row["epoch"]) >= before:
+            continue
+        for key in LOSS_KEYS:
+            try:
+                v = float(row.get(key, "nan"))
+            except (TypeError, ValueError):
+                continue
+            if math.isfinite(v):
+                best[key] = min(v, best.get(key, math.inf))
+    return best
 
 
 def _clock(seconds: float) -> str:
@@ -119,8 +145,9 @@ class RunContext:
         try:
             for epoch in bar:
                 metrics = epoch_fn(epoch, epoch_generator(self.cfg.seed, name, epoch))
+                best = best_losses(self.history, name, before=epoch)
                 self.history.log(name, epoch, metrics)
-                why = divergence(metrics, objects)
+                why = divergence(metrics, objects, best)
                 if why is not None:
                     raise TrainingDiverged(self._diverged_message(name, epoch, epochs, why))
                 self.checkpoints.save(name, epoch + 1, objects, extra() if extra else None)

@@ -162,3 +162,27 @@ def test_ctrl_c_in_a_sweep_says_how_to_resume_the_sweep(cli, tmp_path, monkeypat
     assert result.err.strip() == f"bitgate sweep: interrupted; resume with bitgate sweep --resume {folder}"
     monkeypatch.setattr(rundir.Checkpoints, "save", save)
     assert cli("sweep", "--resume", folder, "--no-plot").code == 0
+
+
+def test_divergence_rules_by_hand(tmp_path):
+    from torch import nn
+
+    from search.context import best_losses, divergence
+    from search.rundir import History
+
+    layer = nn.Linear(2, 2)
+    assert divergence({"loss": 2.3}, {"m": layer}) is None
+    assert divergence({"loss": float("inf")}, {"m": layer}) == "loss inf"
+    assert divergence({"task_loss": 2e4}, {}) == "task_loss 2e+04 > 10000"
+    assert divergence({"loss": 50.0}, {}, {"loss": 0.4}).startswith("loss 50, over 100x its best 0.4")
+    assert divergence({"loss": 50.0}, {}, {"loss": 0.6}) is None  # 83x
+    assert divergence({"loss": 9.0}, {}, {"loss": 0.01}) is None  # below the floor of 10
+    with torch.no_grad():
+        layer.bias[0] = float("nan")
+    assert divergence({"loss": 1.0}, {"m": layer}) == "non-finite weights in m.bias"
+    history = History(tmp_path / "h.csv")
+    for epoch, loss in enumerate((2.0, 0.5, float("nan"), 0.8)):
+        history.log("search", epoch, {"loss": loss})
+    history.log("warmup", 0, {"loss": 0.1})
+    assert best_losses(History(tmp_path / "h.csv"), "search", before=3) == {"loss": 0.5}
+    assert best_losses(history, "search", before=1) == {"loss": 2.0}
