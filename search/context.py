@@ -167,7 +167,7 @@ class RunContext:
 
     def _diverged_message(self, phase: str, epoch: int, epochs: int, why: str) -> str:
         kept = f"kept the checkpoint of epoch {epoch}" if epoch > 0 else "no checkpoint of this phase was written"
-        lower = f"{self.cfg.lr / 10:g}"
+        lower = f"{self.cfg.lr / 10 if self.cfg.lr <= 1e-2 else 1e-3:g}"  # a tenth, or the usual Adam lr
         hint = f"; resume with a lower lr: {self.resume_command} --set lr={lower}" if self.resume_command else ""
         return f"{phase} diverged at epoch {epoch + 1}/{epochs} ({why}); {kept}{hint}"
 

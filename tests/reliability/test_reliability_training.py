@@ -19,7 +19,7 @@ from search.rundir import load_tensors
 def test_lr_1e6_stops_with_one_line_and_no_nan_checkpoint(cli, tmp_path):
     out = tmp_path / "runs"
     line = cli("search", *tiny_args(out, "lr=1e6", "warmup_epochs=2", "name=r")).one_line_error(code=3)
-    assert "warmup diverged at epoch 1/2" in line and "--set lr=" in line
+    assert "warmup diverged at epoch 1/2" in line and line.endswith(f"--resume {out / 'r'} --set lr=0.001")
     assert not (out / "r" / "checkpoints" / "warmup.pt").exists() and not (out / "r" / "metrics.json").exists()
     result = cli("search", "--resume", out / "r", "--set", "lr=1e-3")  # the explicit, allowed override
     assert result.code == 0, result.err
