@@ -1,13 +1,20 @@
-"""`bitgate`: search, sweep, pareto, cost, targets, export. Errors are one line and exit code 2."""
+"""`bitgate`: search, sweep, pareto, cost, targets, export.
+
+Exit codes: 0 done; 2 bad input or an unreadable run-folder file (one line on stderr, nothing
+trained); 3 training diverged (the last finite checkpoint is kept); 130 interrupted by Ctrl-C
+(after the last checkpoint is safe). Progress goes through the "bitgate" logger to stdout.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
 from search.config import ConfigError
+from search.errors import TrainingDiverged
 
 TYPICAL_INPUTS = {  # model -> (input shape, classes) of the data set it is usually trained on
     "resnet8": ((3, 32, 32), 10),
@@ -23,6 +30,8 @@ EPILOG = """examples:
   bitgate search --set target=mpic --set strength=0.5
   bitgate sweep --config configs/digits_stm32h7.toml
   bitgate sweep --set target=gap8 --methods joint,uniform --budgets 2kB,4kB,8kB
+  bitgate sweep --methods importance --vary method_options.t_margin=0.02,0.05,0.1
+  bitgate search --resume runs/<run> --set lr=1e-4
   bitgate pareto runs/sweep-* --cost size
   bitgate export runs/<run> --format all --target stm32h7
 """
@@ -42,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("search", help="one search run: warm-up, search, fine-tune; writes a run folder")
     _config_args(p)
@@ -51,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strengths", help="comma-separated regularization strengths, e.g. 0.1,0.3,1,3")
     p.add_argument("--budgets", help="comma-separated budgets in the cost's unit, e.g. 2kB,4kB (overrides strengths)")
     p.add_argument("--uniform-bits", help="bit-widths of the uniform baseline points, e.g. 8,4,2")
+    p.add_argument("--vary", metavar="KEY=V1,V2,...",
+                   help="sweep a method knob instead of the strength: method_options.t_margin=0.02,0.05")  # fmt: skip
     p.add_argument("--no-plot", action="store_true", help="do not write the Pareto plot at the end")
     p = sub.add_parser("pareto", help="collect runs, write the Pareto CSV and PNG")
     p.add_argument("paths", nargs="+", type=Path, help="run or sweep folders (searched recursively)")
@@ -73,15 +85,63 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from bitgate import __version__
+
+    return __version__
+
+
+class _StdHandler(logging.StreamHandler):
+    """Progress (INFO) to whatever sys.stdout is now, warnings to sys.stderr (redirects after setup honoured)."""
+
+    def __init__(self, warnings: bool) -> None:
+        super().__init__()
+        self.warnings = warnings
+        self.addFilter(lambda r: (r.levelno >= logging.WARNING) == warnings)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr if self.warnings else sys.stdout
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def setup_logging() -> None:
+    """The "bitgate" logger: time-stamped progress lines on stdout, 'bitgate: warning: ...' on stderr."""
+    logger = logging.getLogger("bitgate")
+    if not any(isinstance(h, _StdHandler) for h in logger.handlers):
+        progress, warnings = _StdHandler(warnings=False), _StdHandler(warnings=True)
+        progress.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+        warnings.setFormatter(logging.Formatter("bitgate: warning: %(message)s"))
+        logger.addHandler(progress)
+        logger.addHandler(warnings)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def _one_line(exc: BaseException) -> str:
+    msg = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    return msg.strip().splitlines()[0] if msg.strip() else type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from search import commands  # heavy imports (torch) only after argument parsing
-
+    setup_logging()
     try:
+        from search import commands  # heavy imports (torch) only after argument parsing
+
         return getattr(commands, f"cmd_{args.command}")(args)
-    except (ConfigError, ValueError, KeyError, FileNotFoundError) as exc:
-        msg = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f"bitgate {args.command}: error: {msg.splitlines()[0] if msg else type(exc).__name__}", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        hint = getattr(exc, "resume_command", None)
+        print(f"bitgate {args.command}: interrupted" + (f"; resume with {hint}" if hint else ""), file=sys.stderr)
+        return 130
+    except TrainingDiverged as exc:
+        print(f"bitgate {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 3
+    except (ConfigError, ValueError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+        print(f"bitgate {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
 
 

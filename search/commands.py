@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 import torch
 
-from search.config import ConfigError, SearchConfig, load_config, read_toml
+from search.config import ConfigError, SearchConfig, load_config, parse_overrides, read_toml
 
 
 def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, dict]:
@@ -17,10 +16,12 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, dict]:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from search.run import load_run_config, run
+    from search.run import resume_config, run
 
     if args.resume is not None:
-        cfg = load_run_config(args.resume)
+        if args.config is not None:
+            raise ConfigError("--resume continues a run with its own config.json; drop --config")
+        cfg = resume_config(args.resume, parse_overrides(args.set))
         metrics = run(cfg, resume=args.resume)
     else:
         cfg, _ = _search_config(args)
@@ -32,32 +33,39 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from search.pareto import pareto_report
-    from search.sweep import SweepConfig, sweep
+    from search.sweep import SweepConfig, load_sweep, sweep
 
     if args.resume is not None:
-        saved = json.loads((args.resume / "sweep.json").read_text()) if (args.resume / "sweep.json").exists() else None
-        if saved is None:
-            raise ConfigError(f"{args.resume} is not a sweep folder (no sweep.json)")
-        base, table = SearchConfig.from_dict(saved["base"]), saved["sweep"]
+        if args.config is not None or any(getattr(args, k) is not None for k in SWEEP_FLAGS):
+            raise ConfigError("--resume continues a sweep as it was configured; drop --config and the sweep flags")
+        base, table = load_sweep(args.resume, parse_overrides(args.set))
     else:
         base, table = _search_config(args)
-        for key in ("methods", "strengths", "budgets", "uniform_bits"):
+        for key in SWEEP_FLAGS:
             value = getattr(args, key)
             if value is not None:
                 table[key] = value
     spec = SweepConfig.from_dict(table)
     folder, results = sweep(base, spec, resume=args.resume)
-    print(f"{'method':<16}{'strength':>10}{'budget':>10}{'test acc %':>12}  {results[0]['cost_name']}")
+    knob = spec.knob_name()
+    column = f"{knob:>14}" if spec.vary is not None else ""
+    print(f"{'method':<16}{'strength':>10}{'budget':>10}{column}{'test acc %':>12}  {results[0]['cost_name']}")
     for m in results:
         budget = "-" if m["budget"] is None else f"{m['budget']:g}"
-        strength = "-" if m["method"].startswith("uniform") else f"{m['strength']:g}"
-        print(f"{m['method']:<16}{strength:>10}{budget:>10}{100 * m['test_acc']:>12.2f}  {m['cost']:g}")
+        trade = m["method"].startswith("uniform") or m["budget"] is not None
+        strength = "-" if trade else f"{m['strength']:g}"
+        value = m.get("varied", {}).get(knob)
+        shown = ("-" if value is None else f"{value:g}").rjust(14) if spec.vary is not None else ""
+        print(f"{m['method']:<16}{strength:>10}{budget:>10}{shown}{100 * m['test_acc']:>12.2f}  {m['cost']:g}")
     print(f"runs: {folder}")
     if not args.no_plot:
         for cost in dict.fromkeys(["size", results[0]["cost_name"]]):
             _, png = pareto_report([folder], cost, folder)
             print(f"Pareto plot ({cost}): {png}")
     return 0
+
+
+SWEEP_FLAGS = ("methods", "strengths", "budgets", "uniform_bits", "vary")
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
@@ -72,6 +80,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
 def cmd_targets(args: argparse.Namespace) -> int:
     from targets import get_target, target_names
 
+    print("sizes in KiB/MiB (1 KiB = 1024 B); budgets accept kB = 1000 B, KiB = 1024 B, MB, MiB")
     print(f"{'name':<10}{'family':<10}{'Flash':>10}{'RAM':>10}{'MHz':>6}  {'weight bits':<12}{'act bits':<10}costs")
     for name in target_names():
         t = get_target(name)
@@ -82,7 +91,8 @@ def cmd_targets(args: argparse.Namespace) -> int:
 
 
 def _kb(n: int) -> str:
-    return f"{n / 1024:g} kB" if n < 1024**2 else f"{n / 1024**2:g} MB"
+    """Binary units, spelled as such: budget=512KiB parses to exactly the number shown as 512 KiB."""
+    return f"{n / 1024:g} KiB" if n < 1024**2 else f"{n / 1024**2:g} MiB"
 
 
 def cmd_cost(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import tomllib
 from dataclasses import dataclass, fields
@@ -64,8 +65,20 @@ class SearchConfig:
     out_dir: str = "runs"
     name: str | None = None
     progress: bool = True
+    tensorboard: bool = False  # also write TensorBoard scalars to <run>/tensorboard (needs the package)
 
     def __post_init__(self) -> None:
+        for f in fields(self):  # nan/inf pass every comparison below, so refuse them first
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{f.name} must be a finite number, got {value!r}")
+        for key, value in self.method_options:
+            if not math.isfinite(value):
+                raise ConfigError(f"method_options.{key} must be a finite number, got {value!r}")
+        if self.val_fraction is not None and not 0 < self.val_fraction < 1:
+            raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
+        if self.train_subset is not None and self.train_subset < 1:
+            raise ConfigError(f"train_subset must be >= 1, got {self.train_subset!r}")
         positive = ("batch_size", "lr", "arch_lr", "tau0")
         for key in positive:
             if not getattr(self, key) > 0:
@@ -132,6 +145,13 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
             return None
         raise ConfigError(f"{key} cannot be empty")
     target = types[0]
+    if isinstance(value, bool) and target is not bool:  # TOML `strength = true` is a typo, not 1.0
+        raise ConfigError(f"{key}: expected {getattr(target, '__name__', 'a list')}, got the boolean {value!r}")
+    if isinstance(value, dict) and key != "method_options":
+        raise ConfigError(f"{key}: expected {getattr(target, '__name__', 'a value')}, got a table {value!r}")
+    is_list = getattr(target, "__origin__", None) is tuple or key == "method_options"
+    if isinstance(value, (list, tuple)) and not is_list:
+        raise ConfigError(f"{key}: expected one {getattr(target, '__name__', 'value')}, got a list {list(value)!r}")
     try:
         if key == "budget":
             return parse_quantity(value)
@@ -139,9 +159,10 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
             items = value.items() if isinstance(value, dict) else _pairs(value)
             return tuple((str(k), float(v)) for k, v in items)
         origin = getattr(target, "__origin__", None)
-        if origin is tuple:
-            seq = value if isinstance(value, (list, tuple)) else [v for v in str(value).replace(",", " ").split()]
-            return tuple(int(v) for v in seq)
+        if origin is tuple:  # 0,4,8 or [0,4,8] or "0 4 8"
+            text = str(value).strip().strip("[]()")
+            seq = value if isinstance(value, (list, tuple)) else text.replace(",", " ").split()
+            return tuple(_strict_int(v) for v in seq)
         if target is bool:
             if isinstance(value, bool):
                 return value
@@ -150,13 +171,22 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
             if str(value).lower() in ("0", "false", "no", "off"):
                 return False
             raise ValueError(value)
-        if target is int and isinstance(value, float) and not value.is_integer():
+        if target is int:
+            return _strict_int(value)
+        if target is str and not isinstance(value, str):
             raise ValueError(value)
         return target(value)
     except ConfigError:
         raise
     except (TypeError, ValueError):
         raise ConfigError(f"{key}: cannot read {value!r} as {getattr(target, '__name__', target)}") from None
+
+
+def _strict_int(v: Any) -> int:
+    """int('4') and int(4.0), but not int(4.5) or int(True)."""
+    if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
+        raise ValueError(v)
+    return int(v) if not isinstance(v, str) else int(v.strip())
 
 
 def _pairs(text: Any) -> list[tuple[str, str]]:
@@ -166,22 +196,42 @@ def _pairs(text: Any) -> list[tuple[str, str]]:
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML config, or a run's config.json (so a finished run's settings can be run again)."""
     path = Path(path)
     try:
-        return tomllib.loads(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read ({type(exc).__name__})") from None
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"config file {path} is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path} must hold a JSON object of settings")
+        return {k: v for k, v in data.items() if v is not None}
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """['lr=1e-4', 'bits=0,4,8'] -> {'lr': '1e-4', 'bits': '0,4,8'}, with a one-line error for a malformed item."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} must look like key=value")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> SearchConfig:
     """TOML file (optional; its [sweep] table is for `bitgate sweep`) then `key=value` overrides."""
     data = read_toml(path) if path is not None else {}
     data.pop("sweep", None)
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"override {item!r} must look like key=value")
-        data[key.strip()] = value.strip()
+    data.update(parse_overrides(overrides))
     return SearchConfig.from_dict(data)

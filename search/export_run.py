@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from search.config import ConfigError
+from search.model_file import load_arch, load_model
 from search.run import load_data, load_run_config
-from supernet import Architecture
 
 CALIBRATION_SAMPLES = 256
 
@@ -21,8 +19,8 @@ def export_run(run_dir: Path, fmt: str = "all", target: str | None = None, out: 
     cfg = load_run_config(run_dir)
     if not (run_dir / "model.pt").exists():
         raise ConfigError(f"{run_dir} has no model.pt: the run has not finished (resume it with --resume)")
-    model = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=False)
-    arch = Architecture.load(run_dir / "arch.json")
+    model = load_model(run_dir)  # weights_only: a run folder's file never runs code
+    arch = load_arch(run_dir / "arch.json")
     data = load_data(cfg)
     calibration = data.train.batch(slice(0, CALIBRATION_SAMPLES))[0]
     report = export(model, calibration, out or run_dir / "export", formats=fmt, target=target or cfg.target, arch=arch)

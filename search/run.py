@@ -1,9 +1,16 @@
-"""One run end to end: warm-up -> method (search) -> materialize -> fine-tune -> evaluate -> write results."""
+"""One run end to end: warm-up -> method (search) -> materialize -> fine-tune -> evaluate -> write results.
+
+Everything that can be checked is checked before the run folder is created (search/validate.py);
+on resume only the learning rates may change (RESUME_OVERRIDABLE), and stale temporaries of a
+killed process are removed first.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import time
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +21,34 @@ from search.config import ConfigError, SearchConfig
 from search.context import RunContext
 from search.data import DataSplits, load_dataset
 from search.methods import get_method
+from search.model_file import save_model
 from search.models import create_model
-from search.rundir import Checkpoints, History, atomic_torch_save, atomic_write_json, atomic_write_text, new_run_dir
+from search.rundir import (
+    Checkpoints,
+    History,
+    RunFileError,
+    atomic_write_json,
+    atomic_write_text,
+    new_run_dir,
+    remove_stale_temporaries,  # fmt: skip
+)
 from search.train import evaluate, finetune, warmup
+from search.validate import check_budget, check_settings, safe_name
 from supernet import materialize
 from targets import get_target
+
+log = logging.getLogger("bitgate")
+
+# Settings a resumed run may change: they alter how fast it learns, not what it is.
+RESUME_OVERRIDABLE = ("lr", "arch_lr", "progress", "tensorboard")
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C after the last checkpoint is safe; `resume_command` continues the run."""
+
+    def __init__(self, resume_command: str) -> None:
+        super().__init__(resume_command)
+        self.resume_command = resume_command
 
 
 def resolve(cfg: SearchConfig):
@@ -32,17 +62,45 @@ def resolve(cfg: SearchConfig):
     return target, cost, method
 
 
-def default_name(cfg: SearchConfig) -> str:
+def default_name(cfg: SearchConfig, knob: str = "") -> str:
+    """A filesystem-safe folder name saying what the run is (`knob`: a swept method option, e.g. t_margin0.05)."""
     method = f"uniform-w{cfg.uniform_bits}" if cfg.method == "uniform" else cfg.method
-    trade = f"b{cfg.budget:g}" if cfg.budget is not None else f"s{cfg.strength:g}"
-    return f"{cfg.model}-{method}-{cfg.target}-{trade}-seed{cfg.seed}"
+    trade = f"-b{cfg.budget:g}" if cfg.budget is not None else f"-s{cfg.strength:g}"
+    trade = "" if cfg.method == "uniform" else trade
+    return safe_name(f"{cfg.model}-{method}-{cfg.target}{trade}{'-' + knob if knob else ''}-seed{cfg.seed}")
 
 
 def load_run_config(run_dir: Path) -> SearchConfig:
+    """RUN_DIR/config.json; a missing or corrupt file is a one-line error naming it."""
     path = Path(run_dir) / "config.json"
-    if not path.exists():
+    if not path.is_file():
         raise ConfigError(f"{run_dir} is not a bitgate run folder (no config.json)")
-    return SearchConfig.from_dict(json.loads(path.read_text()))
+    try:
+        data = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RunFileError(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise RunFileError(f"{path} is not a bitgate config (expected a JSON object)")
+    try:
+        return SearchConfig.from_dict(data)
+    except ConfigError as exc:
+        raise RunFileError(f"{path}: {exc}") from None
+
+
+def resume_config(run_dir: Path, overrides: dict[str, Any]) -> SearchConfig:
+    """The saved config of RUN_DIR with the allowed overrides (lr, ...); any other override is refused."""
+    saved = load_run_config(run_dir)
+    refused = sorted(k for k in overrides if k not in RESUME_OVERRIDABLE)
+    if refused:
+        raise ConfigError(f"--resume continues the run as it was configured; {refused[0]} cannot change "
+                          f"(only {', '.join(RESUME_OVERRIDABLE)} can); start a new run instead")  # fmt: skip
+    if not overrides:
+        return saved
+    return SearchConfig.from_dict({**saved.to_dict(), **overrides})
+
+
+def changed_keys(a: SearchConfig, b: SearchConfig) -> list[str]:
+    return [f.name for f in fields(SearchConfig) if getattr(a, f.name) != getattr(b, f.name)]
 
 
 def load_data(cfg: SearchConfig) -> DataSplits:
@@ -52,28 +110,63 @@ def load_data(cfg: SearchConfig) -> DataSplits:
 
 
 def run(
-    cfg: SearchConfig, resume: Path | None = None, warm_state: Path | None = None, data: DataSplits | None = None
+    cfg: SearchConfig,
+    resume: Path | None = None,
+    warm_state: Path | None = None,
+    data: DataSplits | None = None,
+    resume_command: str | None = None,
 ) -> dict[str, Any]:
     """Run `cfg` in a new folder (or continue the run in `resume`); returns metrics.json's content.
 
-    warm_state: a checkpoint of the warmed-up float model to start from (a sweep's shared warm-up).
-    data: the already loaded `load_data(cfg)` (a sweep loads it once for all its points).
+    resume: the run folder to continue; `cfg` must equal its config.json but for RESUME_OVERRIDABLE
+    (use `resume_config` to get it). warm_state: a checkpoint of the warmed-up float model to start
+    from (a sweep's shared warm-up). data: the already loaded `load_data(cfg)` (a sweep loads it once
+    for all its points). resume_command: what to tell the user to type to continue (default: search).
+    Raises RunInterrupted on Ctrl-C (after the last checkpoint is safe) and TrainingDiverged.
     """
-    target, cost, method = resolve(cfg)
-    data = data if data is not None else load_data(cfg)
+    reset_lr = False
     if resume is not None:
         run_dir = Path(resume)
-        cfg = load_run_config(run_dir)
+        saved = load_run_config(run_dir)
+        cfg = replace(cfg, out_dir=saved.out_dir, name=saved.name)  # the folder may be spelt differently now
+        changed = changed_keys(saved, cfg)
+        refused = [k for k in changed if k not in RESUME_OVERRIDABLE]
+        if refused:
+            raise ConfigError(f"--resume {run_dir}: {refused[0]} differs from the run's config.json; "
+                              f"only {', '.join(RESUME_OVERRIDABLE)} may change on resume")  # fmt: skip
+        reset_lr = "lr" in changed or "arch_lr" in changed
+    target, cost, method = resolve(cfg)
+    check_settings(cfg, target, new_folder=resume is None)
+    data = data if data is not None else load_data(cfg)
+    torch.manual_seed(cfg.seed)
+    model = create_model(cfg.model, data.num_classes, data.in_shape)
+    with torch.random.fork_rng():
+        check_budget(cfg, model, data.in_shape, target, cost, getattr(cfg, "min_channels", 1))
+    if resume is not None:
+        remove_stale_temporaries(run_dir)
+        if changed:
+            atomic_write_text(run_dir / "config.json", cfg.to_json())
     else:
         run_dir = new_run_dir(Path(cfg.out_dir), cfg.name or default_name(cfg))
         atomic_write_text(run_dir / "config.json", cfg.to_json())
+    command = resume_command or f"bitgate search --resume {run_dir}"
+    log.info("run folder: %s%s", run_dir, " (resumed)" if resume is not None else "")
     ctx = RunContext(cfg, run_dir, data, target, cost, History(run_dir / "history.csv"),
-                     Checkpoints(run_dir / "checkpoints"))  # fmt: skip
+                     Checkpoints(run_dir / "checkpoints"), command, reset_lr)  # fmt: skip
+    try:
+        return _phases(ctx, model, method, warm_state)
+    except RunInterrupted:
+        raise
+    except KeyboardInterrupt:
+        raise RunInterrupted(command) from None
+
+
+def _phases(ctx: RunContext, model: torch.nn.Module, method, warm_state: Path | None) -> dict[str, Any]:
+    cfg, data, target, cost, run_dir = ctx.cfg, ctx.data, ctx.target, ctx.cost, ctx.run_dir
     t0 = time.perf_counter()
-    torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model, data.num_classes, data.in_shape)
     if warm_state is not None:
-        model.load_state_dict(torch.load(warm_state, map_location="cpu", weights_only=False)["state"]["model"])
+        warm = Checkpoints(Path(warm_state).parent)
+        model.load_state_dict(warm.load_state(Path(warm_state).stem, "model"))
         float_metrics = {"float_val_acc": evaluate(model, data.val), "float_test_acc": evaluate(model, data.test)}
     else:
         float_metrics = warmup(model, ctx)
@@ -93,6 +186,7 @@ def run(
         "cost_name": cost,
         "cost": costs[cost],
         "strength": cfg.strength,
+        "method_options": dict(cfg.method_options),
         "budget": cfg.budget,
         "test_acc": tuned["test_acc"],
         "val_acc": tuned["val_acc"],
@@ -105,6 +199,6 @@ def run(
     }
     arch = result.arch
     atomic_write_text(run_dir / "arch.json", arch.to_json())
-    atomic_torch_save(run_dir / "model.pt", small)
+    save_model(run_dir / "model.pt", small, cfg.model, data.num_classes, data.in_shape, cfg.seed)
     atomic_write_json(run_dir / "metrics.json", metrics)
     return metrics
