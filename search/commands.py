@@ -16,11 +16,17 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, dict]:
     return cfg, dict(read_toml(args.config).get("sweep", {})) if args.config is not None else {}
 
 
+def _on_this_machine(cfg: SearchConfig, args: argparse.Namespace) -> SearchConfig:
+    """A resumed run keeps its settings, except `--set device=...`: it may continue on another machine."""
+    devices = [v for k, _, v in (s.partition("=") for s in args.set) if k.strip() == "device"]
+    return SearchConfig.from_dict({**cfg.to_dict(), "device": devices[-1].strip()}) if devices else cfg
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from search.run import load_run_config, run
 
     if args.resume is not None:
-        cfg = load_run_config(args.resume)
+        cfg = _on_this_machine(load_run_config(args.resume), args)
         metrics = run(cfg, resume=args.resume)
     else:
         cfg, _ = _search_config(args)
@@ -38,7 +44,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         saved = json.loads((args.resume / "sweep.json").read_text()) if (args.resume / "sweep.json").exists() else None
         if saved is None:
             raise ConfigError(f"{args.resume} is not a sweep folder (no sweep.json)")
-        base, table = SearchConfig.from_dict(saved["base"]), saved["sweep"]
+        base, table = _on_this_machine(SearchConfig.from_dict(saved["base"]), args), saved["sweep"]
     else:
         base, table = _search_config(args)
         for key in ("methods", "strengths", "budgets", "uniform_bits"):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from tqdm.auto import tqdm
 
 from search.config import SearchConfig
 from search.data import DataSplits
+from search.device import float_autocast
 from search.rundir import Checkpoints, History
 from targets.target import Target
 
@@ -33,6 +35,11 @@ class RunContext:
     cost: str
     history: History
     checkpoints: Checkpoints
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    def float_autocast(self) -> AbstractContextManager:
+        """cfg.amp's autocast for the float network (the warm-up); see search.device.float_autocast."""
+        return float_autocast(self.cfg.amp, self.device)
 
     def phase(
         self,

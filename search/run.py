@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ import cost_models
 from search.config import ConfigError, SearchConfig
 from search.context import RunContext
 from search.data import DataSplits, load_dataset
+from search.device import resolve_device
+from search.loader import place
 from search.methods import get_method
 from search.models import create_model
 from search.rundir import Checkpoints, History, atomic_torch_save, atomic_write_json, atomic_write_text, new_run_dir
@@ -22,7 +25,8 @@ from targets import get_target
 
 
 def resolve(cfg: SearchConfig):
-    """Target, cost name and method, validated before anything is written."""
+    """Target, cost name and method, validated before anything is written (the device too)."""
+    resolve_device(cfg.device)
     target = get_target(cfg.target)
     cost = cfg.cost or target.costs[0]
     if cost not in cost_models.applicable(target):
@@ -60,27 +64,28 @@ def run(
     data: the already loaded `load_data(cfg)` (a sweep loads it once for all its points).
     """
     target, cost, method = resolve(cfg)
-    data = data if data is not None else load_data(cfg)
+    device = resolve_device(cfg.device)
+    data = place(data if data is not None else load_data(cfg), device)
     if resume is not None:
         run_dir = Path(resume)
-        cfg = load_run_config(run_dir)
+        cfg = replace(load_run_config(run_dir), device=cfg.device)  # a run may resume on another machine
     else:
         run_dir = new_run_dir(Path(cfg.out_dir), cfg.name or default_name(cfg))
         atomic_write_text(run_dir / "config.json", cfg.to_json())
     ctx = RunContext(cfg, run_dir, data, target, cost, History(run_dir / "history.csv"),
-                     Checkpoints(run_dir / "checkpoints"))  # fmt: skip
+                     Checkpoints(run_dir / "checkpoints"), device)  # fmt: skip
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model, data.num_classes, data.in_shape)
+    model = create_model(cfg.model, data.num_classes, data.in_shape).to(device)
     if warm_state is not None:
-        model.load_state_dict(torch.load(warm_state, map_location="cpu", weights_only=False)["state"]["model"])
+        model.load_state_dict(torch.load(warm_state, map_location="cpu", weights_only=True)["state"]["model"])
         float_metrics = {"float_val_acc": evaluate(model, data.val), "float_test_acc": evaluate(model, data.test)}
     else:
         float_metrics = warmup(model, ctx)
     t1 = time.perf_counter()
     result = method(model, ctx)
     t2 = time.perf_counter()
-    small = result.build() if result.build is not None else materialize(result.net, result.arch)
+    small = (result.build() if result.build is not None else materialize(result.net, result.arch)).to(device)
     tuned = finetune(small, ctx)
     t3 = time.perf_counter()
     costs = cost_models.evaluate_all(result.net.layer_choices(result.arch), target)
@@ -105,6 +110,6 @@ def run(
     }
     arch = result.arch
     atomic_write_text(run_dir / "arch.json", arch.to_json())
-    atomic_torch_save(run_dir / "model.pt", small)
+    atomic_torch_save(run_dir / "model.pt", small.cpu())  # a CPU module: it loads on any machine
     atomic_write_json(run_dir / "metrics.json", metrics)
     return metrics

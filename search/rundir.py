@@ -102,7 +102,7 @@ class Checkpoints:
         path = self.path(phase)
         if not path.exists():
             return 0, {}
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)  # data, never code; any device -> CPU
         for k, v in objects.items():
             v.load_state_dict(ckpt["state"][k])
         return int(ckpt["epoch"]), ckpt.get("extra", {})

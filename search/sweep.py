@@ -16,6 +16,8 @@ import torch
 from search.config import ConfigError, SearchConfig, parse_quantity
 from search.context import RunContext
 from search.data import DataSplits
+from search.device import resolve_device
+from search.loader import place
 from search.methods import method_names
 from search.models import create_model
 from search.run import default_name, load_data, resolve, run
@@ -76,11 +78,12 @@ class SweepConfig:
 def shared_warmup(cfg: SearchConfig, folder: Path, data: DataSplits | None = None) -> Path:
     """Train (or finish training) the float model once; returns its checkpoint."""
     ckpts = Checkpoints(folder / "checkpoints")
-    data = data if data is not None else load_data(cfg)
     target, cost, _ = resolve(cfg)
-    ctx = RunContext(cfg, folder, data, target, cost, History(folder / "history.csv"), ckpts)
+    device = resolve_device(cfg.device)
+    data = place(data if data is not None else load_data(cfg), device)
+    ctx = RunContext(cfg, folder, data, target, cost, History(folder / "history.csv"), ckpts, device)
     torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model, data.num_classes, data.in_shape)
+    model = create_model(cfg.model, data.num_classes, data.in_shape).to(device)
     metrics = warmup(model, ctx)
     atomic_write_json(folder / "metrics.json", {"phase": "warmup", **metrics})
     return ckpts.path("warmup")
