@@ -23,6 +23,7 @@ EPILOG = """examples:
   bitgate search --set target=mpic --set strength=0.5
   bitgate sweep --config configs/digits_stm32h7.toml
   bitgate sweep --set target=gap8 --methods joint,uniform --budgets 2kB,4kB,8kB
+  bitgate sweep --config configs/cifar10_resnet8_paper.toml --executor ray --address auto --gpus-per-point 1
   bitgate pareto runs/sweep-* --cost size
   bitgate export runs/<run> --format all --target stm32h7
 """
@@ -52,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budgets", help="comma-separated budgets in the cost's unit, e.g. 2kB,4kB (overrides strengths)")
     p.add_argument("--uniform-bits", help="bit-widths of the uniform baseline points, e.g. 8,4,2")
     p.add_argument("--no-plot", action="store_true", help="do not write the Pareto plot at the end")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: points one after the other here; ray: every point as a Ray task")  # fmt: skip
+    p.add_argument("--address", help="Ray cluster to join: 'auto' (started with `ray start`) or HOST:PORT "
+                   "(default: start a Ray on this machine)")  # fmt: skip
+    p.add_argument("--gpus-per-point", type=float, default=0.0, help="GPUs each Ray task reserves (default 0)")
+    p.add_argument("--cpus-per-point", type=float, default=1.0, help="CPUs each Ray task reserves (default 1)")
     p = sub.add_parser("pareto", help="collect runs, write the Pareto CSV and PNG")
     p.add_argument("paths", nargs="+", type=Path, help="run or sweep folders (searched recursively)")
     p.add_argument("--cost", default="size", help="cost on the x axis (a cost model name, or 'search')")

@@ -52,7 +52,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             if value is not None:
                 table[key] = value
     spec = SweepConfig.from_dict(table)
-    folder, results = sweep(base, spec, resume=args.resume)
+    executor = None
+    if args.executor == "local" and (args.address is not None or args.gpus_per_point or args.cpus_per_point != 1):
+        raise ConfigError("--address, --gpus-per-point and --cpus-per-point need --executor ray")
+    if args.executor == "ray":
+        from search.ray_sweep import RayExecutor
+
+        executor = RayExecutor(args.address, args.cpus_per_point, args.gpus_per_point)
+    folder, results = sweep(base, spec, resume=args.resume, executor=executor)
     print(f"{'method':<16}{'strength':>10}{'budget':>10}{'test acc %':>12}  {results[0]['cost_name']}")
     for m in results:
         budget = "-" if m["budget"] is None else f"{m['budget']:g}"

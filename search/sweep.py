@@ -20,6 +20,7 @@ from search.device import resolve_device
 from search.loader import place
 from search.methods import method_names
 from search.models import create_model
+from search.ray_sweep import RayExecutor
 from search.run import default_name, load_data, resolve, run
 from search.rundir import Checkpoints, History, atomic_write_json, new_run_dir
 from search.train import warmup
@@ -90,11 +91,16 @@ def shared_warmup(cfg: SearchConfig, folder: Path, data: DataSplits | None = Non
 
 
 def sweep(
-    base: SearchConfig, spec: SweepConfig, resume: Path | None = None, warm_state: Path | None = None
+    base: SearchConfig,
+    spec: SweepConfig,
+    resume: Path | None = None,
+    warm_state: Path | None = None,
+    executor: RayExecutor | None = None,
 ) -> tuple[Path, list[dict[str, Any]]]:
     """Run every point of the sweep; returns the sweep folder and the points' metrics.
 
     warm_state: a finished warm-up checkpoint to share (e.g. another target's sweep of the same model).
+    executor: run the warm-up and the points as Ray tasks (search.ray_sweep); None: one after the other here.
     """
     points = spec.points(base)
     for p in points:
@@ -107,17 +113,38 @@ def sweep(
         name = spec.name or f"sweep-{base.model}-{base.target}-seed{base.seed}"
         folder = new_run_dir(Path(base.out_dir), name)
         atomic_write_json(folder / "sweep.json", {"base": base.to_dict(), "sweep": asdict(spec)})
+    if executor is not None:
+        return folder, _sweep_on(executor, base, points, folder, warm_state)
     data = load_data(base)  # every point splits the same data the same way: decode it once
     if warm_state is None:
         (folder / "warmup").mkdir(exist_ok=True)
         warm_state = shared_warmup(base, folder / "warmup", data)
     results = []
-    for i, point in enumerate(points):
-        name = f"{i:02d}-{default_name(point)}"
-        point = replace(point, out_dir=str(folder), name=name)
-        run_dir = folder / name
+    for point, run_dir in _named(points, folder):
         if (run_dir / "metrics.json").exists():
             results.append(json.loads((run_dir / "metrics.json").read_text()))
         else:
             results.append(run(point, resume=run_dir if run_dir.exists() else None, warm_state=warm_state, data=data))
     return folder, results
+
+
+def _named(points: list[SearchConfig], folder: Path) -> list[tuple[SearchConfig, Path]]:
+    """Each point with its name and run folder inside the sweep folder (00-..., 01-...)."""
+    out = []
+    for i, point in enumerate(points):
+        name = f"{i:02d}-{default_name(point)}"
+        out.append((replace(point, out_dir=str(folder), name=name), folder / name))
+    return out
+
+
+def _sweep_on(executor: RayExecutor, base: SearchConfig, points: list[SearchConfig], folder: Path,
+              warm_state: Path | None) -> list[dict[str, Any]]:  # fmt: skip
+    """The same sweep with the warm-up and every unfinished point as an executor's task."""
+    if warm_state is None:
+        warm_state = folder / "warmup" / "checkpoints" / "warmup.pt"
+        if not (folder / "warmup" / "metrics.json").exists():
+            warm_state = executor.warmup(base, folder / "warmup")
+    named = _named(points, folder)
+    todo = [(p, d) for p, d in named if not (d / "metrics.json").exists()]
+    fresh = iter(executor.run_points(todo, warm_state) if todo else [])
+    return [json.loads((d / "metrics.json").read_text()) if (p, d) not in todo else next(fresh) for p, d in named]
