@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("search", help="one search run: warm-up, search, fine-tune; writes a run folder")
     _config_args(p)
+    p.add_argument("--ddp", type=int, metavar="N", help="train one supernet on N processes of this machine "
+                   "(DistributedDataParallel, one GPU each; gloo on CPUs), launched with torchrun")  # fmt: skip
     p = sub.add_parser("sweep", help="a Pareto sweep over strengths or budgets sharing one warm-up")
     _config_args(p)
     p.add_argument("--methods", help="comma-separated methods (default: the config's [sweep] or 'joint')")

@@ -23,17 +23,36 @@ def _on_this_machine(cfg: SearchConfig, args: argparse.Namespace) -> SearchConfi
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from search import ddp
     from search.run import load_run_config, run
 
+    if getattr(args, "ddp", None) is not None:
+        return _launch_ddp(args)
     if args.resume is not None:
         cfg = _on_this_machine(load_run_config(args.resume), args)
-        metrics = run(cfg, resume=args.resume)
     else:
         cfg, _ = _search_config(args)
-        metrics = run(cfg)
+    ddp.setup(cfg.device)  # under torchrun: join the process group (a no-op otherwise)
+    metrics = run(cfg, resume=args.resume)
+    if not ddp.is_main():
+        return 0
     print(f"{metrics['method']} on {metrics['target']}: test accuracy {100 * metrics['test_acc']:.2f}% "
           f"(float {100 * metrics['float_test_acc']:.2f}%), {metrics['cost_name']} = {metrics['cost']:g}")  # fmt: skip
     return 0
+
+
+def _launch_ddp(args: argparse.Namespace) -> int:
+    """`bitgate search --ddp N ...` = `torchrun --standalone --nproc-per-node N -m search search ...`."""
+    import subprocess
+    import sys
+
+    if args.ddp < 1:
+        raise ConfigError(f"--ddp must be a number of processes >= 1, got {args.ddp}")
+    argv = [a for k, v in (("--config", args.config), ("--resume", args.resume)) if v is not None for a in (k, str(v))]
+    argv += [a for item in args.set for a in ("--set", item)]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.ddp}",
+           "-m", "search", "search", *argv]  # fmt: skip
+    return subprocess.run(cmd).returncode
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from search.config import SearchConfig
 from search.data import DataSplits
+from search.ddp import data_parallel
 from search.device import float_autocast
 from search.rundir import Checkpoints, History
 from targets.target import Target
@@ -61,11 +63,13 @@ class RunContext:
         # disable=None: bars only on a terminal, so logs and CI output stay clean
         bar = tqdm(range(start, epochs), desc=f"{self.cfg.method}:{name}", disable=None if self.cfg.progress else True,
                    leave=False, dynamic_ncols=True)  # fmt: skip
-        for epoch in bar:
-            metrics = epoch_fn(epoch, epoch_generator(self.cfg.seed, name, epoch))
-            self.history.log(name, epoch, metrics)
-            self.checkpoints.save(name, epoch + 1, objects, extra() if extra else None)
-            bar.set_postfix({k: _short(v) for k, v in metrics.items()})
+        modules = [o for o in objects.values() if isinstance(o, nn.Module)]
+        with data_parallel(modules, self.device):  # DistributedDataParallel under torchrun; else nothing
+            for epoch in bar:
+                metrics = epoch_fn(epoch, epoch_generator(self.cfg.seed, name, epoch))
+                self.history.log(name, epoch, metrics)
+                self.checkpoints.save(name, epoch + 1, objects, extra() if extra else None)
+                bar.set_postfix({k: _short(v) for k, v in metrics.items()})
 
 
 def _short(v: float) -> str:

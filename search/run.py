@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 import cost_models
+from search import ddp
 from search.config import ConfigError, SearchConfig
 from search.context import RunContext
 from search.data import DataSplits, load_dataset
@@ -65,7 +66,7 @@ def run(
     """
     target, cost, method = resolve(cfg)
     device = resolve_device(cfg.device)
-    data = place(data if data is not None else load_data(cfg), device)
+    data = ddp.shard(place(data if data is not None else load_data(cfg), device), cfg.batch_size)
     if resume is not None:
         run_dir = Path(resume)
         cfg = replace(load_run_config(run_dir), device=cfg.device)  # a run may resume on another machine
