@@ -56,8 +56,12 @@ def _launch_ddp(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from search import ddp
     from search.pareto import pareto_report
     from search.sweep import SweepConfig, sweep
+
+    if ddp.launched_by_torchrun():
+        raise ConfigError("a sweep does not run under torchrun; spread its points with --executor ray instead")
 
     if args.resume is not None:
         saved = json.loads((args.resume / "sweep.json").read_text()) if (args.resume / "sweep.json").exists() else None

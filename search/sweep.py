@@ -103,8 +103,8 @@ def sweep(
     executor: run the warm-up and the points as Ray tasks (search.ray_sweep); None: one after the other here.
     """
     points = spec.points(base)
-    for p in points:
-        resolve(p)  # fail on a bad target/cost/method before training anything
+    for p in points:  # fail on a bad target/cost/method before training anything
+        resolve(p if executor is None else replace(p, device="cpu"))  # Ray: the device is checked on its node
     if resume is not None:
         folder = Path(resume)
         if not (folder / "sweep.json").exists():
