@@ -45,7 +45,7 @@ WORKER = textwrap.dedent('''
 
     differentiable.search = recording
     run(SearchConfig(dataset="digits", model="digits_cnn", target="generic", cost="size", warmup_epochs=1,
-                     search_epochs=2, finetune_epochs=1, batch_size=64, budget=6000, device="cpu",
+                     search_epochs=2, finetune_epochs=0, batch_size=64, budget=6000, device="cpu",
                      out_dir=str(out / "runs"), progress=False))
 ''')
 
