@@ -32,6 +32,7 @@ EPILOG = """examples:
   bitgate sweep --set target=gap8 --methods joint,uniform --budgets 2kB,4kB,8kB
   bitgate sweep --methods importance --vary method_options.t_margin=0.02,0.05,0.1
   bitgate search --resume runs/<run> --set lr=1e-4
+  bitgate sweep --config configs/cifar10_resnet8_paper.toml --executor ray --address auto --gpus-per-point 1
   bitgate pareto runs/sweep-* --cost size
   bitgate export runs/<run> --format all --target stm32h7
 """
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("search", help="one search run: warm-up, search, fine-tune; writes a run folder")
     _config_args(p)
+    p.add_argument("--ddp", type=int, metavar="N", help="train one supernet on N processes of this machine "
+                   "(DistributedDataParallel, one GPU each; gloo on CPUs), launched with torchrun")  # fmt: skip
     p = sub.add_parser("sweep", help="a Pareto sweep over strengths or budgets sharing one warm-up")
     _config_args(p)
     p.add_argument("--methods", help="comma-separated methods (default: the config's [sweep] or 'joint')")
@@ -64,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vary", metavar="KEY=V1,V2,...",
                    help="sweep a method knob instead of the strength: method_options.t_margin=0.02,0.05")  # fmt: skip
     p.add_argument("--no-plot", action="store_true", help="do not write the Pareto plot at the end")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: points one after the other here; ray: every point as a Ray task")  # fmt: skip
+    p.add_argument("--address", help="Ray cluster to join: 'auto' (started with `ray start`) or HOST:PORT "
+                   "(default: start a Ray on this machine)")  # fmt: skip
+    p.add_argument("--gpus-per-point", type=float, default=0.0, help="GPUs each Ray task reserves (default 0)")
+    p.add_argument("--cpus-per-point", type=float, default=1.0, help="CPUs each Ray task reserves (default 1)")
     p = sub.add_parser("pareto", help="collect runs, write the Pareto CSV and PNG")
     p.add_argument("paths", nargs="+", type=Path, help="run or sweep folders (searched recursively)")
     p.add_argument("--cost", default="size", help="cost on the x axis (a cost model name, or 'search')")

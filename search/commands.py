@@ -16,24 +16,47 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, dict]:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from search import ddp
     from search.run import resume_config, run
 
+    if getattr(args, "ddp", None) is not None:
+        return _launch_ddp(args)
     if args.resume is not None:
         if args.config is not None:
             raise ConfigError("--resume continues a run with its own config.json; drop --config")
-        cfg = resume_config(args.resume, parse_overrides(args.set))
-        metrics = run(cfg, resume=args.resume)
+        cfg = resume_config(args.resume, parse_overrides(args.set))  # `--set device=...` may move it to another machine
     else:
         cfg, _ = _search_config(args)
-        metrics = run(cfg)
+    ddp.setup(cfg.device)  # under torchrun: join the process group (a no-op otherwise)
+    metrics = run(cfg, resume=args.resume)
+    if not ddp.is_main():
+        return 0
     print(f"{metrics['method']} on {metrics['target']}: test accuracy {100 * metrics['test_acc']:.2f}% "
           f"(float {100 * metrics['float_test_acc']:.2f}%), {metrics['cost_name']} = {metrics['cost']:g}")  # fmt: skip
     return 0
 
 
+def _launch_ddp(args: argparse.Namespace) -> int:
+    """`bitgate search --ddp N ...` = `torchrun --standalone --nproc-per-node N -m search search ...`."""
+    import subprocess
+    import sys
+
+    if args.ddp < 1:
+        raise ConfigError(f"--ddp must be a number of processes >= 1, got {args.ddp}")
+    argv = [a for k, v in (("--config", args.config), ("--resume", args.resume)) if v is not None for a in (k, str(v))]
+    argv += [a for item in args.set for a in ("--set", item)]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.ddp}",
+           "-m", "search", "search", *argv]  # fmt: skip
+    return subprocess.run(cmd).returncode
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from search import ddp
     from search.pareto import pareto_report
     from search.sweep import SweepConfig, load_sweep, sweep
+
+    if ddp.launched_by_torchrun():
+        raise ConfigError("a sweep does not run under torchrun; spread its points with --executor ray instead")
 
     if args.resume is not None:
         if args.config is not None or any(getattr(args, k) is not None for k in SWEEP_FLAGS):
@@ -46,7 +69,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             if value is not None:
                 table[key] = value
     spec = SweepConfig.from_dict(table)
-    folder, results = sweep(base, spec, resume=args.resume)
+    executor = None
+    if args.executor == "local" and (args.address is not None or args.gpus_per_point or args.cpus_per_point != 1):
+        raise ConfigError("--address, --gpus-per-point and --cpus-per-point need --executor ray")
+    if args.executor == "ray":
+        from search.ray_sweep import RayExecutor
+
+        executor = RayExecutor(args.address, args.cpus_per_point, args.gpus_per_point)
+    folder, results = sweep(base, spec, resume=args.resume, executor=executor)
     knob = spec.knob_name()
     column = f"{knob:>14}" if spec.vary is not None else ""
     print(f"{'method':<16}{'strength':>10}{'budget':>10}{column}{'test acc %':>12}  {results[0]['cost_name']}")

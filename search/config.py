@@ -18,6 +18,8 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 SAMPLING = ("soft", "gumbel", "hard", "hard-gumbel")
 TAU_SCHEDULES = ("exp", "linear", "constant")
+AMP_MODES = ("off", "bf16")
+DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")  # syntax only: availability is checked in search.device
 _UNITS = {"": 1.0, "b": 1.0, "B": 1.0, "kB": 1e3, "KB": 1e3, "KiB": 1024.0, "MB": 1e6, "MiB": 1024.0**2,
           "k": 1e3, "M": 1e6, "G": 1e9}  # fmt: skip
 
@@ -61,6 +63,9 @@ class SearchConfig:
     tau_decay: float = 0.045
     tau_schedule: str = "exp"
     seed: int = 0
+    # where it computes (search.device): auto = cuda, else mps, else cpu; amp = "bf16" for the float warm-up
+    device: str = "auto"
+    amp: str = "off"
     # bookkeeping
     out_dir: str = "runs"
     name: str | None = None
@@ -91,6 +96,9 @@ class SearchConfig:
         _choice("sampling", self.sampling, SAMPLING)
         _choice("tau_schedule", self.tau_schedule, TAU_SCHEDULES)
         _choice("arch_optimizer", self.arch_optimizer, ("adam", "sgd"))
+        _choice("amp", self.amp, AMP_MODES)
+        if not DEVICE_NAME.fullmatch(self.device):
+            raise ConfigError(f"device must be auto, cpu, mps, cuda or cuda:N; got {self.device!r}")
         for key in ("bits", "act_bits"):
             vals = getattr(self, key)
             if vals is not None and (not vals or any(not 0 <= b <= 32 for b in vals)):

@@ -14,7 +14,8 @@ import sys
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from tqdm.auto import tqdm
 
 from search.config import SearchConfig
 from search.data import DataSplits
+from search.ddp import data_parallel, is_main
+from search.device import float_autocast
 from search.errors import TrainingDiverged
 from search.rundir import Checkpoints, History
 from targets.target import Target
@@ -115,6 +118,11 @@ class RunContext:
     checkpoints: Checkpoints
     resume_command: str = ""  # what the user types to continue (shown after divergence / Ctrl-C)
     reset_lr: bool = False  # a resume with a new lr: the optimizers take the config's lr, not the checkpoint's
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    def float_autocast(self) -> AbstractContextManager:
+        """cfg.amp's autocast for the float network (the warm-up); see search.device.float_autocast."""
+        return float_autocast(self.cfg.amp, self.device)
 
     def phase(
         self,
@@ -142,24 +150,27 @@ class RunContext:
                    leave=True, dynamic_ncols=True)  # fmt: skip
         board = _tensorboard(self) if getattr(self.cfg, "tensorboard", False) else None
         t0 = time.perf_counter()
+        modules = [o for o in objects.values() if isinstance(o, nn.Module)]
         try:
-            for epoch in bar:
-                metrics = epoch_fn(epoch, epoch_generator(self.cfg.seed, name, epoch))
-                best = best_losses(self.history, name, before=epoch)
-                self.history.log(name, epoch, metrics)
-                why = divergence(metrics, objects, best)
-                if why is not None:
-                    raise TrainingDiverged(self._diverged_message(name, epoch, epochs, why))
-                self.checkpoints.save(name, epoch + 1, objects, extra() if extra else None)
-                bar.set_postfix({k: _short(v) for k, v in metrics.items()})
-                elapsed = time.perf_counter() - t0
-                eta = elapsed / (epoch + 1 - start) * (epochs - epoch - 1)
-                if self.cfg.progress and not tty:
-                    log.info("%s", progress_line(f"{self.cfg.method} {name}", epoch + 1, epochs, metrics, elapsed, eta))
-                if board is not None:
-                    for k, v in metrics.items():
-                        if isinstance(v, (int, float)):
-                            board.add_scalar(f"{name}/{k}", v, epoch)
+            with data_parallel(modules, self.device):  # DistributedDataParallel under torchrun; else nothing
+                for epoch in bar:
+                    metrics = epoch_fn(epoch, epoch_generator(self.cfg.seed, name, epoch))
+                    best = best_losses(self.history, name, before=epoch)
+                    self.history.log(name, epoch, metrics)
+                    why = divergence(metrics, objects, best)
+                    if why is not None:
+                        raise TrainingDiverged(self._diverged_message(name, epoch, epochs, why))
+                    self.checkpoints.save(name, epoch + 1, objects, extra() if extra else None)
+                    bar.set_postfix({k: _short(v) for k, v in metrics.items()})
+                    elapsed = time.perf_counter() - t0
+                    eta = elapsed / (epoch + 1 - start) * (epochs - epoch - 1)
+                    if self.cfg.progress and not tty and is_main():  # one progress line per epoch, not per DDP rank
+                        line = progress_line(f"{self.cfg.method} {name}", epoch + 1, epochs, metrics, elapsed, eta)
+                        log.info("%s", line)
+                    if board is not None:
+                        for k, v in metrics.items():
+                            if isinstance(v, (int, float)):
+                                board.add_scalar(f"{name}/{k}", v, epoch)
         finally:
             bar.close()
             if board is not None:

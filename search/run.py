@@ -17,9 +17,12 @@ from typing import Any
 import torch
 
 import cost_models
+from search import ddp
 from search.config import ConfigError, SearchConfig
 from search.context import RunContext
 from search.data import DataSplits, load_dataset
+from search.device import resolve_device
+from search.loader import place
 from search.methods import get_method
 from search.model_file import save_model
 from search.models import create_model
@@ -40,7 +43,8 @@ from targets import get_target
 log = logging.getLogger("bitgate")
 
 # Settings a resumed run may change: they alter how fast it learns, not what it is.
-RESUME_OVERRIDABLE = ("lr", "arch_lr", "progress", "tensorboard")
+# `device`: a run may continue on another machine (a GPU run on a laptop, ...).
+RESUME_OVERRIDABLE = ("lr", "arch_lr", "progress", "tensorboard", "device")
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -52,7 +56,8 @@ class RunInterrupted(KeyboardInterrupt):
 
 
 def resolve(cfg: SearchConfig):
-    """Target, cost name and method, validated before anything is written."""
+    """Target, cost name and method, validated before anything is written (the device too)."""
+    resolve_device(cfg.device)
     target = get_target(cfg.target)
     cost = cfg.cost or target.costs[0]
     if cost not in cost_models.applicable(target):
@@ -136,12 +141,14 @@ def run(
                               f"only {', '.join(RESUME_OVERRIDABLE)} may change on resume")  # fmt: skip
         reset_lr = "lr" in changed or "arch_lr" in changed
     target, cost, method = resolve(cfg)
+    device = resolve_device(cfg.device)
     check_settings(cfg, target, new_folder=resume is None)
-    data = data if data is not None else load_data(cfg)
+    data = ddp.shard(place(data if data is not None else load_data(cfg), device), cfg.batch_size)
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, data.num_classes, data.in_shape)
     with torch.random.fork_rng():
         check_budget(cfg, model, data.in_shape, target, cost, getattr(cfg, "min_channels", 1))
+    model = model.to(device)
     if resume is not None:
         remove_stale_temporaries(run_dir)
         if changed:
@@ -152,7 +159,7 @@ def run(
     command = resume_command or f"bitgate search --resume {run_dir}"
     log.info("run folder: %s%s", run_dir, " (resumed)" if resume is not None else "")
     ctx = RunContext(cfg, run_dir, data, target, cost, History(run_dir / "history.csv"),
-                     Checkpoints(run_dir / "checkpoints"), command, reset_lr)  # fmt: skip
+                     Checkpoints(run_dir / "checkpoints"), command, reset_lr, device)  # fmt: skip
     try:
         return _phases(ctx, model, method, warm_state)
     except RunInterrupted:
@@ -173,7 +180,7 @@ def _phases(ctx: RunContext, model: torch.nn.Module, method, warm_state: Path | 
     t1 = time.perf_counter()
     result = method(model, ctx)
     t2 = time.perf_counter()
-    small = result.build() if result.build is not None else materialize(result.net, result.arch)
+    small = (result.build() if result.build is not None else materialize(result.net, result.arch)).to(ctx.device)
     tuned = finetune(small, ctx)
     t3 = time.perf_counter()
     costs = cost_models.evaluate_all(result.net.layer_choices(result.arch), target)
@@ -199,6 +206,7 @@ def _phases(ctx: RunContext, model: torch.nn.Module, method, warm_state: Path | 
     }
     arch = result.arch
     atomic_write_text(run_dir / "arch.json", arch.to_json())
+    small = small.cpu()  # model.pt holds CPU tensors: it loads on any machine
     save_model(run_dir / "model.pt", small, cfg.model, data.num_classes, data.in_shape, cfg.seed)
     atomic_write_json(run_dir / "metrics.json", metrics)
     return metrics

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from search import ddp
 from search.config import ConfigError
 
 
@@ -44,7 +45,12 @@ def deferred_interrupt() -> Iterator[None]:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, then rename: readers never see half a file."""
+    """Write to a temp file in the same folder, then rename: readers never see half a file.
+
+    In a DDP search only rank 0 writes (search.ddp); the other ranks' writes are skipped here.
+    """
+    if not ddp.is_main():
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -103,7 +109,16 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
 
 
 def new_run_dir(parent: Path, name: str) -> Path:
-    """Create parent/name, or parent/name-2, -3, ...: runs never overwrite each other."""
+    """Create parent/name, or parent/name-2, -3, ...: runs never overwrite each other.
+
+    In a DDP search rank 0 creates it and every rank gets its path.
+    """
+    if ddp.active():
+        return Path(ddp.agree(str(_new_run_dir(parent, name)) if ddp.is_main() else None))
+    return _new_run_dir(parent, name)
+
+
+def _new_run_dir(parent: Path, name: str) -> Path:
     try:
         parent.mkdir(parents=True, exist_ok=True)
         for i in range(1, 10_000):

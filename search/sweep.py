@@ -20,8 +20,11 @@ import torch
 from search.config import ConfigError, SearchConfig, parse_quantity
 from search.context import RunContext
 from search.data import DataSplits
+from search.device import resolve_device
+from search.loader import place
 from search.methods import method_names
 from search.models import create_model
+from search.ray_sweep import RayExecutor
 from search.run import RESUME_OVERRIDABLE, RunInterrupted, default_name, load_data, resolve, run
 from search.rundir import Checkpoints, History, RunFileError, atomic_write_json, new_run_dir, remove_stale_temporaries
 from search.train import warmup
@@ -187,22 +190,29 @@ def shared_warmup(cfg: SearchConfig, folder: Path, data: DataSplits | None = Non
                   reset_lr: bool = False) -> Path:  # fmt: skip
     """Train (or finish training) the float model once; returns its checkpoint."""
     ckpts = Checkpoints(folder / "checkpoints")
-    data = data if data is not None else load_data(cfg)
     target, cost, _ = resolve(cfg)
-    ctx = RunContext(cfg, folder, data, target, cost, History(folder / "history.csv"), ckpts, resume_command, reset_lr)
+    device = resolve_device(cfg.device)
+    data = place(data if data is not None else load_data(cfg), device)
+    ctx = RunContext(cfg, folder, data, target, cost, History(folder / "history.csv"), ckpts, resume_command, reset_lr,
+                     device)  # fmt: skip
     torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model, data.num_classes, data.in_shape)
+    model = create_model(cfg.model, data.num_classes, data.in_shape).to(device)
     metrics = warmup(model, ctx)
     atomic_write_json(folder / "metrics.json", {"phase": "warmup", **metrics})
     return ckpts.path("warmup")
 
 
 def sweep(
-    base: SearchConfig, spec: SweepConfig, resume: Path | None = None, warm_state: Path | None = None
+    base: SearchConfig,
+    spec: SweepConfig,
+    resume: Path | None = None,
+    warm_state: Path | None = None,
+    executor: RayExecutor | None = None,
 ) -> tuple[Path, list[dict[str, Any]]]:
     """Run every point of the sweep; returns the sweep folder and the points' metrics.
 
     warm_state: a finished warm-up checkpoint to share (e.g. another target's sweep of the same model).
+    executor: run the warm-up and the points as Ray tasks (search.ray_sweep); None: one after the other here.
     """
     points = spec.labelled_points(base)
     for method in spec.methods:
@@ -213,6 +223,7 @@ def sweep(
     torch.manual_seed(base.seed)
     model = create_model(base.model, data.num_classes, data.in_shape)
     for p, _ in points:  # fail on a bad target/cost/method/bits/budget before training anything
+        p = p if executor is None else replace(p, device="cpu")  # Ray: the device is checked on its node
         target, cost, _ = resolve(p)
         check_settings(p, target, new_folder=resume is None)
         with torch.random.fork_rng():
@@ -229,16 +240,16 @@ def sweep(
         atomic_write_json(folder / "sweep.json", {"base": base.to_dict(), "sweep": asdict(spec)})
     command = f"bitgate sweep --resume {folder}"
     log.info("sweep folder: %s (%d points)", folder, len(points))
+    named = _named(points, folder)
     try:
+        if executor is not None:
+            done = _sweep_on(executor, base, [(p, d) for p, d, _ in named], folder, warm_state)
+            return folder, [{**m, "varied": varied} for m, (_, _, varied) in zip(done, named, strict=True)]
         if warm_state is None:
             (folder / "warmup").mkdir(exist_ok=True)
             warm_state = shared_warmup(base, folder / "warmup", data, command, reset_lr=resume is not None)
         results = []
-        for i, (point, varied) in enumerate(points):
-            knob = "".join(f"{k}{v:g}" for k, v in varied.items() if k not in ("strength", "budget", "uniform_bits"))
-            name = f"{i:02d}-{default_name(point, knob)}"
-            point = replace(point, out_dir=str(folder), name=name)
-            run_dir = folder / name
+        for i, (point, run_dir, varied) in enumerate(named):
             log.info("point %d/%d: %s", i + 1, len(points), point_label(point, varied))
             if (run_dir / "metrics.json").exists():
                 metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -251,3 +262,26 @@ def sweep(
     except KeyboardInterrupt:
         raise RunInterrupted(command) from None
     return folder, results
+
+
+def _named(points: list[tuple[SearchConfig, dict[str, float]]], folder: Path
+           ) -> list[tuple[SearchConfig, Path, dict[str, float]]]:  # fmt: skip
+    """Each point with its name and run folder inside the sweep folder (00-..., 01-...) and what varies at it."""
+    out = []
+    for i, (point, varied) in enumerate(points):
+        knob = "".join(f"{k}{v:g}" for k, v in varied.items() if k not in ("strength", "budget", "uniform_bits"))
+        name = f"{i:02d}-{default_name(point, knob)}"
+        out.append((replace(point, out_dir=str(folder), name=name), folder / name, varied))
+    return out
+
+
+def _sweep_on(executor: RayExecutor, base: SearchConfig, named: list[tuple[SearchConfig, Path]], folder: Path,
+              warm_state: Path | None) -> list[dict[str, Any]]:  # fmt: skip
+    """The same sweep with the warm-up and every unfinished point as an executor's task."""
+    if warm_state is None:
+        warm_state = folder / "warmup" / "checkpoints" / "warmup.pt"
+        if not (folder / "warmup" / "metrics.json").exists():
+            warm_state = executor.warmup(base, folder / "warmup")
+    todo = [(p, d) for p, d in named if not (d / "metrics.json").exists()]
+    fresh = iter(executor.run_points(todo, warm_state) if todo else [])
+    return [json.loads((d / "metrics.json").read_text()) if (p, d) not in todo else next(fresh) for p, d in named]

@@ -58,7 +58,8 @@ def warmup(model: nn.Module, ctx: RunContext, phase: str = "warmup", epochs: int
     """Float training: the supernet starts from a network that already works."""
     opt = weight_optimizer(model.parameters(), ctx)
     epochs = ctx.cfg.warmup_epochs if epochs is None else epochs
-    ctx.phase(phase, epochs, {"model": model, "opt": opt}, lambda e, g: train_epoch(model, ctx, opt, g))
+    with ctx.float_autocast():  # amp=bf16 only here: no quantizer rounds in the float network
+        ctx.phase(phase, epochs, {"model": model, "opt": opt}, lambda e, g: train_epoch(model, ctx, opt, g))
     return {"float_val_acc": evaluate(model, ctx.data.val), "float_test_acc": evaluate(model, ctx.data.test)}
 
 

@@ -98,6 +98,7 @@ def to_supernet(
     if granularity == "layer":
         gates = {k: v for k, v in gates.items() if k.startswith("layer:")}
     net = Supernet(gm, info, nn.ModuleDict(gates), bits, act_bits, granularity)
+    net.to(example_input.device)  # gates and quantizers are new modules: put them where the model computes
     # Clips come from the float model's own activations, not the supernet's (its gates start soft).
     stats = observe_inputs(model, list(info.layers), calibration if calibration is not None else example_input)
     for name in info.layers:

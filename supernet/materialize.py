@@ -66,7 +66,7 @@ def materialize(net: Supernet, arch: Architecture) -> nn.Module:
         fixed = FixedLayer(op, w, bias, bits, _fixed_act(layer.act, arch.act_bits[name]), bn)
         parent, _, leaf = name.rpartition(".")
         setattr(gm.get_submodule(parent) if parent else gm, leaf, fixed)
-    return gm
+    return gm.to(net.layer(next(iter(net.info.layers))).weight.device)  # new BN/quantizer modules: net's device
 
 
 def arch_param_count(net: Supernet, arch: Architecture) -> int:

@@ -132,7 +132,7 @@ class Projection:
                 total = 0.0
                 for n in layers:
                     ch = base[n]
-                    probs = torch.zeros(2, ch.spec.out_channels, dtype=ch.weight_probs.dtype)
+                    probs = ch.weight_probs.new_zeros(2, ch.spec.out_channels)
                     probs[1, :k], probs[0, k:] = 1.0, 1.0
                     one = replace(ch, weight_bits=(0, b), weight_probs=probs)
                     total += float(cost_models.evaluate(self.ctx.cost, [one], self.ctx.target))
@@ -162,7 +162,7 @@ class Projection:
         keep = {}
         for i, (k, b) in choice.items():
             c = self.net.specs[self.items[i][0]].out_channels
-            keep[i] = torch.zeros(c, dtype=torch.bool).index_fill(0, orders[i][b][:k], True)
+            keep[i] = torch.zeros(c, dtype=torch.bool).index_fill(0, orders[i][b][:k].cpu(), True)
         return self.arch(choice, keep)
 
     def cost(self, arch: Architecture) -> float:

@@ -59,8 +59,8 @@ def kmeans_1d(values: Tensor, k: int, seed: int = 0) -> tuple[Tensor, Tensor]:
     order = np.argsort(km.cluster_centers_[:, 0])
     rank = np.empty(k, dtype=np.int64)
     rank[order] = np.arange(k)
-    centroids = torch.tensor(km.cluster_centers_[order, 0], dtype=values.dtype)
-    index = torch.from_numpy(rank[km.labels_]).reshape(values.shape)
+    centroids = torch.tensor(km.cluster_centers_[order, 0], dtype=values.dtype, device=values.device)
+    index = torch.from_numpy(rank[km.labels_]).reshape(values.shape).to(values.device)
     return centroids, index
 
 
