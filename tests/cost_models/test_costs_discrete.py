@@ -78,7 +78,7 @@ def ref_gap8(layers, t):
         elif s.depthwise:
             total += 4 * math.ceil(cout / 4) * s.out_positions * s.kernel_numel
         elif cout:
-            (oy, ox), (ky, kx) = s.out_spatial, s.kernel_size
+            (ox, oy), (kx, ky) = s.out_spatial, s.kernel_size  # PLiNIO: OX = height, OY = width
             inner = 2 * kx * ky * cin + math.ceil(cout / 4) * (15 + 14 * math.ceil(kx * ky * cin / 4))
             total += math.ceil(ox / 2) * math.ceil(oy / 8) * inner
     return total

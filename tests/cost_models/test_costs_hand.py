@@ -98,9 +98,22 @@ def test_latency_gap8(conv, dw, fc, make_discrete):
     assert cost("latency_gap8", [dw], "gap8") == 4 * 1 * 8 * 8 * 3 * 3
     assert cost("latency_gap8", [fc], "gap8") == 24 * 3  # ceil(48/2) * ceil(10/4)
     c1d = make_discrete(CONV1D, W, [8, 8, 0, 8, 0, 8])
-    assert cost("latency_gap8", [c1d], "gap8") == 14 * 1 * (2 * 5 * 2 + 1 * (15 + 14 * 3))  # OX=28, OY=1
+    # Conv1d runs as (1, 28): ceil(1/2) * ceil(28/8) = 4 iterations of 2*5*2 + 1 * (15 + 14*ceil(10/4))
+    assert cost("latency_gap8", [c1d], "gap8") == 4 * (2 * 5 * 2 + 1 * (15 + 14 * 3))
     slow = dataclasses.replace(get_target("gap8"), params={"subbyte_overhead": 0.1})
     assert cost("latency_gap8", [conv], slow) == pytest.approx(668 * (1 + 0.1 * 2 / 3), rel=1e-12)
+
+
+def test_latency_gap8_non_square_map_height_first(make_discrete):
+    """PLiNIO's orientation: ceil(H/2) * ceil(W/8) iterations (8 cores split the output width).
+
+    3x3 conv, 64 -> 64, per iteration 2*9*64 + ceil(64/4) * (15 + 14*ceil(576/4)) = 1152 + 16*2031 = 33,648.
+    H x W = 25 x 5: ceil(25/2) * ceil(5/8) = 13 iterations -> 437,424; 5 x 25: 3 * 4 = 12 -> 403,776.
+    """
+    tall = LayerSpec("tall", "conv", 64, 64, (3, 3), in_spatial=(25, 5), out_spatial=(25, 5))
+    wide = dataclasses.replace(tall, name="wide", in_spatial=(5, 25), out_spatial=(5, 25))
+    assert cost("latency_gap8", [make_discrete(tall, W, [8] * 64)], "gap8") == 437_424
+    assert cost("latency_gap8", [make_discrete(wide, W, [8] * 64)], "gap8") == 403_776
 
 
 def test_latency_cortexm(make_discrete):
