@@ -116,6 +116,28 @@ def test_latency_gap8_non_square_map_height_first(make_discrete):
     assert cost("latency_gap8", [make_discrete(wide, W, [8] * 64)], "gap8") == 403_776
 
 
+def test_latency_ne16_by_hand(make_discrete):
+    """3x3 conv, 20 -> 40 channels (34 at 8 bits, 6 at 4 bits), 7x4 output, 8-bit activations.
+
+    ceil(7/3) * ceil(4/3) = 6 spatial tiles; ceil(20/16) = 2 input-channel tiles; load 6 + 25 = 31.
+    Per channel tile: 2 * (31 + 6 + 6 + 2) + 9 + 13 = 112; per channel: 2 * w_bits + 1.
+    8-bit group: ceil(34/32) * 112 + 34 * 17 = 802; 4-bit group: 112 + 6 * 9 = 166 -> 6 * 968 = 5808.
+    1x1 conv 20 -> 40 (all 8 bits): load 10 + 9 = 19, per tile 2 * (19 + 14) + 22 = 88, per channel
+    2 + 1 = 3 (weights are not bit-serial in 1x1 mode): 6 * (2 * 88 + 40 * 3) = 1776.
+    Depthwise 3x3, 20 channels at 2 bits: per tile 31 + 14 + 22 = 67, per channel 1 + 2 + 1:
+    6 * (ceil(20/16) * 67 + 20 * 4) = 1284.
+    """
+    spec = LayerSpec("c", "conv", 20, 40, (3, 3), in_spatial=(7, 4), out_spatial=(7, 4))
+    one = dataclasses.replace(spec, name="p", kernel_size=(1, 1))
+    dwl = LayerSpec("d", "conv", 20, 20, (3, 3), groups=20, in_spatial=(7, 4), out_spatial=(7, 4))
+    a8 = {"act": 8, "out_act": 8, "act_options": (8,)}
+    assert cost("latency_ne16", [make_discrete(spec, W, [8] * 34 + [4] * 6, **a8)], "gap9_ne16") == 5808
+    assert cost("latency_ne16", [make_discrete(one, W, [8] * 40, **a8)], "gap9_ne16") == 1776
+    assert cost("latency_ne16", [make_discrete(dwl, W, [2] * 20, **a8)], "gap9_ne16") == 1284
+    with pytest.raises(ValueError, match="8-bit activations"):
+        cost("latency_ne16", [make_discrete(spec, W, [8] * 40, act=4)], "gap9_ne16")
+
+
 def test_latency_cortexm(make_discrete):
     choice = make_discrete(CONV, (0, 4, 8), [8, 4, 0, 4])  # 2 groups -> 2 kernel calls
     assert cost("latency_cortexm", [choice], "stm32l4") == 64 * 27 * 3 / 0.5 + 2 * 300
