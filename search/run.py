@@ -28,6 +28,10 @@ def resolve(cfg: SearchConfig):
     if cost not in cost_models.applicable(target):
         known = ", ".join(cost_models.applicable(target))
         raise ConfigError(f"cost {cost!r} does not apply to target {target.name!r}; use one of {known}")
+    unsupported = sorted(set(cfg.act_bits) - set(target.act_bits))
+    if unsupported:
+        raise ConfigError(f"act_bits {list(cfg.act_bits)}: target {target.name!r} has no kernels for {unsupported}-bit "
+                          f"activations; choose among {list(target.act_bits)}")  # fmt: skip
     method = get_method(cfg.method)
     return target, cost, method
 

@@ -83,3 +83,12 @@ def test_killed_run_resumes_to_the_same_architecture(tiny_cfg, monkeypatch):
     first = Architecture.load(Path(cfg.out_dir) / "uninterrupted" / "arch.json")
     assert Architecture.load(folder / "arch.json").weight_bits == first.weight_bits
     assert resumed["test_acc"] == reference["test_acc"]
+
+
+def test_activation_bits_the_target_lacks_are_refused_before_training():
+    from search.config import ConfigError, SearchConfig
+    from search.run import resolve
+
+    with pytest.raises(ConfigError, match=r"stm32l4.*\[2, 4\]-bit activations"):
+        resolve(SearchConfig(target="stm32l4", act_bits=(2, 4, 8)))
+    assert resolve(SearchConfig(target="mpic", act_bits=(2, 4, 8)))[1] == "latency_mpic"
