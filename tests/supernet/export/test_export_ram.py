@@ -17,8 +17,11 @@ def with_storage(mode: str):
     return dataclasses.replace(t, params={**t.params, "activation_storage": mode})
 
 
+CASES = ["resnet8_case", "dscnn_case", "tiny_case", "quantnet1d_case", "resnet8_subbyte_case"]
+
+
 @pytest.mark.parametrize("mode", ["byte", "packed"])
-@pytest.mark.parametrize("case_name", ["resnet8_case", "dscnn_case", "tiny_case", "quantnet1d_case"])
+@pytest.mark.parametrize("case_name", CASES)
 def test_predicted_peak_equals_interpreter_peak(request, case_name, mode):
     c = request.getfixturevalue(case_name)
     manifest = {**c.manifest, "activation_storage": mode}
