@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 import cost_models
+from cost_models.fit import check_fit
 from search.config import ConfigError, SearchConfig
 from search.context import RunContext
 from search.data import DataSplits, load_dataset
@@ -103,6 +104,7 @@ def run(
         **float_metrics,
         "costs": costs,
         "fits_flash": costs.get("memory", costs.get("size", 0.0)) <= target.flash_bytes,
+        "fit": check_fit(result.net.layer_choices(result.arch), target).to_dict(),
         "epochs": {"warmup": cfg.warmup_epochs, "search": cfg.search_epochs, "finetune": cfg.finetune_epochs},
         "seconds": {"warmup": t1 - t0, "search": t2 - t1, "finetune": t3 - t2},
         **{f"search_{k}": v for k, v in result.info.items() if isinstance(v, (int, float))},

@@ -37,6 +37,7 @@ def test_tiny_search_writes_every_file_and_exact_cost(tiny_cfg):
     assert json.loads((folder / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
     assert metrics["cost"] == _cost_of_arch(folder, "size", "generic")
     assert metrics["costs"]["size"] == metrics["cost"]
+    assert metrics["fit"]["ram_bytes"] == round(metrics["costs"]["peak_activation_ram"]) and metrics["fit"]["fits"]
     history = (folder / "history.csv").read_text().splitlines()
     assert len(history) == 1 + 2 + 3 + 1  # header + warm-up + search + fine-tune epochs
     assert metrics["test_acc"] > 0.5  # 4 classes: well above chance
