@@ -28,6 +28,7 @@ from supernet.layers import ActQuant
 from supernet.quant import activation_levels
 
 WIDE_BITS = 32
+OUT_STUB_SCALE = 3.0517578125e-05 * 0.7071067811865476  # the int8 output grid's stand-in: no layer grid has it
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,9 @@ def plan_buffers(net, act_bits: dict[str, int]) -> tuple[Buffer, ...] | None:
     names = net.layer_names
     grids = {n: grid(net.layer(n).act, act_bits[n]) for n in names}
     stubs = {n: SimpleNamespace(act=grids[n], sum_scale=np.full(net.specs[n].out_channels, 1e-9)) for n in names}
-    out_grid = SimpleNamespace(scale=1.0, lo=-127, hi=127, bits=8)  # its scale only has to differ from the layers'
+    out_grid = SimpleNamespace(scale=OUT_STUB_SCALE, lo=-127, hi=127, bits=8)  # only the layers' scales matter
     program = build_program(graph, stubs, out_grid)
+    out_rep = (OUT_STUB_SCALE, -127, 127)
     source = _sources(graph, names)
     by_scale = {}
     for i, n in enumerate(names):
@@ -95,7 +97,8 @@ def plan_buffers(net, act_bits: dict[str, int]) -> tuple[Buffer, ...] | None:
         channels = net.specs[names[src]].out_channels if src is not None else info.shape[0]
         per_channel = int(np.prod(info.shape)) // channels
         bits = rep_bits(info.rep.lo, info.rep.hi)
-        layer = by_scale.get(info.rep.scale) if bits != WIDE_BITS else None
+        on_output_grid = (info.rep.scale, info.rep.lo, info.rep.hi) == out_rep
+        layer = by_scale.get(info.rep.scale) if bits != WIDE_BITS and not on_output_grid else None
         if layer is not None:
             out.append(Buffer(first, last, channels, per_channel, src, layer, bits - grids[names[layer]].bits))
         else:
@@ -128,7 +131,7 @@ def export_graph(net):
         example = torch.zeros(1, *placeholder.meta["tensor_meta"].shape[1:])
         small = materialize(net, arch).eval()
         graph = read_graph(small, example)
-    except (UnsupportedModelError, AttributeError, KeyError, TypeError, ValueError):
+    except (UnsupportedModelError, AttributeError, KeyError, RuntimeError, TypeError, ValueError):
         graph = None
     net.__dict__["_export_graph"] = graph
     return graph
