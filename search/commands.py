@@ -167,6 +167,9 @@ def cmd_cost(args: argparse.Namespace) -> int:
     print(f"{model_name} on {target.name} ({'arch ' + str(arch_path) if arch_path else 'unpruned, top bits'})")
     for name, value in costs.items():
         print(f"  {name:<22}{value:>16,.0f} {cost_models.get(name).unit}")
+    from cost_models.fit import check_fit
+
+    print(f"  {check_fit(net.layer_choices(arch), target).summary()}")
     return 0
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 import cost_models
+from cost_models.fit import check_fit
 from search import ddp
 from search.config import ConfigError, SearchConfig
 from search.context import RunContext
@@ -63,6 +64,10 @@ def resolve(cfg: SearchConfig):
     if cost not in cost_models.applicable(target):
         known = ", ".join(cost_models.applicable(target))
         raise ConfigError(f"cost {cost!r} does not apply to target {target.name!r}; use one of {known}")
+    unsupported = sorted(set(cfg.act_bits) - set(target.act_bits))
+    if unsupported:
+        raise ConfigError(f"act_bits {list(cfg.act_bits)}: target {target.name!r} has no kernels for {unsupported}-bit "
+                          f"activations; choose among {list(target.act_bits)}")  # fmt: skip
     method = get_method(cfg.method)
     return target, cost, method
 
@@ -200,6 +205,7 @@ def _phases(ctx: RunContext, model: torch.nn.Module, method, warm_state: Path | 
         **float_metrics,
         "costs": costs,
         "fits_flash": costs.get("memory", costs.get("size", 0.0)) <= target.flash_bytes,
+        "fit": check_fit(result.net.layer_choices(result.arch), target).to_dict(),
         "epochs": {"warmup": cfg.warmup_epochs, "search": cfg.search_epochs, "finetune": cfg.finetune_epochs},
         "seconds": {"warmup": t1 - t0, "search": t2 - t1, "finetune": t3 - t2},
         **{f"search_{k}": v for k, v in result.info.items() if isinstance(v, (int, float))},

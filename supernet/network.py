@@ -12,7 +12,7 @@ from supernet.arch import Architecture
 from supernet.gated import GatedLayer, input_keep
 from supernet.gates import SAMPLING_MODES, ChannelGates
 from supernet.graph import Analysis
-from supernet.spec import LayerChoice, LayerSpec
+from supernet.spec import LayerChoice, LayerChoices, LayerSpec
 
 DEFAULT_OUTPUT_ACT_BITS = 8  # the network output is requantized to int8 at deployment
 
@@ -86,10 +86,15 @@ class Supernet(nn.Module):
         return [p for p in self.parameters() if id(p) not in arch]
 
     # ---- what cost models see ----------------------------------------------------------------
-    def layer_choices(self, arch: Architecture | None = None) -> list[LayerChoice]:
-        """Per layer, the gate probabilities (soft, differentiable) or the one-hot choices of `arch`."""
-        if arch is not None:
-            return self._arch_choices(arch)
+    def layer_choices(self, arch: Architecture | None = None) -> LayerChoices:
+        """Per layer, the gate probabilities (soft, differentiable) or the one-hot choices of `arch`,
+        with the activation buffers the exporter would allocate (supernet/buffers.py)."""
+        from supernet.buffers import arch_act_bits, plan_buffers
+
+        choices = self._arch_choices(arch) if arch is not None else self._live_choices()
+        return LayerChoices(choices, plan=lambda: plan_buffers(self, arch_act_bits(self, arch)))
+
+    def _live_choices(self) -> list[LayerChoice]:
         choices = []
         for name, info in self.info.layers.items():
             layer = self.layer(name)

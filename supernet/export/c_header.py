@@ -60,6 +60,7 @@ def render_header(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> st
         f"#define BG_METADATA_BYTES {manifest['bytes']['metadata']}",
         f"#define BG_FLASH_BYTES {manifest['bytes']['flash']}",
         f"#define BG_FRAC_BITS {manifest['frac_bits']}",
+        f"#define BG_ACT_PACKED {int(manifest.get('activation_storage') == 'packed')}  /* sub-byte activations */",
         "",
     ]
     for op in manifest["ops"]:
@@ -67,6 +68,7 @@ def render_header(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> st
             tag = re.sub(r"\W", "_", op["bias"][: -len("_bias")]).upper()
             lines.append(f"/* layer {op['name']}: tensor {op['inputs'][0]} -> {op['output']} */")
             lines.append(f"#define BG_{tag}_BIAS_FRAC_BITS {op['bias_frac_bits']}")
+            lines.append(f"#define BG_{tag}_IN_BITS {op['input_bits']}")
             lines.append(f"#define BG_{tag}_OUT_LO ({op['lo']}{'LL' if abs(op['lo']) >= 2**31 - 1 else ''})")
             lines.append(f"#define BG_{tag}_OUT_HI ({op['hi']}{'LL' if abs(op['hi']) >= 2**31 - 1 else ''})")
         elif "multiplier" in op:

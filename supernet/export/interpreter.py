@@ -72,9 +72,33 @@ def trace(manifest: dict[str, Any], arrays: dict[str, np.ndarray], x: np.ndarray
     return _run_chunk(manifest, arrays, x)
 
 
-def _run_chunk(manifest: dict[str, Any], arrays: dict[str, np.ndarray], x: np.ndarray) -> dict[int, np.ndarray]:
+def peak_ram(manifest: dict[str, Any], arrays: dict[str, np.ndarray], x: np.ndarray) -> int:
+    """Peak activation bytes the interpreter held while running one input (x[:1]), at the device's
+    storage: each op's inputs, its output and every tensor still needed later, counted at the
+    manifest tensor's bits ("packed": ceil(values * bits / 8) bytes; "byte": 1 byte per value up
+    to 8 bits; int32: 4 bytes). Tensors are freed after their last use; a flatten is a view."""
+    meter: list[int] = []
+    x = np.asarray(x)[:1].reshape((1, *manifest["input"]["shape"])).astype(np.int32)
+    _run_chunk(manifest, arrays, x, meter)
+    return max(meter)
+
+
+def _held_bytes(manifest: dict[str, Any], values: dict[int, np.ndarray], views: dict[int, int]) -> int:
+    packed = manifest.get("activation_storage", "byte") == "packed"
+    buffers: dict[int, tuple[int, int]] = {}
+    for tid, value in values.items():  # a flatten view and the tensor it views share one buffer
+        buffers.setdefault(views.get(tid, tid), (manifest["tensors"][tid]["bits"], value[0].size))
+    return sum(n * 4 if bits > 8 else (-(-n * bits // 8) if packed else n) for bits, n in buffers.values())
+
+
+def _run_chunk(
+    manifest: dict[str, Any], arrays: dict[str, np.ndarray], x: np.ndarray, meter: list[int] | None = None
+) -> dict[int, np.ndarray]:
     values = {manifest["input"]["id"]: x}
-    for op in manifest["ops"]:
+    ops = manifest["ops"]
+    last_use = {t: k for k, op in enumerate(ops) for t in op["inputs"]}
+    views: dict[int, int] = {}
+    for k, op in enumerate(ops):
         ins = [values[i] for i in op["inputs"]]
         kind = op["op"]
         if kind == "layer":
@@ -96,6 +120,13 @@ def _run_chunk(manifest: dict[str, Any], arrays: dict[str, np.ndarray], x: np.nd
         else:
             raise ValueError(f"unknown op {kind!r} in manifest")
         values[op["output"]] = np.asarray(y).astype(np.int32)
+        if meter is not None:
+            if kind == "flatten":
+                views[op["output"]] = views.get(op["inputs"][0], op["inputs"][0])
+            meter.append(_held_bytes(manifest, values, views))
+            for t in op["inputs"]:  # free what no later op reads (the output stays for the host)
+                if last_use[t] == k and t != manifest["output"]["id"]:
+                    del values[t]
     return values
 
 
@@ -151,4 +182,4 @@ def _conv(op: dict[str, Any], x: np.ndarray, w: np.ndarray, idx: np.ndarray) -> 
     return acc
 
 
-__all__ = ["load", "quantize_input", "run", "trace"]
+__all__ = ["load", "peak_ram", "quantize_input", "run", "trace"]

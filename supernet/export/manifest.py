@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from cost_models.activation_ram import activation_storage
+from supernet.buffers import rep_bits
 from supernet.export.fixedpoint import INT32_MAX, INT32_MIN
 from supernet.export.grouping import PrecisionGroup
 from supernet.export.packing import pack, packed_bytes
@@ -50,7 +52,8 @@ def c_name(name: str, taken: set[str]) -> str:
 
 def _tensor(info) -> dict[str, Any]:
     r = info.rep
-    return {"id": info.id, "shape": list(info.shape), "scale": r.scale, "lo": r.lo, "hi": r.hi, "dtype": r.dtype}
+    return {"id": info.id, "shape": list(info.shape), "scale": r.scale, "lo": r.lo, "hi": r.hi, "dtype": r.dtype,
+            "bits": rep_bits(r.lo, r.hi)}  # fmt: skip
 
 
 def _group_entry(g: PrecisionGroup, storage: int, array: str, nbytes: int) -> dict[str, Any]:
@@ -104,6 +107,8 @@ def build_manifest(
             "1-bit: 0 = +1, 1 = -1",
         },
         "target": {"name": target.name, "storage_bits": {str(k): v for k, v in target.storage_bits.items()}},
+        # sub-byte activations: "byte" = one value per byte, "packed" = ceil(values * bits / 8) bytes
+        "activation_storage": activation_storage(target),
         "input": {**_tensor(inp), "given_shape": list(input_shape)},
         "output": {**_tensor(out), "class_order": [int(c) for c in class_order]},
         "tensors": [_tensor(t) for t in program.tensors],

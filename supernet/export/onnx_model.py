@@ -3,7 +3,8 @@
 Structure = the fake-quantized network with BN folded:
   - every layer input: Clip(-clip or 0, clip) -> QuantizeLinear(step, zero point 0, int8 or uint8)
     -> DequantizeLinear; sub-byte activations (2, 4 bits) are int8/uint8 values that the Clip
-    keeps within their 2^b levels;
+    keeps within their 2^b levels; each QuantizeLinear's doc_string and the model property
+    "bitgate.activation_bits" (JSON: layer -> bits) say which bits a tensor has;
   - weights: int8 initializers holding the per-channel integers (sub-byte weights are small values
     in int8 containers) -> DequantizeLinear(axis 0, per-channel scale s_w * |BN scale|);
   - bias: int32 initializer -> DequantizeLinear(axis 0, scale = input step * weight scale) when the
@@ -18,6 +19,8 @@ Conv1d networks are run as 2-D with height 1 (an Unsqueeze after the input).
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import onnx
@@ -55,6 +58,8 @@ class _Builder:
         zero = self.const(f"{prefix}/act_zero", np.array(0, dtype))
         y = self.op("Clip", [x, lo, hi], prefix)
         q = self.op("QuantizeLinear", [y, scale, zero], prefix)
+        kind = "signed" if grid.signed else "unsigned"
+        self.nodes[-1].doc_string = f"{grid.bits}-bit {kind} activations, integers {grid.lo}..{grid.hi}"
         return self.op("DequantizeLinear", [q, scale, zero], prefix)
 
     def layer(self, x: str, layer: IntLayer, prefix: str) -> str:
@@ -119,5 +124,7 @@ def build_onnx(graph: Graph, layers: dict[str, IntLayer], out_grid: ActGrid) -> 
     g = helper.make_graph(b.nodes, "bitgate", [inp], outputs, initializer=b.inits)
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="bitgate")
     model.ir_version = IR_VERSION
+    bits = {name: layer.act.bits for name, layer in layers.items()} | {"output": out_grid.bits}
+    helper.set_model_props(model, {"bitgate.activation_bits": json.dumps(bits)})  # each layer input's bits
     onnx.checker.check_model(model)
     return model

@@ -25,6 +25,7 @@ BITS_DIRECTION = {
     "peak_activation_ram": 0,
     "latency_cortexm": 0,
     "latency_gap8": -1,
+    "latency_ne16": 1,
 }
 
 

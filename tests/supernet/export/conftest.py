@@ -66,3 +66,19 @@ def quantnet1d_case(tmp_path_factory) -> Case:
 @pytest.fixture(params=["resnet8", "dscnn", "tiny", "tiny_bn", "tiny_scrambled", "quantnet1d"])
 def any_case(request) -> Case:
     return request.getfixturevalue(f"{request.param}_case")
+
+
+@pytest.fixture(scope="session")
+def resnet8_subbyte_case(tmp_path_factory) -> Case:
+    """ResNet-8 with 2- and 4-bit activations chosen per layer (a searched-activation architecture)."""
+    torch.manual_seed(0)
+    model = create_model("resnet8", 10, (3, 32, 32))
+    pool = varied_images(1024, (3, 32, 32), torch.Generator().manual_seed(5))
+    return build_case("resnet8-a2a4", model, pool, tmp_path_factory.mktemp("resnet8sub"), seed=1, act_bits=(2, 4))
+
+
+@pytest.fixture(scope="session")
+def tiny_subbyte_case(tmp_path_factory) -> Case:
+    torch.manual_seed(0)
+    return build_case("tiny-a2a4", TinyNet(), tiny_pool(), tmp_path_factory.mktemp("tinysub"), seed=5,
+                      bits=(0, 2, 4, 8), act_bits=(2, 4))  # fmt: skip
