@@ -13,6 +13,7 @@ import torch
 import cost_models
 from search.config import SearchConfig
 from search.models import create_model
+from search.report.html import write_report
 from search.sweep import SweepConfig, sweep
 from supernet import Architecture, to_supernet
 from targets import get_target
@@ -26,6 +27,12 @@ def tiny_sweep(tmp_path_factory) -> Path:
                         out_dir=str(tmp_path_factory.mktemp("report-runs")), progress=False)  # fmt: skip
     folder, _ = sweep(base, SweepConfig(methods=("joint", "uniform"), strengths=(0.01, 30.0), uniform_bits=(8,)))
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_report(tiny_sweep) -> Path:
+    """report.html of the tiny sweep."""
+    return write_report(tiny_sweep)
 
 
 def write_run(folder: Path, model: str, target: str, bits: Callable[[str, int], list[int]]) -> Path:
