@@ -84,7 +84,9 @@ def figure(s: ArchSummary) -> Figure:
     if any(r.group for r in s.rows):
         fig.text(0.01, 0.005, "[A], [B], ...: layers whose outputs meet at an add share one set of gates "
                  "(they keep the same channels)", fontsize=7, color="#444444")  # fmt: skip
-    fig.subplots_adjust(left=0.2, right=0.98, top=1 - 0.85 / fig.get_figheight(), bottom=0.6 / fig.get_figheight())
+    longest = max(len(t.get_text()) for t in ax.get_yticklabels())  # room for the layer names, in inches
+    w, h = fig.get_figwidth(), fig.get_figheight()
+    fig.subplots_adjust(left=min(0.4, (0.25 + 0.062 * longest) / w), right=0.98, top=1 - 0.85 / h, bottom=0.6 / h)
     return fig
 
 

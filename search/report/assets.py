@@ -2,7 +2,8 @@
 
 The script links the three views of a point: hovering or clicking a circle of any front, or a row
 of the table, highlights that point everywhere and shows which run it is; clicking scrolls to its
-architecture picture. It ends by setting `data-ready` on <body>, which the browser test reads.
+architecture picture; report.html#point-N opens with point N selected. It ends by setting
+`data-ready` on <body>, which the browser test reads.
 """
 
 CSS = """
@@ -31,7 +32,7 @@ tr.sel td { background: #fff3c4; } tbody tr { cursor: pointer; }
 .arch img { max-width: 100%; border: 1px solid #eee; } .arch h3 { font-size: 1em; margin: .3em 0; }
 """
 
-JS = """
+JS = r"""
 (function () {
   var tip = document.getElementById('tip'), which = document.getElementById('which');
   function all(sel) { return Array.prototype.slice.call(document.querySelectorAll(sel)); }
@@ -57,6 +58,8 @@ JS = """
     tr.addEventListener('mouseenter', function () { select(tr.dataset.i, false); });
     tr.addEventListener('click', function (e) { if (e.target.tagName !== 'A') { select(tr.dataset.i, true); } });
   });
+  var linked = /^#point-(\d+)$/.exec(location.hash);  // report.html#point-3 opens with point 3 selected
+  if (linked) { select(linked[1], false); }
   document.body.dataset.ready = '1';
 })();
 """
