@@ -30,7 +30,7 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.2f}"
 
 
-def _table(points: list[Point], costs: list[str], fronts: list[str], out: Path) -> str:
+def _table(points: list[Point], costs: list[str], out: Path) -> str:
     heads = ["#", "method", "knob", "target", "test acc %", "val acc %", "float acc %"]
     heads += [f"{c} ({SHORT_UNITS.get(unit(c), unit(c))})" for c in costs]
     heads += ["epochs w+s+f", "wall s", "on front", "run"]
@@ -40,10 +40,10 @@ def _table(points: list[Point], costs: list[str], fronts: list[str], out: Path) 
     for p in points:
         e = p.epochs
         epochs = "+".join(str(e.get(k, "?")) for k in ("warmup", "search", "finetune"))
-        on = ", ".join(c for c in fronts if p.on_front.get(c)) or "-"
+        on = ", ".join(c for c, yes in p.on_front.items() if yes) or "-"
         link = quote(os.path.relpath(p.run, out.parent)) + "/"
         info = f"{p.index:02d} {p.label} on {p.target}: test acc {100 * p.test_acc:.2f}%, " + ", ".join(
-            f"{c} {p.costs[c]:,.0f}" for c in fronts if c in p.costs) + f" — {p.run.name}"  # fmt: skip
+            f"{c} {p.costs[c]:,.0f}" for c in p.on_front) + f" — {p.run.name}"  # fmt: skip
         cells = [f"{p.index:02d}", escape(p.method), escape(p.knob), escape(p.target), _pct(p.test_acc),
                  _pct(p.val_acc), _pct(p.float_test_acc)]  # fmt: skip
         cells += [f"{p.costs[c]:,.0f}" if c in p.costs else "-" for c in costs]
@@ -87,11 +87,13 @@ def render(folder: str | Path, out: Path) -> str:
     """The whole page as one string."""
     folder = Path(folder)
     points = find_points(folder)
-    fronts = front_costs(points)
+    fronts = list(dict.fromkeys(c for p in points for c in p.on_front))
     every = fronts + sorted(set().union(*(p.costs for p in points)) - set(fronts))  # front costs first
     colours = method_colours(points)
     legend = "".join(f'<span><i style="background:{c}"></i>{escape(m)}</span>' for m, c in colours.items())
-    panels = "\n".join(front_svg(points, c, t, colours) for c in fronts for t in sorted({p.target for p in points}))
+    targets = sorted({p.target for p in points})
+    panels = "\n".join(front_svg(points, c, t, colours) for t in targets
+                        for c in front_costs([p for p in points if p.target == t]))  # fmt: skip
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>bitgate report: {escape(folder.name)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>
@@ -102,7 +104,7 @@ point (or a table row) to see which run it is; a click scrolls to its architectu
 <p class="legend">{legend}</p><p id="which"></p>
 <div class="fronts">{panels}</div>
 <h2>Points</h2>
-{_table(points, every, fronts, out)}
+{_table(points, every, out)}
 <h2>Architectures</h2>
 <p class="meta">One row per searchable layer in network order: output channels stacked by weight bit-width
 (pruned channels in their own colour), and each layer's share of the run's size and latency.</p>

@@ -76,14 +76,15 @@ def front_costs(points: list[Point]) -> list[str]:
 
 
 def mark_fronts(points: list[Point]) -> list[Point]:
-    """Fill `on_front` for every front cost, per (target, method), as `bitgate pareto` does."""
-    costs = front_costs(points)
-    df = pd.DataFrame([{"target": p.target, "method": p.method, "acc": p.test_acc, **p.costs} for p in points])
+    """Fill `on_front` for every front cost of each target, per (target, method), as `bitgate pareto` does."""
     flags: dict[int, dict[str, bool]] = {p.index: {} for p in points}
-    for cost in costs:
-        for _, part in df.groupby(["target", "method"]):
-            for i, on in pareto_mask(part[cost], part["acc"]).items():
-                flags[int(i)][cost] = bool(on)
+    for target in dict.fromkeys(p.target for p in points):
+        pts = [p for p in points if p.target == target]
+        df = pd.DataFrame([{"i": p.index, "method": p.method, "acc": p.test_acc, **p.costs} for p in pts])
+        for cost in front_costs(pts):
+            for _, part in df.groupby("method"):
+                for i, on in zip(part["i"], pareto_mask(part[cost], part["acc"]), strict=True):
+                    flags[int(i)][cost] = bool(on)
     return [Point(**{**p.__dict__, "on_front": flags[p.index]}) for p in points]
 
 

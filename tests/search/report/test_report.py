@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from search.cli import main
+from search.report.html import write_report
 from search.report.points import find_points
 
 ATTR = re.compile(r"""\b(?:src|href|action|poster|srcset|data)\s*=\s*["']([^"']*)["']""", re.I)
@@ -62,3 +63,14 @@ def test_report_on_a_folder_without_runs_is_one_line_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "no finished runs" in err
     assert not (tmp_path / "report.html").exists()
+
+
+def test_each_target_gets_its_own_fronts(tmp_path, hand_run):
+    keep_all = lambda layer, n: [8] * n  # noqa: E731
+    hand_run(tmp_path / "sweep" / "00-mpic", "digits_cnn", "mpic", keep_all)
+    hand_run(tmp_path / "sweep" / "01-h7", "digits_cnn", "stm32h7", keep_all)
+    html = write_report(tmp_path / "sweep").read_text()
+    labels = re.findall(r'aria-label="test accuracy against (\w+) on (\w+)"', html)
+    # each run's search cost, then size, then the latency model of its own target only
+    assert labels == [("latency_mpic", "mpic"), ("size", "mpic"),
+                      ("memory", "stm32h7"), ("size", "stm32h7"), ("latency_cortexm", "stm32h7")]  # fmt: skip
