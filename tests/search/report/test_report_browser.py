@@ -22,10 +22,11 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--enable-logging=stderr", "--v=0"]  # fmt: skip
 
 
-def open_page(page: Path, tmp: Path, *extra: str) -> tuple[str, str, list[str]]:
+def open_page(page: Path, tmp: Path, *extra: str, fragment: str = "") -> tuple[str, str, list[str]]:
     """(stdout, console lines, http(s) URLs the page itself requested) of one headless Chromium run."""
     net = tmp / "net.json"
-    cmd = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp / 'profile'}", f"--log-net-log={net}", *extra, page.as_uri()]
+    profile = f"--user-data-dir={tmp / 'profile'}"
+    cmd = [CHROMIUM, *FLAGS, profile, f"--log-net-log={net}", *extra, page.as_uri() + fragment]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
     return done.stdout, "\n".join(console), page_requests(net)
@@ -52,11 +53,19 @@ def test_the_checks_catch_a_broken_page(tmp_path):
     assert requests == ["https://example.com/x.png"]
 
 
-def test_report_opens_without_errors_or_requests(tiny_report, tmp_path):
-    dom, console, requests = open_page(tiny_report, tmp_path, "--dump-dom")
+def test_report_opens_without_errors_or_requests_and_selects_a_point(tiny_report, tmp_path):
+    dom, console, requests = open_page(tiny_report, tmp_path, "--dump-dom", fragment="#point-1")
     assert console == ""
     assert requests == []
     assert re.search(r'<body[^>]*data-ready="1"', dom), "the report's script did not run to its end"
+    # report.html#point-1 selects point 1 in every view: a circle per front, its table row, its picture
+    tags = re.findall(r"<(\w+)\b([^>]*)>", dom)
+    selected = [(name, re.search(r'data-i="(\d+)"', attrs)) for name, attrs in tags
+                if re.search(r'class="[^"]*\bsel\b', attrs)]  # fmt: skip
+    assert {m.group(1) for _, m in selected if m} == {"1"}
+    assert sorted(name for name, _ in selected) == ["g", "g", "g", "section", "tr"]
+    which = re.search(r'<p id="which">([^<]*)</p>', dom).group(1)
+    assert which.startswith("01 joint s30") and "seed0" in which
 
 
 def test_report_screenshot_is_not_blank(tiny_report, tmp_path):
