@@ -88,9 +88,10 @@ def _supernet(model: str, in_shape: tuple, classes: int, bits: tuple, act_bits: 
     """The run's network structure (untrained: shapes and channel groups are all a picture needs)."""
     from search.models import create_model
 
-    torch.manual_seed(0)
-    net = create_model(model, classes, in_shape)
-    return to_supernet(net, torch.randn(2, *in_shape), bits=bits, act_bits=act_bits)
+    with torch.random.fork_rng(devices=[]):  # the caller's random state stays as it was
+        torch.manual_seed(0)
+        net = create_model(model, classes, in_shape)
+        return to_supernet(net, torch.randn(2, *in_shape), bits=bits, act_bits=act_bits)
 
 
 def network_of(cfg: SearchConfig, arch: Architecture, target: Target) -> Supernet:
