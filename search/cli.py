@@ -35,6 +35,8 @@ EPILOG = """examples:
   bitgate sweep --config configs/cifar10_resnet8_paper.toml --executor ray --address auto --gpus-per-point 1
   bitgate pareto runs/sweep-* --cost size
   bitgate export runs/<run> --format all --target stm32h7
+  bitgate show runs/sweep-*/03-*
+  bitgate report runs/sweep-digits_cnn-stm32h7-seed0
 """
 
 
@@ -91,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("onnx", "c", "all"), default="all")
     p.add_argument("--target", help="warn if the weights do not fit this target's Flash (default: the run's)")
     p.add_argument("--out", type=Path, help="output folder (default: RUN_DIR/export)")
+    p = sub.add_parser("show", help="draw a finished run's architecture: RUN_DIR/arch.png")
+    p.add_argument("run_dir", type=Path)
+    p = sub.add_parser("report", help="a self-contained HTML report of a sweep: SWEEP_DIR/report.html")
+    p.add_argument("sweep_dir", type=Path)
+    p.add_argument("--out", type=Path, help="output file (default: SWEEP_DIR/report.html)")
     return parser
 
 

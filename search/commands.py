@@ -179,3 +179,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     report = export_run(args.run_dir, args.format, target=args.target, out=args.out)
     print(report)
     return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from search.report.arch_plot import show
+
+    print(f"architecture picture: {show(args.run_dir)}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from search.report.html import write_report
+
+    print(f"report: {write_report(args.sweep_dir, args.out)}")
+    return 0
