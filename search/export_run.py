@@ -15,7 +15,7 @@ CALIBRATION_SAMPLES = 256
 
 def export_run(run_dir: Path, fmt: str = "all", target: str | None = None, out: Path | None = None) -> str:
     """Export RUN_DIR/model.pt into RUN_DIR/export (or `out`); returns a printable summary."""
-    from supernet.export.api import export  # onnx is imported only when exporting
+    from deploy.api import export  # onnx is imported only when exporting
 
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)

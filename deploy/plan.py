@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from supernet.export.fixedpoint import INT32_MAX, INT32_MIN, quantize_multiplier, quantize_multipliers
-from supernet.export.graph import Graph, Node
-from supernet.export.integer import ActGrid, IntLayer
+from deploy.fixedpoint import INT32_MAX, INT32_MIN, quantize_multiplier, quantize_multipliers
+from deploy.graph import Graph, Node
+from deploy.integer import ActGrid, IntLayer
 
 FRAC_BITS = 16  # wide tensors: 2^31 / (255 * 2^16) = 128x an 8-bit consumer's clip before saturation
 

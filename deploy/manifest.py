@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from supernet.export.fixedpoint import INT32_MAX, INT32_MIN
-from supernet.export.grouping import PrecisionGroup
-from supernet.export.packing import pack, packed_bytes
-from supernet.export.plan import FRAC_BITS, Program
+from deploy.fixedpoint import INT32_MAX, INT32_MIN
+from deploy.grouping import PrecisionGroup
+from deploy.packing import pack, packed_bytes
+from deploy.plan import FRAC_BITS, Program
 from targets.target import Target
 
 FORMAT = "bitgate-int/1"

@@ -10,6 +10,13 @@ from export_helpers import Case, TinyNet, build_case, scramble_depthwise, tiny_p
 from search.models import create_model
 
 
+@pytest.fixture(autouse=True)
+def _seed():
+    """Every test starts from the same global seed (as under tests/supernet, where these tests lived)."""
+    torch.manual_seed(0)
+    yield
+
+
 @pytest.fixture(scope="session")
 def resnet8_case(tmp_path_factory) -> Case:
     torch.manual_seed(0)

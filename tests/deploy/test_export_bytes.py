@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from cost_models.registry import evaluate
-from supernet.export import export, interpreter
-from supernet.export.packing import packed_bytes
+from deploy import export, interpreter
+from deploy.packing import packed_bytes
 from targets.target import Target
 
 

@@ -23,8 +23,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from supernet.export.graph import Graph
-from supernet.export.integer import ActGrid, IntLayer
+from deploy.graph import Graph
+from deploy.integer import ActGrid, IntLayer
 
 OPSET = 17
 IR_VERSION = 8

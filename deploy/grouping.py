@@ -22,9 +22,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from supernet.export.graph import Graph
-from supernet.export.integer import IntLayer
-from supernet.export.plan import Program
+from deploy.graph import Graph
+from deploy.integer import IntLayer
+from deploy.plan import Program
 
 
 @dataclass(frozen=True)

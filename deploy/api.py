@@ -23,13 +23,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from deploy.c_header import render_header
+from deploy.graph import Graph, read_graph
+from deploy.grouping import reorder
+from deploy.integer import ActGrid, IntLayer, integer_layer
+from deploy.manifest import build_manifest
+from deploy.plan import build_program
 from supernet.arch import Architecture
-from supernet.export.c_header import render_header
-from supernet.export.graph import Graph, read_graph
-from supernet.export.grouping import reorder
-from supernet.export.integer import ActGrid, IntLayer, integer_layer
-from supernet.export.manifest import build_manifest
-from supernet.export.plan import build_program
 from supernet.network import DEFAULT_OUTPUT_ACT_BITS, Supernet
 from supernet.quant import activation_levels
 from targets.registry import get_target
@@ -167,7 +167,7 @@ def export(
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
     if "onnx" in chosen:
-        from supernet.export.onnx_model import build_onnx  # onnx is an optional dependency
+        from deploy.onnx_model import build_onnx  # onnx is an optional dependency
 
         files["model.onnx"] = out / "model.onnx"
         _write_atomic(files["model.onnx"], build_onnx(im.graph, im.layers, im.output).SerializeToString())

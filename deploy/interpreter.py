@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from supernet.export.fixedpoint import INT32_MIN, requantize, saturate
-from supernet.export.packing import unpack
+from deploy.fixedpoint import INT32_MIN, requantize, saturate
+from deploy.packing import unpack
 
 CHUNK = 32  # images per pass (bounds the im2col buffer)
 
