@@ -141,3 +141,25 @@ def reorder(program: Program, graph: Graph) -> tuple[Program, dict[str, list[Pre
     out_node = program.tensors[program.output].node
     class_order = orders[out_node] if out_node in orders else np.arange(program.tensors[program.output].shape[0])
     return replace(program, ops=ops), groups, class_order
+
+
+def reorder_layers(graph: Graph, layers: dict[str, IntLayer]) -> tuple[dict[str, IntLayer], dict[str, list[PrecisionGroup]],
+                                                                        dict[str, np.ndarray]]:  # fmt: skip
+    """The same reordering applied to the integer layers directly (for flavours that plan their own program):
+    (reordered layers by module, precision groups by module, channel order of every graph node)."""
+    orders = channel_orders(graph, layers)
+    out_layers, groups = {}, {}
+    for node in graph.nodes:
+        if node.kind != "layer":
+            continue
+        layer, out = layers[node.module], orders[node.name]
+        w = layer.weight[out]
+        if layer.groups == 1:
+            w = w[:, _input_order(graph, node, orders)]
+        new = replace(layer, weight=w, bits=layer.bits[out], weight_scale=layer.weight_scale[out],
+                      bias=layer.bias[out])  # fmt: skip
+        out_layers[node.module] = new
+        groups[node.module] = [
+            PrecisionGroup(int(b), tuple(int(i) for i in np.nonzero(new.bits == b)[0])) for b in np.unique(new.bits)
+        ]
+    return out_layers, groups, orders

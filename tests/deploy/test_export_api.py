@@ -46,7 +46,7 @@ def test_no_warning_when_it_fits(tiny, tmp_path):
     assert report.warnings == ()
 
 
-C_FILES = {"model.h", "model.json", "model.bin"}
+C_FILES = {"model.h", "model.c", "model.json", "model.bin"}
 
 
 @pytest.mark.parametrize(
