@@ -192,6 +192,9 @@ def _op_lines(op: dict[str, Any], manifest: dict[str, Any], offsets: dict[int, i
         return [f"  bg_pool({', '.join(str(a) for a in args)}); /* {op['name']} */"]
     if kind == "relu":
         return [f"  for (int32_t i = 0; i < {n}; i++) {{ int64_t v = bg_ld({x[0]}, i); bg_st({y}, i, v > 0 ? v : 0); }}"]
+    if kind == "clamp":
+        return [f"  for (int32_t i = 0; i < {n}; i++) bg_st({y}, i, bg_sat(bg_ld({x[0]}, i), {_i64(op['lo'])}, "
+                f"{_i64(op['hi'])}));"]  # fmt: skip
     if kind == "flatten":
         return [f"  for (int32_t i = 0; i < {n}; i++) bg_st({y}, i, bg_ld({x[0]}, i));"]
     raise ValueError(f"no C for op {kind!r}")

@@ -35,6 +35,7 @@ from deploy.grouping import PrecisionGroup, reorder_layers
 from deploy.integer import ActGrid, IntLayer
 from deploy.manifest import c_name
 from deploy.packing import pack, packed_bytes
+from deploy.plan import clamp_levels
 from supernet.graph import UnsupportedModelError
 from targets.target import Target
 
@@ -102,10 +103,7 @@ def _targets(graph: Graph, layers: dict[str, IntLayer], out: Levels,
         if t is None:
             return None
         if user.kind in ("relu", "clamp"):
-            low, high = user.attrs.get("min", 0.0), user.attrs.get("max")
-            lo = max(t.lo, int(round(low / t.scale)))
-            hi = t.hi if high is None else min(t.hi, int(round(high / t.scale)))
-            return Levels(t.scale, lo, max(hi, lo))
+            return Levels(t.scale, *clamp_levels(t.lo, t.hi, t.scale, user.attrs))
         return t  # maxpool, avgpool, flatten keep the grid
 
     for node in reversed(graph.nodes):
@@ -300,13 +298,11 @@ def build_cmsis(graph: Graph, int_layers: dict[str, IntLayer], out_grid: ActGrid
             value[node.name] = out
         elif node.kind in ("relu", "clamp"):
             g = b.tensors[ins[0]].levels
-            low, high = node.attrs.get("min", 0.0), node.attrs.get("max")
-            lo = max(g.lo, int(round(low / g.scale)))
-            hi = g.hi if high is None else min(g.hi, int(round(high / g.scale)))
+            lo, hi = clamp_levels(g.lo, g.hi, g.scale, node.attrs)
             if lo == g.lo and hi == g.hi:
                 value[node.name] = ins[0]  # the producer's clamp already did it
             else:
-                out = b.tensor(shape, Levels(g.scale, lo, max(lo, hi)), node.name)
+                out = b.tensor(shape, Levels(g.scale, lo, hi), node.name)
                 b.op("clamp", node.name, ins, out, **b.bounds(out))
                 value[node.name] = out
         elif node.kind == "flatten":

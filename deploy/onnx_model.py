@@ -98,6 +98,11 @@ def build_onnx(graph: Graph, layers: dict[str, IntLayer], out_grid: ActGrid) -> 
             value[node.name] = b.layer(ins[0], layers[node.module], node.module)
         elif node.kind == "relu":
             value[node.name] = b.op("Relu", ins, node.name)
+        elif node.kind == "clamp":
+            big = float(np.finfo(np.float32).max)
+            lo = b.const(f"{node.name}/min", np.array(max(node.attrs["min"], -big), np.float32))
+            hi = b.const(f"{node.name}/max", np.array(min(node.attrs["max"], big), np.float32))
+            value[node.name] = b.op("Clip", [ins[0], lo, hi], node.name)
         elif node.kind == "add":
             value[node.name] = b.op("Add", ins, node.name)
         elif node.kind == "flatten":

@@ -92,6 +92,17 @@ class Program:
     frac_bits: int = FRAC_BITS
 
 
+def clamp_levels(lo: int, hi: int, scale: float, attrs: dict) -> tuple[int, int]:
+    """Levels [lo, hi] on a grid of `scale` after a clamp node ({min, max} reals; a ReLU is min 0):
+    round(clamp(x, min, max) / scale) == clamp(round(x / scale), round(min / scale), round(max / scale))."""
+    mn, mx = attrs.get("min", 0.0), attrs.get("max", float("inf"))
+    if mn != -float("inf"):
+        lo = max(lo, int(round(mn / scale)))
+    if mx != float("inf"):
+        hi = min(hi, int(round(mx / scale)))
+    return lo, max(lo, hi)
+
+
 def _merge(prefs: list[Rep]) -> Rep:
     if len(set(prefs)) == 1:
         return prefs[0]
@@ -112,6 +123,8 @@ def _targets(graph: Graph, layers: dict[str, IntLayer], out: Rep) -> dict[str, R
         t = target[user.name]
         if user.kind == "relu":
             return Rep(t.scale, max(t.lo, 0), max(t.hi, 0))
+        if user.kind == "clamp":
+            return Rep(t.scale, *clamp_levels(t.lo, t.hi, t.scale, user.attrs))
         if user.kind in ("add", "avgpool"):
             return Rep.wide(t.fine())
         return t  # maxpool, flatten
@@ -188,6 +201,15 @@ def build_program(graph: Graph, layers: dict[str, IntLayer], out_grid: ActGrid) 
             else:
                 out = b.tensor(node.shape, Rep(rep.scale, 0, max(rep.hi, 0)), node.name)
                 b.ops.append(Op("relu", node.name, ins, out, node=node.name))
+                value[node.name] = out
+        elif node.kind == "clamp":
+            rep = b.tensors[ins[0]].rep
+            lo, hi = clamp_levels(rep.lo, rep.hi, rep.scale, node.attrs)
+            if (lo, hi) == (rep.lo, rep.hi):
+                value[node.name] = ins[0]  # its producer already clamps there
+            else:
+                out = b.tensor(node.shape, Rep(rep.scale, lo, hi), node.name)
+                b.ops.append(Op("clamp", node.name, ins, out, {"lo": lo, "hi": hi}, node=node.name))
                 value[node.name] = out
         elif node.kind in ("maxpool", "flatten"):
             out = b.tensor(node.shape, b.tensors[ins[0]].rep, node.name)
