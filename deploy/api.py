@@ -208,6 +208,9 @@ def export(
             f"{sizes['metadata']} per-channel metadata) but target {tgt.name!r} has {tgt.flash_bytes}"
         )
         warnings.warn(messages[-1], FlashOverflowWarning, stacklevel=2)
+    for note in manifest.get("notes", ()):
+        messages.append(note)
+        warnings.warn(note, stacklevel=2)
     clamped = {n: layer.clamped_bias for n, layer in im.layers.items() if layer.clamped_bias}
     if clamped:
         messages.append(f"int32 bias saturated in {clamped} (channels per layer)")

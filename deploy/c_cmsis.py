@@ -63,7 +63,8 @@ def _padded_hw(op: dict[str, Any]) -> tuple[int, int]:
     ih, iw, _ = op["in_hwc"]
     oh, ow, _ = op["out_hwc"]
     (kh, kw), (sh, sw), (dh, dw) = op["kernel"], op["stride"], op["dilation"]
-    return max(ih + op["pad"][0], (oh - 1) * sh + (kh - 1) * dh + 1), max(iw + op["pad"][1], (ow - 1) * sw + (kw - 1) * dw + 1)
+    return (max(ih + op["pad"][0], (oh - 1) * sh + (kh - 1) * dh + 1),
+            max(iw + op["pad"][1], (ow - 1) * sw + (kw - 1) * dw + 1))
 
 
 def _dims(n: int, h: int, w: int, c: int) -> str:
@@ -99,8 +100,8 @@ def _conv_call(op: dict[str, Any], g: dict[str, Any], src: str, dst: str, in_c: 
             f"    const cmsis_nn_dw_conv_params p = {{.input_offset = {op['input_offset']}, .output_offset = "
             f"{op['output_offset']}, .ch_mult = 1, .stride = {_tile(op['stride'])}, .padding = {_tile(op['pad'])}, "
             f".dilation = {_tile(op['dilation'])}, .activation = {act}}};",
-            f"    if ({g['kernel']}(&ctx, &p, &q, &in_dims, {src}, &f_dims, {w}, &bias_dims, bg_{g['bias']}, &out_dims, "
-            f"{dst}) != ARM_CMSIS_NN_SUCCESS) return -OP;",
+            f"    if ({g['kernel']}(&ctx, &p, &q, &in_dims, {src}, &f_dims, {w}, &bias_dims, bg_{g['bias']}, "
+            f"&out_dims, {dst}) != ARM_CMSIS_NN_SUCCESS) return -OP;",
         ]
     size_fn = "arm_convolve_s8_get_buffer_size" if g["storage_bits"] == 8 else "arm_convolve_s4_get_buffer_size"
     extra = ", NULL" if g["storage_bits"] == 8 else ""
@@ -130,8 +131,9 @@ def _conv(op: dict[str, Any], x: str, y: str) -> list[str]:
             ph, pw = _padded_hw(op)
             top, left = op["pad"]
             lines.append(f"    memset(bg_group_buf, {-op['input_offset']}, {ph * pw * count});")
-            lines.append(f"    for (int32_t r = 0; r < {ih}; r++) for (int32_t c = 0; c < {iw}; c++) memcpy(bg_group_buf + "
-                         f"((r + {top}) * {pw} + c + {left}) * {count}, {x} + (r * {iw} + c) * {ic} + {a}, {count});")
+            lines.append(f"    for (int32_t r = 0; r < {ih}; r++) for (int32_t c = 0; c < {iw}; c++) "
+                         f"memcpy(bg_group_buf + ((r + {top}) * {pw} + c + {left}) * {count}, "
+                         f"{x} + (r * {iw} + c) * {ic} + {a}, {count});")
             src, in_c = "bg_group_buf", count
             pad_op = {**op, "pad": [0, 0], "in_hwc": [ph, pw, count]}
         elif op["depthwise"] and not full:

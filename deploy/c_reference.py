@@ -188,10 +188,11 @@ def _op_lines(op: dict[str, Any], manifest: dict[str, Any], offsets: dict[int, i
         _, oh, ow = _chw(out_shape)
         avg = kind == "avgpool"
         q = [op["pre_shift"], op["multiplier"], op["shift"], _i64(op["lo"]), _i64(op["hi"])] if avg else [0, 0, 0, 0, 0]
-        args = [0 if avg else 1, x[0], y, c, ih, iw, oh, ow, *op["kernel"], *op["stride"], op["pads"][0], op["pads"][1], *q]
+        args = [0 if avg else 1, x[0], y, c, ih, iw, oh, ow, *op["kernel"], *op["stride"], *op["pads"][:2], *q]
         return [f"  bg_pool({', '.join(str(a) for a in args)}); /* {op['name']} */"]
     if kind == "relu":
-        return [f"  for (int32_t i = 0; i < {n}; i++) {{ int64_t v = bg_ld({x[0]}, i); bg_st({y}, i, v > 0 ? v : 0); }}"]
+        return [f"  for (int32_t i = 0; i < {n}; i++) {{ int64_t v = bg_ld({x[0]}, i); "
+                f"bg_st({y}, i, v > 0 ? v : 0); }}"]
     if kind == "clamp":
         return [f"  for (int32_t i = 0; i < {n}; i++) bg_st({y}, i, bg_sat(bg_ld({x[0]}, i), {_i64(op['lo'])}, "
                 f"{_i64(op['hi'])}));"]  # fmt: skip

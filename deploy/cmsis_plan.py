@@ -149,6 +149,7 @@ class _Builder:
     kinds: dict[str, str] = field(default_factory=dict)
     taken: set[str] = field(default_factory=set)
     converted: dict[tuple[int, Levels], int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def tensor(self, shape: tuple[int, ...], levels: Levels, node: str) -> int:
         if not levels.fits_int8:
@@ -220,7 +221,8 @@ def _layer(b: _Builder, node: Node, x: int, out: int) -> None:
     gin, gout = b.tensors[x].levels, b.tensors[out].levels
     reals = layer.sum_scale / gout.scale
     if float(np.max(reals)) >= 2.0**30:
-        raise UnsupportedModelError(f"layer {node.module!r}: requantization factor {float(np.max(reals)):.3g} too large")
+        raise UnsupportedModelError(f"layer {node.module!r}: requantization factor {float(np.max(reals)):.3g} is "
+                                    "too large for CMSIS-NN's multiplier and shift")
     mult, shift = quantize_multipliers(reals)
     cname = c_name(node.module, b.taken)
     columns = _linear_columns(b.graph, node) if layer.kind == "linear" else None
@@ -333,6 +335,10 @@ def build_cmsis(graph: Graph, int_layers: dict[str, IntLayer], out_grid: ActGrid
             output_id = b.convert(ins[0], out_levels)
         else:
             raise UnsupportedModelError(f"node '{node.name}': {node.kind} has no cmsis-nn kernel")
+    priced = {g.bits: target.storage(g.bits) for gs in groups.values() for g in gs if g.bits in target.storage_bits}
+    b.notes = [f"target {target.name!r} prices {bits}-bit weights at {s} bits but CMSIS-NN stores them in "
+               f"{storage_bits(bits)}-bit fields: the weight arrays exceed its `size` cost"
+               for bits, s in sorted(priced.items()) if s != storage_bits(bits)]  # fmt: skip
     out_node = b.tensors[output_id].node
     class_order = orders.get(out_node, np.arange(b.tensors[output_id].shape[-1]))
     return _manifest(b, graph, input_id, output_id, class_order)
@@ -366,5 +372,6 @@ def _manifest(b: _Builder, graph: Graph, input_id: int, output_id: int,
         "ops": b.ops,
         "arrays": table,
         "bytes": {"weights": int(weight), "metadata": int(meta), "flash": int(weight + meta)},
+        "notes": b.notes,
     }
     return manifest, b.arrays

@@ -143,8 +143,9 @@ def reorder(program: Program, graph: Graph) -> tuple[Program, dict[str, list[Pre
     return replace(program, ops=ops), groups, class_order
 
 
-def reorder_layers(graph: Graph, layers: dict[str, IntLayer]) -> tuple[dict[str, IntLayer], dict[str, list[PrecisionGroup]],
-                                                                        dict[str, np.ndarray]]:  # fmt: skip
+def reorder_layers(
+    graph: Graph, layers: dict[str, IntLayer]
+) -> tuple[dict[str, IntLayer], dict[str, list[PrecisionGroup]], dict[str, np.ndarray]]:
     """The same reordering applied to the integer layers directly (for flavours that plan their own program):
     (reordered layers by module, precision groups by module, channel order of every graph node)."""
     orders = channel_orders(graph, layers)

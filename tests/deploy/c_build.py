@@ -10,6 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+from targets.target import Target
 
 ROOT = Path(__file__).resolve().parents[2]
 # the kernels the cmsis-nn flavour calls and what they need (float kernels left out)
@@ -96,3 +99,12 @@ def run_model(exe: Path, inputs: np.ndarray) -> np.ndarray:
                           text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr
     return np.fromfile(work / "outputs.bin", dtype=np.int8).reshape(len(inputs), -1)
+
+
+CMSIS = find_cmsis_nn()
+needs_cc = pytest.mark.skipif(compiler() is None, reason="no host C compiler (cc) on PATH")
+needs_cmsis = pytest.mark.skipif(CMSIS is None, reason="CMSIS-NN sources not found: set CMSIS_NN_PATH or put them "
+                                 "in shared/third_party/CMSIS-NN next to the project")  # fmt: skip
+# a Cortex-M target that offers 2-bit weights stored in 4-bit fields (CMSIS-NN has no 2-bit kernels)
+CORTEX_M_2IN4 = Target("cortex-m-2in4", "test: CMSIS-NN with 2-bit weights in s4 fields", 2**21, 2**20, 10**8,
+                       (0, 2, 4, 8), (8,), ("size",), storage_bits={2: 4})  # fmt: skip

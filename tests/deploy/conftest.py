@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from c_build import CMSIS, build_cmsis_library, compiler
 from export_helpers import Case, TinyNet, build_case, scramble_depthwise, tiny_pool, varied_images
 
 from search.models import create_model
@@ -73,3 +74,11 @@ def quantnet1d_case(tmp_path_factory) -> Case:
 @pytest.fixture(params=["resnet8", "dscnn", "tiny", "tiny_bn", "tiny_scrambled", "quantnet1d"])
 def any_case(request) -> Case:
     return request.getfixturevalue(f"{request.param}_case")
+
+
+@pytest.fixture(scope="session")
+def cmsis_lib(tmp_path_factory):
+    """CMSIS-NN's plain-C kernels compiled once per session into a static library (see c_build.py)."""
+    if CMSIS is None or compiler() is None:
+        pytest.skip("CMSIS-NN sources (CMSIS_NN_PATH) or a C compiler (cc) missing")
+    return build_cmsis_library(CMSIS, tmp_path_factory.mktemp("cmsis-nn"))

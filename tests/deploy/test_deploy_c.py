@@ -11,27 +11,18 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from c_build import build_cmsis_library, build_model, compiler, find_cmsis_nn, run_model
+from c_build import CMSIS, CORTEX_M_2IN4, build_model, needs_cc, needs_cmsis, run_model
 from export_helpers import SEPARATION_STEPS, set_random_arch, varied_images
 
 from cost_models.registry import evaluate
 from deploy import ExportReport, cmsis_interpreter, export, interpreter
 from search.models import create_model
 from supernet import Architecture, Supernet, materialize, to_supernet
-from targets.target import Target
 
-CMSIS = find_cmsis_nn()
-needs_cc = pytest.mark.skipif(compiler() is None, reason="no host C compiler (cc) on PATH")
-needs_cmsis = pytest.mark.skipif(CMSIS is None, reason="CMSIS-NN sources not found: set CMSIS_NN_PATH or put them "
-                                 "in shared/third_party/CMSIS-NN next to the project")  # fmt: skip
-# a Cortex-M target that offers 2-bit weights stored in 4-bit fields (CMSIS-NN has no 2-bit kernels)
-CORTEX_M_2IN4 = Target("cortex-m-2in4", "test: CMSIS-NN with 2-bit weights in s4 fields", 2**21, 2**20, 10**8,
-                       (0, 2, 4, 8), (8,), ("size",), storage_bits={2: 4})  # fmt: skip
 N_EVAL = 256  # separated inputs compared with PyTorch
 N_C_INPUTS = 64  # of which run through the C builds
 
@@ -61,13 +52,6 @@ class Deployed:
     reports: dict[str, ExportReport]  # flavour -> report
     cmsis_x: np.ndarray  # the separated inputs as bg_infer takes them (int8 NHWC)
     cmsis_logits: np.ndarray  # cmsis-nn interpreter, original class order
-
-
-@pytest.fixture(scope="session")
-def cmsis_lib(tmp_path_factory) -> Path:
-    if CMSIS is None or compiler() is None:
-        pytest.skip("CMSIS-NN sources or a C compiler missing")
-    return build_cmsis_library(CMSIS, tmp_path_factory.mktemp("cmsis-nn"))
 
 
 @pytest.fixture(scope="session", params=list(MODELS))
