@@ -93,7 +93,7 @@ def test_cmsis_interpreter_agrees_with_pytorch(deployed):
     q = deployed.cmsis_logits
     agree = float((q.argmax(1) == deployed.torch_logits.argmax(1)).mean())
     # MobileNetV2's residual adds read int8 branches (calibrated grids) where the fake-quantized model adds
-    # unrounded floats; measured 96.9% on this random network (docs/deploying.md), the others 100%
+    # unrounded floats: 96.5-98.1% over three random architectures (docs/deploying.md); the others 100%
     assert agree >= (0.95 if deployed.name == "mobilenet_v2" else 0.99), agree
 
 
