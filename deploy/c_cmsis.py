@@ -198,6 +198,13 @@ def _op_lines(op: dict[str, Any], x: list[str], y: str, size: int) -> list[str]:
             f"    {y}[i] = (int8_t)MIN(MAX(v, {op['act_min']}), {op['act_max']});",
             "  }",
         ]
+    if kind == "concat":
+        lines, start, total = [f"  /* {op['name']}: channel concatenation (NHWC) */"], 0, sum(op["channels"])
+        for xi, c in zip(x, op["channels"], strict=True):
+            lines.append(f"  for (int32_t i = 0; i < {op['pixels']}; i++) memcpy({y} + i * {total} + {start}, "
+                         f"{xi} + i * {c}, {c});")  # fmt: skip
+            start += c
+        return lines
     if kind == "clamp":
         return [
             f"  /* {op['name']}: ReLU / clamp */",

@@ -193,6 +193,13 @@ def _op_lines(op: dict[str, Any], manifest: dict[str, Any], offsets: dict[int, i
     if kind == "relu":
         return [f"  for (int32_t i = 0; i < {n}; i++) {{ int64_t v = bg_ld({x[0]}, i); "
                 f"bg_st({y}, i, v > 0 ? v : 0); }}"]
+    if kind == "concat":
+        lines, start = [], 0
+        for t, xi in zip(op["inputs"], x, strict=True):
+            size = int(np.prod(manifest["tensors"][t]["shape"]))
+            lines.append(f"  for (int32_t i = 0; i < {size}; i++) bg_st({y}, {start} + i, bg_ld({xi}, i));")
+            start += size
+        return lines
     if kind == "clamp":
         return [f"  for (int32_t i = 0; i < {n}; i++) bg_st({y}, i, bg_sat(bg_ld({x[0]}, i), {_i64(op['lo'])}, "
                 f"{_i64(op['hi'])}));"]  # fmt: skip

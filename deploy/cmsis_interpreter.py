@@ -60,6 +60,9 @@ def _run_chunk(manifest: dict[str, Any], arrays: dict[str, np.ndarray], x: np.nd
             y = requantize(ins[0] + op["input_offset"], op["multiplier"], op["shift"]) + op["output_offset"]
         elif kind == "clamp":
             y = ins[0]
+        elif kind == "concat":
+            y = np.concatenate([v.reshape(len(v), -1, c) for v, c in zip(ins, op["channels"], strict=True)], axis=-1)
+            y = y.reshape((len(y), *manifest["tensors"][op["output"]]["shape"]))
         elif kind == "add":
             y = _add(op, ins[0], ins[1])
         elif kind == "avgpool":

@@ -104,7 +104,7 @@ def _targets(graph: Graph, layers: dict[str, IntLayer], out: Levels,
             return None
         if user.kind in ("relu", "clamp"):
             return Levels(t.scale, *clamp_levels(t.lo, t.hi, t.scale, user.attrs))
-        return t  # maxpool, avgpool, flatten keep the grid
+        return t  # maxpool, avgpool, flatten, concat keep the grid
 
     for node in reversed(graph.nodes):
         if node.kind == "output":
@@ -323,6 +323,13 @@ def build_cmsis(graph: Graph, int_layers: dict[str, IntLayer], out_grid: ActGrid
             b.op("avgpool", node.name, [src], out, kernel=node.attrs["kernel"], stride=node.attrs["stride"],
                  pad=node.attrs["pads"][:2], in_hwc=list(b.tensors[src].shape), out_hwc=list(shape),
                  **b.bounds(out))  # fmt: skip
+            value[node.name] = out
+        elif node.kind == "concat":
+            grid = produced(node)
+            parts = [b.convert(t, grid) for t in ins]
+            out = b.tensor(shape, grid, node.name)
+            b.op("concat", node.name, parts, out, channels=[b.tensors[t].shape[-1] for t in parts],
+                 pixels=int(np.prod(shape[:-1])), **b.bounds(out))  # fmt: skip
             value[node.name] = out
         elif node.kind == "add":
             out = b.tensor(shape, produced(node), node.name)

@@ -206,6 +206,11 @@ def _function_kind(node: fx.Node, where: str) -> str:
                                     "in the export; use ReLU, ReLU6 or Hardtanh")  # fmt: skip
     elif node.target in _ADD_FUNCS:
         return "add"
+    elif node.target in (torch.cat, torch.concat):
+        dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+        if dim != 1:
+            raise UnsupportedModelError(f"{where}: only concatenation along channels (dim=1) is supported")
+        return "concat"
     elif node.target is torch.flatten:
         return "flatten"
     elif node.target in _ALIAS_FUNCS:
@@ -264,6 +269,8 @@ def read_graph(model: nn.Module, example_input: Tensor) -> Graph:
         if kind == "add" and (len(ins) != 2 or len(node.args) != 2 or shapes[tensor_args[0].name] != shape
                               or shapes[tensor_args[1].name] != shape):  # fmt: skip
             raise UnsupportedModelError(f"{where}: only the sum of two tensors of the same shape is supported")
+        if kind == "concat" and (len(ins) < 2 or any(shapes[a.name][1:] != shape[1:] for a in tensor_args)):
+            raise UnsupportedModelError(f"{where}: concat needs two or more tensors of the same spatial size")
         if kind == "relu" and any(k not in ("inplace",) for k in node.kwargs):
             raise UnsupportedModelError(f"{where}: unsupported relu arguments")
         module = node.target if kind == "layer" else None

@@ -82,18 +82,26 @@ def channel_orders(graph: Graph, layers: dict[str, IntLayer]) -> dict[str, np.nd
         elif node.kind == "add":
             spaces.unite(node.name, node.inputs[0])
             spaces.unite(node.name, node.inputs[1])
+        elif node.kind == "concat":
+            pass  # its own space, ordered as its inputs' orders one after the other (below)
         else:
             spaces.unite(node.name, node.inputs[0])
     for node in graph.nodes:  # first layer of each space decides its order
         if node.kind == "layer":
             leader.setdefault(spaces.root(node.name), layers[node.module].bits)
-    orders = {}
+    orders: dict[str, np.ndarray] = {}
+    joined: dict[str, np.ndarray] = {}  # space root of a concat -> its order
     for node in graph.nodes:
         if node.kind == "output":
             continue
         root = spaces.root(node.name)
         channels = node.shape[0] if len(node.shape) > 1 else _flat_channels(graph, node)
-        if root in spaces.fixed or root not in leader:
+        if node.kind == "concat" and root not in joined:
+            offsets = np.cumsum([0] + [graph.node(i).shape[0] for i in node.inputs])
+            joined[root] = np.concatenate([orders[i] + o for i, o in zip(node.inputs, offsets, strict=False)])
+        if root in joined:
+            orders[node.name] = joined[root]
+        elif root in spaces.fixed or root not in leader:
             orders[node.name] = np.arange(channels)
         else:
             orders[node.name] = np.argsort(leader[root], kind="stable")

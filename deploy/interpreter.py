@@ -91,6 +91,8 @@ def _run_chunk(manifest: dict[str, Any], arrays: dict[str, np.ndarray], x: np.nd
             y = _windows(ins[0], op, pad_value=INT32_MIN).max(axis=(-2, -1))
         elif kind == "relu":
             y = np.maximum(ins[0], 0)
+        elif kind == "concat":
+            y = np.concatenate(ins, axis=1)
         elif kind == "clamp":
             y = np.clip(ins[0], op["lo"], op["hi"])
         elif kind == "flatten":

@@ -105,6 +105,8 @@ def build_onnx(graph: Graph, layers: dict[str, IntLayer], out_grid: ActGrid) -> 
             value[node.name] = b.op("Clip", [ins[0], lo, hi], node.name)
         elif node.kind == "add":
             value[node.name] = b.op("Add", ins, node.name)
+        elif node.kind == "concat":
+            value[node.name] = b.op("Concat", ins, node.name, axis=1)
         elif node.kind == "flatten":
             value[node.name] = b.op("Flatten", ins, node.name, axis=1)
         elif node.kind in ("avgpool", "maxpool"):

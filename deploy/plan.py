@@ -127,6 +127,8 @@ def _targets(graph: Graph, layers: dict[str, IntLayer], out: Rep) -> dict[str, R
             return Rep(t.scale, *clamp_levels(t.lo, t.hi, t.scale, user.attrs))
         if user.kind in ("add", "avgpool"):
             return Rep.wide(t.fine())
+        if user.kind == "concat":
+            return t
         return t  # maxpool, flatten
 
     for node in reversed(graph.nodes):
@@ -220,6 +222,12 @@ def build_program(graph: Graph, layers: dict[str, IntLayer], out_grid: ActGrid) 
             wide = Rep.wide(rep.fine())
             pair = [b.convert(t, wide) for t in ins]
             value[node.name] = b.rescale("add", node.name, pair, rep, wide.scale / rep.scale, node.name)
+        elif node.kind == "concat":
+            rep = target[node.name]
+            parts = [b.convert(t, rep) for t in ins]
+            out = b.tensor(node.shape, rep, node.name)
+            b.ops.append(Op("concat", node.name, parts, out, node=node.name))
+            value[node.name] = out
         elif node.kind == "avgpool":
             rep = target[node.name]
             wide = Rep.wide(rep.fine())

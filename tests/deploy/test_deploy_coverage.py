@@ -1,6 +1,6 @@
-"""Ops beyond the zoo's: ReLU6 / Hardtanh / clamp, ceil_mode and functional pooling export exactly in both
-flavours; Hardswish / SiLU, concat, codebook layers and padded average pooling (cmsis-nn) are refused in
-one line, before any file is written."""
+"""Ops beyond the zoo's: ReLU6 / Hardtanh / clamp, ceil_mode and functional pooling, channel concat export
+exactly in both flavours; Hardswish / SiLU, other concats, codebook layers and padded average pooling
+(cmsis-nn) are refused in one line, before any file is written."""
 
 from __future__ import annotations
 
@@ -99,12 +99,14 @@ class Smooth(nn.Module):
 
 
 class Concat(nn.Module):
+    """Concatenation along the width: refused (only channel concat is exported)."""
+
     def __init__(self) -> None:
         super().__init__()
-        self.a, self.b, self.fc = nn.Conv2d(2, 3, 3), nn.Conv2d(2, 3, 3), nn.Linear(6 * 5 * 5, 3)
+        self.a, self.b, self.fc = nn.Conv2d(2, 3, 3), nn.Conv2d(2, 3, 3), nn.Linear(3 * 5 * 10, 3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(torch.cat([F.relu(self.a(x)), F.relu(self.b(x))], 1), 1))
+        return self.fc(torch.flatten(torch.cat([F.relu(self.a(x)), F.relu(self.b(x))], 3), 1))
 
 
 class PaddedAvg(nn.Module):
@@ -124,7 +126,7 @@ def _small(model: nn.Module, pool: torch.Tensor):
 @pytest.mark.parametrize(("model", "flavour", "words"), [
     (Smooth(nn.Hardswish()), "reference", ("Hardswish", "ReLU6")),
     (Smooth(nn.SiLU()), "cmsis-nn", ("SiLU", "ReLU6")),
-    (Concat(), "reference", ("cat", "not supported")),
+    (Concat(), "reference", ("cat", "dim=1")),
     (PaddedAvg(), "cmsis-nn", ("arm_avgpool_s8", "count_include_pad")),
 ])  # fmt: skip
 def test_unsupported_ops_are_refused_in_one_line(model, flavour, words, tmp_path):
@@ -147,3 +149,34 @@ def test_codebook_layers_are_refused_not_requantized(tmp_path):
     with pytest.raises(UnsupportedModelError, match="codebook") as info:
         export(small, pool, tmp_path / "out", formats="c")
     assert len(str(info.value).splitlines()) == 1
+
+
+@pytest.fixture
+def concat_exports(tiny_model, tmp_path_factory):
+    """tests/conftest.py's TinyConcat: two branches (conv-BN-ReLU, 1x1 conv-ReLU) concatenated into a conv."""
+    model, _ = tiny_model("concat")
+    pool = varied_images(512, (2, 8, 8), torch.Generator().manual_seed(0))
+    net = to_supernet(model, pool, bits=(0, 2, 4, 8))
+    arch = set_random_arch(net, seed=1)
+    small = materialize(net, arch).eval()
+    out = tmp_path_factory.mktemp("concat")
+    reports = {f: export(small, pool, out / f, formats="c", target=CORTEX_M_2IN4, arch=arch, flavour=f)
+               for f in ("reference", "cmsis-nn")}  # fmt: skip
+    with torch.no_grad():
+        return pool, small(pool).numpy(), reports
+
+
+@needs_cc
+@needs_cmsis
+def test_channel_concat_matches_pytorch_and_its_c(concat_exports, cmsis_lib):
+    pool, logits, reports = concat_exports
+    step = reports["reference"].output_scale
+    manifest, arrays = interpreter.load(reports["reference"].out_dir)
+    assert any(op["op"] == "concat" for op in manifest["ops"])
+    q = interpreter.run(manifest, arrays, interpreter.quantize_input(manifest, pool.numpy()))
+    assert np.abs(q * step - logits).max() <= 1.5 * step
+    cm, ca = interpreter.load(reports["cmsis-nn"].out_dir)
+    x = cmsis_interpreter.quantize_input(cm, pool.numpy())
+    assert np.abs(cmsis_interpreter.run(cm, ca, x) * step - logits).mean() <= 1.0 * step
+    got = run_model(build_model(reports["cmsis-nn"].out_dir, CMSIS, cmsis_lib), x[:32].reshape(32, -1))
+    np.testing.assert_array_equal(got, cmsis_interpreter.run(cm, ca, x[:32], deployed_order=True))
