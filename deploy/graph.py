@@ -261,6 +261,8 @@ def read_graph(model: nn.Module, example_input: Tensor) -> Graph:
         else:
             raise UnsupportedModelError(f"{where} ({node.op}) is not supported by the integer export")
         shape = shapes[node.name]
+        if kind == "concat" and len(ins) == 1:
+            kind = "alias"  # torch.cat of a one-tensor list (DenseNet's first layer of a block)
         if kind == "alias":
             alias[node.name] = ins[0]
             continue
@@ -269,7 +271,7 @@ def read_graph(model: nn.Module, example_input: Tensor) -> Graph:
         if kind == "add" and (len(ins) != 2 or len(node.args) != 2 or shapes[tensor_args[0].name] != shape
                               or shapes[tensor_args[1].name] != shape):  # fmt: skip
             raise UnsupportedModelError(f"{where}: only the sum of two tensors of the same shape is supported")
-        if kind == "concat" and (len(ins) < 2 or any(shapes[a.name][1:] != shape[1:] for a in tensor_args)):
+        if kind == "concat" and any(shapes[a.name][1:] != shape[1:] for a in tensor_args):
             raise UnsupportedModelError(f"{where}: concat needs two or more tensors of the same spatial size")
         if kind == "relu" and any(k not in ("inplace",) for k in node.kwargs):
             raise UnsupportedModelError(f"{where}: unsupported relu arguments")
