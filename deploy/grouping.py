@@ -11,7 +11,8 @@ consumers (ReLU, pooling, flatten). Such a "channel space" is sorted by the bits
 layer; with per-channel gates every layer of a space has the same bits, so every group of every
 layer is contiguous. If a later layer of the space has other bits (an architecture from
 elsewhere), its groups are recorded as index lists instead of ranges. The network input and
-the channels of grouped (non-depthwise) convs keep their original order. The network output
+the channels of grouped (non-depthwise) convs keep their original order. A channel concat is a space of
+its own, ordered as its inputs' orders one after the other. The network output
 is reordered like any other space; the manifest's `class_order` says which class each output
 position holds (class_order[p] = original class index), so a host maps its label table once.
 """
