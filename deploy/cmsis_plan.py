@@ -144,6 +144,11 @@ def _layer(b: _Builder, node: Node, x: int, out: int) -> None:
         raise UnsupportedModelError(f"layer {node.module!r}: requantization factor {float(np.max(reals)):.3g} is "
                                     "too large for CMSIS-NN's multiplier and shift")
     mult, shift = quantize_multipliers(reals)
+    q_in = max(abs(gin.lo), abs(gin.hi))
+    worst = np.abs(layer.weight.reshape(len(reals), -1).astype(np.int64)).sum(1) * q_in + np.abs(layer.bias)
+    if bool(np.any(worst * 2.0 ** np.maximum(shift, 0) >= 2**31)):
+        b.notes.append(f"layer {node.module!r}: a requantization factor above 1 shifts the accumulator left; for "
+                       "extreme inputs it can overflow int32 in arm_nn_requantize (the interpreter wraps like C)")
     cname = c_name(node.module, b.taken)
     columns = _linear_columns(b.graph, node) if layer.kind == "linear" else None
     entries = []
