@@ -198,6 +198,21 @@ def _op_lines(op: dict[str, Any], x: list[str], y: str, size: int) -> list[str]:
             f"    {y}[i] = (int8_t)MIN(MAX(v, {op['act_min']}), {op['act_max']});",
             "  }",
         ]
+    if kind == "affine":
+        tag = f"bg_affine_{op['output']}"
+        arrays = [f"  static const int32_t {tag}_{k}[{op['channels']}] = {{{', '.join(str(v) for v in op[k])}}};"
+                  for k in ("sign", "bias", "multiplier", "shift")]  # fmt: skip
+        return [
+            f"  {{ /* {op['name']}: per-channel affine (a standalone BatchNorm) with arm_nn_requantize */",
+            *arrays,
+            f"    for (int32_t i = 0; i < {size}; i++) {{",
+            f"      const int32_t c = i % {op['channels']};",
+            f"      int32_t v = arm_nn_requantize({tag}_sign[c] * ({x[0]}[i] + {op['input_offset']}) + {tag}_bias[c], "
+            f"{tag}_multiplier[c], {tag}_shift[c]) + {op['output_offset']};",
+            f"      {y}[i] = (int8_t)MIN(MAX(v, {op['act_min']}), {op['act_max']});",
+            "    }",
+            "  }",
+        ]
     if kind == "concat":
         lines, start, total = [f"  /* {op['name']}: channel concatenation (NHWC) */"], 0, sum(op["channels"])
         for xi, c in zip(x, op["channels"], strict=True):

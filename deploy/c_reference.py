@@ -193,6 +193,17 @@ def _op_lines(op: dict[str, Any], manifest: dict[str, Any], offsets: dict[int, i
     if kind == "relu":
         return [f"  for (int32_t i = 0; i < {n}; i++) {{ int64_t v = bg_ld({x[0]}, i); "
                 f"bg_st({y}, i, v > 0 ? v : 0); }}"]
+    if kind == "affine":
+        c, h, w = _chw(out_shape)
+        tag = ident(f"{op['name']}_{op['output']}")
+        for key, dtype in (("sign", np.int32), ("bias", np.int32), ("multiplier", np.int32), ("shift", np.int32)):
+            extra.append(array_literal(f"bg_{tag}_{key}", np.asarray(op[key], dtype=dtype), f"{op['name']} {key}"))
+        return [f"  for (int32_t ch = 0; ch < {c}; ch++) for (int32_t i = 0; i < {h * w}; i++) {{ /* {op['name']} */",
+                f"    int64_t t = bg_sat(bg_ld({x[0]}, ch * {h * w} + i) * bg_{tag}_sign[ch] + bg_{tag}_bias[ch], "
+                "INT32_MIN, INT32_MAX);",
+                f"    bg_st({y}, ch * {h * w} + i, bg_requant(t, bg_{tag}_multiplier[ch], bg_{tag}_shift[ch], "
+                f"{_i64(op['lo'])}, {_i64(op['hi'])}));",
+                "  }"]  # fmt: skip
     if kind == "concat":
         lines, start = [], 0
         for t, xi in zip(op["inputs"], x, strict=True):

@@ -69,8 +69,8 @@ def targets(graph: Graph, layers: dict[str, IntLayer], out: Levels,
             return Levels.of(layers[user.module].act)
         if user.kind == "output":
             return out
-        if user.kind == "add":
-            return None  # the add rescales any input grid
+        if user.kind in ("add", "affine"):
+            return None  # the add and the per-channel affine rescale any input grid
         t = target[user.name]
         if t is None:
             return None

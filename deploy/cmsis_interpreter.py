@@ -60,6 +60,10 @@ def _run_chunk(manifest: dict[str, Any], arrays: dict[str, np.ndarray], x: np.nd
             y = requantize(ins[0] + op["input_offset"], op["multiplier"], op["shift"]) + op["output_offset"]
         elif kind == "clamp":
             y = ins[0]
+        elif kind == "affine":  # per channel (last axis): sign * (v - zp_in) + bias, then arm_nn_requantize
+            p = {k: np.asarray(op[k], dtype=np.int64) for k in ("sign", "bias", "multiplier", "shift")}
+            y = requantize(p["sign"] * (ins[0] + op["input_offset"]) + p["bias"], p["multiplier"], p["shift"])
+            y = y + op["output_offset"]
         elif kind == "concat":
             y = np.concatenate([v.reshape(len(v), -1, c) for v, c in zip(ins, op["channels"], strict=True)], axis=-1)
             y = y.reshape((len(y), *manifest["tensors"][op["output"]]["shape"]))

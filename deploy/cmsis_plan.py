@@ -36,7 +36,7 @@ from deploy.grouping import PrecisionGroup, reorder_layers
 from deploy.integer import ActGrid, IntLayer
 from deploy.manifest import c_name
 from deploy.packing import pack, packed_bytes
-from deploy.plan import clamp_levels
+from deploy.plan import affine_params, clamp_levels
 from supernet.graph import UnsupportedModelError
 from targets.target import Target
 
@@ -247,6 +247,16 @@ def build_cmsis(graph: Graph, int_layers: dict[str, IntLayer], out_grid: ActGrid
             out = b.tensor(shape, b.tensors[src].levels, node.name)
             b.op("avgpool", node.name, [src], out, kernel=node.attrs["kernel"], stride=node.attrs["stride"],
                  pad=node.attrs["pads"][:2], in_hwc=list(b.tensors[src].shape), out_hwc=list(shape),
+                 **b.bounds(out))  # fmt: skip
+            value[node.name] = out
+        elif node.kind == "affine":
+            src = ins[0]
+            out = b.tensor(shape, produced(node), node.name)
+            gi, go = b.tensors[src].levels, b.tensors[out].levels
+            order = orders[node.name]
+            attrs = {k: [node.attrs[k][i] for i in order] for k in ("scale", "offset")}
+            b.op("affine", node.name, [src], out, channels=shape[-1], input_offset=-gi.zero_point,
+                 output_offset=go.zero_point, **affine_params(attrs, gi.scale, go.scale, quantize_multiplier),
                  **b.bounds(out))  # fmt: skip
             value[node.name] = out
         elif node.kind == "concat":

@@ -117,6 +117,13 @@ def _module_kind(mod: nn.Module, node: fx.Node, shapes: dict, where: str) -> tup
         )
     if isinstance(mod, nn.ReLU):
         return "relu", {}
+    if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+        if not mod.track_running_stats or mod.running_var is None:
+            raise UnsupportedModelError(f"{where}: a standalone BatchNorm must use running statistics")
+        a = (mod.weight.detach().double() if mod.affine else torch.ones(mod.num_features, dtype=torch.float64)) \
+            / torch.sqrt(mod.running_var.detach().double() + mod.eps)  # fmt: skip
+        beta = mod.bias.detach().double() if mod.affine else torch.zeros(mod.num_features, dtype=torch.float64)
+        return "affine", {"scale": a.tolist(), "offset": (beta - mod.running_mean.detach().double() * a).tolist()}
     if isinstance(mod, nn.ReLU6):
         return "clamp", {"min": 0.0, "max": 6.0}
     if isinstance(mod, nn.Hardtanh):

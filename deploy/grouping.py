@@ -27,6 +27,8 @@ from deploy.graph import Graph
 from deploy.integer import IntLayer
 from deploy.plan import Program
 
+AFFINE_KEYS = ("sign", "bias", "multiplier", "shift")  # per-channel lists of an affine op
+
 
 @dataclass(frozen=True)
 class PrecisionGroup:
@@ -133,6 +135,11 @@ def reorder(program: Program, graph: Graph) -> tuple[Program, dict[str, list[Pre
     orders = channel_orders(graph, layers)
     ops, groups = [], {}
     for op in program.ops:
+        if op.kind == "affine":  # per-channel constants follow the channel order
+            order = orders[op.node]
+            attrs = {k: ([v[i] for i in order] if k in AFFINE_KEYS else v) for k, v in op.attrs.items()}
+            ops.append(replace(op, attrs=attrs))
+            continue
         if op.kind != "layer":
             ops.append(op)
             continue

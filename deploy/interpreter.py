@@ -91,6 +91,10 @@ def _run_chunk(manifest: dict[str, Any], arrays: dict[str, np.ndarray], x: np.nd
             y = _windows(ins[0], op, pad_value=INT32_MIN).max(axis=(-2, -1))
         elif kind == "relu":
             y = np.maximum(ins[0], 0)
+        elif kind == "affine":
+            shape = (1, -1) + (1,) * (ins[0].ndim - 2)
+            p = {k: np.asarray(op[k], dtype=np.int64).reshape(shape) for k in ("sign", "bias", "multiplier", "shift")}
+            y = requantize(saturate(ins[0] * p["sign"] + p["bias"]), p["multiplier"], p["shift"], op["lo"], op["hi"])
         elif kind == "concat":
             y = np.concatenate(ins, axis=1)
         elif kind == "clamp":

@@ -105,6 +105,11 @@ def build_onnx(graph: Graph, layers: dict[str, IntLayer], out_grid: ActGrid) -> 
             value[node.name] = b.op("Clip", [ins[0], lo, hi], node.name)
         elif node.kind == "add":
             value[node.name] = b.op("Add", ins, node.name)
+        elif node.kind == "affine":
+            shape = (-1,) + (1,) * (len(node.shape) - 1)
+            a = b.const(f"{node.name}/scale", np.asarray(node.attrs["scale"], np.float32).reshape(shape))
+            c = b.const(f"{node.name}/offset", np.asarray(node.attrs["offset"], np.float32).reshape(shape))
+            value[node.name] = b.op("Add", [b.op("Mul", [ins[0], a], node.name), c], node.name)
         elif node.kind == "concat":
             value[node.name] = b.op("Concat", ins, node.name, axis=1)
         elif node.kind == "flatten":

@@ -92,6 +92,21 @@ class Program:
     frac_bits: int = FRAC_BITS
 
 
+def affine_params(attrs: dict, s_in: float, s_out: float, quantize) -> dict:
+    """Per-channel integers of y = a_c * x + b_c (a standalone BatchNorm) from a grid of s_in to s_out:
+    y = requantize(sign_c * x + bias_c, mult_c, shift_c), bias_c in units u_c = |a_c| * s_in (a channel
+    with a_c = 0 is the constant b_c, in units of s_out / 2^16)."""
+    sign, bias, mult, shift = [], [], [], []
+    for a, off in zip(attrs["scale"], attrs["offset"], strict=True):
+        unit = abs(a) * s_in if a != 0 else s_out / 2**16
+        m, n = quantize(unit / s_out)
+        sign.append(int(np.sign(a)))
+        bias.append(int(np.clip(round(off / unit), INT32_MIN, INT32_MAX)))
+        mult.append(int(m))
+        shift.append(int(n))
+    return {"sign": sign, "bias": bias, "multiplier": mult, "shift": shift}
+
+
 def clamp_levels(lo: int, hi: int, scale: float, attrs: dict) -> tuple[int, int]:
     """Levels [lo, hi] on a grid of `scale` after a clamp node ({min, max} reals; a ReLU is min 0):
     round(clamp(x, min, max) / scale) == clamp(round(x / scale), round(min / scale), round(max / scale))."""
@@ -129,6 +144,8 @@ def _targets(graph: Graph, layers: dict[str, IntLayer], out: Rep) -> dict[str, R
             return Rep.wide(t.fine())
         if user.kind == "concat":
             return t
+        if user.kind == "affine":
+            return Rep.wide(t.fine())
         return t  # maxpool, flatten
 
     for node in reversed(graph.nodes):
@@ -222,6 +239,13 @@ def build_program(graph: Graph, layers: dict[str, IntLayer], out_grid: ActGrid) 
             wide = Rep.wide(rep.fine())
             pair = [b.convert(t, wide) for t in ins]
             value[node.name] = b.rescale("add", node.name, pair, rep, wide.scale / rep.scale, node.name)
+        elif node.kind == "affine":
+            rep = target[node.name]
+            src = b.convert(ins[0], Rep.wide(rep.fine()))
+            out = b.tensor(node.shape, rep, node.name)
+            attrs = affine_params(node.attrs, b.tensors[src].rep.scale, rep.scale, quantize_multiplier)
+            b.ops.append(Op("affine", node.name, [src], out, {**attrs, "lo": rep.lo, "hi": rep.hi}, node=node.name))
+            value[node.name] = out
         elif node.kind == "concat":
             rep = target[node.name]
             parts = [b.convert(t, rep) for t in ins]

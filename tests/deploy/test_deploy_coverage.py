@@ -180,3 +180,57 @@ def test_channel_concat_matches_pytorch_and_its_c(concat_exports, cmsis_lib):
     assert np.abs(cmsis_interpreter.run(cm, ca, x) * step - logits).mean() <= 1.0 * step
     got = run_model(build_model(reports["cmsis-nn"].out_dir, CMSIS, cmsis_lib), x[:32].reshape(32, -1))
     np.testing.assert_array_equal(got, cmsis_interpreter.run(cm, ca, x[:32], deployed_order=True))
+
+
+class TinyDense(nn.Module):
+    """DenseNet in miniature: pre-activation BatchNorms that follow a concat (standalone, not foldable)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv0 = nn.Conv2d(2, 6, 3, padding=1)
+        self.norm1, self.conv1 = nn.BatchNorm2d(6), nn.Conv2d(6, 4, 3, padding=1)
+        self.norm2, self.conv2 = nn.BatchNorm2d(10), nn.Conv2d(10, 6, 1)
+        self.fc = nn.Linear(6, 3)
+        with torch.no_grad():
+            for bn in (self.norm1, self.norm2):
+                bn.weight.uniform_(-1.5, 1.5)  # negative scales too
+                bn.bias.uniform_(-0.5, 0.5)
+                bn.running_mean.uniform_(-0.3, 0.3)
+                bn.running_var.uniform_(0.5, 2.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv0(x)
+        x = torch.cat([x, self.conv1(F.relu(self.norm1(x)))], 1)
+        x = self.conv2(F.relu(self.norm2(x)))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(F.relu(x), 1), 1))
+
+
+@needs_cc
+@needs_cmsis
+def test_standalone_batchnorm_exports_in_both_flavours(tmp_path, cmsis_lib):
+    from export_helpers import run_onnx
+
+    torch.manual_seed(0)
+    pool = varied_images(512, (2, 8, 8), torch.Generator().manual_seed(4))
+    net = to_supernet(TinyDense().eval(), pool, bits=(0, 2, 4, 8))
+    arch = set_random_arch(net, seed=1)
+    small = materialize(net, arch).eval()
+    with torch.no_grad():
+        logits = small(pool).numpy()
+    ref = export(small, pool, tmp_path / "ref", formats="all", target=CORTEX_M_2IN4, arch=arch)
+    cms = export(small, pool, tmp_path / "cmsis", formats="c", target=CORTEX_M_2IN4, arch=arch, flavour="cmsis-nn")
+    step = ref.output_scale
+    np.testing.assert_allclose(run_onnx(ref.files["model.onnx"], pool), logits, atol=0.75 * step)
+    manifest, arrays = interpreter.load(ref.out_dir)
+    assert sum(op["op"] == "affine" for op in manifest["ops"]) == 2
+    q = interpreter.run(manifest, arrays, interpreter.quantize_input(manifest, pool.numpy()))
+    assert np.abs(q * step - logits).max() <= 1.5 * step
+    zero_point = -128 if manifest["input"]["hi"] > 127 else 0
+    qi = interpreter.quantize_input(manifest, pool[:16].numpy())
+    got = run_model(build_model(ref.out_dir), (qi + zero_point).reshape(16, -1))
+    np.testing.assert_array_equal(got, interpreter.run(manifest, arrays, qi)[:, manifest["output"]["class_order"]])
+    cm, ca = interpreter.load(cms.out_dir)
+    x = cmsis_interpreter.quantize_input(cm, pool.numpy())
+    assert np.abs(cmsis_interpreter.run(cm, ca, x) * step - logits).mean() <= 1.0 * step
+    got = run_model(build_model(cms.out_dir, CMSIS, cmsis_lib), x[:32].reshape(32, -1))
+    np.testing.assert_array_equal(got, cmsis_interpreter.run(cm, ca, x[:32], deployed_order=True))
