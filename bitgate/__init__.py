@@ -24,7 +24,7 @@ _API = {
     "materialize": ("supernet", "materialize"),
     "Architecture": ("supernet", "Architecture"),
     "Supernet": ("supernet", "Supernet"),
-    "export": ("supernet.export.api", "export"),
+    "export": ("deploy.api", "export"),
     "evaluate": ("search.train", "evaluate"),
     "evaluate_cost": ("cost_models", "evaluate"),
     "get_target": ("targets", "get_target"),
@@ -40,21 +40,11 @@ _API = {
     "create_model": ("search.models", "create_model"),
     "main": ("search.cli", "main"),
 }
-# the integer export moves to a deploy/ package (issue #13); prefer it when present
-_EXPORT_MODULES = ("deploy", "supernet.export.api")
 
 __all__ = sorted([*_API, "__version__"])
 
 
 def __getattr__(name: str) -> Any:
-    if name == "export":
-        for module in _EXPORT_MODULES:
-            try:
-                mod = importlib.import_module(module)
-            except ImportError:
-                continue
-            if hasattr(mod, "export"):
-                return mod.export
     if name in _API:
         module, attr = _API[name]
         return getattr(importlib.import_module(module), attr)

@@ -176,7 +176,8 @@ def cmd_cost(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from search.export_run import export_run
 
-    report = export_run(args.run_dir, args.format, target=args.target, out=args.out)
+    report = export_run(args.run_dir, args.format, target=args.target, out=args.out,
+                        flavour=getattr(args, "flavour", "reference"))
     print(report)
     return 0
 

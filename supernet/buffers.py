@@ -1,7 +1,7 @@
 """The activation buffers of the deployed network, as the exporter plans them, for the RAM cost.
 
 `peak_activation_ram` must price what the exported network needs, not a guess: so the buffers
-come from the exporter's own planner (supernet.export.plan.build_program) run on the network's
+come from the exporter's own planner (deploy.plan.build_program) run on the network's
 op graph, with every layer's activation grid taken from the supernet's quantizers. That gives
 every tensor the exporter creates, in execution order: layer inputs and outputs, residual
 branches kept alive until their add, int32 ("wide") tensors feeding adds and average pools,
@@ -54,7 +54,7 @@ def rep_bits(lo: int, hi: int) -> int:
 
 def grid(act: ActQuant, bits: int):
     """The ActGrid the exporter gives a layer's input quantizer at `bits` (same float operations)."""
-    from supernet.export.integer import ActGrid
+    from deploy.integer import ActGrid
 
     signed = bool(act.signed)
     levels = activation_levels(bits, signed)
@@ -64,7 +64,7 @@ def grid(act: ActQuant, bits: int):
 
 def plan_buffers(net, act_bits: dict[str, int]) -> tuple[Buffer, ...] | None:
     """Buffers of `net` deployed with per-layer activation bits `act_bits`; None if it cannot be exported."""
-    from supernet.export.plan import build_program
+    from deploy.plan import build_program
 
     graph = export_graph(net)
     if graph is None:
@@ -119,7 +119,7 @@ def export_graph(net):
     cached = net.__dict__.get("_export_graph", False)
     if cached is not False:
         return cached
-    from supernet.export.graph import read_graph
+    from deploy.graph import read_graph
     from supernet.materialize import materialize
 
     channels = {n: s.out_channels for n, s in net.specs.items()}

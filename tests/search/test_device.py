@@ -18,6 +18,7 @@ from search.config import ConfigError, SearchConfig
 from search.data import RandomCropFlip, batches, load_dataset
 from search.device import float_autocast, resolve_device
 from search.loader import StreamedDataset, place
+from search.model_file import load_model
 from search.run import run
 from search.rundir import Checkpoints
 
@@ -149,7 +150,9 @@ def test_tiny_run_on_cuda_writes_a_cpu_loadable_run(tiny_cfg):
     run(cfg)
     folder = _run_dir(cfg)
     assert json.loads((folder / "arch.json").read_text())
-    assert not any(p.is_cuda for p in torch.load(folder / "model.pt", weights_only=False).parameters())
+    saved = torch.load(folder / "model.pt", weights_only=True)  # model.pt is data (search.model_file)
+    assert not any(t.is_cuda for t in saved["state"].values())
+    assert not any(p.is_cuda for p in load_model(folder).parameters())
 
 
 # ---------------------------------------------------------------------------------- checkpoints

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from cost_models.registry import evaluate
+from deploy import ExportReport, export, interpreter
 from supernet import Architecture, Supernet, discretize, materialize, to_supernet
-from supernet.export import ExportReport, export, interpreter
 from targets.registry import get_target
 
 N_EVAL = 256

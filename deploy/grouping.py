@@ -11,7 +11,8 @@ consumers (ReLU, pooling, flatten). Such a "channel space" is sorted by the bits
 layer; with per-channel gates every layer of a space has the same bits, so every group of every
 layer is contiguous. If a later layer of the space has other bits (an architecture from
 elsewhere), its groups are recorded as index lists instead of ranges. The network input and
-the channels of grouped (non-depthwise) convs keep their original order. The network output
+the channels of grouped (non-depthwise) convs keep their original order. A channel concat is a space of
+its own, ordered as its inputs' orders one after the other. The network output
 is reordered like any other space; the manifest's `class_order` says which class each output
 position holds (class_order[p] = original class index), so a host maps its label table once.
 """
@@ -22,9 +23,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from supernet.export.graph import Graph
-from supernet.export.integer import IntLayer
-from supernet.export.plan import Program
+from deploy.graph import Graph
+from deploy.integer import IntLayer
+from deploy.plan import Program
+
+AFFINE_KEYS = ("sign", "bias", "multiplier", "shift")  # per-channel lists of an affine op
 
 
 @dataclass(frozen=True)
@@ -82,18 +85,26 @@ def channel_orders(graph: Graph, layers: dict[str, IntLayer]) -> dict[str, np.nd
         elif node.kind == "add":
             spaces.unite(node.name, node.inputs[0])
             spaces.unite(node.name, node.inputs[1])
+        elif node.kind == "concat":
+            pass  # its own space, ordered as its inputs' orders one after the other (below)
         else:
             spaces.unite(node.name, node.inputs[0])
     for node in graph.nodes:  # first layer of each space decides its order
         if node.kind == "layer":
             leader.setdefault(spaces.root(node.name), layers[node.module].bits)
-    orders = {}
+    orders: dict[str, np.ndarray] = {}
+    joined: dict[str, np.ndarray] = {}  # space root of a concat -> its order
     for node in graph.nodes:
         if node.kind == "output":
             continue
         root = spaces.root(node.name)
         channels = node.shape[0] if len(node.shape) > 1 else _flat_channels(graph, node)
-        if root in spaces.fixed or root not in leader:
+        if node.kind == "concat" and root not in joined:
+            offsets = np.cumsum([0] + [graph.node(i).shape[0] for i in node.inputs])
+            joined[root] = np.concatenate([orders[i] + o for i, o in zip(node.inputs, offsets, strict=False)])
+        if root in joined:
+            orders[node.name] = joined[root]
+        elif root in spaces.fixed or root not in leader:
             orders[node.name] = np.arange(channels)
         else:
             orders[node.name] = np.argsort(leader[root], kind="stable")
@@ -124,6 +135,11 @@ def reorder(program: Program, graph: Graph) -> tuple[Program, dict[str, list[Pre
     orders = channel_orders(graph, layers)
     ops, groups = [], {}
     for op in program.ops:
+        if op.kind == "affine":  # per-channel constants follow the channel order
+            order = orders[op.node]
+            attrs = {k: ([v[i] for i in order] if k in AFFINE_KEYS else v) for k, v in op.attrs.items()}
+            ops.append(replace(op, attrs=attrs))
+            continue
         if op.kind != "layer":
             ops.append(op)
             continue
@@ -141,3 +157,26 @@ def reorder(program: Program, graph: Graph) -> tuple[Program, dict[str, list[Pre
     out_node = program.tensors[program.output].node
     class_order = orders[out_node] if out_node in orders else np.arange(program.tensors[program.output].shape[0])
     return replace(program, ops=ops), groups, class_order
+
+
+def reorder_layers(
+    graph: Graph, layers: dict[str, IntLayer]
+) -> tuple[dict[str, IntLayer], dict[str, list[PrecisionGroup]], dict[str, np.ndarray]]:
+    """The same reordering applied to the integer layers directly (for flavours that plan their own program):
+    (reordered layers by module, precision groups by module, channel order of every graph node)."""
+    orders = channel_orders(graph, layers)
+    out_layers, groups = {}, {}
+    for node in graph.nodes:
+        if node.kind != "layer":
+            continue
+        layer, out = layers[node.module], orders[node.name]
+        w = layer.weight[out]
+        if layer.groups == 1:
+            w = w[:, _input_order(graph, node, orders)]
+        new = replace(layer, weight=w, bits=layer.bits[out], weight_scale=layer.weight_scale[out],
+                      bias=layer.bias[out])  # fmt: skip
+        out_layers[node.module] = new
+        groups[node.module] = [
+            PrecisionGroup(int(b), tuple(int(i) for i in np.nonzero(new.bits == b)[0])) for b in np.unique(new.bits)
+        ]
+    return out_layers, groups, orders

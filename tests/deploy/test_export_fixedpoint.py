@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from supernet.export.fixedpoint import quantize_multiplier, requantize
+from deploy.fixedpoint import quantize_multiplier, requantize
 
 
 def test_multiplier_has_31_significant_bits():

@@ -5,9 +5,17 @@ from __future__ import annotations
 
 import pytest
 import torch
+from c_build import CMSIS, build_cmsis_library, compiler
 from export_helpers import Case, TinyNet, build_case, scramble_depthwise, tiny_pool, varied_images
 
 from search.models import create_model
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    """Every test starts from the same global seed (as under tests/supernet, where these tests lived)."""
+    torch.manual_seed(0)
+    yield
 
 
 @pytest.fixture(scope="session")
@@ -82,3 +90,11 @@ def tiny_subbyte_case(tmp_path_factory) -> Case:
     torch.manual_seed(0)
     return build_case("tiny-a2a4", TinyNet(), tiny_pool(), tmp_path_factory.mktemp("tinysub"), seed=5,
                       bits=(0, 2, 4, 8), act_bits=(2, 4))  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def cmsis_lib(tmp_path_factory):
+    """CMSIS-NN's plain-C kernels compiled once per session into a static library (see c_build.py)."""
+    if CMSIS is None or compiler() is None:
+        pytest.skip("CMSIS-NN sources (CMSIS_NN_PATH) or a C compiler (cc) missing")
+    return build_cmsis_library(CMSIS, tmp_path_factory.mktemp("cmsis-nn"))

@@ -8,7 +8,7 @@ import pytest
 
 from cost_models import evaluate
 from cost_models.activation_ram import layer_buffers
-from supernet.export import interpreter
+from deploy import interpreter
 from targets import get_target
 
 
@@ -52,8 +52,8 @@ def test_hand_computed_chain(tmp_path):
     import torch
     from torch import nn
 
+    from deploy import export
     from supernet import Architecture, materialize, to_supernet
-    from supernet.export import export
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Conv2d(2, 3, 1), nn.Flatten(), nn.Linear(48, 2))

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from cost_models.registry import evaluate
-from supernet.export import export, interpreter
-from supernet.export.packing import packed_bytes
+from deploy import export, interpreter
+from deploy.packing import packed_bytes
 from targets.target import Target
 
 
@@ -57,16 +57,16 @@ def test_storage_bits_of_the_target_are_used(resnet8_case, tmp_path):
 _ARRAY = re.compile(r"static const (u?int(?:8|32))_t bg_(\w+)\[(\d+)\] = \{(.*?)\};", re.S)
 
 
-def test_header_holds_the_bin_arrays(resnet8_case):
+def test_c_source_holds_the_bin_arrays(resnet8_case):
     c = resnet8_case
-    text = c.report.files["model.h"].read_text()
+    text = c.report.files["model.c"].read_text()
     found = {name: (dtype, int(n), [int(v, 0) for v in body.replace("\n", " ").split(",")])
              for dtype, name, n, body in _ARRAY.findall(text)}  # fmt: skip
     assert set(found) == set(c.arrays)
     for name, (dtype, n, values) in found.items():
         assert dtype == str(c.arrays[name].dtype) and n == len(values) == c.arrays[name].size
         assert values == c.arrays[name].tolist()
-    assert f"#define BG_FLASH_BYTES {c.report.flash_bytes}" in text
+    assert f"#define BG_FLASH_BYTES {c.report.flash_bytes}" in c.report.files["model.h"].read_text()
 
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
@@ -74,7 +74,7 @@ def test_header_compiles_and_sizes_add_up(resnet8_case, tmp_path):
     c = resnet8_case
     total = " + ".join(f"sizeof(bg_{name})" for name in c.arrays)
     src = tmp_path / "check.c"
-    src.write_text(f'#include "model.h"\n_Static_assert({total} == BG_FLASH_BYTES, "flash bytes");\n'
+    src.write_text(f'#include "model.c"\n_Static_assert({total} == BG_FLASH_BYTES, "flash bytes");\n'
                    "int main(void) { return 0; }\n")  # fmt: skip
     inc = str(c.report.files["model.h"].parent)
     done = subprocess.run(["cc", "-std=c11", "-fsyntax-only", "-I", inc, str(src)], capture_output=True, text=True)

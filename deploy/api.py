@@ -23,19 +23,20 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from deploy.graph import Graph, read_graph
+from deploy.grouping import reorder
+from deploy.integer import ActGrid, IntLayer, integer_layer
+from deploy.manifest import build_manifest
+from deploy.plan import build_program
 from supernet.arch import Architecture
-from supernet.export.c_header import render_header
-from supernet.export.graph import Graph, read_graph
-from supernet.export.grouping import reorder
-from supernet.export.integer import ActGrid, IntLayer, integer_layer
-from supernet.export.manifest import build_manifest
-from supernet.export.plan import build_program
 from supernet.network import DEFAULT_OUTPUT_ACT_BITS, Supernet
 from supernet.quant import activation_levels
 from targets.registry import get_target
 from targets.target import Target
 
 FORMATS = ("onnx", "c")
+FLAVOURS = ("reference", "cmsis-nn")
+FILE_MODE = 0o644  # exported files are data for others to read (mkstemp creates 0600)
 
 
 class FlashOverflowWarning(UserWarning):
@@ -45,7 +46,7 @@ class FlashOverflowWarning(UserWarning):
 @dataclass(frozen=True)
 class ExportReport:
     out_dir: Path
-    files: dict[str, Path]  # "model.onnx", "model.h", "model.json", "model.bin" -> path
+    files: dict[str, Path]  # "model.onnx", "model.h", "model.c", "model.json", "model.bin" -> path
     target: str
     weight_bytes: int  # packed weight arrays (== `size` cost)
     metadata_bytes: int  # per-channel bias + multiplier + shift arrays
@@ -54,6 +55,8 @@ class ExportReport:
     input_scale: float
     output_scale: float
     warnings: tuple[str, ...] = ()  # every warning emitted (Flash overflow, saturated biases)
+    flavour: str = "reference"
+    ram: dict[str, int] | None = None  # arena_bytes, scratch_bytes, ram_bytes of the generated C
 
 
 @dataclass
@@ -97,6 +100,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -140,6 +144,7 @@ def export(
     target: Target | str | None = None,
     arch: Architecture | None = None,
     bias_frac_bits: int | str = "auto",
+    flavour: str = "reference",
 ) -> ExportReport:
     """Export `model` (a materialized network, or a Supernet together with `arch`).
 
@@ -148,8 +153,16 @@ def export(
     without the Flash check). arch: checked against the model and recorded in the manifest.
     bias_frac_bits: "auto" (most precise bias that cannot overflow) or 0 for kernels that add the
     int32 bias to the accumulator unshifted (stock CMSIS-NN / PULP-NN); see integer.py.
+    flavour: "reference" (exact integer model, NCHW, portable C kernels) or "cmsis-nn" (int8 NHWC with
+    zero points, CMSIS-NN requantization, calls to the CMSIS-NN kernels; needs bias_frac_bits 0 or "auto").
     """
     chosen = _formats(formats)
+    if flavour not in FLAVOURS:
+        raise ValueError(f"unknown flavour {flavour!r}; choose from {', '.join(FLAVOURS)}")
+    if flavour == "cmsis-nn":
+        if bias_frac_bits not in ("auto", 0):
+            raise ValueError(f"the cmsis-nn flavour adds whole-unit biases (bias_frac_bits=0), got {bias_frac_bits!r}")
+        bias_frac_bits = 0
     if isinstance(model, Supernet):
         if arch is None:
             raise ValueError("exporting a Supernet needs the architecture (arch=...)")
@@ -160,21 +173,31 @@ def export(
     im = to_integer(model, example_input, bias_frac_bits)
     if arch is not None:
         _check_arch(im.graph, arch)
-    manifest, arrays = c_arrays(im, tgt or get_target("generic"))
+    if flavour == "cmsis-nn":
+        from deploy.calibrate import node_ranges
+        from deploy.cmsis_plan import build_cmsis
+
+        manifest, arrays = build_cmsis(im.graph, im.layers, im.output, tgt or get_target("generic"),
+                                       node_ranges(model, example_input))  # fmt: skip
+    else:
+        manifest, arrays = c_arrays(im, tgt or get_target("generic"))
     if arch is not None:
         manifest["arch"] = arch.to_dict()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
     if "onnx" in chosen:
-        from supernet.export.onnx_model import build_onnx  # onnx is an optional dependency
+        from deploy.onnx_model import build_onnx  # onnx is an optional dependency
 
         files["model.onnx"] = out / "model.onnx"
         _write_atomic(files["model.onnx"], build_onnx(im.graph, im.layers, im.output).SerializeToString())
+    ram = None
     if "c" in chosen:
+        source, head, ram = render_c(manifest, arrays)
+        manifest["ram"] = ram
         for name, data in (("model.bin", _blob(manifest, arrays)),
                            ("model.json", json.dumps(manifest, indent=1).encode()),
-                           ("model.h", render_header(manifest, arrays).encode())):  # fmt: skip
+                           ("model.h", head.encode()), ("model.c", source.encode())):  # fmt: skip
             files[name] = out / name
             _write_atomic(files[name], data)
     sizes = manifest["bytes"]
@@ -185,6 +208,9 @@ def export(
             f"{sizes['metadata']} per-channel metadata) but target {tgt.name!r} has {tgt.flash_bytes}"
         )
         warnings.warn(messages[-1], FlashOverflowWarning, stacklevel=2)
+    for note in manifest.get("notes", ()):
+        messages.append(note)
+        warnings.warn(note, stacklevel=2)
     clamped = {n: layer.clamped_bias for n, layer in im.layers.items() if layer.clamped_bias}
     if clamped:
         messages.append(f"int32 bias saturated in {clamped} (channels per layer)")
@@ -200,4 +226,15 @@ def export(
         input_scale=manifest["input"]["scale"],
         output_scale=manifest["output"]["scale"],
         warnings=tuple(messages),
+        flavour=flavour,
+        ram=ram,
     )
+
+
+def render_c(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> tuple[str, str, dict[str, int]]:
+    """(model.c, model.h, RAM figures) for either flavour's manifest."""
+    if manifest.get("flavour") == "cmsis-nn":
+        from deploy.c_cmsis import render
+    else:
+        from deploy.c_reference import render
+    return render(manifest, arrays)

@@ -1,11 +1,11 @@
 """Integer export of materialized networks: ONNX (QDQ), C header + JSON manifest, numpy reference.
 
-    from supernet.export import export
+    from deploy import export
     report = export(small, calibration_batch, "out/", formats="all", target="stm32l4", arch=arch)
 
-`supernet.export.interpreter` runs an exported model.json + model.bin on integer inputs.
+`deploy.interpreter` runs an exported model.json + model.bin on integer inputs.
 """
 
-from supernet.export.api import FORMATS, ExportReport, FlashOverflowWarning, IntegerModel, export, to_integer
+from deploy.api import FORMATS, ExportReport, FlashOverflowWarning, IntegerModel, export, to_integer
 
 __all__ = ["FORMATS", "ExportReport", "FlashOverflowWarning", "IntegerModel", "export", "to_integer"]

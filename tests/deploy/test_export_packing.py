@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from supernet.export.packing import pack, packed_bytes, unpack
+from deploy.packing import pack, packed_bytes, unpack
 
 
 @pytest.mark.parametrize("bits", [1, 2, 3, 4, 8])

@@ -25,6 +25,9 @@ _ALIAS_FUNCS = {F.dropout, F.dropout1d, F.dropout2d, torch.nn.functional.alpha_d
 _RELU_FUNCS = {F.relu, torch.relu}
 _ADD_FUNCS = {operator.add, operator.iadd, torch.add}
 _FLATTEN_METHODS = {"flatten", "view", "reshape"}
+_CLAMP_FUNCS = {F.relu6: (0.0, 6.0), F.hardtanh: (-1.0, 1.0), torch.clamp: (None, None), torch.clip: (None, None)}
+_SMOOTH = (nn.Hardswish, nn.SiLU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Hardsigmoid, nn.Mish, nn.ELU, nn.LeakyReLU)
+_SMOOTH_FUNCS = {F.hardswish, F.silu, F.gelu, torch.sigmoid, torch.tanh, F.hardsigmoid, F.mish, F.elu, F.leaky_relu}
 
 
 @dataclass
@@ -79,8 +82,7 @@ def _pool_attrs(mod_or_kwargs: dict, in_shape: tuple[int, ...], out_shape: tuple
         kernel = [i // o for i, o in zip(size_in, size_out, strict=True)]
         return {"kernel": kernel, "stride": kernel, "pads": [0, 0, 0, 0], "count_include_pad": True,
                 "global": list(size_out) == [1, 1]}  # fmt: skip
-    if mod_or_kwargs.get("ceil_mode"):
-        raise UnsupportedModelError(f"{where}: ceil_mode=True pooling is not supported")
+    ceil = bool(mod_or_kwargs.get("ceil_mode"))
     if mod_or_kwargs.get("divisor_override"):
         raise UnsupportedModelError(f"{where}: avg pool divisor_override is not supported")
     if _pair(mod_or_kwargs.get("dilation", 1), dims) != [1, 1]:
@@ -93,7 +95,13 @@ def _pool_attrs(mod_or_kwargs: dict, in_shape: tuple[int, ...], out_shape: tuple
     cip = mod_or_kwargs.get("count_include_pad", True)
     if not cip and any(pad):
         raise UnsupportedModelError(f"{where}: count_include_pad=False with padding is not supported")
-    return {"kernel": kernel, "stride": stride, "pads": pad + pad, "count_include_pad": True,
+    # ceil_mode: the last windows hang over the bottom / right edge; as extra padding (-inf for max)
+    extra = [max((o - 1) * s + k - (i + 2 * p), 0)
+             for o, s, k, i, p in zip(out_shape[1:], stride, kernel, in_shape[1:], pad, strict=True)]  # fmt: skip
+    if any(extra) and mod_or_kwargs.get("kind") == "avgpool":
+        raise UnsupportedModelError(f"{where}: ceil_mode average pooling with partial windows is not supported")
+    pads = [pad[0], pad[1], pad[0] + extra[0], pad[1] + extra[1]]
+    return {"kernel": kernel, "stride": stride, "pads": pads, "count_include_pad": True, "ceil_mode": ceil,
             "global": list(out_shape[1:]) == [1, 1] and pad == [0, 0] and kernel == list(in_shape[1:])}  # fmt: skip
 
 
@@ -109,6 +117,20 @@ def _module_kind(mod: nn.Module, node: fx.Node, shapes: dict, where: str) -> tup
         )
     if isinstance(mod, nn.ReLU):
         return "relu", {}
+    if isinstance(mod, nn.modules.batchnorm._BatchNorm):
+        if not mod.track_running_stats or mod.running_var is None:
+            raise UnsupportedModelError(f"{where}: a standalone BatchNorm must use running statistics")
+        a = (mod.weight.detach().double() if mod.affine else torch.ones(mod.num_features, dtype=torch.float64)) \
+            / torch.sqrt(mod.running_var.detach().double() + mod.eps)  # fmt: skip
+        beta = mod.bias.detach().double() if mod.affine else torch.zeros(mod.num_features, dtype=torch.float64)
+        return "affine", {"scale": a.tolist(), "offset": (beta - mod.running_mean.detach().double() * a).tolist()}
+    if isinstance(mod, nn.ReLU6):
+        return "clamp", {"min": 0.0, "max": 6.0}
+    if isinstance(mod, nn.Hardtanh):
+        return "clamp", {"min": float(mod.min_val), "max": float(mod.max_val)}
+    if isinstance(mod, _SMOOTH):
+        raise UnsupportedModelError(f"{where}: {type(mod).__name__} has no integer kernel in the export; use ReLU, "
+                                    "ReLU6 or Hardtanh (or keep it out of the exported network)")  # fmt: skip
     if isinstance(mod, _ALIAS_MODULES):
         return "alias", {}
     if isinstance(mod, nn.Flatten):
@@ -122,6 +144,7 @@ def _module_kind(mod: nn.Module, node: fx.Node, shapes: dict, where: str) -> tup
             raise UnsupportedModelError(f"{where}: max pooling with return_indices is not supported")
         attrs = dict(vars(mod))
         attrs["adaptive"] = type(mod).__name__.startswith("Adaptive")
+        attrs["kind"] = kind
         return kind, _pool_attrs(attrs, _as2d(in_shape), _as2d(shapes[node.name]), dims, where)
     raise UnsupportedModelError(
         f"{where} ({type(mod).__name__}) is not supported by the integer export; supported: FixedLayer, ReLU, "
@@ -129,18 +152,72 @@ def _module_kind(mod: nn.Module, node: fx.Node, shapes: dict, where: str) -> tup
     )
 
 
+_POOL_ARGS = {"max": ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"),
+              "avg": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"),
+              "adaptive": ("output_size",)}  # fmt: skip
+_POOL_FUNCS = {F.max_pool1d: ("maxpool", 1, "max"), F.max_pool2d: ("maxpool", 2, "max"),
+               F.avg_pool1d: ("avgpool", 1, "avg"), F.avg_pool2d: ("avgpool", 2, "avg"),
+               F.adaptive_avg_pool1d: ("avgpool", 1, "adaptive"), F.adaptive_avg_pool2d: ("avgpool", 2, "adaptive")}
+
+
+def _pool_function_attrs(node: fx.Node, shapes: dict, where: str) -> dict:
+    """Pooling attributes of F.max_pool*/avg_pool*/adaptive_avg_pool* called with constant arguments."""
+    kind, dims, style = _POOL_FUNCS[node.target]
+    args = dict(zip(_POOL_ARGS[style], node.args[1:], strict=False))
+    args.update(node.kwargs)
+    if any(isinstance(v, fx.Node) for v in args.values()):
+        raise UnsupportedModelError(f"{where}: pooling arguments must be constants")
+    if args.get("return_indices"):
+        raise UnsupportedModelError(f"{where}: max pooling with return_indices is not supported")
+    args["adaptive"], args["kind"] = style == "adaptive", kind
+    src = node.args[0]
+    return _pool_attrs(args, _as2d(shapes[src.name]), _as2d(shapes[node.name]), dims, where)
+
+
+def _clamp_attrs(node: fx.Node, where: str) -> dict:
+    """{min, max} of relu6 / hardtanh / clamp with constant bounds."""
+    target = node.target
+    defaults = _CLAMP_FUNCS.get(target, (None, None))
+    names = ("min_val", "max_val") if target is F.hardtanh else ("min", "max")
+    args = list(node.args[1:3])
+    bounds = []
+    for i, (name, default) in enumerate(zip(names, defaults, strict=True)):
+        value = args[i] if i < len(args) else node.kwargs.get(name, default)
+        if value is not None and not isinstance(value, (int, float)):
+            raise UnsupportedModelError(f"{where}: clamp bounds must be constants")
+        bounds.append(None if value is None else float(value))
+    if target is F.relu6:
+        bounds = [0.0, 6.0]
+    return {"min": bounds[0] if bounds[0] is not None else -float("inf"),
+            "max": bounds[1] if bounds[1] is not None else float("inf")}  # fmt: skip
+
+
 def _function_kind(node: fx.Node, where: str) -> str:
     if node.op == "call_method":
         if node.target == "relu":
             return "relu"
+        if node.target in ("clamp", "clip"):
+            return "clamp"
         if node.target in _FLATTEN_METHODS:
             return "flatten"
         if node.target in ("contiguous", "clone"):
             return "alias"
+    elif node.target in _POOL_FUNCS:
+        return _POOL_FUNCS[node.target][0]
     elif node.target in _RELU_FUNCS:
         return "relu"
+    elif node.target in _CLAMP_FUNCS:
+        return "clamp"
+    elif node.target in _SMOOTH_FUNCS:
+        raise UnsupportedModelError(f"{where}: {getattr(node.target, '__name__', node.target)} has no integer kernel "
+                                    "in the export; use ReLU, ReLU6 or Hardtanh")  # fmt: skip
     elif node.target in _ADD_FUNCS:
         return "add"
+    elif node.target in (torch.cat, torch.concat):
+        dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+        if dim != 1:
+            raise UnsupportedModelError(f"{where}: only concatenation along channels (dim=1) is supported")
+        return "concat"
     elif node.target is torch.flatten:
         return "flatten"
     elif node.target in _ALIAS_FUNCS:
@@ -184,11 +261,15 @@ def read_graph(model: nn.Module, example_input: Tensor) -> Graph:
             kind, attrs = _module_kind(modules[node.target], node, shapes, where)
         elif node.op in ("call_function", "call_method"):
             kind, attrs = _function_kind(node, where), {}
+            if kind == "clamp":
+                attrs = _clamp_attrs(node, where)
             if kind in ("avgpool", "maxpool"):
-                raise UnsupportedModelError(f"{where}: use pooling modules, not functions")
+                attrs = _pool_function_attrs(node, shapes, where)
         else:
             raise UnsupportedModelError(f"{where} ({node.op}) is not supported by the integer export")
         shape = shapes[node.name]
+        if kind == "concat" and len(ins) == 1:
+            kind = "alias"  # torch.cat of a one-tensor list (DenseNet's first layer of a block)
         if kind == "alias":
             alias[node.name] = ins[0]
             continue
@@ -197,6 +278,8 @@ def read_graph(model: nn.Module, example_input: Tensor) -> Graph:
         if kind == "add" and (len(ins) != 2 or len(node.args) != 2 or shapes[tensor_args[0].name] != shape
                               or shapes[tensor_args[1].name] != shape):  # fmt: skip
             raise UnsupportedModelError(f"{where}: only the sum of two tensors of the same shape is supported")
+        if kind == "concat" and any(shapes[a.name][1:] != shape[1:] for a in tensor_args):
+            raise UnsupportedModelError(f"{where}: concat needs two or more tensors of the same spatial size")
         if kind == "relu" and any(k not in ("inplace",) for k in node.kwargs):
             raise UnsupportedModelError(f"{where}: unsupported relu arguments")
         module = node.target if kind == "layer" else None
@@ -222,6 +305,9 @@ def _check_layer(layer: FixedLayer, where: str) -> None:
         raise UnsupportedModelError(f"{where}: activation quantization is disabled; the integer export needs it")
     if len(layer.act.options) != 1:
         raise UnsupportedModelError(f"{where}: activation bits are still searched ({layer.act.options})")
+    if hasattr(layer, "codebook_values"):
+        raise UnsupportedModelError(f"{where}: clustered (codebook) weights are not exported: no CMSIS-NN or reference "
+                                    "kernel looks weights up in a codebook; export a uniformly quantized run instead")
     if int(layer.bits.max()) > 8:
         raise UnsupportedModelError(f"{where}: weights wider than 8 bits are not exported")
     bn = layer.bn

@@ -10,8 +10,8 @@ import pytest
 import torch
 from export_helpers import TinyNet, run_onnx, set_random_arch, tiny_pool
 
+from deploy import FlashOverflowWarning, export, interpreter
 from supernet import Architecture, UnsupportedModelError, materialize, to_supernet
-from supernet.export import FlashOverflowWarning, export, interpreter
 from targets.target import Target
 
 
@@ -46,7 +46,7 @@ def test_no_warning_when_it_fits(tiny, tmp_path):
     assert report.warnings == ()
 
 
-C_FILES = {"model.h", "model.json", "model.bin"}
+C_FILES = {"model.h", "model.c", "model.json", "model.bin"}
 
 
 @pytest.mark.parametrize(

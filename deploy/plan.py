@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from supernet.export.fixedpoint import INT32_MAX, INT32_MIN, quantize_multiplier, quantize_multipliers
-from supernet.export.graph import Graph, Node
-from supernet.export.integer import ActGrid, IntLayer
+from deploy.fixedpoint import INT32_MAX, INT32_MIN, quantize_multiplier, quantize_multipliers
+from deploy.graph import Graph, Node
+from deploy.integer import ActGrid, IntLayer
 
 FRAC_BITS = 16  # wide tensors: 2^31 / (255 * 2^16) = 128x an 8-bit consumer's clip before saturation
 
@@ -92,6 +92,32 @@ class Program:
     frac_bits: int = FRAC_BITS
 
 
+def affine_params(attrs: dict, s_in: float, s_out: float, quantize) -> dict:
+    """Per-channel integers of y = a_c * x + b_c (a standalone BatchNorm) from a grid of s_in to s_out:
+    y = requantize(sign_c * x + bias_c, mult_c, shift_c), bias_c in units u_c = |a_c| * s_in (a channel
+    with a_c = 0 is the constant b_c, in units of s_out / 2^16)."""
+    sign, bias, mult, shift = [], [], [], []
+    for a, off in zip(attrs["scale"], attrs["offset"], strict=True):
+        unit = abs(a) * s_in if a != 0 else s_out / 2**16
+        m, n = quantize(unit / s_out)
+        sign.append(int(np.sign(a)))
+        bias.append(int(np.clip(round(off / unit), INT32_MIN, INT32_MAX)))
+        mult.append(int(m))
+        shift.append(int(n))
+    return {"sign": sign, "bias": bias, "multiplier": mult, "shift": shift}
+
+
+def clamp_levels(lo: int, hi: int, scale: float, attrs: dict) -> tuple[int, int]:
+    """Levels [lo, hi] on a grid of `scale` after a clamp node ({min, max} reals; a ReLU is min 0):
+    round(clamp(x, min, max) / scale) == clamp(round(x / scale), round(min / scale), round(max / scale))."""
+    mn, mx = attrs.get("min", 0.0), attrs.get("max", float("inf"))
+    if mn != -float("inf"):
+        lo = max(lo, int(round(mn / scale)))
+    if mx != float("inf"):
+        hi = min(hi, int(round(mx / scale)))
+    return lo, max(lo, hi)
+
+
 def _merge(prefs: list[Rep]) -> Rep:
     if len(set(prefs)) == 1:
         return prefs[0]
@@ -112,7 +138,13 @@ def _targets(graph: Graph, layers: dict[str, IntLayer], out: Rep) -> dict[str, R
         t = target[user.name]
         if user.kind == "relu":
             return Rep(t.scale, max(t.lo, 0), max(t.hi, 0))
+        if user.kind == "clamp":
+            return Rep(t.scale, *clamp_levels(t.lo, t.hi, t.scale, user.attrs))
         if user.kind in ("add", "avgpool"):
+            return Rep.wide(t.fine())
+        if user.kind == "concat":
+            return t
+        if user.kind == "affine":
             return Rep.wide(t.fine())
         return t  # maxpool, flatten
 
@@ -189,6 +221,15 @@ def build_program(graph: Graph, layers: dict[str, IntLayer], out_grid: ActGrid) 
                 out = b.tensor(node.shape, Rep(rep.scale, 0, max(rep.hi, 0)), node.name)
                 b.ops.append(Op("relu", node.name, ins, out, node=node.name))
                 value[node.name] = out
+        elif node.kind == "clamp":
+            rep = b.tensors[ins[0]].rep
+            lo, hi = clamp_levels(rep.lo, rep.hi, rep.scale, node.attrs)
+            if (lo, hi) == (rep.lo, rep.hi):
+                value[node.name] = ins[0]  # its producer already clamps there
+            else:
+                out = b.tensor(node.shape, Rep(rep.scale, lo, hi), node.name)
+                b.ops.append(Op("clamp", node.name, ins, out, {"lo": lo, "hi": hi}, node=node.name))
+                value[node.name] = out
         elif node.kind in ("maxpool", "flatten"):
             out = b.tensor(node.shape, b.tensors[ins[0]].rep, node.name)
             b.ops.append(Op(node.kind, node.name, ins, out, dict(node.attrs), node=node.name))
@@ -198,6 +239,19 @@ def build_program(graph: Graph, layers: dict[str, IntLayer], out_grid: ActGrid) 
             wide = Rep.wide(rep.fine())
             pair = [b.convert(t, wide) for t in ins]
             value[node.name] = b.rescale("add", node.name, pair, rep, wide.scale / rep.scale, node.name)
+        elif node.kind == "affine":
+            rep = target[node.name]
+            src = b.convert(ins[0], Rep.wide(rep.fine()))
+            out = b.tensor(node.shape, rep, node.name)
+            attrs = affine_params(node.attrs, b.tensors[src].rep.scale, rep.scale, quantize_multiplier)
+            b.ops.append(Op("affine", node.name, [src], out, {**attrs, "lo": rep.lo, "hi": rep.hi}, node=node.name))
+            value[node.name] = out
+        elif node.kind == "concat":
+            rep = target[node.name]
+            parts = [b.convert(t, rep) for t in ins]
+            out = b.tensor(node.shape, rep, node.name)
+            b.ops.append(Op("concat", node.name, parts, out, node=node.name))
+            value[node.name] = out
         elif node.kind == "avgpool":
             rep = target[node.name]
             wide = Rep.wide(rep.fine())

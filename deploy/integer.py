@@ -85,8 +85,20 @@ def act_grid(layer: FixedLayer) -> ActGrid:
     return ActGrid(float(step), -levels if signed else 0, levels, bits, signed, float(clip))
 
 
-def _int_weights(w: torch.Tensor, bits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(integers, per-channel scale) reproducing supernet.quant.quantize_weight channel by channel."""
+def weight_levels(bits: int) -> tuple[int, int]:
+    """(qmin, qmax) of the integer weights at `bits` (1 bit: the binary -1 / +1). The one place that says
+    which levels the export writes; it must follow supernet.quant.quantize_weight."""
+    if bits == 1:
+        return -1, 1
+    qmax = 2 ** (int(bits) - 1) - 1
+    return -qmax, qmax
+
+
+def weight_integers(w: torch.Tensor, bits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(integers, per-channel scale) reproducing supernet.quant.quantize_weight channel by channel.
+
+    Every flavour takes its weight integers and per-channel weight scales from here (and nowhere
+    else), so a change of the weight quantizer's grid is adapted in this function and weight_levels."""
     q = torch.zeros_like(w)
     scale = torch.zeros(w.shape[0], dtype=w.dtype)
     shape = (-1,) + (1,) * (w.dim() - 1)
@@ -97,8 +109,8 @@ def _int_weights(w: torch.Tensor, bits: torch.Tensor) -> tuple[torch.Tensor, tor
         if b == 1:
             qb = torch.where(wb >= 0, 1.0, -1.0)
         else:
-            qmax = 2 ** (int(b) - 1) - 1
-            qb = torch.clamp(torch.round(wb / s.reshape(shape)), -qmax, qmax)
+            qmin, qmax = weight_levels(int(b))
+            qb = torch.clamp(torch.round(wb / s.reshape(shape)), qmin, qmax)
         q[rows], scale[rows] = qb, s
     return q, scale
 
@@ -141,7 +153,7 @@ def _bias_frac_bits(q: torch.Tensor, beta: torch.Tensor, grid: ActGrid, requeste
 def integer_layer(name: str, layer: FixedLayer, bias_frac_bits: int | str = "auto") -> IntLayer:
     """Fold BN and quantize weights and bias of `layer` (see module docstring)."""
     w = layer.weight.detach().float()
-    q, s_w = _int_weights(w, layer.bits)
+    q, s_w = weight_integers(w, layer.bits)
     n_out = w.shape[0]
     bias = layer.bias.detach().double() if layer.bias is not None else torch.zeros(n_out, dtype=torch.float64)
     bn = layer.bn

@@ -26,8 +26,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from supernet.export.graph import Graph
-from supernet.export.integer import ActGrid, IntLayer
+from deploy.graph import Graph
+from deploy.integer import ActGrid, IntLayer
 
 OPSET = 17
 IR_VERSION = 8
@@ -103,8 +103,20 @@ def build_onnx(graph: Graph, layers: dict[str, IntLayer], out_grid: ActGrid) -> 
             value[node.name] = b.layer(ins[0], layers[node.module], node.module)
         elif node.kind == "relu":
             value[node.name] = b.op("Relu", ins, node.name)
+        elif node.kind == "clamp":
+            big = float(np.finfo(np.float32).max)
+            lo = b.const(f"{node.name}/min", np.array(max(node.attrs["min"], -big), np.float32))
+            hi = b.const(f"{node.name}/max", np.array(min(node.attrs["max"], big), np.float32))
+            value[node.name] = b.op("Clip", [ins[0], lo, hi], node.name)
         elif node.kind == "add":
             value[node.name] = b.op("Add", ins, node.name)
+        elif node.kind == "affine":
+            shape = (-1,) + (1,) * (len(node.shape) - 1)
+            a = b.const(f"{node.name}/scale", np.asarray(node.attrs["scale"], np.float32).reshape(shape))
+            c = b.const(f"{node.name}/offset", np.asarray(node.attrs["offset"], np.float32).reshape(shape))
+            value[node.name] = b.op("Add", [b.op("Mul", [ins[0], a], node.name), c], node.name)
+        elif node.kind == "concat":
+            value[node.name] = b.op("Concat", ins, node.name, axis=1)
         elif node.kind == "flatten":
             value[node.name] = b.op("Flatten", ins, node.name, axis=1)
         elif node.kind in ("avgpool", "maxpool"):

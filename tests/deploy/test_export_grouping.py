@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from supernet.export.api import to_integer
-from supernet.export.grouping import reorder
-from supernet.export.plan import build_program
+from deploy.api import to_integer
+from deploy.grouping import reorder
+from deploy.plan import build_program
 
 
 def _layers(manifest):

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from supernet.export.fixedpoint import INT32_MIN, requantize, saturate
-from supernet.export.packing import unpack
+from deploy.fixedpoint import INT32_MIN, requantize, saturate
+from deploy.packing import unpack
 
 CHUNK = 32  # images per pass (bounds the im2col buffer)
 
@@ -115,6 +115,14 @@ def _run_chunk(
             y = _windows(ins[0], op, pad_value=INT32_MIN).max(axis=(-2, -1))
         elif kind == "relu":
             y = np.maximum(ins[0], 0)
+        elif kind == "affine":
+            shape = (1, -1) + (1,) * (ins[0].ndim - 2)
+            p = {k: np.asarray(op[k], dtype=np.int64).reshape(shape) for k in ("sign", "bias", "multiplier", "shift")}
+            y = requantize(saturate(ins[0] * p["sign"] + p["bias"]), p["multiplier"], p["shift"], op["lo"], op["hi"])
+        elif kind == "concat":
+            y = np.concatenate(ins, axis=1)
+        elif kind == "clamp":
+            y = np.clip(ins[0], op["lo"], op["hi"])
         elif kind == "flatten":
             y = ins[0].reshape(len(ins[0]), -1)
         else:
