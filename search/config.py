@@ -35,6 +35,8 @@ class SearchConfig:
     download: bool = False
     train_subset: int | None = None
     val_fraction: float | None = None
+    classes: tuple[str, ...] | None = None  # a subset of the data set's classes, relabelled 0..k-1 in this order
+    pretrained: str | None = None  # weights file (state dict) to start the model from; never downloaded
     # where it will run
     target: str = "generic"
     cost: str | None = None  # default: the target's first cost model
@@ -45,7 +47,7 @@ class SearchConfig:
     budget: float | None = None  # in the cost's unit (bytes, cycles, ...)
     # method-specific knobs (uniform precision, ADMM rho, TwoNN delta, ...)
     uniform_bits: int = 8
-    method_options: tuple[tuple[str, float], ...] = ()
+    method_options: tuple[tuple[str, float | str], ...] = ()  # numbers, or words (variant = "quant")
     # schedule
     warmup_epochs: int = 10
     search_epochs: int = 20
@@ -90,6 +92,13 @@ class SearchConfig:
     def option(self, key: str, default: float) -> float:
         """A method-specific knob from `method_options` (e.g. 'rho' for ADMM)."""
         return dict(self.method_options).get(key, default)
+
+    def word_option(self, key: str, default: str, allowed: tuple[str, ...]) -> str:
+        """A method knob that names a choice (e.g. variant = "quant"), checked against `allowed`."""
+        value = str(dict(self.method_options).get(key, default))
+        if value not in allowed:
+            raise ConfigError(f"method option {key} must be one of {', '.join(allowed)}; got {value!r}")
+        return value
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -137,11 +146,12 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
             return parse_quantity(value)
         if key == "method_options":
             items = value.items() if isinstance(value, dict) else _pairs(value)
-            return tuple((str(k), float(v)) for k, v in items)
+            return tuple((str(k), _number_or_word(v)) for k, v in items)
         origin = getattr(target, "__origin__", None)
         if origin is tuple:
             seq = value if isinstance(value, (list, tuple)) else [v for v in str(value).replace(",", " ").split()]
-            return tuple(int(v) for v in seq)
+            item = (get_args(target) or (int,))[0]
+            return tuple((str(v) if item is str else int(v)) for v in seq)
         if target is bool:
             if isinstance(value, bool):
                 return value
@@ -157,6 +167,16 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
         raise
     except (TypeError, ValueError):
         raise ConfigError(f"{key}: cannot read {value!r} as {getattr(target, '__name__', target)}") from None
+
+
+def _number_or_word(value: Any) -> float | str:
+    """A method option's value: a number when it reads as one, else the word itself (e.g. "unstructured")."""
+    if isinstance(value, bool):
+        return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value).strip().strip("\"'")
 
 
 def _pairs(text: Any) -> list[tuple[str, str]]:

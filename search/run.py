@@ -15,10 +15,13 @@ from search.context import RunContext
 from search.data import DataSplits, load_dataset
 from search.methods import get_method
 from search.models import create_model
+from search.pretrained import load_pretrained
 from search.rundir import Checkpoints, History, atomic_torch_save, atomic_write_json, atomic_write_text, new_run_dir
 from search.train import evaluate, finetune, warmup
 from supernet import materialize
 from targets import get_target
+
+CLASS_SUBSETS = ("cifar10", "tinyimagenet")  # loaders with a `classes` option
 
 
 def resolve(cfg: SearchConfig):
@@ -29,6 +32,8 @@ def resolve(cfg: SearchConfig):
         known = ", ".join(cost_models.applicable(target))
         raise ConfigError(f"cost {cost!r} does not apply to target {target.name!r}; use one of {known}")
     method = get_method(cfg.method)
+    if cfg.pretrained is not None and not Path(cfg.pretrained).expanduser().is_file():
+        raise ConfigError(f"pretrained: weights file {cfg.pretrained} does not exist")
     return target, cost, method
 
 
@@ -47,8 +52,14 @@ def load_run_config(run_dir: Path) -> SearchConfig:
 
 def load_data(cfg: SearchConfig) -> DataSplits:
     """The data set a configuration names, split as every run of it splits it."""
+    extra = {}
+    if cfg.classes is not None:
+        if cfg.dataset not in CLASS_SUBSETS:
+            raise ConfigError(f"classes: data set {cfg.dataset!r} cannot select classes; "
+                              f"use one of {', '.join(CLASS_SUBSETS)}")  # fmt: skip
+        extra["classes"] = cfg.classes
     return load_dataset(cfg.dataset, root=cfg.data_root, seed=cfg.seed, val_fraction=cfg.val_fraction,
-                        train_subset=cfg.train_subset, download=cfg.download)  # fmt: skip
+                        train_subset=cfg.train_subset, download=cfg.download, **extra)  # fmt: skip
 
 
 def run(
@@ -61,6 +72,8 @@ def run(
     """
     target, cost, method = resolve(cfg)
     data = data if data is not None else load_data(cfg)
+    if cfg.pretrained is not None and warm_state is None and resume is None:  # refuse a bad file before writing
+        load_pretrained(create_model(cfg.model, data.num_classes, data.in_shape), cfg.pretrained)
     if resume is not None:
         run_dir = Path(resume)
         cfg = load_run_config(run_dir)
@@ -72,6 +85,8 @@ def run(
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, data.num_classes, data.in_shape)
+    if cfg.pretrained is not None and warm_state is None:
+        load_pretrained(model, cfg.pretrained)
     if warm_state is not None:
         model.load_state_dict(torch.load(warm_state, map_location="cpu", weights_only=False)["state"]["model"])
         float_metrics = {"float_val_acc": evaluate(model, data.val), "float_test_acc": evaluate(model, data.test)}
