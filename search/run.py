@@ -14,6 +14,8 @@ from search.config import ConfigError, SearchConfig
 from search.context import RunContext
 from search.data import DataSplits, load_dataset
 from search.methods import get_method
+from search.methods.sparsity import masked_network, weight_counts, with_nonzeros
+from search.metrics import average_bit_width, nonzero_weight_bits
 from search.models import create_model
 from search.pretrained import load_pretrained
 from search.rundir import Checkpoints, History, atomic_torch_save, atomic_write_json, atomic_write_text, new_run_dir
@@ -95,10 +97,16 @@ def run(
     t1 = time.perf_counter()
     result = method(model, ctx)
     t2 = time.perf_counter()
-    small = result.build() if result.build is not None else materialize(result.net, result.arch)
+    if result.build is not None:
+        small = result.build()
+    else:
+        small = masked_network(result.net, result.arch, result.masks) if result.masks else materialize(
+            result.net, result.arch)  # fmt: skip
     tuned = finetune(small, ctx)
     t3 = time.perf_counter()
-    costs = cost_models.evaluate_all(result.net.layer_choices(result.arch), target)
+    counts = weight_counts(result.net, result.arch, small)
+    choices = with_nonzeros(result.net.layer_choices(result.arch), counts)
+    costs = cost_models.evaluate_all(choices, target)
     costs = {k: v + result.extra_costs.get(k, 0.0) for k, v in costs.items()}
     metrics = {
         "method": result.arch.meta.get("method", cfg.method),
@@ -113,6 +121,8 @@ def run(
         "val_acc": tuned["val_acc"],
         **float_metrics,
         "costs": costs,
+        "avg_bits": average_bit_width(choices, counts.present if counts is not None else None),
+        "nonzero_weight_bits": nonzero_weight_bits(choices),
         "fits_flash": costs.get("memory", costs.get("size", 0.0)) <= target.flash_bytes,
         "epochs": {"warmup": cfg.warmup_epochs, "search": cfg.search_epochs, "finetune": cfg.finetune_epochs},
         "seconds": {"warmup": t1 - t0, "search": t2 - t1, "finetune": t3 - t2},

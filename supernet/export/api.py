@@ -54,6 +54,7 @@ class ExportReport:
     input_scale: float
     output_scale: float
     warnings: tuple[str, ...] = ()  # every warning emitted (Flash overflow, saturated biases)
+    sparse_weight_bytes: int | None = None  # with sparse=True: weights in sparse.py's format (== `size_sparse`)
 
 
 @dataclass
@@ -140,6 +141,7 @@ def export(
     target: Target | str | None = None,
     arch: Architecture | None = None,
     bias_frac_bits: int | str = "auto",
+    sparse: bool = False,
 ) -> ExportReport:
     """Export `model` (a materialized network, or a Supernet together with `arch`).
 
@@ -148,6 +150,8 @@ def export(
     without the Flash check). arch: checked against the model and recorded in the manifest.
     bias_frac_bits: "auto" (most precise bias that cannot overflow) or 0 for kernels that add the
     int32 bias to the accumulator unshifted (stock CMSIS-NN / PULP-NN); see integer.py.
+    sparse: also write model_sparse.json + model_sparse.bin, each precision group dense or bitmask +
+    non-zeros (sparse.py; no C kernel reads it yet, the interpreter runs it after sparse.decode).
     """
     chosen = _formats(formats)
     if isinstance(model, Supernet):
@@ -177,6 +181,16 @@ def export(
                            ("model.h", render_header(manifest, arrays).encode())):  # fmt: skip
             files[name] = out / name
             _write_atomic(files[name], data)
+    sparse_bytes = None
+    if sparse:
+        from supernet.export.sparse import encode
+
+        s_manifest, s_arrays = encode(manifest, arrays)
+        sparse_bytes = s_manifest["bytes"]["weights"]
+        for name, data in (("model_sparse.bin", _blob(s_manifest, s_arrays)),
+                           ("model_sparse.json", json.dumps(s_manifest, indent=1).encode())):  # fmt: skip
+            files[name] = out / name
+            _write_atomic(files[name], data)
     sizes = manifest["bytes"]
     messages = []
     if tgt is not None and sizes["flash"] > tgt.flash_bytes:
@@ -200,4 +214,5 @@ def export(
         input_scale=manifest["input"]["scale"],
         output_scale=manifest["output"]["scale"],
         warnings=tuple(messages),
+        sparse_weight_bytes=sparse_bytes,
     )
