@@ -13,7 +13,7 @@ import cost_models
 from search.config import ConfigError, SearchConfig
 from search.context import RunContext
 from search.data import DataSplits, load_dataset
-from search.methods import get_method
+from search.methods import check_word_options, get_method
 from search.methods.sparsity import masked_network, weight_counts, with_nonzeros
 from search.metrics import average_bit_width, nonzero_weight_bits
 from search.models import create_model
@@ -34,6 +34,7 @@ def resolve(cfg: SearchConfig):
         known = ", ".join(cost_models.applicable(target))
         raise ConfigError(f"cost {cost!r} does not apply to target {target.name!r}; use one of {known}")
     method = get_method(cfg.method)
+    check_word_options(cfg)
     if cfg.pretrained is not None and not Path(cfg.pretrained).expanduser().is_file():
         raise ConfigError(f"pretrained: weights file {cfg.pretrained} does not exist")
     return target, cost, method

@@ -13,6 +13,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from search.config import SearchConfig
 from search.context import RunContext
 from supernet import Architecture, Supernet
 
@@ -55,6 +56,22 @@ def register_method(name: str) -> Callable[[MethodFn], MethodFn]:
         return fn
 
     return deco
+
+
+WORD_OPTIONS: dict[str, dict[str, tuple[str, ...]]] = {}  # method -> option -> allowed words
+
+
+def register_word_option(method: str, key: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """Declare a method option that names a choice, so a run checks it before any training."""
+    WORD_OPTIONS.setdefault(method, {})[key] = allowed
+    return allowed
+
+
+def check_word_options(cfg: SearchConfig) -> None:
+    """Refuse (one line) a word option of cfg.method outside its allowed choices."""
+    method_names()
+    for key, allowed in WORD_OPTIONS.get(cfg.method, {}).items():
+        cfg.word_option(key, allowed[0], allowed)
 
 
 def method_names() -> list[str]:
