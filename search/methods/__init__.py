@@ -41,6 +41,7 @@ _BUILTIN = (
     "search.methods.differentiable",
     "search.methods.uniform",
     "search.methods.sequential",
+    "search.methods.pit",
     "search.methods.importance",
     "search.methods.twonn",
     "search.methods.clustering",
