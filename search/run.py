@@ -34,7 +34,7 @@ def resolve(cfg: SearchConfig):
         known = ", ".join(cost_models.applicable(target))
         raise ConfigError(f"cost {cost!r} does not apply to target {target.name!r}; use one of {known}")
     method = get_method(cfg.method)
-    check_word_options(cfg)
+    check_word_options(cfg, cost)
     if cfg.pretrained is not None and not Path(cfg.pretrained).expanduser().is_file():
         raise ConfigError(f"pretrained: weights file {cfg.pretrained} does not exist")
     return target, cost, method

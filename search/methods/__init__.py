@@ -68,11 +68,23 @@ def register_word_option(method: str, key: str, allowed: tuple[str, ...]) -> tup
     return allowed
 
 
-def check_word_options(cfg: SearchConfig) -> None:
-    """Refuse (one line) a word option of cfg.method outside its allowed choices."""
+METHOD_CHECKS: dict[str, list[Callable[[SearchConfig, str], None]]] = {}
+
+
+def register_method_check(method: str, check: Callable[[SearchConfig, str], None]) -> None:
+    """A check `fn(cfg, cost_name)` a run of `method` passes before any training (raises ConfigError)."""
+    METHOD_CHECKS.setdefault(method, []).append(check)
+
+
+def check_word_options(cfg: SearchConfig, cost: str | None = None) -> None:
+    """Refuse (one line) a word option of cfg.method outside its allowed choices, and what the
+    method's registered checks refuse."""
     method_names()
     for key, allowed in WORD_OPTIONS.get(cfg.method, {}).items():
         cfg.word_option(key, allowed[0], allowed)
+    if cost is not None:
+        for check in METHOD_CHECKS.get(cfg.method, []):
+            check(cfg, cost)
 
 
 def method_names() -> list[str]:
