@@ -53,8 +53,8 @@ class UnstructuredProjection:
     def arch(self, bits: dict[str, int]) -> Architecture:
         weight_bits = {n: (bits[n],) * self.net.specs[n].out_channels for n in self.names}
         acts = {n: max(self.net.layer(n).act.options) for n in self.names}
-        meta = {"method": "admm", "sparsity": "unstructured", "budget": self.budget, "target": self.ctx.target.name,
-                "model": self.ctx.cfg.model}  # fmt: skip
+        meta = {"method": "admm-unstructured", "sparsity": "unstructured", "budget": self.budget,
+                "target": self.ctx.target.name, "model": self.ctx.cfg.model}  # fmt: skip
         return Architecture(weight_bits, acts, meta)
 
     def option_cost(self, name: str, bits: int, nonzeros: int) -> float:

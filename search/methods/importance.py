@@ -142,7 +142,8 @@ def importance(model: nn.Module, ctx: RunContext) -> MethodResult:
     bits = {n: max(available) for n in net.layer_names}
     pruned: dict[str, list[int]] = {}
     masks: dict[str, Tensor] = {}
-    meta = {"method": "importance", "target": ctx.target.name, "model": ctx.cfg.model, "t_margin": t_margin,
+    label = "importance" + ("" if variant == "both" else f"-{variant}") + ("-ksigma" if pruning == "ksigma" else "")
+    meta = {"method": label, "target": ctx.target.name, "model": ctx.cfg.model, "t_margin": t_margin,
             "variant": variant, "pruning": pruning, "importance": scores}  # fmt: skip
     trials = 0
 

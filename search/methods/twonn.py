@@ -116,7 +116,8 @@ def twonn(model: nn.Module, ctx: RunContext) -> MethodResult:
     activations = ctx.cfg.word_option("activations", "pact", ACTIVATIONS)
     first_last = ctx.cfg.word_option("first_last", "int8", FIRST_LAST)
     retrain = ctx.cfg.word_option("retrain", "finetune", RETRAIN)
-    meta.update(activations=activations, first_last=first_last, retrain=retrain)
+    suffix = [w for w, default in ((activations, "pact"), (first_last, "int8"), (retrain, "finetune")) if w != default]
+    meta.update(method="-".join(["twonn", *suffix]), activations=activations, first_last=first_last, retrain=retrain)
     arch = layer_arch(net, bits, meta)
     info = {"delta": delta, "significant_layers": sum(significant.values()), **{f"id_{k}": v for k, v in ids.items()}}
     if (activations, first_last, retrain) == ("pact", "int8", "finetune"):
