@@ -18,6 +18,7 @@ from search.context import RunContext
 from search.data import DataSplits
 from search.methods import method_names
 from search.models import create_model
+from search.pretrained import load_pretrained
 from search.run import default_name, load_data, resolve, run
 from search.rundir import Checkpoints, History, atomic_write_json, new_run_dir
 from search.train import warmup
@@ -81,6 +82,8 @@ def shared_warmup(cfg: SearchConfig, folder: Path, data: DataSplits | None = Non
     ctx = RunContext(cfg, folder, data, target, cost, History(folder / "history.csv"), ckpts)
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, data.num_classes, data.in_shape)
+    if cfg.pretrained is not None:
+        load_pretrained(model, cfg.pretrained)
     metrics = warmup(model, ctx)
     atomic_write_json(folder / "metrics.json", {"phase": "warmup", **metrics})
     return ckpts.path("warmup")
