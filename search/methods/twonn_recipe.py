@@ -2,7 +2,7 @@
 
 The thesis (section 3.3.3) quantizes a layer's *incoming activations* at the layer's own precision:
 
-    A~ = sign(A)                                  binary layers
+    A~ = sign(A)                                  binary layers (sign(0) = 0, as tf.sign)
     A~ = dequant_b(quant_b(clip(A, -1, +1)))      b-bit layers, a static [-1, +1] clip, no scale
 
 keeps the first and last layers at full precision (float32, activations not quantized), and, in
@@ -43,7 +43,7 @@ class _SignSTE(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
         ctx.save_for_backward(x)
-        return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+        return torch.sign(x)
 
     @staticmethod
     def backward(ctx, g: Tensor) -> Tensor:  # type: ignore[override]
@@ -52,7 +52,12 @@ class _SignSTE(torch.autograd.Function):
 
 
 class SignAct(ActQuant):
-    """Binary activations: sign(A) in {-1, +1} (sign(0) = +1), straight-through inside [-1, 1]."""
+    """Binary activations: sign(A), straight-through inside [-1, 1].
+
+    sign(0) = 0, as tf.sign (the thesis' TensorFlow): after a ReLU the inputs are >= 0, and a sign
+    with sign(0) = +1 would map every one of them to +1 and carry no information (measured: 10%
+    on digits, chance); with sign(0) = 0 a post-ReLU input becomes the step {0, 1}.
+    """
 
     def __init__(self) -> None:
         super().__init__((1,))

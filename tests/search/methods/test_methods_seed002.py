@@ -26,7 +26,7 @@ _IDS = itertools.count()
 
 def test_unit_clip_activation_levels():
     x = torch.tensor([-3.0, -0.6, -0.1, 0.0, 0.2, 0.5, 0.9, 4.0])
-    assert unit_clip_act(1)(x).tolist() == [-1, -1, -1, 1, 1, 1, 1, 1]  # sign, sign(0) = +1
+    assert unit_clip_act(1)(x).tolist() == [-1, -1, -1, 0, 1, 1, 1, 1]  # sign, sign(0) = 0 as tf.sign
     assert unit_clip_act(2)(x).tolist() == [-1, -1, 0, 0, 0, 0, 1, 1]  # levels -1, 0, 1
     q3 = unit_clip_act(3)(x)  # levels k / 3, k = -3..3
     assert torch.allclose(q3, torch.tensor([-1.0, -2 / 3, 0, 0, 1 / 3, 2 / 3, 1, 1]))
