@@ -61,3 +61,24 @@ def test_run_refuses_a_bad_file_before_training(tmp_path: Path) -> None:
     with pytest.raises(PretrainedError):
         run(replace(cfg, pretrained=str(tmp_path / "bad.pt")))
     assert not any(tmp_path.glob("*/config.json"))
+
+
+@pytest.mark.slow
+def test_tiny_imagenet_resnet18_from_pretrained_weights_end_to_end(tmp_path: Path) -> None:
+    """Seed 001's third benchmark, plumbing only: tinyimagenet + tv:resnet18 from a weights file."""
+    import sys
+
+    from search.config import SearchConfig
+    from search.run import run
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_data_classes import write_tiny_imagenet
+
+    write_tiny_imagenet(tmp_path / "tin", ["n01443537", "n01629819"], per_class=6, val_per_class=2)
+    torch.manual_seed(0)
+    torch.save(create_model("tv:resnet18", 1000, (3, 64, 64)).state_dict(), tmp_path / "r18.pt")
+    cfg = SearchConfig(model="tv:resnet18", dataset="tinyimagenet", data_root=str(tmp_path / "tin"),
+                       pretrained=str(tmp_path / "r18.pt"), method="uniform", warmup_epochs=0, search_epochs=0,
+                       finetune_epochs=1, batch_size=8, out_dir=str(tmp_path / "runs"), progress=False)  # fmt: skip
+    metrics = run(cfg)
+    assert metrics["dataset"] == "tinyimagenet" and 0.0 <= metrics["test_acc"] <= 1.0
