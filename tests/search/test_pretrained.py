@@ -66,7 +66,7 @@ def test_run_refuses_a_bad_file_before_training(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_tiny_imagenet_resnet18_from_pretrained_weights_end_to_end(tmp_path: Path) -> None:
     """Seed 001's third benchmark, plumbing only: tinyimagenet + tv:resnet18 from a weights file."""
-    from test_data_classes import write_tiny_imagenet  # a sibling test module (pytest's rootdir-less import mode)
+    from test_data_classes import write_tiny_imagenet  # sibling module (prepend import mode)
 
     from search.config import SearchConfig
     from search.run import run
