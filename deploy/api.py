@@ -57,6 +57,7 @@ class ExportReport:
     warnings: tuple[str, ...] = ()  # every warning emitted (Flash overflow, saturated biases)
     flavour: str = "reference"
     ram: dict[str, int] | None = None  # arena_bytes, scratch_bytes, ram_bytes of the generated C
+    sparse_weight_bytes: int | None = None  # with sparse=True: weights in sparse.py's format (== `size_sparse`)
 
 
 @dataclass
@@ -145,6 +146,7 @@ def export(
     arch: Architecture | None = None,
     bias_frac_bits: int | str = "auto",
     flavour: str = "reference",
+    sparse: bool = False,
 ) -> ExportReport:
     """Export `model` (a materialized network, or a Supernet together with `arch`).
 
@@ -155,6 +157,8 @@ def export(
     int32 bias to the accumulator unshifted (stock CMSIS-NN / PULP-NN); see integer.py.
     flavour: "reference" (exact integer model, NCHW, portable C kernels) or "cmsis-nn" (int8 NHWC with
     zero points, CMSIS-NN requantization, calls to the CMSIS-NN kernels; needs bias_frac_bits 0 or "auto").
+    sparse: also write model_sparse.json + model_sparse.bin, each precision group dense or bitmask +
+    non-zeros (sparse.py; no C kernel reads it yet, the interpreter runs it after sparse.decode).
     """
     chosen = _formats(formats)
     if flavour not in FLAVOURS:
@@ -163,6 +167,8 @@ def export(
         if bias_frac_bits not in ("auto", 0):
             raise ValueError(f"the cmsis-nn flavour adds whole-unit biases (bias_frac_bits=0), got {bias_frac_bits!r}")
         bias_frac_bits = 0
+    if sparse and flavour != "reference":
+        raise ValueError(f"sparse=True encodes the reference flavour's weight arrays; got flavour {flavour!r}")
     if isinstance(model, Supernet):
         if arch is None:
             raise ValueError("exporting a Supernet needs the architecture (arch=...)")
@@ -200,6 +206,16 @@ def export(
                            ("model.h", head.encode()), ("model.c", source.encode())):  # fmt: skip
             files[name] = out / name
             _write_atomic(files[name], data)
+    sparse_bytes = None
+    if sparse:
+        from deploy.sparse import encode
+
+        s_manifest, s_arrays = encode(manifest, arrays)
+        sparse_bytes = s_manifest["bytes"]["weights"]
+        for name, data in (("model_sparse.bin", _blob(s_manifest, s_arrays)),
+                           ("model_sparse.json", json.dumps(s_manifest, indent=1).encode())):  # fmt: skip
+            files[name] = out / name
+            _write_atomic(files[name], data)
     sizes = manifest["bytes"]
     messages = []
     if tgt is not None and sizes["flash"] > tgt.flash_bytes:
@@ -228,6 +244,7 @@ def export(
         warnings=tuple(messages),
         flavour=flavour,
         ram=ram,
+        sparse_weight_bytes=sparse_bytes,
     )
 
 

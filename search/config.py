@@ -38,6 +38,8 @@ class SearchConfig:
     download: bool = False
     train_subset: int | None = None
     val_fraction: float | None = None
+    classes: tuple[str, ...] | None = None  # a subset of the data set's classes, relabelled 0..k-1 in this order
+    pretrained: str | None = None  # weights file (state dict) to start the model from; never downloaded
     # where it will run
     target: str = "generic"
     cost: str | None = None  # default: the target's first cost model
@@ -48,7 +50,7 @@ class SearchConfig:
     budget: float | None = None  # in the cost's unit (bytes, cycles, ...)
     # method-specific knobs (uniform precision, ADMM rho, TwoNN delta, ...)
     uniform_bits: int = 8
-    method_options: tuple[tuple[str, float], ...] = ()
+    method_options: tuple[tuple[str, float | str], ...] = ()  # numbers, or words (variant = "quant")
     # schedule
     warmup_epochs: int = 10
     search_epochs: int = 20
@@ -77,8 +79,8 @@ class SearchConfig:
             value = getattr(self, f.name)
             if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f"{f.name} must be a finite number, got {value!r}")
-        for key, value in self.method_options:
-            if not math.isfinite(value):
+        for key, value in self.method_options:  # numbers or words (issue 14); numbers must be finite
+            if isinstance(value, float) and not math.isfinite(value):
                 raise ConfigError(f"method_options.{key} must be a finite number, got {value!r}")
         if self.val_fraction is not None and not 0 < self.val_fraction < 1:
             raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
@@ -111,6 +113,13 @@ class SearchConfig:
     def option(self, key: str, default: float) -> float:
         """A method-specific knob from `method_options` (e.g. 'rho' for ADMM)."""
         return dict(self.method_options).get(key, default)
+
+    def word_option(self, key: str, default: str, allowed: tuple[str, ...]) -> str:
+        """A method knob that names a choice (e.g. variant = "quant"), checked against `allowed`."""
+        value = str(dict(self.method_options).get(key, default))
+        if value not in allowed:
+            raise ConfigError(f"method option {key} must be one of {', '.join(allowed)}; got {value!r}")
+        return value
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -165,12 +174,13 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
             return parse_quantity(value)
         if key == "method_options":
             items = value.items() if isinstance(value, dict) else _pairs(value)
-            return tuple((str(k), float(v)) for k, v in items)
+            return tuple((str(k), _number_or_word(v)) for k, v in items)
         origin = getattr(target, "__origin__", None)
-        if origin is tuple:  # 0,4,8 or [0,4,8] or "0 4 8"
+        if origin is tuple:  # 0,4,8 or [0,4,8] or "0 4 8"; words for tuple[str, ...] (classes = cat,dog)
             text = str(value).strip().strip("[]()")
             seq = value if isinstance(value, (list, tuple)) else text.replace(",", " ").split()
-            return tuple(_strict_int(v) for v in seq)
+            item = (get_args(target) or (int,))[0]
+            return tuple((str(v).strip() if item is str else _strict_int(v)) for v in seq)
         if target is bool:
             if isinstance(value, bool):
                 return value
@@ -195,6 +205,16 @@ def _strict_int(v: Any) -> int:
     if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
         raise ValueError(v)
     return int(v) if not isinstance(v, str) else int(v.strip())
+
+
+def _number_or_word(value: Any) -> float | str:
+    """A method option's value: a number when it reads as one, else the word itself (e.g. "unstructured")."""
+    if isinstance(value, bool):
+        return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value).strip().strip("\"'")
 
 
 def _pairs(text: Any) -> list[tuple[str, str]]:

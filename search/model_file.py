@@ -59,6 +59,11 @@ def load_model(run_dir: Path) -> nn.Module:
     try:
         model = rebuild(str(saved["model"]), int(saved["num_classes"]), tuple(saved["in_shape"]), arch,
                         int(saved.get("seed", 0)))  # fmt: skip
+        masks = {k[: -len(".weight_mask")]: v for k, v in saved["state"].items() if k.endswith(".weight_mask")}
+        if masks:  # element-wise pruned runs (search.methods.sparsity): masked weights stay 0
+            from search.methods.sparsity import apply_masks
+
+            apply_masks(model, masks)
         model.load_state_dict(saved["state"])
     except (RuntimeError, ValueError, KeyError, TypeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

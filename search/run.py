@@ -24,9 +24,12 @@ from search.context import RunContext
 from search.data import DataSplits, load_dataset
 from search.device import resolve_device
 from search.loader import place
-from search.methods import get_method
+from search.methods import check_word_options, get_method
+from search.methods.sparsity import masked_network, weight_counts, with_nonzeros
+from search.metrics import average_bit_width, nonzero_weight_bits
 from search.model_file import save_model
 from search.models import create_model
+from search.pretrained import load_pretrained
 from search.rundir import (
     Checkpoints,
     History,
@@ -40,6 +43,8 @@ from search.train import evaluate, finetune, warmup
 from search.validate import check_budget, check_settings, safe_name
 from supernet import materialize
 from targets import get_target
+
+CLASS_SUBSETS = ("cifar10", "tinyimagenet")  # loaders with a `classes` option
 
 log = logging.getLogger("bitgate")
 
@@ -69,6 +74,9 @@ def resolve(cfg: SearchConfig):
         raise ConfigError(f"act_bits {list(cfg.act_bits)}: target {target.name!r} has no kernels for {unsupported}-bit "
                           f"activations; choose among {list(target.act_bits)}")  # fmt: skip
     method = get_method(cfg.method)
+    check_word_options(cfg, cost)
+    if cfg.pretrained is not None and not Path(cfg.pretrained).expanduser().is_file():
+        raise ConfigError(f"pretrained: weights file {cfg.pretrained} does not exist")
     return target, cost, method
 
 
@@ -115,8 +123,14 @@ def changed_keys(a: SearchConfig, b: SearchConfig) -> list[str]:
 
 def load_data(cfg: SearchConfig) -> DataSplits:
     """The data set a configuration names, split as every run of it splits it."""
+    extra = {}
+    if cfg.classes is not None:
+        if cfg.dataset not in CLASS_SUBSETS:
+            raise ConfigError(f"classes: data set {cfg.dataset!r} cannot select classes; "
+                              f"use one of {', '.join(CLASS_SUBSETS)}")  # fmt: skip
+        extra["classes"] = cfg.classes
     return load_dataset(cfg.dataset, root=cfg.data_root, seed=cfg.seed, val_fraction=cfg.val_fraction,
-                        train_subset=cfg.train_subset, download=cfg.download)  # fmt: skip
+                        train_subset=cfg.train_subset, download=cfg.download, **extra)  # fmt: skip
 
 
 def run(
@@ -151,6 +165,8 @@ def run(
     data = ddp.shard(place(data if data is not None else load_data(cfg), device), cfg.batch_size)
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, data.num_classes, data.in_shape)
+    if cfg.pretrained is not None and warm_state is None:  # a bad weights file is refused before writing
+        load_pretrained(model, cfg.pretrained)
     with torch.random.fork_rng():
         check_budget(cfg, model, data.in_shape, target, cost, getattr(cfg, "min_channels", 1))
     model = model.to(device)
@@ -185,10 +201,17 @@ def _phases(ctx: RunContext, model: torch.nn.Module, method, warm_state: Path | 
     t1 = time.perf_counter()
     result = method(model, ctx)
     t2 = time.perf_counter()
-    small = (result.build() if result.build is not None else materialize(result.net, result.arch)).to(ctx.device)
+    if result.build is not None:
+        small = result.build()
+    else:
+        small = masked_network(result.net, result.arch, result.masks) if result.masks else materialize(
+            result.net, result.arch)  # fmt: skip
+    small = small.to(ctx.device)
     tuned = finetune(small, ctx)
     t3 = time.perf_counter()
-    costs = cost_models.evaluate_all(result.net.layer_choices(result.arch), target)
+    counts = weight_counts(result.net, result.arch, small)
+    choices = with_nonzeros(result.net.layer_choices(result.arch), counts)
+    costs = cost_models.evaluate_all(choices, target)
     costs = {k: v + result.extra_costs.get(k, 0.0) for k, v in costs.items()}
     metrics = {
         "method": result.arch.meta.get("method", cfg.method),
@@ -204,6 +227,8 @@ def _phases(ctx: RunContext, model: torch.nn.Module, method, warm_state: Path | 
         "val_acc": tuned["val_acc"],
         **float_metrics,
         "costs": costs,
+        "avg_bits": average_bit_width(choices, counts.present if counts is not None else None),
+        "nonzero_weight_bits": nonzero_weight_bits(choices),
         "fits_flash": costs.get("memory", costs.get("size", 0.0)) <= target.flash_bytes,
         "fit": check_fit(result.net.layer_choices(result.arch), target).to_dict(),
         "epochs": {"warmup": cfg.warmup_epochs, "search": cfg.search_epochs, "finetune": cfg.finetune_epochs},

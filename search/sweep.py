@@ -24,6 +24,7 @@ from search.device import resolve_device
 from search.loader import place
 from search.methods import method_names
 from search.models import create_model
+from search.pretrained import load_pretrained
 from search.ray_sweep import RayExecutor
 from search.run import RESUME_OVERRIDABLE, RunInterrupted, default_name, load_data, resolve, run
 from search.rundir import Checkpoints, History, RunFileError, atomic_write_json, new_run_dir, remove_stale_temporaries
@@ -196,7 +197,10 @@ def shared_warmup(cfg: SearchConfig, folder: Path, data: DataSplits | None = Non
     ctx = RunContext(cfg, folder, data, target, cost, History(folder / "history.csv"), ckpts, resume_command, reset_lr,
                      device)  # fmt: skip
     torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model, data.num_classes, data.in_shape).to(device)
+    model = create_model(cfg.model, data.num_classes, data.in_shape)
+    if cfg.pretrained is not None:
+        load_pretrained(model, cfg.pretrained)
+    model = model.to(device)
     metrics = warmup(model, ctx)
     atomic_write_json(folder / "metrics.json", {"phase": "warmup", **metrics})
     return ckpts.path("warmup")

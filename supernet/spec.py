@@ -77,6 +77,9 @@ class LayerChoice:
     act_probs: Tensor
     out_act_bits: tuple[int, ...]
     out_act_probs: Tensor
+    # non-zero integer weights per output channel (over its kept inputs), for sparse storage formats
+    # (cost_models/size_sparse.py); None: every weight counts as non-zero
+    nonzeros: Tensor | None = None
 
     @property
     def keep(self) -> Tensor:

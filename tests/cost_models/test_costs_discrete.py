@@ -118,6 +118,7 @@ def ref_ne16(layers, t):
 
 REFERENCES = {
     "size": ref_size,
+    "size_sparse": ref_size,  # without non-zero counts every weight is non-zero: dense is smaller
     "size_bits": lambda ls, t: sum(wpc(L) * t.storage_bits[b] for L in ls for b in L["bits"] if b),
     "memory": ref_memory,
     "macs": lambda ls, t: sum(macs_per_channel(L) for L in ls for b in L["bits"] if b),

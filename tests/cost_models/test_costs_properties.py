@@ -18,6 +18,7 @@ FC = LayerSpec("fc", "linear", 8, 10, in_unit=4)
 BITS_DIRECTION = {
     "size": 1,
     "size_bits": 1,
+    "size_sparse": 1,
     "memory": 1,
     "bitops": 1,
     "latency_mpic": 1,
