@@ -41,6 +41,16 @@ def ram_plan(manifest: dict[str, Any], input_in_arena: bool = False) -> RamPlan:
     return plan_ram(sizes, ops, {inp}, manifest["output"]["id"])
 
 
+def _input_bits(manifest: dict[str, Any]) -> list[str]:
+    """BG_<LAYER>_IN_BITS: each layer's (searched) input activation bit-width."""
+    lines = []
+    for op in manifest["ops"]:
+        if "bias" in op and "input_bits" in op:
+            tag = re.sub(r"\W", "_", op["bias"][: -len("_bias")]).upper()
+            lines.append(f"#define BG_{tag}_IN_BITS {op['input_bits']}")
+    return lines
+
+
 def header(manifest: dict[str, Any], arena_bytes: int, scratch_bytes: int) -> str:
     """model.h: what a C user needs to call bg_infer (shapes, scales, zero points, class order, sizes)."""
     inp, out = manifest["input"], manifest["output"]
@@ -78,6 +88,8 @@ def header(manifest: dict[str, Any], arena_bytes: int, scratch_bytes: int) -> st
         f"#define BG_ARENA_BYTES {arena_bytes} /* activation tensors (static RAM plan) */",
         f"#define BG_SCRATCH_BYTES {scratch_bytes} /* kernel and precision-group scratch */",
         f"#define BG_RAM_BYTES {arena_bytes + scratch_bytes}",
+        f"#define BG_ACT_PACKED {int(manifest.get('activation_storage') == 'packed')}  /* sub-byte activations */",
+        *_input_bits(manifest),
         "",
         "int bg_infer(const int8_t *in, int8_t *out);",
         "",
