@@ -46,6 +46,7 @@ def to_supernet(
     calibration: Tensor | None = None,
     exclude: Iterable[str] = (),
     fold_bn: bool = True,
+    strict: bool = False,
 ) -> Supernet:
     """Replace every Conv1d/2d/3d and Linear of `model` by a gated layer (the model is not modified).
 
@@ -53,9 +54,13 @@ def to_supernet(
     (one choice per layer, EdMIPS-like; no 0 option). Layers that must keep all channels
     (the output layer, layers meeting the input at an add) get the options without 0.
     calibration: a batch used to set the activation clips (default: example_input).
-    exclude: module paths left as they are (float, unsearched).
+    exclude: module paths left as they are (float, unsearched); a path excludes every layer under it
+    ("features.0" excludes "features.0.0"). The layers feeding an excluded one keep all their channels.
     fold_bn: fold each BatchNorm that follows a searchable layer into it (eval statistics; the
     reference approach, see supernet/fold.py); False keeps it and gates the channel after it.
+    strict: refuse a model with an op the channel analysis cannot follow (a permute to channels-last,
+    LayerNorm over channels, attention, ...). By default the layers whose channels reach such an op keep
+    all their channels (no 0-bit option) and only their bits are searched; `net.report()` lists them.
     """
     bits, act_bits = tuple(sorted(set(bits))), tuple(sorted(set(act_bits)))
     if granularity not in ("channel", "layer"):
@@ -64,13 +69,20 @@ def to_supernet(
         raise ValueError("granularity='layer' chooses one precision per layer and cannot prune: drop 0 from bits")
     if not [b for b in bits if b > 0]:
         raise ValueError(f"bits {bits} must contain at least one non-zero bit-width")
+    exclude = frozenset(exclude)
+    modules = dict(model.named_modules())
+    unknown = sorted(e for e in exclude if e not in modules or not e)
+    if unknown:
+        layers = [n for n, m in modules.items() if isinstance(m, SEARCHABLE)][:3]
+        raise ValueError(f"exclude names {unknown[0]!r}, which is not a module of {type(model).__name__} "
+                         f"(module paths look like {', '.join(map(repr, layers))})")  # fmt: skip
     was_training = model.training
     model = copy.deepcopy(model).eval()
     gm = trace(model)
-    bns = fold_batchnorms(gm, frozenset(exclude))
+    bns = fold_batchnorms(gm, exclude)
     with torch.no_grad():
         ShapeProp(gm).propagate(example_input)
-    info = analyze(gm, bns, frozenset(exclude))
+    info = analyze(gm, bns, exclude, strict=strict)
     if not info.layers:
         raise UnsupportedModelError(f"{type(model).__name__} has no Conv1d/Conv2d/Conv3d/Linear layer to search")
     nonzero = tuple(b for b in bits if b > 0)
@@ -83,10 +95,11 @@ def to_supernet(
         if granularity == "layer":
             key = "layer:" + name.replace(".", "/")  # nn.ModuleDict keys cannot contain "."
             gates[key] = own = ChannelGates(bits, 1)
-            in_gates = tuple((None, n) for _, n in layer.in_flow.segments)
+            in_gates = ((None, 0, layer.in_flow.channels),)
         else:
             own = gates[str(layer.group)]
-            in_gates = tuple((gates[str(g)] if g is not None else None, n) for g, n in layer.in_flow.segments)
+            in_gates = tuple((gates[str(g)] if g is not None else None, start, n)
+                             for g, start, n in layer.in_flow.segments)  # fmt: skip
         bn = copy.deepcopy(gm.get_submodule(layer.bn)) if layer.bn else None
         if bn is not None and fold_bn:
             source, bn = fold_batchnorm(source, bn), None
