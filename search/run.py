@@ -18,6 +18,7 @@ from search.models import create_model
 from search.rundir import Checkpoints, History, atomic_torch_save, atomic_write_json, atomic_write_text, new_run_dir
 from search.train import evaluate, finetune, warmup
 from supernet import materialize
+from supernet.convert import check_module_paths
 from targets import get_target
 
 
@@ -51,6 +52,18 @@ def load_data(cfg: SearchConfig) -> DataSplits:
                         train_subset=cfg.train_subset, download=cfg.download)  # fmt: skip
 
 
+def check_paths(cfg: SearchConfig, data: DataSplits) -> None:
+    """A misspelt exclude=/keep_channels= path fails before a run folder exists, not after the warm-up."""
+    if not (cfg.exclude or cfg.keep_channels):
+        return
+    model = create_model(cfg.model, data.num_classes, data.in_shape)
+    try:
+        check_module_paths(model, cfg.exclude, "exclude")
+        check_module_paths(model, cfg.keep_channels, "keep_channels")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def run(
     cfg: SearchConfig, resume: Path | None = None, warm_state: Path | None = None, data: DataSplits | None = None
 ) -> dict[str, Any]:
@@ -61,6 +74,7 @@ def run(
     """
     target, cost, method = resolve(cfg)
     data = data if data is not None else load_data(cfg)
+    check_paths(cfg, data)
     if resume is not None:
         run_dir = Path(resume)
         cfg = load_run_config(run_dir)
@@ -102,6 +116,7 @@ def run(
         "epochs": {"warmup": cfg.warmup_epochs, "search": cfg.search_epochs, "finetune": cfg.finetune_epochs},
         "seconds": {"warmup": t1 - t0, "search": t2 - t1, "finetune": t3 - t2},
         **{f"search_{k}": v for k, v in result.info.items() if isinstance(v, (int, float))},
+        "bits_only_layers": result.net.report(),  # layers that lost the pruning option, and why
     }
     arch = result.arch
     atomic_write_text(run_dir / "arch.json", arch.to_json())

@@ -46,12 +46,12 @@ from torch import Tensor, nn
 import cost_models
 from search.context import RunContext
 from search.methods import MethodResult, register_method
-from search.methods.common import set_gates, storable_bits
+from search.methods.common import build_supernet, set_gates, storable_bits
 from search.methods.differentiable import calibration_batch
 from search.methods.sequential import weight_gates
 from search.repair import repair
 from search.train import reference_cost, train_epoch, weight_optimizer
-from supernet import Architecture, Supernet, to_supernet
+from supernet import Architecture, Supernet
 from supernet.quant import quantize_weight
 
 MAX_CELLS = 20_000
@@ -235,7 +235,7 @@ class Projection:
 def admm(model: nn.Module, ctx: RunContext) -> MethodResult:
     cfg = ctx.cfg
     bits = storable_bits(ctx)
-    net = to_supernet(model, calibration_batch(ctx), bits=(0, *bits), act_bits=cfg.act_bits[-1:])
+    net = build_supernet(model, calibration_batch(ctx), ctx, bits=(0, *bits), act_bits=cfg.act_bits[-1:])
     budget = cfg.budget if cfg.budget is not None else cfg.option("budget_frac", 0.25) * reference_cost(net, ctx)
     proj = Projection(net, ctx, bits, float(budget))
     set_gates(net, proj.full)  # W-steps train the unpruned network at the top bit-width
