@@ -22,8 +22,8 @@ from torch import fx, nn
 
 from supernet import routing
 from supernet.flow import Analysis, Flow, LayerNode, UnsupportedModelError
+from supernet.layer_record import opaque, record_layer
 from supernet.routing import shape_of
-from supernet.spec import LayerSpec
 
 SEARCHABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -65,11 +65,6 @@ def _where(node: fx.Node) -> str:
         return ""
     path, kind = list(stack.values())[-1]
     return f" in module '{path}' ({getattr(kind, '__name__', kind)})"
-
-
-def _opaque(node: fx.Node) -> Flow | None:
-    shape = shape_of(node)
-    return Flow.of_group(None, shape[1]) if shape is not None and len(shape) >= 2 else None
 
 
 def is_excluded(path: str, exclude: frozenset[str]) -> bool:
@@ -136,7 +131,7 @@ class _Walk:
         searched = any(f.groups for f in tensor_ins)
         out = self.out
         if node.op == "placeholder":
-            return _opaque(node)
+            return opaque(node)
         if node.op == "get_attr":
             return None  # a parameter or buffer: its shape says how it broadcasts (see _elementwise)
         if node.op == "output":
@@ -146,9 +141,10 @@ class _Walk:
         if node.op == "call_module":
             mod = self.modules[node.target]
             if isinstance(mod, SEARCHABLE) and not is_excluded(node.target, self.exclude):
-                return self.layer(node, mod, out.sink(self.flow(node.args[0]), f"layer '{node.target}'"))
+                flow = out.sink(self.flow(node.args[0]), f"layer '{node.target}'")
+                return record_layer(out, node, mod, flow, self.bns.get(node.target))
             if not searched:
-                return _opaque(node)
+                return opaque(node)
             where = f"module '{node.target}' ({type(mod).__name__})"
             if isinstance(mod, nn.Flatten):
                 return self.follow(node, routing.reshape(node, ins[0]), f"{where} reshapes the channels", ins)
@@ -162,16 +158,16 @@ class _Walk:
                 kind = "excluded layer" if isinstance(mod, SEARCHABLE) else "standalone BatchNorm"
                 for f in tensor_ins:
                     out.mark(f, f"feeds the {kind} '{node.target}'")
-                return ins[0] if isinstance(mod, _BN) else _opaque(node)
+                return ins[0] if isinstance(mod, _BN) else opaque(node)
             out.cannot_follow(where, ins)
-            return _opaque(node)
+            return opaque(node)
         return self.function(node, ins, tensor_ins, searched)
 
     def follow(self, node: fx.Node, result: tuple, reason: str, ins: list[Flow | None]) -> Flow | None:
         flow = self.route(node, result)
         if flow is None:
             self.out.cannot_follow(reason, ins)
-            return _opaque(node)
+            return opaque(node)
         return flow
 
     def function(self, node: fx.Node, ins: list, tensor_ins: list[Flow], searched: bool) -> Flow | None:
@@ -201,7 +197,7 @@ class _Walk:
                 out.cannot_follow(f"{where} returns several tensors", ins)
             return None
         if not searched:
-            return _opaque(node)
+            return opaque(node)
         if name in _CAT_FUNCS:
             return self.cat(node, shape, where)
         if name in _ADD_FUNCS | _MUL_FUNCS | _DIV_FUNCS:
@@ -229,7 +225,7 @@ class _Walk:
                 return self.follow(node, routing.reshape(node, first), f"{where} reshapes {src} to {shape}", ins)
             return replace(flow, dirty=flow.dirty or where) if name in _DIRTY_FUNCS else flow
         out.cannot_follow(where, ins)
-        return _opaque(node)
+        return opaque(node)
 
     def cat(self, node: fx.Node, shape: tuple[int, ...], where: str) -> Flow | None:
         dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0) % len(shape)
@@ -239,7 +235,7 @@ class _Walk:
             parts = [self.out.sink(p, f"the concatenation at node '{node.name}'") for p in parts]
             return Flow(tuple(e for p in parts for e in p.entries), parts[0].unit)
         self.out.cannot_follow(f"{where} concatenates along dim {dim}", parts)
-        return _opaque(node)
+        return opaque(node)
 
     def elementwise(self, node: fx.Node, name: str, shape: tuple[int, ...], where: str) -> Flow | None:
         """add/sub/mul/div. Each tensor operand either carries the channels (its dim aligned with the
@@ -259,7 +255,7 @@ class _Walk:
             else:
                 broadcast = True
         if not carriers:
-            return _opaque(node)
+            return opaque(node)
         if name in _ADD_FUNCS:
             if broadcast or len(carriers) == 1:
                 for f in carriers:
@@ -298,70 +294,6 @@ class _Walk:
             self.out.mark(a, reason)
             self.out.mark(b, reason)
         return a if a.groups else b
-
-    def layer(self, node: fx.Node, mod: nn.Module, flow: Flow | None) -> Flow | None:
-        out = self.out
-        in_shape, out_shape = shape_of(node.args[0]), shape_of(node)
-        linear = isinstance(mod, nn.Linear)
-        kind = type(mod).__name__
-        if node.target in out.layers:
-            raise UnsupportedModelError(
-                f"layer '{node.target}' ({kind}) is called more than once (shared weights); "
-                "each call would need its own channels and bits (exclude it with exclude=...)"
-            )
-        if getattr(mod, "padding_mode", "zeros") != "zeros":
-            raise UnsupportedModelError(
-                f"layer '{node.target}' ({kind}) uses padding_mode={mod.padding_mode!r}; "
-                "only 'zeros' is supported (exclude it with exclude=...)"
-            )
-        tokens = linear and in_shape is not None and len(in_shape) > 2  # features on the last dim
-        if linear and (in_shape is None or len(in_shape) < 2 or (tokens and out.strict)):
-            raise UnsupportedModelError(
-                f"layer '{node.target}' (Linear) gets a {len(in_shape or ())}-D input; only (batch, features) is "
-                "supported (pass strict=False to search only its bits)"
-            )
-        in_channels = mod.in_features if linear else mod.in_channels
-        if tokens:
-            out.mark(flow, f"layer '{node.target}' (Linear) reads features on the last dim of a "
-                           f"{len(in_shape)}-D input")  # fmt: skip
-            flow = Flow.of_group(None, in_channels)
-        elif flow is None or flow.block or flow.channels * flow.unit != in_channels:
-            out.mark(flow, f"layer '{node.target}' ({kind}) reads its input in a layout the analysis does not follow")
-            flow = Flow.of_group(None, in_channels)
-        groups = 1 if linear else mod.groups
-        spatial = (in_shape[1:-1], out_shape[1:-1]) if tokens else (tuple(in_shape[2:]), tuple(out_shape[2:]))
-        spec = LayerSpec(
-            name=node.target,
-            kind="linear" if linear else "conv",
-            in_channels=flow.channels,
-            out_channels=mod.out_features if linear else mod.out_channels,
-            kernel_size=() if linear else tuple(mod.kernel_size),
-            groups=groups,
-            in_unit=flow.unit,
-            in_spatial=tuple(spatial[0]),
-            out_spatial=tuple(spatial[1]),
-            has_bias=mod.bias is not None,
-        )
-        segments = flow.segments
-        own = segments[0][0] if len(segments) == 1 else None
-        if spec.depthwise and own is not None and segments[0][1] == 0 and out.group_sizes[own] == flow.channels:
-            group = own  # depthwise: channel c exists iff its input channel does
-        else:
-            group = out.new_group(spec.out_channels)
-            if tokens:
-                out.mark(Flow.of_group(group, 1), f"layer '{node.target}' (Linear) on a {len(in_shape)}-D input")
-            elif groups > 1:  # grouped convs would need pruning per group, and a depthwise conv whose input
-                why = (f"layer '{node.target}' is a grouped conv (groups={groups}): its input and output channels "
-                       "are kept")  # fmt: skip
-                if spec.depthwise:
-                    why = (f"layer '{node.target}' is a depthwise conv on channels of several groups or a reordered "
-                           "group: it keeps them all")  # fmt: skip
-                if spec.depthwise and any(g is None for g, _ in flow.entries):
-                    why = ""  # a depthwise conv on the network input: nothing to prune there by design
-                out.mark(flow, why)  # is not one searched group (network input, concat) cannot drop its own
-                out.mark(Flow.of_group(group, 1), why)  # channels alone: keep them all
-        out.layers[node.target] = LayerNode(node.target, node.name, spec, group, flow, self.bns.get(node.target))
-        return _opaque(node) if tokens else Flow.of_group(group, spec.out_channels)
 
 
 def analyze(

@@ -42,7 +42,7 @@ def reshape(node: fx.Node, flow: Flow) -> tuple[Flow | None, Route | None]:
     if src == dst:
         return flow, None
     block = flow.block or (src[1],)
-    spatial = src[1 + len(block):]
+    spatial = src[1 + len(block) :]
     if not flow.block and len(dst) == 2 and dst[0] == src[0] and dst[1] == src[1] * math.prod(spatial):
         return replace(flow, unit=flow.unit * math.prod(spatial)), None  # flatten: a channel spans H*W features
     if not flow.block and flow.unit == 1 and dst[:2] == src[:2]:
