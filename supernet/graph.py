@@ -98,6 +98,23 @@ def fold_batchnorms(gm: fx.GraphModule, exclude: frozenset[str] = frozenset()) -
     return pairs
 
 
+def _permutation(node: fx.Node, name: str, ndim: int) -> list[int] | None:
+    """The dims order of a transpose/permute node, or None when its arguments are not plain ints."""
+    args = list(node.args[1:])
+    if name == "transpose":
+        pair = args[:2] if len(args) >= 2 else [node.kwargs.get("dim0"), node.kwargs.get("dim1")]
+        if not all(isinstance(d, int) for d in pair):
+            return None
+        dims = list(range(ndim))
+        a, b = (d % ndim for d in pair)
+        dims[a], dims[b] = dims[b], dims[a]
+        return dims
+    given = args[0] if len(args) == 1 and isinstance(args[0], (list, tuple)) else args or node.kwargs.get("dims", [])
+    if len(given) != ndim or not all(isinstance(d, int) for d in given):
+        return None
+    return [d % ndim for d in given]
+
+
 class _Walk:
     """One pass over the graph in topological order, filling an Analysis."""
 
@@ -206,14 +223,9 @@ class _Walk:
             groups = node.args[1] if len(node.args) > 1 else node.kwargs.get("groups")
             return self.follow(node, routing.shuffle(node, first, groups), f"{where} on a split tensor", ins)
         if name in _TRANSPOSE_FUNCS:
-            dims = list(range(len(shape)))
-            if name == "transpose":
-                a, b = (d % len(shape) for d in node.args[1:3])
-                dims[a], dims[b] = dims[b], dims[a]
-            else:
-                given = node.args[1:] if not isinstance(node.args[1], (list, tuple)) else node.args[1]
-                dims = [d % len(shape) for d in given]
-            return self.follow(node, routing.transpose(node, first, dims), f"{where} moves the channel dim", ins)
+            dims = _permutation(node, name, len(shape))
+            result = routing.transpose(node, first, dims) if dims is not None else (None, None)
+            return self.follow(node, result, f"{where} moves the channel dim", ins)
         src = shape_of(node.all_input_nodes[0])
         if name in _ZERO_FUNCS | _DIRTY_FUNCS | _RESHAPE_FUNCS:
             if src == shape:
