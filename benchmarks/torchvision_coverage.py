@@ -119,7 +119,8 @@ def one(name: str) -> dict:
     return row
 
 
-def run_all(names: list[str], timeout: float) -> list[dict]:
+def run_all(names: list[str], timeout: float, jsonl: str | None = None) -> list[dict]:
+    """Each model in its own process; with `jsonl`, every row is appended there as soon as it is known."""
     rows = []
     for name in names:
         t0 = time.perf_counter()
@@ -134,6 +135,9 @@ def run_all(names: list[str], timeout: float) -> list[dict]:
         row.setdefault("seconds", time.perf_counter() - t0)
         print(f"{name:24s} {row['status'][:110]}", file=sys.stderr, flush=True)
         rows.append(row)
+        if jsonl:
+            with open(jsonl, "a") as f:
+                f.write(json.dumps(row) + "\n")
     return rows
 
 
@@ -173,6 +177,9 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds per model")
     ap.add_argument("--out", default="results/torchvision_coverage.md")
     ap.add_argument("--csv", default=None, help="also write the rows as CSV")
+    ap.add_argument("--jsonl", default=None, help="append every row here as soon as it is measured")
+    ap.add_argument("--render", nargs="*", help="only write the tables, from these --jsonl files (several runs of "
+                    "parts of the list, e.g. two halves run side by side)")  # fmt: skip
     args = ap.parse_args()
     if args.one:
         print(json.dumps(one(args.one)))
@@ -180,7 +187,15 @@ def main() -> None:
     import torchvision
 
     names = args.models or torchvision.models.list_models(module=torchvision.models)
-    rows = run_all(names, args.timeout)
+    if args.render:
+        found = {}
+        for path in args.render:
+            for line in Path(path).read_text().splitlines():
+                row = json.loads(line)
+                found[row["model"]] = row
+        rows = [found.get(n, {"model": n, "status": "not run"}) for n in names]
+    else:
+        rows = run_all(names, args.timeout, args.jsonl)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(to_markdown(rows))
     if args.csv:
