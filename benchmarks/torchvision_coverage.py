@@ -30,6 +30,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -142,14 +143,25 @@ def run_all(names: list[str], timeout: float, jsonl: str | None = None) -> list[
 
 
 def summary(rows: list[dict]) -> dict[str, int]:
-    out = {"prunable + bits": 0, "bits only": 0, "refused or failed": 0}
+    out = {"prunable + bits": 0, "bits only": 0, "refused or failed": 0, "not run": 0}
     for r in rows:
         s = r["status"]
-        if "materialize fails" in s or not (s.startswith("prunable") or s.startswith("bits only")):
+        if s == "not run":
+            out["not run"] += 1
+        elif "materialize fails" in s or not (s.startswith("prunable") or s.startswith("bits only")):
             out["refused or failed"] += 1
         else:
             out["prunable + bits" if s.startswith("prunable") else "bits only"] += 1
     return out
+
+
+def reason_kinds(reasons: list[str]) -> list[str]:
+    """The distinct kinds of reasons, with node and module names elided: "'permute' at node '…' in ..."."""
+    kinds: dict[str, int] = {}
+    for reason in reasons:
+        kind = re.sub(r"(node|module|layer|BatchNorm) '[^']*'", r"\1 '…'", reason)
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return [f"{k} (x{n})" if n > 1 else k for k, n in kinds.items()]
 
 
 def to_markdown(rows: list[dict]) -> str:
@@ -163,7 +175,7 @@ def to_markdown(rows: list[dict]) -> str:
     for r in rows:
         inp = r.get("input", "") + (f" ({r['note']})" if r.get("note") else "")
         diff = f"{r['rel_diff']:.1e}" if "rel_diff" in r else ""
-        reasons = "; ".join(r.get("reasons", []))[:300]
+        reasons = "; ".join(reason_kinds(r.get("reasons", [])))
         status = r["status"].replace("|", "/")
         lines.append(f"| {r['model']} | {inp} | {r.get('layers', '')} | {r.get('prunable_layers', '')} | {status} "
                      f"| {reasons.replace('|', '/')} | {diff} |")  # fmt: skip
