@@ -159,7 +159,8 @@ def cmd_cost(args: argparse.Namespace) -> int:
     model = create_model(model_name, classes, shape)
     arch = Architecture.load(arch_path) if arch_path else None
     bits = sorted(set(target.weight_bits) | ({b for bs in arch.weight_bits.values() for b in bs} if arch else set()))
-    net = to_supernet(model, torch.randn(2, *shape), bits=bits, act_bits=target.act_bits)
+    paths = {"exclude": cfg.exclude, "keep_channels": cfg.keep_channels} if args.run is not None else {}
+    net = to_supernet(model, torch.randn(2, *shape), bits=bits, act_bits=target.act_bits, **paths)
     if arch is None:
         top, act = max(target.weight_bits), max(target.act_bits)
         arch = Architecture.uniform({n: s.out_channels for n, s in net.specs.items()}, top, act)

@@ -24,6 +24,9 @@ _UNITS = {"": 1.0, "b": 1.0, "B": 1.0, "kB": 1e3, "KB": 1e3, "KiB": 1024.0, "MB"
           "k": 1e3, "M": 1e6, "G": 1e9}  # fmt: skip
 
 
+_PATH_LISTS = ("exclude", "keep_channels")  # lists of module paths: "features.0,classifier"
+
+
 class ConfigError(ValueError):
     """A bad configuration; the message is one line naming the key."""
 
@@ -45,6 +48,9 @@ class SearchConfig:
     cost: str | None = None  # default: the target's first cost model
     bits: tuple[int, ...] | None = None  # default: the target's weight bit options
     act_bits: tuple[int, ...] = (8,)
+    # module paths (a parent path covers its layers): left in float and unsearched / searched without pruning
+    exclude: tuple[str, ...] = ()
+    keep_channels: tuple[str, ...] = ()
     # trade-off: a fixed strength (lambda, on the cost normalised by the unpruned all-max-bits cost) or a budget
     strength: float = 0.1
     budget: float | None = None  # in the cost's unit (bytes, cycles, ...)
@@ -172,6 +178,9 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
     try:
         if key == "budget":
             return parse_quantity(value)
+        if key in _PATH_LISTS:
+            seq = value if isinstance(value, (list, tuple)) else str(value).replace(",", " ").split()
+            return tuple(str(v).strip() for v in seq if str(v).strip())
         if key == "method_options":
             items = value.items() if isinstance(value, dict) else _pairs(value)
             return tuple((str(k), _number_or_word(v)) for k, v in items)

@@ -20,15 +20,17 @@ MODEL_FORMAT = "bitgate-model/1"
 
 
 def save_model(path: Path, model: nn.Module, model_name: str, num_classes: int, in_shape: tuple[int, ...],
-               seed: int = 0) -> None:  # fmt: skip
-    """Write the materialized network's tensors and the zoo model they belong to."""
+               seed: int = 0, exclude: tuple[str, ...] = ()) -> None:  # fmt: skip
+    """Write the materialized network's tensors and the zoo model they belong to.
+
+    exclude: the run's `exclude` module paths (float layers the rebuild must leave float)."""
     atomic_torch_save(path, {"format": MODEL_FORMAT, "model": model_name, "num_classes": int(num_classes),
                              "in_shape": [int(s) for s in in_shape], "seed": int(seed),
-                             "state": model.state_dict()})  # fmt: skip
+                             "exclude": [str(p) for p in exclude], "state": model.state_dict()})  # fmt: skip
 
 
 def rebuild(model_name: str, num_classes: int, in_shape: tuple[int, ...], arch: Architecture,
-            seed: int = 0) -> nn.Module:  # fmt: skip
+            seed: int = 0, exclude: tuple[str, ...] = ()) -> nn.Module:  # fmt: skip
     """The materialized network `arch` describes, with freshly initialised tensors (load a state into it)."""
     from search.models import create_model
 
@@ -36,7 +38,7 @@ def rebuild(model_name: str, num_classes: int, in_shape: tuple[int, ...], arch: 
     model = create_model(model_name, num_classes, tuple(in_shape))
     bits = sorted({0} | {b for bs in arch.weight_bits.values() for b in bs})
     acts = sorted(set(arch.act_bits.values()))
-    net = to_supernet(model, torch.zeros(2, *in_shape), bits=bits, act_bits=acts)
+    net = to_supernet(model, torch.zeros(2, *in_shape), bits=bits, act_bits=acts, exclude=tuple(exclude))
     small = materialize(net, arch)
     codebook = arch.meta.get("codebook")
     if codebook:  # twonn-cluster: k-means weight sharing (its codebook and indices come from the state)
@@ -58,7 +60,7 @@ def load_model(run_dir: Path) -> nn.Module:
     arch = load_arch(run_dir / "arch.json")
     try:
         model = rebuild(str(saved["model"]), int(saved["num_classes"]), tuple(saved["in_shape"]), arch,
-                        int(saved.get("seed", 0)))  # fmt: skip
+                        int(saved.get("seed", 0)), tuple(str(p) for p in saved.get("exclude", ())))  # fmt: skip
         masks = {k[: -len(".weight_mask")]: v for k, v in saved["state"].items() if k.endswith(".weight_mask")}
         if masks:  # element-wise pruned runs (search.methods.sparsity): masked weights stay 0
             from search.methods.sparsity import apply_masks

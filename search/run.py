@@ -42,6 +42,7 @@ from search.rundir import (
 from search.train import evaluate, finetune, warmup
 from search.validate import check_budget, check_settings, safe_name
 from supernet import materialize
+from supernet.convert import check_module_paths
 from targets import get_target
 
 CLASS_SUBSETS = ("cifar10", "tinyimagenet")  # loaders with a `classes` option
@@ -133,6 +134,18 @@ def load_data(cfg: SearchConfig) -> DataSplits:
                         train_subset=cfg.train_subset, download=cfg.download, **extra)  # fmt: skip
 
 
+def check_paths(cfg: SearchConfig, data: DataSplits) -> None:
+    """A misspelt exclude=/keep_channels= path fails before a run folder exists, not after the warm-up."""
+    if not (cfg.exclude or cfg.keep_channels):
+        return
+    model = create_model(cfg.model, data.num_classes, data.in_shape)
+    try:
+        check_module_paths(model, cfg.exclude, "exclude")
+        check_module_paths(model, cfg.keep_channels, "keep_channels")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def run(
     cfg: SearchConfig,
     resume: Path | None = None,
@@ -163,6 +176,7 @@ def run(
     device = resolve_device(cfg.device)
     check_settings(cfg, target, new_folder=resume is None)
     data = ddp.shard(place(data if data is not None else load_data(cfg), device), cfg.batch_size)
+    check_paths(cfg, data)
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, data.num_classes, data.in_shape)
     if cfg.pretrained is not None and warm_state is None:  # a bad weights file is refused before writing
@@ -234,10 +248,11 @@ def _phases(ctx: RunContext, model: torch.nn.Module, method, warm_state: Path | 
         "epochs": {"warmup": cfg.warmup_epochs, "search": cfg.search_epochs, "finetune": cfg.finetune_epochs},
         "seconds": {"warmup": t1 - t0, "search": t2 - t1, "finetune": t3 - t2},
         **{f"search_{k}": v for k, v in result.info.items() if isinstance(v, (int, float))},
+        "bits_only_layers": result.net.report(),  # layers that lost the pruning option, and why
     }
     arch = result.arch
     atomic_write_text(run_dir / "arch.json", arch.to_json())
     small = small.cpu()  # model.pt holds CPU tensors: it loads on any machine
-    save_model(run_dir / "model.pt", small, cfg.model, data.num_classes, data.in_shape, cfg.seed)
+    save_model(run_dir / "model.pt", small, cfg.model, data.num_classes, data.in_shape, cfg.seed, cfg.exclude)
     atomic_write_json(run_dir / "metrics.json", metrics)
     return metrics

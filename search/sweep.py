@@ -26,7 +26,7 @@ from search.methods import method_names
 from search.models import create_model
 from search.pretrained import load_pretrained
 from search.ray_sweep import RayExecutor
-from search.run import RESUME_OVERRIDABLE, RunInterrupted, default_name, load_data, resolve, run
+from search.run import RESUME_OVERRIDABLE, RunInterrupted, check_paths, default_name, load_data, resolve, run
 from search.rundir import Checkpoints, History, RunFileError, atomic_write_json, new_run_dir, remove_stale_temporaries
 from search.train import warmup
 from search.validate import check_budget, check_name, check_settings, safe_name
@@ -230,6 +230,7 @@ def sweep(
         p = p if executor is None else replace(p, device="cpu")  # Ray: the device is checked on its node
         target, cost, _ = resolve(p)
         check_settings(p, target, new_folder=resume is None)
+        check_paths(p, data)
         with torch.random.fork_rng():
             check_budget(p, model, data.in_shape, target, cost, getattr(p, "min_channels", 1))
     if resume is not None:

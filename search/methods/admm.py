@@ -52,12 +52,12 @@ import cost_models
 from search.config import ConfigError, SearchConfig
 from search.context import RunContext
 from search.methods import MethodResult, register_method, register_method_check, register_word_option
-from search.methods.common import set_gates, storable_bits
+from search.methods.common import build_supernet, set_gates, storable_bits
 from search.methods.differentiable import calibration_batch
 from search.methods.sequential import weight_gates
 from search.repair import repair
 from search.train import reference_cost, train_epoch, weight_optimizer
-from supernet import Architecture, Supernet, to_supernet
+from supernet import Architecture, Supernet
 from supernet.quant import quantize_weight
 
 MAX_CELLS = 20_000
@@ -255,7 +255,7 @@ def admm(model: nn.Module, ctx: RunContext) -> MethodResult:
     sparsity = cfg.word_option("sparsity", "channel", SPARSITY)
     check_unstructured_cost(cfg, ctx.cost)
     bits = storable_bits(ctx)
-    net = to_supernet(model, calibration_batch(ctx), bits=(0, *bits), act_bits=cfg.act_bits[-1:])
+    net = build_supernet(model, calibration_batch(ctx), ctx, bits=(0, *bits), act_bits=cfg.act_bits[-1:])
     budget = cfg.budget if cfg.budget is not None else cfg.option("budget_frac", 0.25) * reference_cost(net, ctx)
     if sparsity == "unstructured":
         from search.methods.admm_sparse import UnstructuredProjection

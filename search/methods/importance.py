@@ -57,12 +57,12 @@ from torch import Tensor, nn
 
 from search.context import RunContext
 from search.methods import MethodResult, register_method, register_word_option
-from search.methods.common import arch_accuracy, layer_arch, layer_outputs, storable_bits
+from search.methods.common import arch_accuracy, build_supernet, layer_arch, layer_outputs, storable_bits
 from search.methods.differentiable import calibration_batch
 from search.methods.sequential import weight_gates
 from search.methods.sparsity import masked_network
 from search.train import evaluate
-from supernet import Supernet, to_supernet
+from supernet import Supernet
 
 DEFAULT_T_MARGIN = 0.05
 K_GRID = tuple(0.25 * i for i in range(1, 13))  # pruning thresholds k = 0.25 .. 3 (sigmas)
@@ -135,7 +135,7 @@ def importance(model: nn.Module, ctx: RunContext) -> MethodResult:
     pruning = ctx.cfg.word_option("pruning", "channel", PRUNINGS)
     x = calibration_batch(ctx)
     available = storable_bits(ctx)
-    net = to_supernet(model, x, bits=(0, *available), act_bits=ctx.cfg.act_bits[-1:])
+    net = build_supernet(model, x, ctx, bits=(0, *available), act_bits=ctx.cfg.act_bits[-1:])
     scores = importance_scores(model, net.layer_names, x, model_bits, float(ctx.cfg.option("sparsity_eps", 0.01)))
     groups = [[n for n in net.layer_names if net.layer(n).gates is g] for g in weight_gates(net)]
     last_of_group = {layers[-1]: layers for layers in groups}

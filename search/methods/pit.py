@@ -28,10 +28,11 @@ from torch import nn
 
 from search.context import RunContext
 from search.methods import MethodResult, register_method
+from search.methods.common import build_supernet
 from search.methods.differentiable import calibration_batch, target_bits
 from search.repair import repair
 from search.train import search, warmup
-from supernet import discretize, materialize, to_supernet
+from supernet import discretize, materialize
 from supernet.fixed import FixedLayer
 
 _CONVS = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
@@ -66,8 +67,8 @@ def pit_then_mps(model: nn.Module, ctx: RunContext) -> MethodResult:
     top, nonzero = max(bits), tuple(b for b in bits if b > 0)
     no_budget = replace(ctx, cfg=replace(ctx.cfg, budget=None))
     t0 = time.perf_counter()
-    pit_net = to_supernet(model, calibration_batch(ctx), bits=(0, top), act_bits=ctx.cfg.act_bits[-1:],
-                          quantize_activations=False)  # fmt: skip
+    pit_net = build_supernet(model, calibration_batch(ctx), ctx, bits=(0, top), act_bits=ctx.cfg.act_bits[-1:],
+                             quantize_activations=False)  # fmt: skip
     info_pit = search(pit_net, no_budget, phase="pit")
     pruned_arch = discretize(pit_net)
     kept = {n: len(pruned_arch.kept(n)) for n in pit_net.layer_names}
@@ -75,7 +76,7 @@ def pit_then_mps(model: nn.Module, ctx: RunContext) -> MethodResult:
     t1 = time.perf_counter()
     tuned = warmup(small, ctx, phase="pit-finetune", epochs=ctx.cfg.finetune_epochs)
     t2 = time.perf_counter()
-    net = to_supernet(small, calibration_batch(ctx), bits=nonzero, act_bits=ctx.cfg.act_bits)
+    net = build_supernet(small, calibration_batch(ctx), ctx, bits=nonzero, act_bits=ctx.cfg.act_bits)
     info_mps = search(net, ctx, phase="search-mps")
     meta = {"method": "pit-then-mps", "target": ctx.target.name, "model": ctx.cfg.model,
             "pit_kept_channels": kept,

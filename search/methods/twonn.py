@@ -32,8 +32,7 @@ from torch import Tensor, nn
 from search.context import RunContext
 from search.methods import MethodResult, register_method, register_word_option
 from search.methods import twonn_recipe as recipe
-from search.methods.common import layer_arch, layer_outputs, round_up_bits, storable_bits
-from supernet import to_supernet
+from search.methods.common import build_supernet, layer_arch, layer_outputs, round_up_bits, storable_bits
 
 # Seed 002 uses Delta = 20 on QuantNet/CIFAR-10, whose largest layer ID is ~52 (table 4.5): Delta is
 # 0.4 of the largest ID. Small nets have small IDs (digits_cnn on 8x8 digits: ~5..9), where an
@@ -107,7 +106,7 @@ RETRAIN = register_word_option("twonn", "retrain", recipe.RETRAIN)
 def twonn(model: nn.Module, ctx: RunContext) -> MethodResult:
     x = ctx.data.train.batch(slice(0, 512))[0]
     available = storable_bits(ctx)
-    net = to_supernet(model, x, bits=available, act_bits=ctx.cfg.act_bits[-1:])
+    net = build_supernet(model, x, ctx, bits=available, act_bits=ctx.cfg.act_bits[-1:])
     names = net.layer_names
     ids, delta, significant = twonn_analysis(model, ctx, names)
     bits = hybrid_bits(names, significant, available)

@@ -29,8 +29,9 @@ import torch
 from torch import Tensor, nn
 
 from search.context import RunContext
+from search.methods.common import build_supernet
 from search.models import create_model
-from supernet import Architecture, Supernet, materialize, to_supernet
+from supernet import Architecture, Supernet, materialize
 from supernet.fixed import FixedLayer
 from supernet.layers import ActQuant
 
@@ -110,8 +111,8 @@ def build_hybrid(net: Supernet, arch: Architecture, ctx: RunContext, activations
         torch.manual_seed(ctx.cfg.seed + 1)
         fresh = create_model(ctx.cfg.model, ctx.data.num_classes, ctx.data.in_shape)
         x = ctx.data.train.batch(slice(0, 512))[0]
-        net = to_supernet(fresh, x, bits=tuple(sorted({b for bits in arch.weight_bits.values() for b in bits})),
-                          act_bits=ctx.cfg.act_bits[-1:])  # fmt: skip
+        net = build_supernet(fresh, x, ctx, bits=tuple(sorted({b for bits in arch.weight_bits.values() for b in bits})),
+                             act_bits=ctx.cfg.act_bits[-1:])  # fmt: skip
     model = materialize(net, arch)
     names = net.layer_names
     ends = {names[0], names[-1]}
