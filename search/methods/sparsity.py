@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from supernet import Architecture, Supernet, materialize
 from supernet.fixed import FixedLayer
 from supernet.materialize import _input_index
-from supernet.spec import LayerChoice
+from supernet.spec import LayerChoice, LayerChoices
 
 
 def slice_mask(net: Supernet, arch: Architecture, name: str, mask: Tensor) -> Tensor:
@@ -90,4 +90,7 @@ def with_nonzeros(choices: list[LayerChoice], counts: WeightCounts | None) -> li
     """The choices with LayerChoice.nonzeros set from `counts` (unchanged when there are none)."""
     if counts is None:
         return choices
-    return [replace(c, nonzeros=counts.nonzero[c.spec.name]) for c in choices]
+    out = [replace(c, nonzeros=counts.nonzero[c.spec.name]) for c in choices]
+    if isinstance(choices, LayerChoices):  # keep the exporter's buffer plan, so the RAM cost stays the planned one
+        return LayerChoices(out, plan=lambda: choices.buffers)
+    return out

@@ -11,6 +11,7 @@ import torch
 
 from search.config import ConfigError
 from search.methods.importance import ksigma_mask
+from search.model_file import load_model
 from search.run import run
 from supernet import Architecture
 
@@ -23,7 +24,7 @@ def _run(cfg, warm_state, **options):
     metrics = run(cfg, warm_state=warm_state)
     folder = Path(cfg.out_dir) / cfg.name
     arch = Architecture.load(folder / "arch.json")
-    model = torch.load(folder / "model.pt", weights_only=False)  # written by this test's own run
+    model = load_model(folder)  # model.pt is data: rebuilt with its element masks (search.model_file)
     return metrics, arch, model
 
 
