@@ -10,9 +10,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-# Default search: a Pareto sweep on scikit-learn's embedded digits, ends by printing the plot's path.
+# Default search: a Pareto sweep on scikit-learn's embedded digits, ends by printing the plot's and the report's path.
 run: $(STAMP)
 	$(VENV)/bin/bitgate sweep --config configs/digits_stm32h7.toml
+	$(VENV)/bin/bitgate report "$$(ls -td runs/sweep-*/ | head -n 1)"
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -25,7 +25,8 @@ from search.rundir import atomic_write_text
 from search.sweep import SweepConfig, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
-LATENCY = {"mpic": "latency_mpic", "gap8": "latency_gap8", "stm32h7": "latency_cortexm", "stm32l4": "latency_cortexm"}
+LATENCY = {"mpic": "latency_mpic", "gap8": "latency_gap8", "gap9_ne16": "latency_ne16", "stm32h7": "latency_cortexm",
+           "stm32l4": "latency_cortexm"}
 
 
 def run_benchmark(preset: str, runs: Path, out: Path, overrides: list[str], latency_target: str = "mpic",

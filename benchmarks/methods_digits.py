@@ -10,6 +10,18 @@ method traces its front with its own knob:
   importance (seed 000)    t_margin          twonn (seed 002)          delta_frac (Delta / largest ID)
   twonn-cluster (seed 002) clusters          admm (seed 003)           budget_frac (budget / w8 size)
 
+and the variants of issue 14 (a label = a method + fixed method options):
+
+  pit-then-mps (seed 001's sequential baseline with cut + fine-tune)     strength
+  importance-quant / importance-prune (seed 000's variants)              t_margin
+  importance-ksigma (seed 000's k-sigma weight thresholds, both)         t_margin
+  twonn-thesis (seed 002's [-1, 1] activations at the layer's precision) delta_frac
+  admm-unstructured (seed 003's ||W||_0; cost size_sparse)               budget_frac (>= 0.15: the
+                                                                         bitmask alone is 1/8 of w8)
+
+Besides the front in `size`, the same runs are reported in `size_sparse` (bytes when every
+precision group may be stored as bitmask + non-zeros): the honest size of the sparse variants.
+
 Writes results/methods_digits/{pareto_size.csv, pareto_size.png, README.md} and prints, per
 method, the smallest size whose test accuracy is at least the w8 baseline's minus 1 pp.
 
@@ -35,6 +47,7 @@ from search.sweep import shared_warmup
 
 ROOT = Path(__file__).resolve().parents[1]
 STRENGTHS = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+T_MARGINS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.4)
 KNOBS: dict[str, tuple[str, tuple[float, ...]]] = {
     "uniform": ("uniform_bits", (8, 4, 2)),
     "joint": ("strength", STRENGTHS),
@@ -46,21 +59,37 @@ KNOBS: dict[str, tuple[str, tuple[float, ...]]] = {
     "twonn": ("delta_frac", (0.0, 0.05, 0.1, 0.4)),
     "twonn-cluster": ("clusters", (2, 4, 8, 16)),
     "admm": ("budget_frac", (0.05, 0.08, 0.12, 0.2, 0.3)),
+    "pit-then-mps": ("strength", STRENGTHS),
+    "importance-quant": ("t_margin", T_MARGINS),
+    "importance-prune": ("t_margin", T_MARGINS),
+    "importance-ksigma": ("t_margin", T_MARGINS),
+    "twonn-thesis": ("delta_frac", (0.0, 0.05, 0.1, 0.4)),
+    "admm-unstructured": ("budget_frac", (0.15, 0.2, 0.3)),
+}
+# label -> (method, fixed method options, cost override)
+VARIANTS: dict[str, tuple[str, tuple[tuple[str, float | str], ...], str | None]] = {
+    "importance-quant": ("importance", (("variant", "quant"),), None),
+    "importance-prune": ("importance", (("variant", "prune"),), None),
+    "importance-ksigma": ("importance", (("pruning", "ksigma"),), None),
+    "twonn-thesis": ("twonn", (("activations", "thesis"),), None),
+    "admm-unstructured": ("admm", (("sparsity", "unstructured"),), "size_sparse"),
 }
 
 
 def points(base: SearchConfig, methods: list[str], quick: bool) -> list[tuple[str, float, SearchConfig]]:
     out = []
-    for method in methods:
-        knob, values = KNOBS[method]
+    for label in methods:
+        knob, values = KNOBS[label]
+        method, fixed, cost = VARIANTS.get(label, (label, (), None))
         values = values[:: max(len(values) // 2, 1)] if quick else values
         for v in values:
+            cfg = replace(base, method=method, method_options=fixed, cost=cost or base.cost)
             if knob == "uniform_bits":
-                cfg = replace(base, method=method, uniform_bits=int(v))
+                cfg = replace(cfg, uniform_bits=int(v))
             elif knob == "strength":
-                cfg = replace(base, method=method, strength=float(v))
+                cfg = replace(cfg, strength=float(v))
             else:
-                cfg = replace(base, method=method, method_options=((knob, float(v)),))
+                cfg = replace(cfg, method_options=(*fixed, (knob, float(v))))
             out.append((knob, v, cfg))
     return out
 
@@ -104,10 +133,12 @@ def main() -> None:
         name = f"{i:02d}-{default_name(cfg)}-{knob}{value:g}"
         t = time.perf_counter()
         m = run(replace(cfg, out_dir=str(folder), name=name), warm_state=warm)
-        print(f"{cfg.method:15s} {knob}={value:<6g} {args.cost}={m['cost']:>8,.0f}  test={100 * m['test_acc']:.2f}%  "
+        print(f"{m['method']:18s} {knob}={value:<6g} {cfg.cost}={m['cost']:>8,.0f}  test={100 * m['test_acc']:.2f}%  "
               f"({time.perf_counter() - t:.0f} s)", flush=True)  # fmt: skip
     total = time.perf_counter() - t0
     csv, png = pareto_report([folder], args.cost, folder, title=f"digits_cnn on digits, {args.target}, {args.cost}")
+    sparse_title = f"digits_cnn on digits, {args.target}, size_sparse"
+    extra = [] if args.cost == "size_sparse" else [pareto_report([folder], "size_sparse", folder, title=sparse_title)]
     df = fronts(collect([folder]), args.cost)
     col = f"cost:{args.cost}"
     w8 = df[df["method"] == "uniform-w8"]
@@ -130,13 +161,29 @@ def main() -> None:
                f"{100 * (w8_acc - 0.01):.2f}%. {len(df)} runs, {total / 60:.1f} min on this machine "
                f"(one thread).")  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
-    shutil.copy(csv, args.out / csv.name)
-    shutil.copy(png, args.out / png.name)
+    for path in (csv, png, *(p for pair in extra for p in pair)):
+        shutil.copy(path, args.out / path.name)
+    sparse_table = _table(fronts(collect([folder]), "size_sparse"), "cost:size_sparse", w8_acc, "size_sparse")
     readme = README.format(target=args.target, cost=args.cost, summary=summary, table="\n".join(lines),
-                           points="\n".join(points_table), schedule=_schedule(base))  # fmt: skip
+                           points="\n".join(points_table), schedule=_schedule(base),
+                           sparse="\n".join(sparse_table))  # fmt: skip
     atomic_write_text(args.out / "README.md", readme)
     print("\n".join(lines))
     print(summary)
+
+
+def _table(df: pd.DataFrame, col: str, w8_acc: float, cost: str) -> list[str]:
+    """Smallest `cost` per method at >= w8 - 1 pp, with the average bit-width of that point (seed 000's b)."""
+    out = [f"| method | smallest {cost} (B) at >= w8 - 1 pp | avg bits there | best test acc |", "|---|---|---|---|"]
+    rows = []
+    for method, part in df.groupby("method"):
+        ok = part[part["test_acc"] >= w8_acc - 0.01 - 1e-12]
+        best = ok.loc[ok[col].idxmin()] if len(ok) else None
+        bits = f"{best['avg_bits']:.2f}" if best is not None and "avg_bits" in best else ""
+        cell = f"{best[col]:,.0f}" if best is not None else "not reached"
+        rows.append((best is None, best[col] if best is not None else 0, f"| {method} | {cell} | {bits} | "
+                     f"{100 * part['test_acc'].max():.2f}% |"))  # fmt: skip
+    return out + [r[2] for r in sorted(rows)]
 
 
 def _schedule(cfg: SearchConfig) -> str:
@@ -164,6 +211,14 @@ point or two are noise.
 (every run, with `on_front`), `pareto_{cost}.png`.
 
 {points}
+
+## The same runs in `size_sparse`
+
+Bytes when each precision group is stored dense or as bitmask + packed non-zeros, whichever is
+smaller (cost_models/size_sparse.py); for dense methods the saving comes from weights that
+quantize to 0. `avg bits` is seed 000's average bit-width b = sum_l b(l) S(l) N_p(l) (search/metrics.py).
+
+{sparse}
 """
 
 

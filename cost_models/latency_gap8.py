@@ -7,7 +7,12 @@ Processors", arXiv 1908.11263; formula as given in bitgate's DESIGN.md, not re-f
   depthwise = 4 * ceil(Cout/4) * OX * OY * Kx * Ky
   linear    = ceil(Cin/2) * ceil(Cout/4)
 Cin/Cout are expected kept channel counts (Cin per group, linear: kept features), each
-ceil straight-through. out_spatial (H, W) gives OY = H, OX = W; Conv1d has OY = 1.
+ceil straight-through. Orientation as in PLiNIO's GAP8 model (eml-eda/plinio,
+plinio/cost/gap8_latency.py: `out_x, out_y = output_shape[2:]`, "parallelization is on output
+width"), the model the seed paper used: OX = output height H, OY = output width W, i.e.
+iterations = ceil(H/2) * ceil(W/8). Conv1d runs as (1, L): OX = 1, OY = L. On square maps
+either orientation gives the same count; a 3x3, 64 -> 64 conv with a 25x5 (H x W) output
+costs 13 * 33,648 = 437,424 cycles, and 403,776 with H and W swapped.
 A layer whose channels are all pruned disappears and costs 0.
 
 Mixed-precision PULP-NN kernels (Bruschi et al. 2020, arXiv 2007.07759) reach ~16
@@ -36,9 +41,9 @@ def _ox_oy_kx_ky(choice: LayerChoice) -> tuple[int, int, int, int]:
         raise ValueError(f"layer {spec.name!r}: conv LayerSpec needs out_spatial for the GAP8 latency model")
     if len(spec.out_spatial) > 2 or len(spec.kernel_size) > 2:
         raise ValueError(f"layer {spec.name!r}: the GAP8 model handles Conv1d/Conv2d only")
-    out = (1, *spec.out_spatial)[-2:]  # (OY, OX); Conv1d -> OY = 1
-    ker = (1, 1, *spec.kernel_size)[-2:]  # (Ky, Kx)
-    return out[1], out[0], ker[1], ker[0]
+    height, width = (1, *spec.out_spatial)[-2:]  # Conv1d -> height 1
+    kh, kw = (1, 1, *spec.kernel_size)[-2:]
+    return height, width, kh, kw  # (OX, OY, Kx, Ky) in PLiNIO's naming
 
 
 def layer_cycles(choice: LayerChoice) -> Tensor:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 import torch
 
-from search.config import ConfigError, SearchConfig, load_config, read_toml
+from search.config import ConfigError, SearchConfig, load_config, parse_overrides, read_toml
 
 
 def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, dict]:
@@ -17,47 +16,86 @@ def _search_config(args: argparse.Namespace) -> tuple[SearchConfig, dict]:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from search.run import load_run_config, run
+    from search import ddp
+    from search.run import resume_config, run
 
+    if getattr(args, "ddp", None) is not None:
+        return _launch_ddp(args)
     if args.resume is not None:
-        cfg = load_run_config(args.resume)
-        metrics = run(cfg, resume=args.resume)
+        if args.config is not None:
+            raise ConfigError("--resume continues a run with its own config.json; drop --config")
+        cfg = resume_config(args.resume, parse_overrides(args.set))  # `--set device=...` may move it to another machine
     else:
         cfg, _ = _search_config(args)
-        metrics = run(cfg)
+    ddp.setup(cfg.device)  # under torchrun: join the process group (a no-op otherwise)
+    metrics = run(cfg, resume=args.resume)
+    if not ddp.is_main():
+        return 0
     print(f"{metrics['method']} on {metrics['target']}: test accuracy {100 * metrics['test_acc']:.2f}% "
           f"(float {100 * metrics['float_test_acc']:.2f}%), {metrics['cost_name']} = {metrics['cost']:g}")  # fmt: skip
     return 0
 
 
+def _launch_ddp(args: argparse.Namespace) -> int:
+    """`bitgate search --ddp N ...` = `torchrun --standalone --nproc-per-node N -m search search ...`."""
+    import subprocess
+    import sys
+
+    if args.ddp < 1:
+        raise ConfigError(f"--ddp must be a number of processes >= 1, got {args.ddp}")
+    argv = [a for k, v in (("--config", args.config), ("--resume", args.resume)) if v is not None for a in (k, str(v))]
+    argv += [a for item in args.set for a in ("--set", item)]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.ddp}",
+           "-m", "search", "search", *argv]  # fmt: skip
+    return subprocess.run(cmd).returncode
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from search import ddp
     from search.pareto import pareto_report
-    from search.sweep import SweepConfig, sweep
+    from search.sweep import SweepConfig, load_sweep, sweep
+
+    if ddp.launched_by_torchrun():
+        raise ConfigError("a sweep does not run under torchrun; spread its points with --executor ray instead")
 
     if args.resume is not None:
-        saved = json.loads((args.resume / "sweep.json").read_text()) if (args.resume / "sweep.json").exists() else None
-        if saved is None:
-            raise ConfigError(f"{args.resume} is not a sweep folder (no sweep.json)")
-        base, table = SearchConfig.from_dict(saved["base"]), saved["sweep"]
+        if args.config is not None or any(getattr(args, k) is not None for k in SWEEP_FLAGS):
+            raise ConfigError("--resume continues a sweep as it was configured; drop --config and the sweep flags")
+        base, table = load_sweep(args.resume, parse_overrides(args.set))
     else:
         base, table = _search_config(args)
-        for key in ("methods", "strengths", "budgets", "uniform_bits"):
+        for key in SWEEP_FLAGS:
             value = getattr(args, key)
             if value is not None:
                 table[key] = value
     spec = SweepConfig.from_dict(table)
-    folder, results = sweep(base, spec, resume=args.resume)
-    print(f"{'method':<16}{'strength':>10}{'budget':>10}{'test acc %':>12}  {results[0]['cost_name']}")
+    executor = None
+    if args.executor == "local" and (args.address is not None or args.gpus_per_point or args.cpus_per_point != 1):
+        raise ConfigError("--address, --gpus-per-point and --cpus-per-point need --executor ray")
+    if args.executor == "ray":
+        from search.ray_sweep import RayExecutor
+
+        executor = RayExecutor(args.address, args.cpus_per_point, args.gpus_per_point)
+    folder, results = sweep(base, spec, resume=args.resume, executor=executor)
+    knob = spec.knob_name()
+    column = f"{knob:>14}" if spec.vary is not None else ""
+    print(f"{'method':<16}{'strength':>10}{'budget':>10}{column}{'test acc %':>12}  {results[0]['cost_name']}")
     for m in results:
         budget = "-" if m["budget"] is None else f"{m['budget']:g}"
-        strength = "-" if m["method"].startswith("uniform") else f"{m['strength']:g}"
-        print(f"{m['method']:<16}{strength:>10}{budget:>10}{100 * m['test_acc']:>12.2f}  {m['cost']:g}")
+        trade = m["method"].startswith("uniform") or m["budget"] is not None
+        strength = "-" if trade else f"{m['strength']:g}"
+        value = m.get("varied", {}).get(knob)
+        shown = ("-" if value is None else f"{value:g}").rjust(14) if spec.vary is not None else ""
+        print(f"{m['method']:<16}{strength:>10}{budget:>10}{shown}{100 * m['test_acc']:>12.2f}  {m['cost']:g}")
     print(f"runs: {folder}")
     if not args.no_plot:
         for cost in dict.fromkeys(["size", results[0]["cost_name"]]):
             _, png = pareto_report([folder], cost, folder)
             print(f"Pareto plot ({cost}): {png}")
     return 0
+
+
+SWEEP_FLAGS = ("methods", "strengths", "budgets", "uniform_bits", "vary")
 
 
 def cmd_pareto(args: argparse.Namespace) -> int:
@@ -72,6 +110,7 @@ def cmd_pareto(args: argparse.Namespace) -> int:
 def cmd_targets(args: argparse.Namespace) -> int:
     from targets import get_target, target_names
 
+    print("sizes in KiB/MiB (1 KiB = 1024 B); budgets accept kB = 1000 B, KiB = 1024 B, MB, MiB")
     print(f"{'name':<10}{'family':<10}{'Flash':>10}{'RAM':>10}{'MHz':>6}  {'weight bits':<12}{'act bits':<10}costs")
     for name in target_names():
         t = get_target(name)
@@ -82,7 +121,8 @@ def cmd_targets(args: argparse.Namespace) -> int:
 
 
 def _kb(n: int) -> str:
-    return f"{n / 1024:g} kB" if n < 1024**2 else f"{n / 1024**2:g} MB"
+    """Binary units, spelled as such: budget=512KiB parses to exactly the number shown as 512 KiB."""
+    return f"{n / 1024:g} KiB" if n < 1024**2 else f"{n / 1024**2:g} MiB"
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
@@ -119,7 +159,8 @@ def cmd_cost(args: argparse.Namespace) -> int:
     model = create_model(model_name, classes, shape)
     arch = Architecture.load(arch_path) if arch_path else None
     bits = sorted(set(target.weight_bits) | ({b for bs in arch.weight_bits.values() for b in bs} if arch else set()))
-    net = to_supernet(model, torch.randn(2, *shape), bits=bits, act_bits=target.act_bits)
+    paths = {"exclude": cfg.exclude, "keep_channels": cfg.keep_channels} if args.run is not None else {}
+    net = to_supernet(model, torch.randn(2, *shape), bits=bits, act_bits=target.act_bits, **paths)
     if arch is None:
         top, act = max(target.weight_bits), max(target.act_bits)
         arch = Architecture.uniform({n: s.out_channels for n, s in net.specs.items()}, top, act)
@@ -127,12 +168,30 @@ def cmd_cost(args: argparse.Namespace) -> int:
     print(f"{model_name} on {target.name} ({'arch ' + str(arch_path) if arch_path else 'unpruned, top bits'})")
     for name, value in costs.items():
         print(f"  {name:<22}{value:>16,.0f} {cost_models.get(name).unit}")
+    from cost_models.fit import check_fit
+
+    print(f"  {check_fit(net.layer_choices(arch), target).summary()}")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from search.export_run import export_run
 
-    report = export_run(args.run_dir, args.format, target=args.target, out=args.out)
+    report = export_run(args.run_dir, args.format, target=args.target, out=args.out,
+                        flavour=getattr(args, "flavour", "reference"))
     print(report)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from search.report.arch_plot import show
+
+    print(f"architecture picture: {show(args.run_dir)}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from search.report.html import write_report
+
+    print(f"report: {write_report(args.sweep_dir, args.out)}")
     return 0

@@ -20,8 +20,13 @@ SAMPLING = ("soft", "gumbel", "hard", "hard-gumbel")
 TAU_SCHEDULES = ("anneal", "exp", "linear", "constant")
 OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "cosine")
+AMP_MODES = ("off", "bf16")
+DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")  # syntax only: availability is checked in search.device
 _UNITS = {"": 1.0, "b": 1.0, "B": 1.0, "kB": 1e3, "KB": 1e3, "KiB": 1024.0, "MB": 1e6, "MiB": 1024.0**2,
           "k": 1e3, "M": 1e6, "G": 1e9}  # fmt: skip
+
+
+_PATH_LISTS = ("exclude", "keep_channels")  # lists of module paths: "features.0,classifier"
 
 
 class ConfigError(ValueError):
@@ -38,11 +43,16 @@ class SearchConfig:
     download: bool = False
     train_subset: int | None = None
     val_fraction: float | None = None
+    classes: tuple[str, ...] | None = None  # a subset of the data set's classes, relabelled 0..k-1 in this order
+    pretrained: str | None = None  # weights file (state dict) to start the model from; never downloaded
     # where it will run
     target: str = "generic"
     cost: str | None = None  # default: the target's first cost model
     bits: tuple[int, ...] | None = None  # default: the target's weight bit options
     act_bits: tuple[int, ...] = (8,)
+    # module paths (a parent path covers its layers): left in float and unsearched / searched without pruning
+    exclude: tuple[str, ...] = ()
+    keep_channels: tuple[str, ...] = ()
     # trade-off: a fixed strength (lambda, on the cost normalised by the unpruned all-max-bits cost) or a budget
     strength: float = 0.1
     budget: float | None = None  # in the cost's unit (bytes, cycles, ...)
@@ -50,7 +60,7 @@ class SearchConfig:
     min_channels: float = 0.125  # kept channels per group, at least: a count (>= 1) or a fraction (< 1)
     # method-specific knobs (uniform precision, ADMM rho, TwoNN delta, ...)
     uniform_bits: int = 8
-    method_options: tuple[tuple[str, float], ...] = ()
+    method_options: tuple[tuple[str, float | str], ...] = ()  # numbers, or words (variant = "quant")
     from_search: str | None = None  # joint-path points: the sweep's path-search folder (set by the sweep)
     # schedule
     warmup_epochs: int = 10
@@ -71,12 +81,27 @@ class SearchConfig:
     tau_schedule: str = "anneal"  # tau0 -> tau_final over the search epochs; "exp" is the seed's per-epoch decay
     tau_final: float = 0.1
     seed: int = 0
+    # where it computes (search.device): auto = cuda, else mps, else cpu; amp = "bf16" for the float warm-up
+    device: str = "auto"
+    amp: str = "off"
     # bookkeeping
     out_dir: str = "runs"
     name: str | None = None
     progress: bool = True
+    tensorboard: bool = False  # also write TensorBoard scalars to <run>/tensorboard (needs the package)
 
     def __post_init__(self) -> None:
+        for f in fields(self):  # nan/inf pass every comparison below, so refuse them first
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{f.name} must be a finite number, got {value!r}")
+        for key, value in self.method_options:  # numbers or words (issue 14); numbers must be finite
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"method_options.{key} must be a finite number, got {value!r}")
+        if self.val_fraction is not None and not 0 < self.val_fraction < 1:
+            raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
+        if self.train_subset is not None and self.train_subset < 1:
+            raise ConfigError(f"train_subset must be >= 1, got {self.train_subset!r}")
         positive = ("batch_size", "lr", "arch_lr", "tau0", "tau_final", "budget_rate")
         for key in positive:
             if not getattr(self, key) > 0:
@@ -95,6 +120,9 @@ class SearchConfig:
             raise ConfigError(f"momentum must be in [0, 1), got {self.momentum!r}")
         if not self.min_channels > 0 or (self.min_channels >= 1 and not float(self.min_channels).is_integer()):
             raise ConfigError(f"min_channels must be a count >= 1 or a fraction in (0, 1), got {self.min_channels!r}")
+        _choice("amp", self.amp, AMP_MODES)
+        if not DEVICE_NAME.fullmatch(self.device):
+            raise ConfigError(f"device must be auto, cpu, mps, cuda or cuda:N; got {self.device!r}")
         for key in ("bits", "act_bits"):
             vals = getattr(self, key)
             if vals is not None and (not vals or any(not 0 <= b <= 32 for b in vals)):
@@ -112,6 +140,13 @@ class SearchConfig:
     def option(self, key: str, default: float) -> float:
         """A method-specific knob from `method_options` (e.g. 'rho' for ADMM)."""
         return dict(self.method_options).get(key, default)
+
+    def word_option(self, key: str, default: str, allowed: tuple[str, ...]) -> str:
+        """A method knob that names a choice (e.g. variant = "quant"), checked against `allowed`."""
+        value = str(dict(self.method_options).get(key, default))
+        if value not in allowed:
+            raise ConfigError(f"method option {key} must be one of {', '.join(allowed)}; got {value!r}")
+        return value
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -154,16 +189,28 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
             return None
         raise ConfigError(f"{key} cannot be empty")
     target = types[0]
+    if isinstance(value, bool) and target is not bool:  # TOML `strength = true` is a typo, not 1.0
+        raise ConfigError(f"{key}: expected {getattr(target, '__name__', 'a list')}, got the boolean {value!r}")
+    if isinstance(value, dict) and key != "method_options":
+        raise ConfigError(f"{key}: expected {getattr(target, '__name__', 'a value')}, got a table {value!r}")
+    is_list = getattr(target, "__origin__", None) is tuple or key == "method_options"
+    if isinstance(value, (list, tuple)) and not is_list:
+        raise ConfigError(f"{key}: expected one {getattr(target, '__name__', 'value')}, got a list {list(value)!r}")
     try:
         if key == "budget":
             return parse_quantity(value)
+        if key in _PATH_LISTS:
+            seq = value if isinstance(value, (list, tuple)) else str(value).replace(",", " ").split()
+            return tuple(str(v).strip() for v in seq if str(v).strip())
         if key == "method_options":
             items = value.items() if isinstance(value, dict) else _pairs(value)
-            return tuple((str(k), float(v)) for k, v in items)
+            return tuple((str(k), _number_or_word(v)) for k, v in items)
         origin = getattr(target, "__origin__", None)
-        if origin is tuple:
-            seq = value if isinstance(value, (list, tuple)) else [v for v in str(value).replace(",", " ").split()]
-            return tuple(int(v) for v in seq)
+        if origin is tuple:  # 0,4,8 or [0,4,8] or "0 4 8"; words for tuple[str, ...] (classes = cat,dog)
+            text = str(value).strip().strip("[]()")
+            seq = value if isinstance(value, (list, tuple)) else text.replace(",", " ").split()
+            item = (get_args(target) or (int,))[0]
+            return tuple((str(v).strip() if item is str else _strict_int(v)) for v in seq)
         if target is bool:
             if isinstance(value, bool):
                 return value
@@ -172,13 +219,32 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
             if str(value).lower() in ("0", "false", "no", "off"):
                 return False
             raise ValueError(value)
-        if target is int and isinstance(value, float) and not value.is_integer():
+        if target is int:
+            return _strict_int(value)
+        if target is str and not isinstance(value, str):
             raise ValueError(value)
         return target(value)
     except ConfigError:
         raise
     except (TypeError, ValueError):
         raise ConfigError(f"{key}: cannot read {value!r} as {getattr(target, '__name__', target)}") from None
+
+
+def _strict_int(v: Any) -> int:
+    """int('4') and int(4.0), but not int(4.5) or int(True)."""
+    if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
+        raise ValueError(v)
+    return int(v) if not isinstance(v, str) else int(v.strip())
+
+
+def _number_or_word(value: Any) -> float | str:
+    """A method option's value: a number when it reads as one, else the word itself (e.g. "unstructured")."""
+    if isinstance(value, bool):
+        return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value).strip().strip("\"'")
 
 
 def _pairs(text: Any) -> list[tuple[str, str]]:
@@ -188,22 +254,42 @@ def _pairs(text: Any) -> list[tuple[str, str]]:
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML config, or a run's config.json (so a finished run's settings can be run again)."""
     path = Path(path)
     try:
-        return tomllib.loads(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read ({type(exc).__name__})") from None
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"config file {path} is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path} must hold a JSON object of settings")
+        return {k: v for k, v in data.items() if v is not None}
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """['lr=1e-4', 'bits=0,4,8'] -> {'lr': '1e-4', 'bits': '0,4,8'}, with a one-line error for a malformed item."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} must look like key=value")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> SearchConfig:
     """TOML file (optional; its [sweep] table is for `bitgate sweep`) then `key=value` overrides."""
     data = read_toml(path) if path is not None else {}
     data.pop("sweep", None)
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"override {item!r} must look like key=value")
-        data[key.strip()] = value.strip()
+    data.update(parse_overrides(overrides))
     return SearchConfig.from_dict(data)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -53,7 +53,27 @@ class InMemoryDataset(Dataset):
 
     def batch(self, idx: Tensor | slice) -> tuple[Tensor, Tensor]:
         """Normalized float inputs and labels at ``idx`` (one tensor index, no Python loop)."""
+        if isinstance(idx, Tensor):
+            idx = idx.to(self.y.device)
         return self._prepare(self.x[idx]), self.y[idx]
+
+    def iter_batches(self, order: Tensor, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
+        """Batches at consecutive slices of ``order`` (an index tensor on any device)."""
+        order = order.to(self.y.device)
+        for start in range(0, len(order), batch_size):
+            yield self.batch(order[start : start + batch_size])
+
+    @property
+    def device(self) -> torch.device:
+        return self.y.device
+
+    @property
+    def nbytes(self) -> int:
+        return self.x.nbytes + self.y.nbytes
+
+    def to(self, device: torch.device | str) -> InMemoryDataset:
+        """The same data held on ``device`` (a GPU's memory), so batches never cross the bus."""
+        return InMemoryDataset(self.x.to(device), self.y.to(device), self.mean, self.std)
 
     def tensors(self) -> tuple[Tensor, Tensor]:
         """All inputs (normalized float) and labels: for calibration batches and small-set evaluation."""
@@ -69,7 +89,8 @@ class InMemoryDataset(Dataset):
             x = x.float()
         if self.mean is not None:
             shape = (1, -1) + (1,) * (x.dim() - 2)
-            x = (x - torch.tensor(self.mean).view(shape)) / torch.tensor(self.std).view(shape)
+            mean = torch.tensor(self.mean, device=x.device).view(shape)
+            x = (x - mean) / torch.tensor(self.std, device=x.device).view(shape)
         return x
 
 
@@ -83,6 +104,8 @@ class RandomCropFlip:
     """Random crop after zero padding + horizontal flip on a whole (N, C, H, W) batch, seeded.
 
     Applied to normalized batches, so the padding is the data set's mean colour (0 after normalization).
+    Offsets and flips are drawn on the CPU generator and moved to the batch's device: the same seed
+    draws the same augmentation on every device.
     """
 
     padding: int = 4
@@ -90,16 +113,17 @@ class RandomCropFlip:
 
     def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         n, c, h, w = x.shape
-        p = self.padding
+        p, dev = self.padding, x.device
         if p:
             xp = F.pad(x, (p, p, p, p))
-            dy = torch.randint(0, 2 * p + 1, (n,), generator=generator)
-            dx = torch.randint(0, 2 * p + 1, (n,), generator=generator)
-            rows = (dy[:, None] + torch.arange(h))[:, None, :, None]
-            cols = (dx[:, None] + torch.arange(w))[:, None, None, :]
-            x = xp[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols]
+            dy = torch.randint(0, 2 * p + 1, (n,), generator=generator).to(dev)
+            dx = torch.randint(0, 2 * p + 1, (n,), generator=generator).to(dev)
+            rows = (dy[:, None] + torch.arange(h, device=dev))[:, None, :, None]
+            cols = (dx[:, None] + torch.arange(w, device=dev))[:, None, None, :]
+            batch = torch.arange(n, device=dev)[:, None, None, None]
+            x = xp[batch, torch.arange(c, device=dev)[None, :, None, None], rows, cols]
         if self.flip:
-            mask = torch.rand(n, generator=generator) < 0.5
+            mask = (torch.rand(n, generator=generator) < 0.5).to(dev)
             x = torch.where(mask[:, None, None, None], x.flip(3), x)
         return x
 
@@ -120,6 +144,10 @@ class DataSplits:
     classes: tuple[str, ...] = ()
     augment: Augment = field(default=identity)
 
+    def to(self, device: torch.device | str) -> DataSplits:
+        """Every split held on ``device`` (see search.loader.place for sets too large for it)."""
+        return replace(self, train=self.train.to(device), val=self.val.to(device), test=self.test.to(device))
+
 
 def batches(
     dataset: InMemoryDataset,
@@ -129,12 +157,14 @@ def batches(
     augment: Augment | None = None,
     drop_last: bool = False,
 ) -> Iterator[tuple[Tensor, Tensor]]:
-    """Yield (inputs, labels) batches by indexing in-memory tensors; seeded shuffling via ``generator``."""
+    """Yield (inputs, labels) batches on the data set's device; seeded shuffling via ``generator``.
+
+    The order is drawn on the CPU generator (reproducible on every device) and moved with the batch.
+    """
     n = len(dataset)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     stop = n - n % batch_size if drop_last else n
-    for start in range(0, stop, batch_size):
-        x, y = dataset.batch(order[start : start + batch_size])
+    for x, y in dataset.iter_batches(order[:stop], batch_size):
         yield (augment(x, generator) if augment is not None else x), y
 
 

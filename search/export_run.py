@@ -4,31 +4,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from search.config import ConfigError
+from search.model_file import load_arch, load_model
 from search.run import load_data, load_run_config
-from supernet import Architecture
 
 CALIBRATION_SAMPLES = 256
 
 
-def export_run(run_dir: Path, fmt: str = "all", target: str | None = None, out: Path | None = None) -> str:
+def export_run(run_dir: Path, fmt: str = "all", target: str | None = None, out: Path | None = None,
+               flavour: str = "reference") -> str:
     """Export RUN_DIR/model.pt into RUN_DIR/export (or `out`); returns a printable summary."""
-    from supernet.export.api import export  # onnx is imported only when exporting
+    from deploy.api import export  # onnx is imported only when exporting
 
     run_dir = Path(run_dir)
     cfg = load_run_config(run_dir)
     if not (run_dir / "model.pt").exists():
         raise ConfigError(f"{run_dir} has no model.pt: the run has not finished (resume it with --resume)")
-    model = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=False)
-    arch = Architecture.load(run_dir / "arch.json")
+    model = load_model(run_dir)  # weights_only: a run folder's file never runs code
+    arch = load_arch(run_dir / "arch.json")
     data = load_data(cfg)
     calibration = data.train.batch(slice(0, CALIBRATION_SAMPLES))[0]
-    report = export(model, calibration, out or run_dir / "export", formats=fmt, target=target or cfg.target, arch=arch)
-    lines = [f"exported {run_dir.name} for {report.target} into {report.out_dir}"]
+    report = export(model, calibration, out or run_dir / "export", formats=fmt, target=target or cfg.target, arch=arch,
+                    flavour=flavour)
+    lines = [f"exported {run_dir.name} for {report.target} ({report.flavour} flavour) into {report.out_dir}"]
     lines += [f"  {name:<12}{path.stat().st_size:>10,} bytes" for name, path in report.files.items()]
     lines.append(f"  Flash: {report.weight_bytes:,} B packed weights + {report.metadata_bytes:,} B per-channel "
                  f"metadata = {report.flash_bytes:,} B")  # fmt: skip
+    if report.ram is not None:
+        lines.append(f"  RAM: {report.ram['arena_bytes']:,} B activation arena + {report.ram['scratch_bytes']:,} B "
+                     f"kernel scratch = {report.ram['ram_bytes']:,} B (static buffers in model.c)")
     lines += [f"  warning: {w}" for w in report.warnings]
     return "\n".join(lines)

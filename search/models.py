@@ -282,3 +282,8 @@ def _replace_first_conv(model: nn.Module, in_channels: int) -> None:
             setattr(model.get_submodule(parent_path) if parent_path else model, attr, new)
             return
     raise ValueError(f"cannot adapt {type(model).__name__} to {in_channels} input channels: no 3-channel Conv2d")
+
+
+# ------------------------------------------------------------------------- CIFAR-style VGG/ResNet
+
+from search import models_cifar  # noqa: E402,F401  (registers vgg19, resnet18, resnet34)

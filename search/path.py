@@ -27,11 +27,12 @@ from search.config import ConfigError, SearchConfig
 from search.context import RunContext
 from search.data import DataSplits
 from search.methods import MethodResult, register_method
+from search.methods.common import build_supernet
 from search.methods.differentiable import calibration_batch, fit_budget, target_bits
 from search.models import create_model
 from search.rundir import Checkpoints, History, atomic_write_bytes, atomic_write_text
 from search.train import search
-from supernet import Architecture, Supernet, discretize, to_supernet
+from supernet import Architecture, Supernet, discretize
 
 PATH_METHOD = "joint-path"
 SEARCH_FOLDER = "path-search"
@@ -54,7 +55,7 @@ def stage_folder(search_dir: Path, k: int, budget: float) -> Path:
 def _joint_supernet(model: nn.Module, ctx: RunContext) -> Supernet:
     bits = target_bits(ctx)
     bits = bits if 0 in bits else (0, *bits)
-    return to_supernet(model, calibration_batch(ctx), bits=bits, act_bits=ctx.cfg.act_bits)
+    return build_supernet(model, calibration_batch(ctx), ctx, bits=bits, act_bits=ctx.cfg.act_bits)
 
 
 def run_path_search(base: SearchConfig, budgets: tuple[float, ...], folder: Path, warm_state: Path,

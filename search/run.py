@@ -1,89 +1,231 @@
-"""One run end to end: warm-up -> method (search) -> materialize -> fine-tune -> evaluate -> write results."""
+"""One run end to end: warm-up -> method (search) -> materialize -> fine-tune -> evaluate -> write results.
+
+Everything that can be checked is checked before the run folder is created (search/validate.py);
+on resume only the learning rates may change (RESUME_OVERRIDABLE), and stale temporaries of a
+killed process are removed first.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import time
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 import cost_models
+from cost_models.fit import check_fit
+from search import ddp
 from search.config import ConfigError, SearchConfig
 from search.context import RunContext
 from search.data import DataSplits, load_dataset
-from search.methods import get_method
+from search.device import resolve_device
+from search.loader import place
+from search.methods import check_word_options, get_method
+from search.methods.sparsity import masked_network, weight_counts, with_nonzeros
+from search.metrics import average_bit_width, nonzero_weight_bits
+from search.model_file import save_model
 from search.models import create_model
-from search.rundir import Checkpoints, History, atomic_torch_save, atomic_write_json, atomic_write_text, new_run_dir
+from search.pretrained import load_pretrained
+from search.rundir import (
+    Checkpoints,
+    History,
+    RunFileError,
+    atomic_write_json,
+    atomic_write_text,
+    new_run_dir,
+    remove_stale_temporaries,  # fmt: skip
+)
 from search.train import evaluate, finetune, warmup
+from search.validate import check_budget, check_settings, safe_name
 from supernet import materialize
+from supernet.convert import check_module_paths
 from targets import get_target
+
+CLASS_SUBSETS = ("cifar10", "tinyimagenet")  # loaders with a `classes` option
+
+log = logging.getLogger("bitgate")
+
+# Settings a resumed run may change: they alter how fast it learns, not what it is.
+# `device`: a run may continue on another machine (a GPU run on a laptop, ...).
+RESUME_OVERRIDABLE = ("lr", "arch_lr", "progress", "tensorboard", "device")
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C after the last checkpoint is safe; `resume_command` continues the run."""
+
+    def __init__(self, resume_command: str) -> None:
+        super().__init__(resume_command)
+        self.resume_command = resume_command
 
 
 def resolve(cfg: SearchConfig):
-    """Target, cost name and method, validated before anything is written."""
+    """Target, cost name and method, validated before anything is written (the device too)."""
+    resolve_device(cfg.device)
     target = get_target(cfg.target)
     cost = cfg.cost or target.costs[0]
     if cost not in cost_models.applicable(target):
         known = ", ".join(cost_models.applicable(target))
         raise ConfigError(f"cost {cost!r} does not apply to target {target.name!r}; use one of {known}")
+    unsupported = sorted(set(cfg.act_bits) - set(target.act_bits))
+    if unsupported:
+        raise ConfigError(f"act_bits {list(cfg.act_bits)}: target {target.name!r} has no kernels for {unsupported}-bit "
+                          f"activations; choose among {list(target.act_bits)}")  # fmt: skip
     method = get_method(cfg.method)
+    check_word_options(cfg, cost)
+    if cfg.pretrained is not None and not Path(cfg.pretrained).expanduser().is_file():
+        raise ConfigError(f"pretrained: weights file {cfg.pretrained} does not exist")
     return target, cost, method
 
 
-def default_name(cfg: SearchConfig) -> str:
+def default_name(cfg: SearchConfig, knob: str = "") -> str:
+    """A filesystem-safe folder name saying what the run is (`knob`: a swept method option, e.g. t_margin0.05)."""
     method = f"uniform-w{cfg.uniform_bits}" if cfg.method == "uniform" else cfg.method
-    trade = f"b{cfg.budget:g}" if cfg.budget is not None else f"s{cfg.strength:g}"
-    return f"{cfg.model}-{method}-{cfg.target}-{trade}-seed{cfg.seed}"
+    trade = f"-b{cfg.budget:g}" if cfg.budget is not None else f"-s{cfg.strength:g}"
+    trade = "" if cfg.method == "uniform" else trade
+    return safe_name(f"{cfg.model}-{method}-{cfg.target}{trade}{'-' + knob if knob else ''}-seed{cfg.seed}")
 
 
 def load_run_config(run_dir: Path) -> SearchConfig:
+    """RUN_DIR/config.json; a missing or corrupt file is a one-line error naming it."""
     path = Path(run_dir) / "config.json"
-    if not path.exists():
+    if not path.is_file():
         raise ConfigError(f"{run_dir} is not a bitgate run folder (no config.json)")
-    return SearchConfig.from_dict(json.loads(path.read_text()))
+    try:
+        data = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RunFileError(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise RunFileError(f"{path} is not a bitgate config (expected a JSON object)")
+    try:
+        return SearchConfig.from_dict(data)
+    except ConfigError as exc:
+        raise RunFileError(f"{path}: {exc}") from None
+
+
+def resume_config(run_dir: Path, overrides: dict[str, Any]) -> SearchConfig:
+    """The saved config of RUN_DIR with the allowed overrides (lr, ...); any other override is refused."""
+    saved = load_run_config(run_dir)
+    refused = sorted(k for k in overrides if k not in RESUME_OVERRIDABLE)
+    if refused:
+        raise ConfigError(f"--resume continues the run as it was configured; {refused[0]} cannot change "
+                          f"(only {', '.join(RESUME_OVERRIDABLE)} can); start a new run instead")  # fmt: skip
+    if not overrides:
+        return saved
+    return SearchConfig.from_dict({**saved.to_dict(), **overrides})
+
+
+def changed_keys(a: SearchConfig, b: SearchConfig) -> list[str]:
+    return [f.name for f in fields(SearchConfig) if getattr(a, f.name) != getattr(b, f.name)]
 
 
 def load_data(cfg: SearchConfig) -> DataSplits:
     """The data set a configuration names, split as every run of it splits it."""
+    extra = {}
+    if cfg.classes is not None:
+        if cfg.dataset not in CLASS_SUBSETS:
+            raise ConfigError(f"classes: data set {cfg.dataset!r} cannot select classes; "
+                              f"use one of {', '.join(CLASS_SUBSETS)}")  # fmt: skip
+        extra["classes"] = cfg.classes
     return load_dataset(cfg.dataset, root=cfg.data_root, seed=cfg.seed, val_fraction=cfg.val_fraction,
-                        train_subset=cfg.train_subset, download=cfg.download)  # fmt: skip
+                        train_subset=cfg.train_subset, download=cfg.download, **extra)  # fmt: skip
+
+
+def check_paths(cfg: SearchConfig, data: DataSplits) -> None:
+    """A misspelt exclude=/keep_channels= path fails before a run folder exists, not after the warm-up."""
+    if not (cfg.exclude or cfg.keep_channels):
+        return
+    model = create_model(cfg.model, data.num_classes, data.in_shape)
+    try:
+        check_module_paths(model, cfg.exclude, "exclude")
+        check_module_paths(model, cfg.keep_channels, "keep_channels")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def run(
-    cfg: SearchConfig, resume: Path | None = None, warm_state: Path | None = None, data: DataSplits | None = None
+    cfg: SearchConfig,
+    resume: Path | None = None,
+    warm_state: Path | None = None,
+    data: DataSplits | None = None,
+    resume_command: str | None = None,
 ) -> dict[str, Any]:
     """Run `cfg` in a new folder (or continue the run in `resume`); returns metrics.json's content.
 
-    warm_state: a checkpoint of the warmed-up float model to start from (a sweep's shared warm-up).
-    data: the already loaded `load_data(cfg)` (a sweep loads it once for all its points).
+    resume: the run folder to continue; `cfg` must equal its config.json but for RESUME_OVERRIDABLE
+    (use `resume_config` to get it). warm_state: a checkpoint of the warmed-up float model to start
+    from (a sweep's shared warm-up). data: the already loaded `load_data(cfg)` (a sweep loads it once
+    for all its points). resume_command: what to tell the user to type to continue (default: search).
+    Raises RunInterrupted on Ctrl-C (after the last checkpoint is safe) and TrainingDiverged.
     """
-    target, cost, method = resolve(cfg)
-    data = data if data is not None else load_data(cfg)
+    reset_lr = False
     if resume is not None:
         run_dir = Path(resume)
-        cfg = load_run_config(run_dir)
+        saved = load_run_config(run_dir)
+        cfg = replace(cfg, out_dir=saved.out_dir, name=saved.name)  # the folder may be spelt differently now
+        changed = changed_keys(saved, cfg)
+        refused = [k for k in changed if k not in RESUME_OVERRIDABLE]
+        if refused:
+            raise ConfigError(f"--resume {run_dir}: {refused[0]} differs from the run's config.json; "
+                              f"only {', '.join(RESUME_OVERRIDABLE)} may change on resume")  # fmt: skip
+        reset_lr = "lr" in changed or "arch_lr" in changed
+    target, cost, method = resolve(cfg)
+    device = resolve_device(cfg.device)
+    check_settings(cfg, target, new_folder=resume is None)
+    data = ddp.shard(place(data if data is not None else load_data(cfg), device), cfg.batch_size)
+    check_paths(cfg, data)
+    torch.manual_seed(cfg.seed)
+    model = create_model(cfg.model, data.num_classes, data.in_shape)
+    if cfg.pretrained is not None and warm_state is None:  # a bad weights file is refused before writing
+        load_pretrained(model, cfg.pretrained)
+    with torch.random.fork_rng():
+        check_budget(cfg, model, data.in_shape, target, cost, cfg.min_kept)
+    model = model.to(device)
+    if resume is not None:
+        remove_stale_temporaries(run_dir)
+        if changed:
+            atomic_write_text(run_dir / "config.json", cfg.to_json())
     else:
         run_dir = new_run_dir(Path(cfg.out_dir), cfg.name or default_name(cfg))
         atomic_write_text(run_dir / "config.json", cfg.to_json())
+    command = resume_command or f"bitgate search --resume {run_dir}"
+    log.info("run folder: %s%s", run_dir, " (resumed)" if resume is not None else "")
     ctx = RunContext(cfg, run_dir, data, target, cost, History(run_dir / "history.csv"),
-                     Checkpoints(run_dir / "checkpoints"))  # fmt: skip
+                     Checkpoints(run_dir / "checkpoints"), command, reset_lr, device)  # fmt: skip
+    try:
+        return _phases(ctx, model, method, warm_state)
+    except RunInterrupted:
+        raise
+    except KeyboardInterrupt:
+        raise RunInterrupted(command) from None
+
+
+def _phases(ctx: RunContext, model: torch.nn.Module, method, warm_state: Path | None) -> dict[str, Any]:
+    cfg, data, target, cost, run_dir = ctx.cfg, ctx.data, ctx.target, ctx.cost, ctx.run_dir
     t0 = time.perf_counter()
-    torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model, data.num_classes, data.in_shape)
     if warm_state is not None:
-        model.load_state_dict(torch.load(warm_state, map_location="cpu", weights_only=False)["state"]["model"])
+        warm = Checkpoints(Path(warm_state).parent)
+        model.load_state_dict(warm.load_state(Path(warm_state).stem, "model"))
         float_metrics = {"float_val_acc": evaluate(model, data.val), "float_test_acc": evaluate(model, data.test)}
     else:
         float_metrics = warmup(model, ctx)
     t1 = time.perf_counter()
     result = method(model, ctx)
     t2 = time.perf_counter()
-    small = result.build() if result.build is not None else materialize(result.net, result.arch)
+    if result.build is not None:
+        small = result.build()
+    else:
+        small = masked_network(result.net, result.arch, result.masks) if result.masks else materialize(
+            result.net, result.arch)  # fmt: skip
+    small = small.to(ctx.device)
     tuned = finetune(small, ctx)
     t3 = time.perf_counter()
-    costs = cost_models.evaluate_all(result.net.layer_choices(result.arch), target)
+    counts = weight_counts(result.net, result.arch, small)
+    choices = with_nonzeros(result.net.layer_choices(result.arch), counts)
+    costs = cost_models.evaluate_all(choices, target)
     costs = {k: v + result.extra_costs.get(k, 0.0) for k, v in costs.items()}
     metrics = {
         "method": result.arch.meta.get("method", cfg.method),
@@ -93,18 +235,24 @@ def run(
         "cost_name": cost,
         "cost": costs[cost],
         "strength": cfg.strength,
+        "method_options": dict(cfg.method_options),
         "budget": cfg.budget,
         "test_acc": tuned["test_acc"],
         "val_acc": tuned["val_acc"],
         **float_metrics,
         "costs": costs,
+        "avg_bits": average_bit_width(choices, counts.present if counts is not None else None),
+        "nonzero_weight_bits": nonzero_weight_bits(choices),
         "fits_flash": costs.get("memory", costs.get("size", 0.0)) <= target.flash_bytes,
+        "fit": check_fit(result.net.layer_choices(result.arch), target).to_dict(),
         "epochs": {"warmup": cfg.warmup_epochs, "search": cfg.search_epochs, "finetune": cfg.finetune_epochs},
         "seconds": {"warmup": t1 - t0, "search": t2 - t1, "finetune": t3 - t2},
         **{f"search_{k}": v for k, v in result.info.items() if isinstance(v, (int, float))},
+        "bits_only_layers": result.net.report(),  # layers that lost the pruning option, and why
     }
     arch = result.arch
     atomic_write_text(run_dir / "arch.json", arch.to_json())
-    atomic_torch_save(run_dir / "model.pt", small)
+    small = small.cpu()  # model.pt holds CPU tensors: it loads on any machine
+    save_model(run_dir / "model.pt", small, cfg.model, data.num_classes, data.in_shape, cfg.seed, cfg.exclude)
     atomic_write_json(run_dir / "metrics.json", metrics)
     return metrics

@@ -10,15 +10,47 @@ import csv
 import io
 import json
 import os
+import signal
 import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from search import ddp
+from search.config import ConfigError
+
+
+class RunFileError(ConfigError):
+    """A file in a run folder is missing, truncated, corrupt or not bitgate's: one line naming the file."""
+
+
+@contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) until the block is done, so a checkpoint being written is never left half done."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[Any] = []
+    previous = signal.signal(signal.SIGINT, lambda *args: caught.append(args))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            raise KeyboardInterrupt
+
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, then rename: readers never see half a file."""
+    """Write to a temp file in the same folder, then rename: readers never see half a file.
+
+    In a DDP search only rank 0 writes (search.ddp); the other ranks' writes are skipped here.
+    """
+    if not ddp.is_main():
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -42,22 +74,63 @@ def atomic_write_json(path: Path, data: Any) -> None:
 
 
 def atomic_torch_save(path: Path, obj: Any) -> None:
+    """Save plain data (tensors, numbers, strings, lists, dicts) that `load_tensors` reads back."""
     buf = io.BytesIO()
     torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    with deferred_interrupt():
+        atomic_write_bytes(path, buf.getvalue())
+
+
+def load_tensors(path: Path, required: Sequence[str] = ()) -> dict[str, Any]:
+    """torch.load with weights_only=True: a run folder's file is data and never runs code.
+
+    Anything else (a pickled object, a truncated or foreign file) is a RunFileError naming the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RunFileError(f"{path} does not exist")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # UnpicklingError, RuntimeError (zip), EOFError, ... all mean "not ours"
+        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise RunFileError(f"{path} is not a valid checkpoint ({reason})") from None
+    missing = [k for k in required if not isinstance(obj, dict) or k not in obj]
+    if missing:
+        raise RunFileError(f"{path} is not a valid checkpoint (no {missing[0]!r} entry)")
+    return obj
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete the `.name.*.tmp` files an atomic write leaves when its process is killed (SIGKILL)."""
+    stale = [p for p in Path(folder).rglob(".*.tmp") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def new_run_dir(parent: Path, name: str) -> Path:
-    """Create parent/name, or parent/name-2, -3, ...: runs never overwrite each other."""
-    parent.mkdir(parents=True, exist_ok=True)
-    for i in range(1, 10_000):
-        path = parent / (name if i == 1 else f"{name}-{i}")
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
-    raise RuntimeError(f"no free run folder name for {name!r} in {parent}")
+    """Create parent/name, or parent/name-2, -3, ...: runs never overwrite each other.
+
+    In a DDP search rank 0 creates it and every rank gets its path.
+    """
+    if ddp.active():
+        return Path(ddp.agree(str(_new_run_dir(parent, name)) if ddp.is_main() else None))
+    return _new_run_dir(parent, name)
+
+
+def _new_run_dir(parent: Path, name: str) -> Path:
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        for i in range(1, 10_000):
+            path = parent / (name if i == 1 else f"{name}-{i}")
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                continue
+    except OSError as exc:  # PermissionError, NotADirectoryError, a name too long, a read-only disk, ...
+        raise ConfigError(f"cannot create a run folder in {parent}: {exc.strerror or exc}") from None
+    raise ConfigError(f"no free run folder name for {name!r} in {parent}")
 
 
 class History:
@@ -102,7 +175,18 @@ class Checkpoints:
         path = self.path(phase)
         if not path.exists():
             return 0, {}
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        for k, v in objects.items():
-            v.load_state_dict(ckpt["state"][k])
-        return int(ckpt["epoch"]), ckpt.get("extra", {})
+        ckpt = load_tensors(path, required=("epoch", "state"))
+        try:
+            for k, v in objects.items():
+                v.load_state_dict(ckpt["state"][k])
+            return int(ckpt["epoch"]), dict(ckpt.get("extra") or {})
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+            raise RunFileError(f"{path} does not match this run's {phase} phase ({first})") from None
+
+    def load_state(self, phase: str, key: str) -> dict[str, Any]:
+        """One saved state dict (e.g. a sweep's warmed-up model) from checkpoints/<phase>.pt."""
+        ckpt = load_tensors(self.path(phase), required=("state",))
+        if key not in ckpt["state"]:
+            raise RunFileError(f"{self.path(phase)} is not a valid checkpoint (no state for {key!r})")
+        return ckpt["state"][key]

@@ -1,12 +1,16 @@
-"""A Pareto sweep: one shared float warm-up, then one run per (method, strength | budget | bits) point.
+"""A Pareto sweep: one shared float warm-up, then one run per (method, strength | budget | bits | knob) point.
 
 Folder: <out_dir>/<sweep name>/{sweep.json, warmup/, 00-..., 01-..., ...}. Re-running with
 --resume skips finished points and continues unfinished ones from their checkpoints.
+`vary` sweeps any method knob instead of the strength (`method_options.t_margin=0.02,0.05`),
+so methods without a strength (importance, twonn, admm, ...) trace a front too.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -16,12 +20,26 @@ import torch
 from search.config import ConfigError, SearchConfig, parse_quantity
 from search.context import RunContext
 from search.data import DataSplits
+from search.device import resolve_device
+from search.loader import place
 from search.methods import method_names
 from search.models import create_model
 from search.path import PATH_METHOD, path_points
-from search.run import default_name, load_data, resolve, run
-from search.rundir import Checkpoints, History, atomic_write_json, new_run_dir
+from search.pretrained import load_pretrained
+from search.ray_sweep import RayExecutor
+from search.run import RESUME_OVERRIDABLE, RunInterrupted, check_paths, default_name, load_data, resolve, run
+from search.rundir import Checkpoints, History, RunFileError, atomic_write_json, new_run_dir, remove_stale_temporaries
 from search.train import warmup
+from search.validate import check_budget, check_name, check_settings, safe_name
+
+log = logging.getLogger("bitgate")
+OPTION_PREFIX = "method_options."
+# SearchConfig fields a sweep may vary (numbers that change the result, not where it is written)
+# methods that do not read `strength`, and the knob that moves each along its front
+STRENGTHLESS_KNOBS = {"importance": "t_margin", "twonn": "delta_frac", "twonn-cluster": "clusters",
+                      "admm": "budget_frac"}  # fmt: skip
+VARIABLE_FIELDS = ("strength", "budget", "lr", "arch_lr", "weight_decay", "tau0", "tau_decay", "warmup_epochs",
+                   "search_epochs", "finetune_epochs", "batch_size")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -31,8 +49,21 @@ class SweepConfig:
     budgets: tuple[float, ...] = ()  # when given, budget points replace strength points
     uniform_bits: tuple[int, ...] = (8, 4, 2)
     name: str | None = None
+    vary: str | None = None  # "method_options.<knob>" or a numeric setting; its values replace the strengths
+    values: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.name is not None:
+            check_name(self.name, "sweep.name")
+        if self.vary is not None:
+            knob = self.vary[len(OPTION_PREFIX):] if self.vary.startswith(OPTION_PREFIX) else None
+            if knob is not None and not knob:
+                raise ConfigError("sweep.vary: name the option, e.g. method_options.t_margin=0.02,0.05")
+            if knob is None and self.vary not in VARIABLE_FIELDS:
+                raise ConfigError(f"sweep.vary: cannot vary {self.vary!r}; use method_options.<knob> or one of "
+                                  f"{', '.join(VARIABLE_FIELDS)}")  # fmt: skip
+            if not self.values or not all(math.isfinite(v) for v in self.values):
+                raise ConfigError(f"sweep.vary {self.vary}: give finite values, e.g. {self.vary}=0.02,0.05,0.1")
         known = method_names()
         for m in self.methods:
             if m not in known:
@@ -41,12 +72,14 @@ class SweepConfig:
             raise ConfigError("sweep.methods must name at least one method")
         if any(s < 0 for s in self.strengths) or any(b <= 0 for b in self.budgets):
             raise ConfigError("sweep.strengths must be >= 0 and sweep.budgets > 0")
+        if not all(math.isfinite(v) for v in (*self.strengths, *self.budgets)):
+            raise ConfigError("sweep.strengths and sweep.budgets must be finite numbers")
         if PATH_METHOD in self.methods and not self.budgets:
             raise ConfigError(f"sweep method {PATH_METHOD} traces budgets: give them, e.g. --budgets 30kB,15kB,6kB")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SweepConfig:
-        known = {"methods", "strengths", "budgets", "uniform_bits", "name"}
+        known = {"methods", "strengths", "budgets", "uniform_bits", "name", "vary", "values"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown sweep key {unknown[0]!r}; known: {', '.join(sorted(known))}")
@@ -61,64 +94,207 @@ class SweepConfig:
             except (TypeError, ValueError, ConfigError):
                 raise ConfigError(f"sweep.{key}: cannot read {v!r}") from None
 
+        vary, values = _vary(data.get("vary"), data.get("values"))
         return cls(seq("methods", lambda s: str(s).strip()), seq("strengths", float), seq("budgets", parse_quantity),
-                   seq("uniform_bits", int), data.get("name"))  # fmt: skip
+                   seq("uniform_bits", int), data.get("name"), vary, values)  # fmt: skip
+
+    def knob_name(self) -> str:
+        """The varied setting as the table and folder names show it ('t_margin'), or '-'."""
+        if self.vary is None:
+            return "-"
+        return self.vary[len(OPTION_PREFIX):] if self.vary.startswith(OPTION_PREFIX) else self.vary
 
     def points(self, base: SearchConfig) -> list[SearchConfig]:
-        out = []
+        return [p for p, _ in self.labelled_points(base)]
+
+    def labelled_points(self, base: SearchConfig) -> list[tuple[SearchConfig, dict[str, float]]]:
+        """Every point with what varies at it ({'strength': 0.1}, {'budget': 4000.0}, {'t_margin': 0.05}, ...)."""
+        out: list[tuple[SearchConfig, dict[str, float]]] = []
         for method in self.methods:
             if method == "uniform":
-                out += [replace(base, method=method, uniform_bits=b, budget=None) for b in self.uniform_bits]
+                out += [(replace(base, method=method, uniform_bits=b, budget=None), {"uniform_bits": b})
+                        for b in self.uniform_bits]  # fmt: skip
+            elif self.vary is not None:
+                out += [(self.apply(replace(base, method=method), v), {self.knob_name(): v}) for v in self.values]
             elif self.budgets:
-                out += [replace(base, method=method, budget=b) for b in self.budgets]
+                out += [(replace(base, method=method, budget=b), {"budget": b}) for b in self.budgets]
             else:
-                out += [replace(base, method=method, strength=s, budget=None) for s in self.strengths]
+                out += [(replace(base, method=method, strength=s, budget=None), {"strength": s})
+                        for s in self.strengths]  # fmt: skip
         return out
 
+    def apply(self, cfg: SearchConfig, value: float) -> SearchConfig:
+        """`cfg` with the varied setting at `value`."""
+        if self.vary.startswith(OPTION_PREFIX):
+            options = dict(cfg.method_options)
+            options[self.knob_name()] = float(value)
+            return replace(cfg, method_options=tuple(sorted(options.items())))
+        coerced = getattr(SearchConfig.from_dict({self.vary: value}), self.vary)
+        return replace(cfg, **{self.vary: coerced})
 
-def shared_warmup(cfg: SearchConfig, folder: Path, data: DataSplits | None = None) -> Path:
+
+def _vary(vary: Any, values: Any) -> tuple[str | None, tuple[float, ...]]:
+    """'method_options.t_margin=0.02,0.05' or a table {method_options = {t_margin = [...]}} -> (key, values)."""
+    if vary is None:
+        return None, ()
+    if isinstance(vary, dict):  # TOML: vary = { "method_options.t_margin" = [...] } or [sweep.vary.method_options]
+        flat = _flatten(vary)
+        if len(flat) != 1:
+            raise ConfigError(f"sweep.vary varies one setting; got {', '.join(flat) or 'none'}")
+        (key, values), = flat.items()
+    else:
+        key, sep, rest = str(vary).partition("=")
+        if sep:
+            values = rest
+    items = values if isinstance(values, (list, tuple)) else [v for v in str(values or "").strip("[]").split(",")]
+    try:
+        return key.strip(), tuple(parse_quantity(v) for v in items if str(v).strip())
+    except ConfigError:
+        raise ConfigError(f"sweep.vary {key}: cannot read the values {values!r} as numbers") from None
+
+
+def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in table.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def point_label(cfg: SearchConfig, varied: dict[str, float]) -> str:
+    """'joint, strength 0.3' / 'uniform-w4' / 'importance, t_margin 0.05': the progress line of a point."""
+    method = f"uniform-w{cfg.uniform_bits}" if cfg.method == "uniform" else cfg.method
+    knobs = ", ".join(f"{k} {v:g}" for k, v in varied.items() if k != "uniform_bits")
+    return f"{method}, {knobs}" if knobs else method
+
+
+def load_sweep(folder: Path, overrides: dict[str, Any]) -> tuple[SearchConfig, dict[str, Any]]:
+    """A sweep folder's base config (with the resume overrides: lr, ...) and its [sweep] table."""
+    path = Path(folder) / "sweep.json"
+    if not path.is_file():
+        raise ConfigError(f"{folder} is not a sweep folder (no sweep.json)")
+    try:
+        saved = json.loads(path.read_text())
+        base, table = saved["base"], dict(saved["sweep"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RunFileError(f"{path} is not a valid sweep.json ({exc})") from None
+    refused = sorted(k for k in overrides if k not in RESUME_OVERRIDABLE)
+    if refused:
+        raise ConfigError(f"--resume continues the sweep as it was configured; {refused[0]} cannot change "
+                          f"(only {', '.join(RESUME_OVERRIDABLE)} can)")  # fmt: skip
+    try:
+        return SearchConfig.from_dict({**base, **overrides}), table
+    except ConfigError as exc:
+        raise RunFileError(f"{path}: {exc}") from None
+
+
+def shared_warmup(cfg: SearchConfig, folder: Path, data: DataSplits | None = None, resume_command: str = "",
+                  reset_lr: bool = False) -> Path:  # fmt: skip
     """Train (or finish training) the float model once; returns its checkpoint."""
     ckpts = Checkpoints(folder / "checkpoints")
-    data = data if data is not None else load_data(cfg)
     target, cost, _ = resolve(cfg)
-    ctx = RunContext(cfg, folder, data, target, cost, History(folder / "history.csv"), ckpts)
+    device = resolve_device(cfg.device)
+    data = place(data if data is not None else load_data(cfg), device)
+    ctx = RunContext(cfg, folder, data, target, cost, History(folder / "history.csv"), ckpts, resume_command, reset_lr,
+                     device)  # fmt: skip
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, data.num_classes, data.in_shape)
+    if cfg.pretrained is not None:
+        load_pretrained(model, cfg.pretrained)
+    model = model.to(device)
     metrics = warmup(model, ctx)
     atomic_write_json(folder / "metrics.json", {"phase": "warmup", **metrics})
     return ckpts.path("warmup")
 
 
 def sweep(
-    base: SearchConfig, spec: SweepConfig, resume: Path | None = None, warm_state: Path | None = None
+    base: SearchConfig,
+    spec: SweepConfig,
+    resume: Path | None = None,
+    warm_state: Path | None = None,
+    executor: RayExecutor | None = None,
 ) -> tuple[Path, list[dict[str, Any]]]:
     """Run every point of the sweep; returns the sweep folder and the points' metrics.
 
     warm_state: a finished warm-up checkpoint to share (e.g. another target's sweep of the same model).
+    executor: run the warm-up and the points as Ray tasks (search.ray_sweep); None: one after the other here.
     """
-    points = spec.points(base)
-    for p in points:
-        resolve(p)  # fail on a bad target/cost/method before training anything
+    points = spec.labelled_points(base)
+    if executor is not None and PATH_METHOD in spec.methods:
+        raise ConfigError(f"{PATH_METHOD} runs its one search in this process: sweep it without --executor")
+    for method in spec.methods:
+        if method in STRENGTHLESS_KNOBS and spec.vary is None and not spec.budgets and len(spec.strengths) > 1:
+            log.warning("%s does not use strength: its %d points will be the same; vary its knob instead, e.g. "
+                        "--vary method_options.%s=...", method, len(spec.strengths), STRENGTHLESS_KNOBS[method])
+    data = load_data(base)  # every point splits the same data the same way: decode it once
+    torch.manual_seed(base.seed)
+    model = create_model(base.model, data.num_classes, data.in_shape)
+    for p, _ in points:  # fail on a bad target/cost/method/bits/budget before training anything
+        p = p if executor is None else replace(p, device="cpu")  # Ray: the device is checked on its node
+        target, cost, _ = resolve(p)
+        check_settings(p, target, new_folder=resume is None)
+        check_paths(p, data)
+        with torch.random.fork_rng():
+            check_budget(p, model, data.in_shape, target, cost, p.min_kept)
     if resume is not None:
         folder = Path(resume)
         if not (folder / "sweep.json").exists():
             raise ConfigError(f"{folder} is not a sweep folder (no sweep.json)")
+        remove_stale_temporaries(folder)
+        atomic_write_json(folder / "sweep.json", {"base": base.to_dict(), "sweep": asdict(spec)})  # e.g. a new lr
     else:
-        name = spec.name or f"sweep-{base.model}-{base.target}-seed{base.seed}"
+        name = spec.name or safe_name(f"sweep-{base.model}-{base.target}-seed{base.seed}")
         folder = new_run_dir(Path(base.out_dir), name)
         atomic_write_json(folder / "sweep.json", {"base": base.to_dict(), "sweep": asdict(spec)})
-    data = load_data(base)  # every point splits the same data the same way: decode it once
-    if warm_state is None:
-        (folder / "warmup").mkdir(exist_ok=True)
-        warm_state = shared_warmup(base, folder / "warmup", data)
-    points = path_points(points, base, folder, warm_state, data)  # one path search for every joint-path point
-    results = []
-    for i, point in enumerate(points):
-        name = f"{i:02d}-{default_name(point)}"
-        point = replace(point, out_dir=str(folder), name=name)
-        run_dir = folder / name
-        if (run_dir / "metrics.json").exists():
-            results.append(json.loads((run_dir / "metrics.json").read_text()))
-        else:
-            results.append(run(point, resume=run_dir if run_dir.exists() else None, warm_state=warm_state, data=data))
+    command = f"bitgate sweep --resume {folder}"
+    log.info("sweep folder: %s (%d points)", folder, len(points))
+    named = _named(points, folder)
+    try:
+        if executor is not None:
+            done = _sweep_on(executor, base, [(p, d) for p, d, _ in named], folder, warm_state)
+            return folder, [{**m, "varied": varied} for m, (_, _, varied) in zip(done, named, strict=True)]
+        if warm_state is None:
+            (folder / "warmup").mkdir(exist_ok=True)
+            warm_state = shared_warmup(base, folder / "warmup", data, command, reset_lr=resume is not None)
+        # one path search for every joint-path point (search/path.py), then those points only fine-tune
+        patched = path_points([p for p, _, _ in named], base, folder, warm_state, data)
+        named = [(q, d, v) for q, (_, d, v) in zip(patched, named, strict=True)]
+        results = []
+        for i, (point, run_dir, varied) in enumerate(named):
+            log.info("point %d/%d: %s", i + 1, len(points), point_label(point, varied))
+            if (run_dir / "metrics.json").exists():
+                metrics = json.loads((run_dir / "metrics.json").read_text())
+            else:
+                metrics = run(point, resume=run_dir if run_dir.exists() else None, warm_state=warm_state, data=data,
+                              resume_command=command)  # fmt: skip
+            results.append({**metrics, "varied": varied})
+    except RunInterrupted:
+        raise RunInterrupted(command) from None
+    except KeyboardInterrupt:
+        raise RunInterrupted(command) from None
     return folder, results
+
+
+def _named(points: list[tuple[SearchConfig, dict[str, float]]], folder: Path
+           ) -> list[tuple[SearchConfig, Path, dict[str, float]]]:  # fmt: skip
+    """Each point with its name and run folder inside the sweep folder (00-..., 01-...) and what varies at it."""
+    out = []
+    for i, (point, varied) in enumerate(points):
+        knob = "".join(f"{k}{v:g}" for k, v in varied.items() if k not in ("strength", "budget", "uniform_bits"))
+        name = f"{i:02d}-{default_name(point, knob)}"
+        out.append((replace(point, out_dir=str(folder), name=name), folder / name, varied))
+    return out
+
+
+def _sweep_on(executor: RayExecutor, base: SearchConfig, named: list[tuple[SearchConfig, Path]], folder: Path,
+              warm_state: Path | None) -> list[dict[str, Any]]:  # fmt: skip
+    """The same sweep with the warm-up and every unfinished point as an executor's task."""
+    if warm_state is None:
+        warm_state = folder / "warmup" / "checkpoints" / "warmup.pt"
+        if not (folder / "warmup" / "metrics.json").exists():
+            warm_state = executor.warmup(base, folder / "warmup")
+    todo = [(p, d) for p, d in named if not (d / "metrics.json").exists()]
+    fresh = iter(executor.run_points(todo, warm_state) if todo else [])
+    return [json.loads((d / "metrics.json").read_text()) if (p, d) not in todo else next(fresh) for p, d in named]

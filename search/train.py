@@ -107,7 +107,8 @@ def warmup(model: nn.Module, ctx: RunContext, phase: str = "warmup", epochs: int
         sched.step()
         return metrics
 
-    ctx.phase(phase, epochs, {"model": model, "opt": opt, "sched": sched}, epoch)
+    with ctx.float_autocast():  # amp=bf16 only here: no quantizer rounds in the float network
+        ctx.phase(phase, epochs, {"model": model, "opt": opt, "sched": sched}, epoch)
     return {"float_val_acc": evaluate(model, ctx.data.val), "float_test_acc": evaluate(model, ctx.data.test)}
 
 

@@ -19,7 +19,7 @@ from torch.fx.passes.shape_prop import ShapeProp
 from supernet.fold import fold_batchnorm
 from supernet.gated import GatedLayer
 from supernet.gates import ChannelGates
-from supernet.graph import SEARCHABLE, UnsupportedModelError, analyze, fold_batchnorms
+from supernet.graph import SEARCHABLE, UnsupportedModelError, analyze, fold_batchnorms, is_excluded
 from supernet.layers import ActQuant
 from supernet.network import Supernet
 
@@ -46,6 +46,8 @@ def to_supernet(
     calibration: Tensor | None = None,
     exclude: Iterable[str] = (),
     fold_bn: bool = True,
+    strict: bool = False,
+    keep_channels: Iterable[str] = (),
 ) -> Supernet:
     """Replace every Conv1d/2d/3d and Linear of `model` by a gated layer (the model is not modified).
 
@@ -53,9 +55,15 @@ def to_supernet(
     (one choice per layer, EdMIPS-like; no 0 option). Layers that must keep all channels
     (the output layer, layers meeting the input at an add) get the options without 0.
     calibration: a batch used to set the activation clips (default: example_input).
-    exclude: module paths left as they are (float, unsearched).
+    exclude: module paths left as they are (float, unsearched); a path excludes every layer under it
+    ("features.0" excludes "features.0.0"). The layers feeding an excluded one keep all their channels.
     fold_bn: fold each BatchNorm that follows a searchable layer into it (eval statistics; the
     reference approach, see supernet/fold.py); False keeps it and gates the channel after it.
+    keep_channels: module paths (or their parents) whose layers keep all their channels: bits are still
+    searched, pruning is not offered (nor to the layers sharing their channels through an add).
+    strict: refuse a model with an op the channel analysis cannot follow (a permute to channels-last,
+    LayerNorm over channels, attention, ...). By default the layers whose channels reach such an op keep
+    all their channels (no 0-bit option) and only their bits are searched; `net.report()` lists them.
     """
     bits, act_bits = tuple(sorted(set(bits))), tuple(sorted(set(act_bits)))
     if granularity not in ("channel", "layer"):
@@ -64,13 +72,20 @@ def to_supernet(
         raise ValueError("granularity='layer' chooses one precision per layer and cannot prune: drop 0 from bits")
     if not [b for b in bits if b > 0]:
         raise ValueError(f"bits {bits} must contain at least one non-zero bit-width")
+    exclude, keep_channels = frozenset(exclude), frozenset(keep_channels)
+    check_module_paths(model, exclude, "exclude")
+    check_module_paths(model, keep_channels, "keep_channels")
     was_training = model.training
     model = copy.deepcopy(model).eval()
     gm = trace(model)
-    bns = fold_batchnorms(gm, frozenset(exclude))
+    bns = fold_batchnorms(gm, exclude)
     with torch.no_grad():
         ShapeProp(gm).propagate(example_input)
-    info = analyze(gm, bns, frozenset(exclude))
+    info = analyze(gm, bns, exclude, strict=strict)
+    for name, layer in info.layers.items():
+        if is_excluded(name, keep_channels):
+            info.unprunable.add(layer.group)
+            info.lost.setdefault(layer.group, f"layer '{name}' is listed in keep_channels")
     if not info.layers:
         raise UnsupportedModelError(f"{type(model).__name__} has no Conv1d/Conv2d/Conv3d/Linear layer to search")
     nonzero = tuple(b for b in bits if b > 0)
@@ -83,10 +98,11 @@ def to_supernet(
         if granularity == "layer":
             key = "layer:" + name.replace(".", "/")  # nn.ModuleDict keys cannot contain "."
             gates[key] = own = ChannelGates(bits, 1)
-            in_gates = tuple((None, n) for _, n in layer.in_flow.segments)
+            in_gates = ((None, 0, layer.in_flow.channels),)
         else:
             own = gates[str(layer.group)]
-            in_gates = tuple((gates[str(g)] if g is not None else None, n) for g, n in layer.in_flow.segments)
+            in_gates = tuple((gates[str(g)] if g is not None else None, start, n)
+                             for g, start, n in layer.in_flow.segments)  # fmt: skip
         bn = copy.deepcopy(gm.get_submodule(layer.bn)) if layer.bn else None
         if bn is not None and fold_bn:
             source, bn = fold_batchnorm(source, bn), None
@@ -98,11 +114,22 @@ def to_supernet(
     if granularity == "layer":
         gates = {k: v for k, v in gates.items() if k.startswith("layer:")}
     net = Supernet(gm, info, nn.ModuleDict(gates), bits, act_bits, granularity)
+    net.to(example_input.device)  # gates and quantizers are new modules: put them where the model computes
     # Clips come from the float model's own activations, not the supernet's (its gates start soft).
     stats = observe_inputs(model, list(info.layers), calibration if calibration is not None else example_input)
     for name in info.layers:
         set_clips(net.layer(name).act, *stats.get(name, (0.0, 1.0)))
     return net
+
+
+def check_module_paths(model: nn.Module, paths: Iterable[str], key: str) -> None:
+    """ValueError (one line) naming the first of `paths` that is not a module of `model`."""
+    modules = dict(model.named_modules())
+    unknown = sorted(p for p in paths if not p or p not in modules)
+    if unknown:
+        layers = [n for n, m in modules.items() if isinstance(m, SEARCHABLE)][:3]
+        raise ValueError(f"{key} names {unknown[0]!r}, which is not a module of {type(model).__name__} "
+                         f"(module paths look like {', '.join(map(repr, layers))})")  # fmt: skip
 
 
 def _set_submodule(root: nn.Module, path: str, module: nn.Module) -> None:
@@ -155,4 +182,4 @@ def calibrate(net: Supernet, batch: Tensor) -> None:
         set_clips(a, *stats.get(n, (0.0, 1.0)))
 
 
-__all__ = ["SEARCHABLE", "calibrate", "to_supernet", "trace"]
+__all__ = ["SEARCHABLE", "calibrate", "check_module_paths", "to_supernet", "trace"]

@@ -18,13 +18,23 @@ from supernet.gates import ChannelGates
 from supernet.layers import ActQuant, LayerOp
 from supernet.quant import quantize_weight_stack
 
-InputGates = tuple[tuple[ChannelGates | None, int], ...]
+# Runs of input channels: (producer's gates or None if unsearched, first channel of those gates, length).
+InputGates = tuple[tuple[ChannelGates | None, int, int], ...]
 
 
 def input_keep(in_gates: InputGates, like: Tensor) -> Tensor:
     """Keep probability of every input channel: producers' gates, or 1 for unsearchable producers."""
-    parts = [g.keep() if g is not None else like.new_ones(n) for g, n in in_gates]
-    return torch.cat(parts) if parts else like.new_ones(0)
+    keeps: dict[int, Tensor] = {}  # after a channel shuffle one producer feeds many runs: compute it once
+    parts = []
+    for g, start, n in in_gates:
+        if g is None:
+            parts.append(like.new_ones(n))
+            continue
+        if id(g) not in keeps:
+            keeps[id(g)] = g.keep()
+        keep = keeps[id(g)]
+        parts.append(keep if start == 0 and n == keep.shape[0] else keep[start : start + n])
+    return (torch.cat(parts) if len(parts) > 1 else parts[0]) if parts else like.new_ones(0)
 
 
 class GatedLayer(nn.Module):
@@ -50,7 +60,7 @@ class GatedLayer(nn.Module):
 
     def _input_weight(self) -> Tensor | None:
         """How much each input channel's weights count when setting the quantization grid."""
-        if self.op.groups > 1 or not any(g is not None for g, _ in self._in_gates):
+        if self.op.groups > 1 or not any(g is not None for g, *_ in self._in_gates):
             return None
         keep = input_keep(self._in_gates, self.weight).detach()
         if self.in_unit > 1:

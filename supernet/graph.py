@@ -1,118 +1,56 @@
 """Which output channels must be pruned together: channel flow through a torch.fx graph.
 
-Every tensor with a channel dimension carries a `Flow`: the list of channel groups it is
-made of, in order. A searchable layer starts a new group; a residual add unites the groups
-it adds; a depthwise conv keeps its input's group; concat appends flows; flatten makes each
-channel span H*W features. Groups that reach the network output, meet the network input at
-an add, or pass through an op for which a zero channel does not stay zero (standalone
-BatchNorm, sigmoid, x + constant) cannot be pruned. Anything else that touches channels is
-refused with the node and module named.
+Every tensor with a channel dimension carries a `Flow` (supernet/flow.py): the (group, index) of each
+of its channels. A searchable layer starts a new group; a residual add unites the groups it adds; a
+depthwise conv keeps its input's group; concat appends flows; flatten makes each channel span H*W
+features; shuffles, chunks and slices reorder or select entries (supernet/routing.py); a product with
+a sigmoid gate (squeeze-excitation) unites the gate's branch with the gated channels. Groups that
+reach the network output or meet the network input at an add cannot be pruned.
+
+Where the analysis cannot follow a channel (a permute to channels-last, LayerNorm over channels,
+attention, any unknown op), the groups whose channels reach it keep all their channels (no 0-bit
+option) but still get their bits searched, and `Analysis.lost` says why; with strict=True the model is
+refused instead, naming the node and module.
 """
 
 from __future__ import annotations
 
-import math
 import operator
-from dataclasses import dataclass, field
+from dataclasses import replace
 
 from torch import fx, nn
 
-from supernet.spec import LayerSpec
+from supernet import routing
+from supernet.flow import Analysis, Flow, LayerNode, UnsupportedModelError
+from supernet.layer_record import opaque, record_layer
+from supernet.routing import shape_of
 
 SEARCHABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 # Ops that map a zero channel to a zero channel and keep channel order.
 _ZERO_MODULES = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardtanh, nn.Tanh,
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Mish, nn.Hardswish, nn.Hardtanh, nn.Tanh,
     nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.Identity, nn.Upsample,
     nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
     nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
     nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
 )  # fmt: skip
-_NONZERO_MODULES = (nn.Sigmoid, nn.Hardsigmoid, nn.Softplus) + _BN
+_DIRTY_MODULES = (nn.Sigmoid, nn.Hardsigmoid, nn.Softplus)  # zero -> a constant; no per-channel parameters
 _ZERO_FUNCS = {
-    "relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "hardswish", "hardtanh", "tanh",
-    "dropout", "dropout1d", "dropout2d", "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d",
+    "relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "mish", "hardswish", "hardtanh", "tanh",
+    "dropout", "dropout1d", "dropout2d", "dropout3d", "feature_dropout", "stochastic_depth",
+    "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d",
     "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
-    "adaptive_max_pool2d", "interpolate", "contiguous", "clone", "mean", "sum", "amax", "max", "flatten",
-    "view", "reshape", "squeeze", "unsqueeze", "neg",
+    "adaptive_max_pool2d", "interpolate", "contiguous", "clone", "mean", "sum", "amax", "max", "neg",
 }  # fmt: skip
-_NONZERO_FUNCS = {"sigmoid", "hardsigmoid", "softplus", "batch_norm", "exp"}
+_RESHAPE_FUNCS = {"flatten", "view", "reshape", "squeeze", "unsqueeze"}
+_DIRTY_FUNCS = {"sigmoid", "hardsigmoid", "softplus", "exp"}
 _ADD_FUNCS = {"add", "iadd", "sub", "isub"}
+_MUL_FUNCS = {"mul", "imul"}
+_DIV_FUNCS = {"truediv", "div"}
 _CAT_FUNCS = {"cat", "concat", "concatenate"}
-
-
-class UnsupportedModelError(ValueError):
-    """The model cannot be converted; the message names the node/module and why."""
-
-
-@dataclass(frozen=True)
-class Flow:
-    """Channel layout of a tensor along dim 1: ((group or None, channels), ...) and features per channel."""
-
-    segments: tuple[tuple[int | None, int], ...]
-    unit: int = 1
-
-    @property
-    def channels(self) -> int:
-        return sum(n for _, n in self.segments)
-
-    @property
-    def groups(self) -> list[int]:
-        return [g for g, _ in self.segments if g is not None]
-
-
-@dataclass
-class LayerNode:
-    name: str  # module path in the original model
-    node: str  # fx node name
-    spec: LayerSpec
-    group: int
-    in_flow: Flow
-    bn: str | None = None  # module path of the BatchNorm folded into this layer
-
-
-@dataclass
-class Analysis:
-    layers: dict[str, LayerNode] = field(default_factory=dict)
-    group_sizes: dict[int, int] = field(default_factory=dict)
-    unprunable: set[int] = field(default_factory=set)
-    parent: dict[int, int] = field(default_factory=dict)
-
-    def new_group(self, size: int) -> int:
-        g = len(self.group_sizes)
-        self.group_sizes[g], self.parent[g] = size, g
-        return g
-
-    def root(self, g: int) -> int:
-        while self.parent[g] != g:
-            self.parent[g] = self.parent[self.parent[g]]
-            g = self.parent[g]
-        return g
-
-    def unite(self, a: int | None, b: int | None) -> None:
-        if a is None or b is None:  # meeting an unsearchable tensor: cannot drop the channel
-            self.unprunable.update(x for x in (a, b) if x is not None)
-            return
-        self.parent[self.root(a)] = self.root(b)
-
-    def mark(self, flow: Flow | None) -> None:
-        if flow is not None:
-            self.unprunable.update(flow.groups)
-
-    def finalize(self) -> None:
-        """Replace every group id by its union-find root."""
-        self.unprunable = {self.root(g) for g in self.unprunable}
-        for layer in self.layers.values():
-            layer.group = self.root(layer.group)
-            segs = tuple((self.root(g) if g is not None else None, n) for g, n in layer.in_flow.segments)
-            layer.in_flow = Flow(segs, layer.in_flow.unit)
-        self.group_sizes = {g: n for g, n in self.group_sizes.items() if self.root(g) == g}
-
-
-def _shape(node: fx.Node) -> tuple[int, ...] | None:
-    meta = node.meta.get("tensor_meta")
-    return tuple(meta.shape) if hasattr(meta, "shape") else None
+_TRANSPOSE_FUNCS = {"transpose", "permute"}
+_META_FUNCS = {"size", "dim", "numel", "getattr", "_assert", "eq", "ne", "lt", "le", "gt", "ge"}  # no tensor out
 
 
 def _name(node: fx.Node) -> str:
@@ -129,9 +67,10 @@ def _where(node: fx.Node) -> str:
     return f" in module '{path}' ({getattr(kind, '__name__', kind)})"
 
 
-def _opaque(node: fx.Node) -> Flow | None:
-    shape = _shape(node)
-    return Flow(((None, shape[1]),)) if shape is not None and len(shape) >= 2 else None
+def is_excluded(path: str, exclude: frozenset[str]) -> bool:
+    """A module is excluded when its path or one of its parents' paths is listed."""
+    parts = path.split(".")
+    return any(".".join(parts[:i]) in exclude for i in range(1, len(parts) + 1))
 
 
 def fold_batchnorms(gm: fx.GraphModule, exclude: frozenset[str] = frozenset()) -> dict[str, str]:
@@ -149,7 +88,7 @@ def fold_batchnorms(gm: fx.GraphModule, exclude: frozenset[str] = frozenset()) -
             isinstance(src, fx.Node)
             and src.op == "call_module"
             and isinstance(modules[src.target], SEARCHABLE)
-            and src.target not in exclude
+            and not is_excluded(src.target, exclude)
             and len(src.users) == 1
         ):
             pairs[src.target] = node.target
@@ -159,156 +98,221 @@ def fold_batchnorms(gm: fx.GraphModule, exclude: frozenset[str] = frozenset()) -
     return pairs
 
 
-def analyze(gm: fx.GraphModule, bns: dict[str, str], exclude: frozenset[str] = frozenset()) -> Analysis:
-    """Walk a shape-propagated graph (see torch.fx.passes.shape_prop) and record layers and groups."""
-    modules = dict(gm.named_modules())
-    out = Analysis()
-    flows: dict[fx.Node, Flow | None] = {}
-    for node in gm.graph.nodes:
-        ins = [flows.get(a) for a in node.all_input_nodes]
+def _permutation(node: fx.Node, name: str, ndim: int) -> list[int] | None:
+    """The dims order of a transpose/permute node, or None when its arguments are not plain ints."""
+    args = list(node.args[1:])
+    if name == "transpose":
+        pair = args[:2] if len(args) >= 2 else [node.kwargs.get("dim0"), node.kwargs.get("dim1")]
+        if not all(isinstance(d, int) for d in pair):
+            return None
+        dims = list(range(ndim))
+        a, b = (d % ndim for d in pair)
+        dims[a], dims[b] = dims[b], dims[a]
+        return dims
+    given = args[0] if len(args) == 1 and isinstance(args[0], (list, tuple)) else args or node.kwargs.get("dims", [])
+    if len(given) != ndim or not all(isinstance(d, int) for d in given):
+        return None
+    return [d % ndim for d in given]
+
+
+class _Walk:
+    """One pass over the graph in topological order, filling an Analysis."""
+
+    def __init__(self, gm: fx.GraphModule, bns: dict[str, str], exclude: frozenset[str], strict: bool) -> None:
+        self.modules = dict(gm.named_modules())
+        self.bns, self.exclude = bns, exclude
+        self.out = Analysis(strict=strict)
+        self.flows: dict[str, Flow | None] = {}
+        self.parts: dict[str, list[tuple[int, int]]] = {}  # chunk/split node -> (start, size) of each piece
+
+    def run(self, gm: fx.GraphModule) -> Analysis:
+        for node in gm.graph.nodes:
+            self.flows[node.name] = self.visit(node)
+        self.out.finalize()
+        return self.out
+
+    def flow(self, node: object) -> Flow | None:
+        return self.flows.get(node.name) if isinstance(node, fx.Node) else None
+
+    def route(self, node: fx.Node, result: tuple[Flow | None, object]) -> Flow | None:
+        flow, route = result
+        if flow is None:
+            return None
+        if route is not None and self.flows[route.source] is not None and self.flows[route.source].groups:
+            self.out.routes[node.name] = replace(route, source_flow=self.flows[route.source])
+        return flow
+
+    def visit(self, node: fx.Node) -> Flow | None:
+        ins = [self.flow(a) for a in node.all_input_nodes]
         tensor_ins = [f for f in ins if f is not None]
         searched = any(f.groups for f in tensor_ins)
-        if node.op == "placeholder" or node.op == "get_attr":
-            flows[node] = _opaque(node)
-        elif node.op == "output":
+        out = self.out
+        if node.op == "placeholder":
+            return opaque(node)
+        if node.op == "get_attr":
+            return None  # a parameter or buffer: its shape says how it broadcasts (see _elementwise)
+        if node.op == "output":
             for f in tensor_ins:
-                out.mark(f)  # the output layer keeps all its channels
-        elif node.op == "call_module" and isinstance(modules[node.target], SEARCHABLE) and node.target not in exclude:
-            flows[node] = _layer(out, node, modules[node.target], flows.get(node.args[0]), bns)
-        elif node.op == "call_module":
-            mod = modules[node.target]
-            if isinstance(mod, _ZERO_MODULES) or isinstance(mod, nn.Flatten):
-                flows[node] = _reshape(node, ins[0]) if isinstance(mod, nn.Flatten) else ins[0]
-            elif isinstance(mod, _NONZERO_MODULES + SEARCHABLE) or not searched:  # an excluded layer uses all
+                out.mark(out.sink(f, "the network output"))  # the output layer keeps all its channels
+            return None
+        if node.op == "call_module":
+            mod = self.modules[node.target]
+            if isinstance(mod, SEARCHABLE) and not is_excluded(node.target, self.exclude):
+                flow = out.sink(self.flow(node.args[0]), f"layer '{node.target}'")
+                return record_layer(out, node, mod, flow, self.bns.get(node.target))
+            if not searched:
+                return opaque(node)
+            where = f"module '{node.target}' ({type(mod).__name__})"
+            if isinstance(mod, nn.Flatten):
+                return self.follow(node, routing.reshape(node, ins[0]), f"{where} reshapes the channels", ins)
+            if isinstance(mod, _ZERO_MODULES):
+                return ins[0]
+            if isinstance(mod, _DIRTY_MODULES):
+                return replace(ins[0], dirty=ins[0].dirty or where)
+            if isinstance(mod, nn.ChannelShuffle):
+                return self.follow(node, routing.shuffle(node, ins[0], mod.groups), f"{where} on a split tensor", ins)
+            if isinstance(mod, SEARCHABLE + _BN):  # an excluded layer or a standalone BN uses every channel
+                kind = "excluded layer" if isinstance(mod, SEARCHABLE) else "standalone BatchNorm"
                 for f in tensor_ins:
-                    out.mark(f)
-                flows[node] = ins[0] if isinstance(mod, _NONZERO_MODULES) else _opaque(node)
-            else:
-                raise UnsupportedModelError(
-                    f"cannot follow pruned channels through module '{node.target}' ({type(mod).__name__}); "
-                    f"supported: conv/linear, BatchNorm, activations, pooling, add, cat, flatten "
-                    f"(exclude the layers feeding it with exclude=...)"
-                )
-        else:
-            flows[node] = _function(out, node, ins, tensor_ins, searched)
-    out.finalize()
-    return out
+                    out.mark(f, f"feeds the {kind} '{node.target}'")
+                return ins[0] if isinstance(mod, _BN) else opaque(node)
+            out.cannot_follow(where, ins)
+            return opaque(node)
+        return self.function(node, ins, tensor_ins, searched)
 
-
-def _layer(out: Analysis, node: fx.Node, mod: nn.Module, flow: Flow | None, bns: dict[str, str]) -> Flow:
-    in_shape, out_shape = _shape(node.args[0]), _shape(node)
-    linear = isinstance(mod, nn.Linear)
-    if node.target in out.layers:
-        raise UnsupportedModelError(
-            f"layer '{node.target}' ({type(mod).__name__}) is called more than once (shared weights); "
-            "each call would need its own channels and bits (exclude it with exclude=...)"
-        )
-    if getattr(mod, "padding_mode", "zeros") != "zeros":
-        raise UnsupportedModelError(
-            f"layer '{node.target}' ({type(mod).__name__}) uses padding_mode={mod.padding_mode!r}; "
-            "only 'zeros' is supported (exclude it with exclude=...)"
-        )
-    if linear and (in_shape is None or len(in_shape) != 2):
-        raise UnsupportedModelError(
-            f"layer '{node.target}' (Linear) gets a {len(in_shape or ())}-D input; only (batch, features) is supported"
-        )
-    in_channels = mod.in_features if linear else mod.in_channels
-    if flow is None or flow.channels * flow.unit != in_channels:
-        flow = Flow(((None, in_channels),))
-    groups = 1 if linear else mod.groups
-    spec = LayerSpec(
-        name=node.target,
-        kind="linear" if linear else "conv",
-        in_channels=flow.channels,
-        out_channels=mod.out_features if linear else mod.out_channels,
-        kernel_size=() if linear else tuple(mod.kernel_size),
-        groups=groups,
-        in_unit=flow.unit,
-        in_spatial=tuple(in_shape[2:]),
-        out_spatial=tuple(out_shape[2:]),
-        has_bias=mod.bias is not None,
-    )
-    if spec.depthwise and len(flow.segments) == 1 and flow.segments[0][0] is not None:
-        group = flow.segments[0][0]  # depthwise: channel c exists iff its input channel does
-    else:
-        group = out.new_group(spec.out_channels)
-        if groups > 1:  # grouped convs would need pruning per group, and a depthwise conv whose input
-            out.mark(flow)  # is not one searched group (network input, concat) cannot drop its own
-            out.unprunable.add(group)  # channels alone: keep them all
-    out.layers[node.target] = LayerNode(node.target, node.name, spec, group, flow, bns.get(node.target))
-    return Flow(((group, spec.out_channels),))
-
-
-def _reshape(node: fx.Node, flow: Flow | None) -> Flow | None:
-    """flatten/view/reshape: allowed as identity or as (N, C, *S) -> (N, C*prod(S))."""
-    if flow is None:
-        return _opaque(node)
-    src, dst = _shape(node.all_input_nodes[0]), _shape(node)
-    if src == dst:
+    def follow(self, node: fx.Node, result: tuple, reason: str, ins: list[Flow | None]) -> Flow | None:
+        flow = self.route(node, result)
+        if flow is None:
+            self.out.cannot_follow(reason, ins)
+            return opaque(node)
         return flow
-    if src and dst and len(dst) == 2 and dst[0] == src[0] and dst[1] == src[1] * math.prod(src[2:]):
-        return Flow(flow.segments, flow.unit * math.prod(src[2:]))
-    if not flow.groups:
-        return _opaque(node)
-    raise UnsupportedModelError(
-        f"node '{node.name}'{_where(node)} reshapes {src} to {dst}, which mixes pruned channels; "
-        "only flatten to (N, C*H*W) is supported"
-    )
 
-
-def _merge(out: Analysis, a: Flow, b: Flow) -> Flow:
-    """Elementwise op of two tensors: channel c of both must be kept or pruned together."""
-    if a.segments == b.segments:
-        return a
-    bounds_a = [n for _, n in a.segments]
-    if bounds_a == [n for _, n in b.segments]:
-        for (ga, _), (gb, _) in zip(a.segments, b.segments, strict=True):
-            out.unite(ga, gb)
-    else:
-        out.mark(a)
-        out.mark(b)
-    return a if a.groups else b
-
-
-def _function(out: Analysis, node: fx.Node, ins: list, tensor_ins: list[Flow], searched: bool) -> Flow | None:
-    name = _name(node).rstrip("_")  # in-place variants behave like their base op
-    shape = _shape(node)
-    if shape is None:  # sizes, tuples, scalars: no channels to follow
-        if searched and node.op == "call_function" and node.target is operator.getitem:
-            where = _where(node)
-            raise UnsupportedModelError(f"node '{node.name}'{where} indexes a tensor whose channels are searched")
-        return None
-    if name in _CAT_FUNCS:
-        dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
-        dim = dim % len(shape)
-        parts = tensor_ins
-        if dim == 1 and len(parts) == len(node.args[0]) and len({p.unit for p in parts}) == 1:
-            return Flow(tuple(s for p in parts for s in p.segments), parts[0].unit)
-        if searched:
-            where = _where(node)
-            raise UnsupportedModelError(f"node '{node.name}'{where} concatenates searched channels along dim {dim}")
-        return _opaque(node)
-    channels = [f for f in tensor_ins if f.channels == shape[1]] if len(shape) >= 2 else []
-    if name in _ADD_FUNCS or name in ("mul", "imul", "truediv", "div"):
-        if len(channels) == 2:
-            return _merge(out, channels[0], channels[1])
-        if name in _ADD_FUNCS:  # x + constant or x + broadcast tensor: a zero channel would not stay zero
-            for f in tensor_ins:
-                out.mark(f)
-        return channels[0] if channels else _opaque(node)
-    if name in _ZERO_FUNCS or name in _NONZERO_FUNCS:
-        if name in _NONZERO_FUNCS:
-            out.mark(tensor_ins[0] if tensor_ins else None)
+    def function(self, node: fx.Node, ins: list, tensor_ins: list[Flow], searched: bool) -> Flow | None:
+        name = _name(node).rstrip("_")  # in-place variants behave like their base op
+        shape = shape_of(node)
+        out = self.out
+        where = f"'{_name(node)}' at node '{node.name}'{_where(node)}"
         first = tensor_ins[0] if tensor_ins else None
-        src = _shape(node.all_input_nodes[0]) if node.all_input_nodes else None
-        if first is not None and src is not None and len(src) >= 2 and len(shape) >= 2 and src[:2] == shape[:2]:
-            return first  # elementwise or reduction over spatial dims
-        return _reshape(node, first)
-    if not searched:
-        return _opaque(node)
-    raise UnsupportedModelError(
-        f"cannot follow pruned channels through '{_name(node)}' at node '{node.name}'{_where(node)}; "
-        "supported: add, mul, cat(dim=1), flatten, activations, pooling "
-        "(exclude the layers feeding it with exclude=...)"
-    )
+        if name in ("chunk", "split") and first is not None and not first.block:
+            sizes = routing.split_sizes(node, name, first.channels)
+            if sizes is not None:
+                starts = [sum(sizes[:i]) for i in range(len(sizes))]
+                self.parts[node.name] = list(zip(starts, sizes, strict=True))
+                return None
+        if node.op == "call_function" and node.target is operator.getitem and isinstance(node.args[0], fx.Node):
+            src = node.args[0]
+            if src.name in self.parts and isinstance(node.args[1], int):
+                start, size = self.parts[src.name][node.args[1]]
+                base = src.all_input_nodes[0]
+                positions = tuple(range(start, start + size))
+                return self.route(node, (self.flows[base.name].select(positions),
+                                         routing.Route(base.name, positions, Flow(()))))  # fmt: skip
+            if shape is not None and first is not None and searched:
+                return self.follow(node, routing.index(node, first), f"{where} indexes the channels", ins)
+        if shape is None:  # sizes, tuples, scalars: no channels to follow
+            if searched and name not in _META_FUNCS:
+                out.cannot_follow(f"{where} returns several tensors", ins)
+            return None
+        if not searched:
+            return opaque(node)
+        if name in _CAT_FUNCS:
+            return self.cat(node, shape, where)
+        if name in _ADD_FUNCS | _MUL_FUNCS | _DIV_FUNCS:
+            return self.elementwise(node, name, shape, where)
+        if name == "channel_shuffle":
+            groups = node.args[1] if len(node.args) > 1 else node.kwargs.get("groups")
+            return self.follow(node, routing.shuffle(node, first, groups), f"{where} on a split tensor", ins)
+        if name in _TRANSPOSE_FUNCS:
+            dims = _permutation(node, name, len(shape))
+            result = routing.transpose(node, first, dims) if dims is not None else (None, None)
+            return self.follow(node, result, f"{where} moves the channel dim", ins)
+        src = shape_of(node.all_input_nodes[0])
+        if name in _ZERO_FUNCS | _DIRTY_FUNCS | _RESHAPE_FUNCS:
+            if src == shape:
+                flow = first  # elementwise
+            elif name not in _RESHAPE_FUNCS and not first.block and src and len(src) >= 2 and len(shape) >= 2 \
+                    and src[:2] == shape[:2]:  # fmt: skip
+                flow = first  # a reduction over spatial dims
+            else:
+                return self.follow(node, routing.reshape(node, first), f"{where} reshapes {src} to {shape}", ins)
+            return replace(flow, dirty=flow.dirty or where) if name in _DIRTY_FUNCS else flow
+        out.cannot_follow(where, ins)
+        return opaque(node)
 
+    def cat(self, node: fx.Node, shape: tuple[int, ...], where: str) -> Flow | None:
+        dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0) % len(shape)
+        pieces = node.args[0]
+        parts = [self.flow(p) for p in pieces]
+        if dim == 1 and all(p is not None and not p.block for p in parts) and len({p.unit for p in parts}) == 1:
+            parts = [self.out.sink(p, f"the concatenation at node '{node.name}'") for p in parts]
+            return Flow(tuple(e for p in parts for e in p.entries), parts[0].unit)
+        self.out.cannot_follow(f"{where} concatenates along dim {dim}", parts)
+        return opaque(node)
+
+    def elementwise(self, node: fx.Node, name: str, shape: tuple[int, ...], where: str) -> Flow | None:
+        """add/sub/mul/div. Each tensor operand either carries the channels (its dim aligned with the
+        output's dim 1 has their size) or broadcasts over them (a scalar, (N, 1, H, W), ...)."""
+        out, n = self.out, shape[1] if len(shape) >= 2 else 0
+        carriers: list[Flow] = []
+        carrier_pos: list[int] = []  # which operands (0, 1) carry the channels
+        broadcast = not all(isinstance(a, fx.Node) for a in node.args[:2])  # a Python scalar operand
+        for pos, arg in enumerate(node.args[:2]):
+            if not isinstance(arg, fx.Node):
+                continue
+            s, flow = shape_of(arg), self.flow(arg)
+            k = 1 - (len(shape) - len(s)) if s is not None else -1
+            if n and 0 <= k < len(s) and s[k] == n:
+                carriers.append(flow if flow is not None and flow.channels == n else Flow.of_group(None, n))
+                carrier_pos.append(pos)
+            else:
+                broadcast = True
+        if not carriers:
+            return opaque(node)
+        if name in _ADD_FUNCS:
+            if broadcast or len(carriers) == 1:
+                for f in carriers:
+                    out.mark(f, f"{where} adds a constant or broadcast tensor (a zero channel would not stay zero)")
+                return carriers[0].clean()
+            a, b = (out.sink(f, f"{where}") for f in carriers)
+            return self.merge(a, b, where)
+        if name in _DIV_FUNCS:
+            if 1 in carrier_pos:  # a channel in the denominator: x / 0
+                for f in carriers:
+                    out.mark(f, f"{where} divides by a channel")
+                return carriers[0].clean()
+            return carriers[0]
+        if len(carriers) == 1:
+            return carriers[0]
+        a, b = carriers
+        if not out.unite_flows(a, b):  # per-channel scale: both sides lose the channel together
+            constant = not a.groups or not b.groups
+            why = "multiplies by a per-channel tensor that is not searched" if constant else \
+                "multiplies channels that do not line up"  # fmt: skip
+            out.mark(a, f"{where} {why}")
+            out.mark(b, f"{where} {why}")
+            return a.clean()
+        if a.dirty and b.dirty:
+            return a
+        return a.clean() if not a.dirty else b.clean()
+
+    def merge(self, a: Flow, b: Flow, where: str) -> Flow:
+        """Sum of two tensors: channel c of both must be kept or pruned together."""
+        if a.entries == b.entries:
+            return a
+        if not self.out.unite_flows(a, b):
+            meets_input = any((ga is None) != (gb is None) for (ga, _), (gb, _) in zip(a.entries, b.entries,
+                                                                                      strict=True))  # fmt: skip
+            reason = "" if meets_input else f"{where} adds channels that do not line up"
+            self.out.mark(a, reason)
+            self.out.mark(b, reason)
+        return a if a.groups else b
+
+
+def analyze(
+    gm: fx.GraphModule, bns: dict[str, str], exclude: frozenset[str] = frozenset(), strict: bool = True
+) -> Analysis:
+    """Walk a shape-propagated graph (see torch.fx.passes.shape_prop) and record layers and groups."""
+    return _Walk(gm, bns, exclude, strict).run(gm)
+
+
+__all__ = ["SEARCHABLE", "Analysis", "Flow", "LayerNode", "UnsupportedModelError", "analyze", "fold_batchnorms"]

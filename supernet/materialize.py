@@ -11,10 +11,11 @@ from __future__ import annotations
 import copy
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor, fx, nn
 
 from supernet.arch import Architecture
 from supernet.fixed import FixedLayer
+from supernet.flow import Flow
 from supernet.layers import ActQuant
 from supernet.network import Supernet
 
@@ -22,12 +23,56 @@ from supernet.network import Supernet
 def _input_index(net: Supernet, name: str, kept: dict[int, list[int]]) -> list[int]:
     """Indices of the input features of layer `name` that survive (flattened channels span `unit`)."""
     info = net.info.layers[name]
-    idx, offset = [], 0
-    for g, n in info.in_flow.segments:
-        idx += [offset + c for c in (kept[g] if g is not None else range(n))]
-        offset += n
+    idx = _kept_positions(info.in_flow, kept)
     unit = info.in_flow.unit
     return [c * unit + u for c in idx for u in range(unit)] if unit > 1 else idx
+
+
+def _kept_positions(flow: Flow, kept: dict[int, list[int]]) -> list[int]:
+    """Positions of `flow`'s channels that survive; a materialized tensor holds exactly these, in order."""
+    sets = {g: set(c) for g, c in kept.items()}
+    return [p for p, (g, i) in enumerate(flow.entries) if g is None or i in sets[g]]
+
+
+class ChannelRoute(nn.Module):
+    """Output channel k = input channel index[k]: a channel shuffle, chunk or slice replayed on the
+    physically pruned tensor (its sizes and order differ from the original's)."""
+
+    def __init__(self, index: list[int]) -> None:
+        super().__init__()
+        self.register_buffer("index", torch.tensor(index, dtype=torch.long))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.index_select(1, self.index)
+
+
+def _replay_routes(gm: fx.GraphModule, net: Supernet, kept: dict[int, list[int]]) -> None:
+    """Replace every shuffle/chunk/slice node by a ChannelRoute on its source; the ops between them die."""
+    nodes = {n.name: n for n in gm.graph.nodes}
+    for i, (name, route) in enumerate(net.info.routes.items()):
+        src_kept = _kept_positions(route.source_flow, kept)
+        rank = {p: r for r, p in enumerate(src_kept)}
+        index = [rank[p] for p in route.positions if p in rank]
+        target = f"_channel_route_{i}"
+        gm.add_submodule(target, ChannelRoute(index))
+        with gm.graph.inserting_after(nodes[name]):
+            new = gm.graph.call_module(target, (nodes[route.source],))
+        old, nodes[name] = nodes[name], new  # a later route may start from this one
+        old.replace_all_uses_with(new)
+        _erase_dead(gm.graph, old)
+    gm.recompile()
+
+
+def _erase_dead(graph: fx.Graph, node: fx.Node) -> None:
+    """Erase `node` if nothing uses it, then its inputs that this leaves unused (only that chain)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.users or n.op in ("placeholder", "output") or n.graph is not graph:
+            continue
+        inputs = n.all_input_nodes
+        graph.erase_node(n)
+        stack.extend(inputs)
 
 
 def _slice_bn(bn: nn.Module, index: Tensor) -> nn.Module:
@@ -66,7 +111,9 @@ def materialize(net: Supernet, arch: Architecture) -> nn.Module:
         fixed = FixedLayer(op, w, bias, bits, _fixed_act(layer.act, arch.act_bits[name]), bn)
         parent, _, leaf = name.rpartition(".")
         setattr(gm.get_submodule(parent) if parent else gm, leaf, fixed)
-    return gm
+    if net.info.routes:
+        _replay_routes(gm, net, kept)
+    return gm.to(net.layer(next(iter(net.info.layers))).weight.device)  # new BN/quantizer modules: net's device
 
 
 def arch_param_count(net: Supernet, arch: Architecture) -> int:

@@ -12,7 +12,7 @@ from supernet.arch import Architecture
 from supernet.gated import GatedLayer, input_keep
 from supernet.gates import SAMPLING_MODES, ChannelGates
 from supernet.graph import Analysis
-from supernet.spec import LayerChoice, LayerSpec
+from supernet.spec import LayerChoice, LayerChoices, LayerSpec
 
 DEFAULT_OUTPUT_ACT_BITS = 8  # the network output is requantized to int8 at deployment
 
@@ -60,6 +60,14 @@ class Supernet(nn.Module):
             out.setdefault(layer.group, []).append(name)
         return out
 
+    def report(self) -> list[dict[str, str]]:
+        """Layers that lost the pruning option (no 0-bit choice) because of an op the channel analysis
+        cannot follow, or a construct it does not prune (grouped convs), with the reason: plain data for
+        a run's metrics.json. The output layer and layers meeting the network input are not listed
+        (they keep their channels by design)."""
+        return [{"layer": name, "reason": self.info.lost[layer.group]}
+                for name, layer in self.info.layers.items() if layer.group in self.info.lost]  # fmt: skip
+
     # ---- search controls (set between steps, never during forward) ---------------------------
     def all_gates(self) -> Iterator[ChannelGates]:
         return (m for m in self.modules() if isinstance(m, ChannelGates))
@@ -86,10 +94,15 @@ class Supernet(nn.Module):
         return [p for p in self.parameters() if id(p) not in arch]
 
     # ---- what cost models see ----------------------------------------------------------------
-    def layer_choices(self, arch: Architecture | None = None) -> list[LayerChoice]:
-        """Per layer, the gate probabilities (soft, differentiable) or the one-hot choices of `arch`."""
-        if arch is not None:
-            return self._arch_choices(arch)
+    def layer_choices(self, arch: Architecture | None = None) -> LayerChoices:
+        """Per layer, the gate probabilities (soft, differentiable) or the one-hot choices of `arch`,
+        with the activation buffers the exporter would allocate (supernet/buffers.py)."""
+        from supernet.buffers import arch_act_bits, plan_buffers
+
+        choices = self._arch_choices(arch) if arch is not None else self._live_choices()
+        return LayerChoices(choices, plan=lambda: plan_buffers(self, arch_act_bits(self, arch)))
+
+    def _live_choices(self) -> list[LayerChoice]:
         choices = []
         for name, info in self.info.layers.items():
             layer = self.layer(name)
@@ -139,7 +152,7 @@ class Supernet(nn.Module):
 
     def _arch_choices(self, arch: Architecture) -> list[LayerChoice]:
         self.check(arch)
-        kept = self.kept_channels(arch)
+        kept_sets = {g: set(c) for g, c in self.kept_channels(arch).items()}
         ref = next(iter(self.parameters()))
         choices = []
         for name, info in self.info.layers.items():
@@ -147,14 +160,7 @@ class Supernet(nn.Module):
             options = tuple(sorted(set(bits) | {0}))
             index = torch.tensor([options.index(b) for b in bits])
             probs = F.one_hot(index, len(options)).T.to(ref)
-            in_keep = torch.cat(
-                [
-                    (torch.arange(n) .unsqueeze(1) == torch.tensor(kept[g] or [-1])).any(1).to(ref)
-                    if g is not None
-                    else ref.new_ones(n)
-                    for g, n in info.in_flow.segments
-                ]
-            )
+            in_keep = torch.tensor([g is None or i in kept_sets[g] for g, i in info.in_flow.entries]).to(ref)
             out = self.consumers[name]
             out_bits = arch.act_bits[out[0]] if out else DEFAULT_OUTPUT_ACT_BITS
             choices.append(

@@ -77,6 +77,9 @@ class LayerChoice:
     act_probs: Tensor
     out_act_bits: tuple[int, ...]
     out_act_probs: Tensor
+    # non-zero integer weights per output channel (over its kept inputs), for sparse storage formats
+    # (cost_models/size_sparse.py); None: every weight counts as non-zero
+    nonzeros: Tensor | None = None
 
     @property
     def keep(self) -> Tensor:
@@ -84,3 +87,23 @@ class LayerChoice:
         if 0 in self.weight_bits:
             return 1.0 - self.weight_probs[self.weight_bits.index(0)]
         return self.weight_probs.sum(0)
+
+
+class LayerChoices(list):
+    """Every layer's LayerChoice in layer order, plus the network's activation buffers when known.
+
+    `buffers` (supernet.buffers.Buffer, from the exporter's planner) lets the RAM cost count what
+    the deployed network holds; None (hand-built lists, networks the exporter cannot handle)
+    leaves the RAM cost with its layer-by-layer estimate. `plan` computes them on first use
+    (about 5 ms for ResNet-8), so searches that never price RAM never plan.
+    """
+
+    def __init__(self, choices=(), buffers: tuple | None = None, plan=None) -> None:
+        super().__init__(choices)
+        self._buffers, self._plan = buffers, plan
+
+    @property
+    def buffers(self) -> tuple | None:
+        if self._plan is not None:
+            self._buffers, self._plan = self._plan(), None
+        return self._buffers

@@ -1,5 +1,5 @@
 """Built-in data set loaders; importing this package registers them with `search.data`."""
 
-from search.datasets import digits, images, speech, synthetic  # noqa: F401
+from search.datasets import digits, images, speech, synthetic, tinyimagenet  # noqa: F401
 
-__all__ = ["digits", "images", "speech", "synthetic"]
+__all__ = ["digits", "images", "speech", "synthetic", "tinyimagenet"]

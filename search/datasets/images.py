@@ -105,10 +105,11 @@ def _folder_arrays(
     test_fraction: float,
     size: tuple[int, int] | None,
     grayscale: bool,
+    classes: tuple[str, ...] | None = None,
     **subsets: int | None,
 ):
     """Decode the selected files of an ImageFolder layout: ((x, y) for train, val, test), classes."""
-    paths, labels, classes = scan_folder(train_dir)
+    paths, labels, classes = scan_folder(train_dir, classes)
     if test_dir is not None:
         test_paths, test_labels, _ = scan_folder(test_dir, classes)
     else:  # one folder: hold out a stratified test split first
@@ -145,6 +146,28 @@ def _read_cifar_binary(folder: Path) -> tuple[tuple[Tensor, Tensor], tuple[Tenso
     return arrays([f"data_batch_{i}" for i in range(1, 6)]), arrays(["test_batch"]), classes
 
 
+def choose_classes(name: str, available: tuple[str, ...], wanted: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The classes to keep, in the order given (their labels become 0..k-1); all of them when None."""
+    if wanted is None:
+        return available
+    wanted = tuple(str(c) for c in wanted)
+    unknown = [c for c in wanted if c not in available]
+    if unknown or not wanted or len(set(wanted)) != len(wanted):
+        why = f"unknown class {unknown[0]!r}" if unknown else "classes must be distinct and non-empty"
+        raise ValueError(f"{name}: {why}; choose from {', '.join(available)}")
+    return wanted
+
+
+def keep_classes(x: Tensor, y: Tensor, available: tuple[str, ...], chosen: tuple[str, ...]) -> tuple[Tensor, Tensor]:
+    """Rows of (x, y) whose class is in `chosen`, relabelled to the class's position in `chosen`."""
+    remap = torch.full((len(available),), -1, dtype=torch.long)
+    for i, c in enumerate(chosen):
+        remap[available.index(c)] = i
+    new = remap[y]
+    keep = new >= 0
+    return x[keep], new[keep]
+
+
 def default_cifar10_root() -> Path:
     shared = SHARED_DATA / "cifar10"
     return shared if shared.is_dir() else CACHE_DIR / "cifar10"
@@ -161,20 +184,24 @@ def load_cifar10(
     val_subset: int | None = None,
     test_subset: int | None = None,
     augment: bool = True,
+    classes: tuple[str, ...] | None = None,
 ) -> DataSplits:
     """CIFAR-10 from an ImageFolder tree (``root/train/<class>/*.jpg``, ``root/test/...``) or the
     torchvision binary release (``root/cifar-10-batches-py``), normalized with the standard mean/std.
 
     ``val_fraction`` (default 0.1) of every class of train is held out; ``train_subset``, ``val_subset``,
     ``test_subset`` take seeded class-balanced subsets. Training batches get random crop (4-pixel pad)
-    + horizontal flip unless ``augment=False``.
+    + horizontal flip unless ``augment=False``. ``classes=("cat", "dog")`` keeps those classes only,
+    labelled 0..k-1 in the order given (seed 002's pair tasks).
     """
     root = default_cifar10_root() if root is None else root
     vf = 0.1 if val_fraction is None else val_fraction
     subsets = dict(train_subset=train_subset, val_subset=val_subset, test_subset=test_subset)
     binary = root if root.name == CIFAR10_BINARY else root / CIFAR10_BINARY
     if (root / "train").is_dir() and (root / "test").is_dir():
-        splits, classes = _folder_arrays(root / "train", root / "test", seed, vf, 0.0, None, False, **subsets)
+        on_disk = tuple(sorted(d.name for d in (root / "train").iterdir() if d.is_dir() and not d.name.startswith(".")))
+        chosen = choose_classes("cifar10", on_disk, classes)
+        splits, classes = _folder_arrays(root / "train", root / "test", seed, vf, 0.0, None, False, chosen, **subsets)
     else:
         if not (binary / "data_batch_1").exists() and download:
             from torchvision.datasets import CIFAR10
@@ -183,7 +210,12 @@ def load_cifar10(
                 CIFAR10(str(binary.parent), train=train, download=True)
         if not (binary / "data_batch_1").exists():
             raise missing_root("cifar10", root, "train/<class>/*.jpg + test/<class>/*.jpg, or cifar-10-batches-py/")
-        (x_tr, y_tr), (x_te, y_te), classes = _read_cifar_binary(binary)
+        (x_tr, y_tr), (x_te, y_te), available = _read_cifar_binary(binary)
+        chosen = choose_classes("cifar10", available, classes)
+        if chosen != available:
+            x_tr, y_tr = keep_classes(x_tr, y_tr, available, chosen)
+            x_te, y_te = keep_classes(x_te, y_te, available, chosen)
+        classes = chosen
         tr, va, te = _select(y_tr, y_te, seed, vf, **subsets)
         splits = [(x_tr[tr], y_tr[tr]), (x_tr[va], y_tr[va]), (x_te[te], y_te[te])]
     if splits[0][0].shape[1:] != (3, 32, 32):

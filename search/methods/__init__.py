@@ -11,8 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 
+from search.config import SearchConfig
 from search.context import RunContext
 from supernet import Architecture, Supernet
 
@@ -22,13 +23,16 @@ class MethodResult:
     """net + arch (+ numbers for metrics.json). Two optional hooks for storage formats that a per-channel
     bit-width does not capture (e.g. k-means weight sharing): `build` returns the network to fine-tune
     (default: materialize(net, arch)); `extra_costs` is added to the cost of that name (e.g. the bytes
-    of the codebooks to "size" and "memory")."""
+    of the codebooks to "size" and "memory"). `masks`: element-wise pruning on top of `arch` (layer ->
+    bool mask of the full weight shape, True = keep; search/methods/sparsity.py), applied when the
+    network is materialized."""
 
     net: Supernet
     arch: Architecture
     info: dict[str, Any] = field(default_factory=dict)
     build: Callable[[], nn.Module] | None = None
     extra_costs: dict[str, float] = field(default_factory=dict)
+    masks: dict[str, Tensor] = field(default_factory=dict)
 
 
 MethodFn = Callable[[nn.Module, RunContext], MethodResult]
@@ -37,6 +41,7 @@ _BUILTIN = (
     "search.methods.differentiable",
     "search.methods.uniform",
     "search.methods.sequential",
+    "search.methods.pit",
     "search.methods.importance",
     "search.methods.twonn",
     "search.methods.clustering",
@@ -53,6 +58,34 @@ def register_method(name: str) -> Callable[[MethodFn], MethodFn]:
         return fn
 
     return deco
+
+
+WORD_OPTIONS: dict[str, dict[str, tuple[str, ...]]] = {}  # method -> option -> allowed words
+
+
+def register_word_option(method: str, key: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """Declare a method option that names a choice, so a run checks it before any training."""
+    WORD_OPTIONS.setdefault(method, {})[key] = allowed
+    return allowed
+
+
+METHOD_CHECKS: dict[str, list[Callable[[SearchConfig, str], None]]] = {}
+
+
+def register_method_check(method: str, check: Callable[[SearchConfig, str], None]) -> None:
+    """A check `fn(cfg, cost_name)` a run of `method` passes before any training (raises ConfigError)."""
+    METHOD_CHECKS.setdefault(method, []).append(check)
+
+
+def check_word_options(cfg: SearchConfig, cost: str | None = None) -> None:
+    """Refuse (one line) a word option of cfg.method outside its allowed choices, and what the
+    method's registered checks refuse."""
+    method_names()
+    for key, allowed in WORD_OPTIONS.get(cfg.method, {}).items():
+        cfg.word_option(key, allowed[0], allowed)
+    if cost is not None:
+        for check in METHOD_CHECKS.get(cfg.method, []):
+            check(cfg, cost)
 
 
 def method_names() -> list[str]:

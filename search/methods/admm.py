@@ -30,7 +30,12 @@ every input channel (an upper bound) always give one, so every V and the final a
 Bit-widths: every width in 1..8 the target can store (seed 003 mixes 1- and 2-bit layers; cfg.bits
 narrows them), as for seed 000's method.
 
-Knobs (method_options): rho (default 3e-4), rho_max (default 0.3), budget_frac (default 0.25).
+sparsity = "unstructured" (method option; default "channel") prunes single weights instead: seed 003's
+||W||_0 as written, priced in exported bytes by `size_sparse` (run with cost = "size_sparse"); see
+search/methods/admm_sparse.py.
+
+Knobs (method_options): rho (default 3e-4), rho_max (default 0.3), budget_frac (default 0.25),
+sparsity (channel | unstructured).
 """
 
 from __future__ import annotations
@@ -44,14 +49,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import cost_models
+from search.config import ConfigError, SearchConfig
 from search.context import RunContext
-from search.methods import MethodResult, register_method
-from search.methods.common import set_gates, storable_bits
+from search.methods import MethodResult, register_method, register_method_check, register_word_option
+from search.methods.common import build_supernet, set_gates, storable_bits
 from search.methods.differentiable import calibration_batch
 from search.methods.sequential import weight_gates
 from search.repair import repair
 from search.train import reference_cost, train_epoch, weight_optimizer
-from supernet import Architecture, Supernet, to_supernet
+from supernet import Architecture, Supernet
 from supernet.quant import quantize_weight
 
 MAX_CELLS = 20_000
@@ -132,7 +138,7 @@ class Projection:
                 total = 0.0
                 for n in layers:
                     ch = base[n]
-                    probs = torch.zeros(2, ch.spec.out_channels, dtype=ch.weight_probs.dtype)
+                    probs = ch.weight_probs.new_zeros(2, ch.spec.out_channels)
                     probs[1, :k], probs[0, k:] = 1.0, 1.0
                     one = replace(ch, weight_bits=(0, b), weight_probs=probs)
                     total += float(cost_models.evaluate(self.ctx.cost, [one], self.ctx.target))
@@ -162,7 +168,7 @@ class Projection:
         keep = {}
         for i, (k, b) in choice.items():
             c = self.net.specs[self.items[i][0]].out_channels
-            keep[i] = torch.zeros(c, dtype=torch.bool).index_fill(0, orders[i][b][:k], True)
+            keep[i] = torch.zeros(c, dtype=torch.bool).index_fill(0, orders[i][b][:k].cpu(), True)
         return self.arch(choice, keep)
 
     def cost(self, arch: Architecture) -> float:
@@ -231,13 +237,32 @@ class Projection:
             _, choice, current = best
 
 
+SPARSITY = register_word_option("admm", "sparsity", ("channel", "unstructured"))
+
+
+def check_unstructured_cost(cfg: SearchConfig, cost: str) -> None:
+    if cfg.method == "admm" and cfg.option("sparsity", "channel") == "unstructured" and cost != "size_sparse":
+        raise ConfigError(f"admm with sparsity = unstructured prices single weights: set cost = size_sparse "
+                          f"(got {cost!r})")  # fmt: skip
+
+
+register_method_check("admm", check_unstructured_cost)
+
+
 @register_method("admm")
 def admm(model: nn.Module, ctx: RunContext) -> MethodResult:
     cfg = ctx.cfg
+    sparsity = cfg.word_option("sparsity", "channel", SPARSITY)
+    check_unstructured_cost(cfg, ctx.cost)
     bits = storable_bits(ctx)
-    net = to_supernet(model, calibration_batch(ctx), bits=(0, *bits), act_bits=cfg.act_bits[-1:])
+    net = build_supernet(model, calibration_batch(ctx), ctx, bits=(0, *bits), act_bits=cfg.act_bits[-1:])
     budget = cfg.budget if cfg.budget is not None else cfg.option("budget_frac", 0.25) * reference_cost(net, ctx)
-    proj = Projection(net, ctx, bits, float(budget))
+    if sparsity == "unstructured":
+        from search.methods.admm_sparse import UnstructuredProjection
+
+        proj = UnstructuredProjection(net, ctx, tuple(b for b in bits if b >= 2), float(budget))
+    else:
+        proj = Projection(net, ctx, bits, float(budget))
     set_gates(net, proj.full)  # W-steps train the unpruned network at the top bit-width
     net.set_sampling("hard")
     names = net.layer_names
@@ -269,6 +294,11 @@ def admm(model: nn.Module, ctx: RunContext) -> MethodResult:
               extra=lambda: dict(state), restore_extra=state.update)  # fmt: skip
     net.set_sampling("soft")
     arch, _ = proj.project({n: w.detach() for n, w in weights.items()}, Architecture.from_dict(state["arch"]), 8)
+    if sparsity == "unstructured":
+        masks = dict(proj.masks)
+        info = {"budget": float(budget), "arch_cost": proj.cost(arch),
+                "kept_weights": sum(int(m.sum()) for m in masks.values())}  # fmt: skip
+        return MethodResult(net, arch, info, masks=masks)
     if proj.cost(arch) > proj.budget:  # only for costs that are not sums over layers
         set_gates(net, arch)
         arch = repair(net, arch, ctx.cost, ctx.target, proj.budget)

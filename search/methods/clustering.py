@@ -38,9 +38,9 @@ from torch import Tensor, nn
 
 from search.context import RunContext
 from search.methods import MethodResult, register_method
-from search.methods.common import layer_arch, round_up_bits, storable_bits
+from search.methods.common import build_supernet, layer_arch, round_up_bits, storable_bits
 from search.methods.twonn import twonn_analysis
-from supernet import materialize, to_supernet
+from supernet import materialize
 from supernet.fixed import FixedLayer
 from supernet.quant import quantize_weight
 
@@ -59,8 +59,8 @@ def kmeans_1d(values: Tensor, k: int, seed: int = 0) -> tuple[Tensor, Tensor]:
     order = np.argsort(km.cluster_centers_[:, 0])
     rank = np.empty(k, dtype=np.int64)
     rank[order] = np.arange(k)
-    centroids = torch.tensor(km.cluster_centers_[order, 0], dtype=values.dtype)
-    index = torch.from_numpy(rank[km.labels_]).reshape(values.shape)
+    centroids = torch.tensor(km.cluster_centers_[order, 0], dtype=values.dtype, device=values.device)
+    index = torch.from_numpy(rank[km.labels_]).reshape(values.shape).to(values.device)
     return centroids, index
 
 
@@ -117,7 +117,7 @@ def twonn_cluster(model: nn.Module, ctx: RunContext) -> MethodResult:
     available = storable_bits(ctx)
     index_bits = round_up_bits(max(1, math.ceil(math.log2(clusters))), available)
     x = ctx.data.train.batch(slice(0, 512))[0]
-    net = to_supernet(model, x, bits=available, act_bits=ctx.cfg.act_bits[-1:])
+    net = build_supernet(model, x, ctx, bits=available, act_bits=ctx.cfg.act_bits[-1:])
     names = net.layer_names
     ids, delta, significant = twonn_analysis(model, ctx, names)
     trainable = {n: significant[n] or n in (names[0], names[-1]) for n in names}

@@ -14,7 +14,7 @@ from torch import Tensor, fx, nn
 
 from search.context import RunContext
 from search.train import evaluate
-from supernet import Architecture, Supernet, materialize, trace
+from supernet import Architecture, Supernet, materialize, to_supernet, trace
 
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 _ACT_MODULES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardtanh, nn.Tanh,
@@ -34,6 +34,11 @@ def storable_bits(ctx: RunContext, low: int = 1, high: int = 8) -> tuple[int, ..
     if ctx.cfg.bits is not None:
         bits = [b for b in bits if b in ctx.cfg.bits] or [b for b in ctx.cfg.bits if b > 0]
     return tuple(sorted(set(bits))) or tuple(b for b in ctx.target.weight_bits if b > 0)
+
+
+def build_supernet(model: nn.Module, x: Tensor, ctx: RunContext, **options: Any) -> Supernet:
+    """`to_supernet` with the run's exclude= and keep_channels= (every method builds its supernet here)."""
+    return to_supernet(model, x, exclude=ctx.cfg.exclude, keep_channels=ctx.cfg.keep_channels, **options)
 
 
 def round_up_bits(bits: int, available: tuple[int, ...]) -> int:

@@ -12,9 +12,10 @@ from torch import nn
 
 from search.context import RunContext
 from search.methods import MethodResult, register_method
+from search.methods.common import build_supernet
 from search.repair import grow, repair
 from search.train import search
-from supernet import discretize, to_supernet
+from supernet import discretize
 
 
 def calibration_batch(ctx: RunContext, n: int = 512):
@@ -27,7 +28,7 @@ def target_bits(ctx: RunContext) -> tuple[int, ...]:
 
 def differentiable_search(model: nn.Module, ctx: RunContext, bits: tuple[int, ...], granularity: str = "channel"):
     x = calibration_batch(ctx)
-    net = to_supernet(model, x, bits=bits, act_bits=ctx.cfg.act_bits, granularity=granularity)
+    net = build_supernet(model, x, ctx, bits=bits, act_bits=ctx.cfg.act_bits, granularity=granularity)
     info = search(net, ctx)
     arch = discretize(net, {"method": ctx.cfg.method, "target": ctx.target.name, "model": ctx.cfg.model})
     if ctx.cfg.budget is not None:

@@ -19,16 +19,33 @@ Search, layer by layer in network order, each trial one validation pass of the m
 network (the function of the supernet with hard gates on that architecture, at the cost of one
 quantizer per channel instead of one per option): lower the layer's bit-width (8, 7, ... 1, as
 far as the target can store them) while the accuracy stays within T_margin(l) of the accuracy
-before this layer's turn, then, with what is left of the same margin, prune. The poster's pruning
-thresholds run from k = 3 (99.7%: |w| < 3 sigma) down to k = 0 (none); bitgate removes output
-channels, so a layer prunes the fraction erf(k / sqrt 2) of its channels with the smallest weight
-norm (folded through BatchNorm), for k = 0.25, 0.5, ... 3, stopping at the first k that breaks
-the margin. Layers meeting at a residual add keep their own bit-widths but share their pruned
-channels, which are chosen at the turn of the group's last layer. The total accuracy loss before
-fine-tuning is at most T_margin * sum_l Imp(l); the fine-tune of every run is the QAT that follows.
+before this layer's turn, then, with what is left of the same margin, prune. The total accuracy
+loss before fine-tuning is at most T_margin * sum_l Imp(l); the fine-tune of every run is the QAT
+that follows.
 
-Knobs (method_options): t_margin (accuracy fraction, default 0.05), sparsity_eps (near-zero =
-|a| <= eps * max|a| of the layer, default 0.01), model_bits (b in N_e, default 8).
+variant (the poster reports all three):
+  quant   bit-widths only, nothing pruned
+  prune   pruning only, every layer at the top bit-width
+  both    bit-widths, then pruning (default)
+
+pruning (how a threshold k, in sigmas, prunes):
+  ksigma   the poster's thresholds: the weights of layer l with |w| < k * sigma_l (sigma_l: the
+           standard deviation of its weights) are removed one by one, k tried from 3 ("99.7%", the
+           share of a Gaussian within 3 sigma) down to 0 (no pruning) in steps of 0.25, the first k
+           within the margin kept. The layer becomes sparse (element masks, stored as bitmask +
+           non-zeros; priced by `size_sparse`); a 1-bit layer has no zero level and is not pruned.
+  channel  bitgate's structured stand-in (default, what the `size` cost and the C kernels see):
+           a layer prunes the fraction erf(k / sqrt 2) of its output channels with the smallest
+           weight norm (folded through BatchNorm), k = 0.25, 0.5, ... 3, stopping at the first k
+           that breaks the margin. Layers meeting at a residual add share their pruned channels,
+           chosen at the turn of the group's last layer (they keep their own bit-widths).
+
+Training recipe of the poster: SGD lr 0.02, batch 128, 100 epochs from scratch on CIFAR-10 with
+random crop + flip (config: optimizer = "sgd", lr = 0.02, batch_size = 128, warmup_epochs = 100,
+models vgg19 / resnet18 / resnet34; the optimizer keys come with the search-quality issue #10).
+
+Knobs (method_options): variant, pruning, t_margin (accuracy fraction, default 0.05), sparsity_eps
+(near-zero = |a| <= eps * max|a| of the layer, default 0.01), model_bits (b in N_e, default 8).
 """
 
 from __future__ import annotations
@@ -38,13 +55,14 @@ import math
 import torch
 from torch import Tensor, nn
 
-import cost_models
 from search.context import RunContext
-from search.methods import MethodResult, register_method
-from search.methods.common import arch_accuracy, layer_arch, layer_outputs, storable_bits
+from search.methods import MethodResult, register_method, register_word_option
+from search.methods.common import arch_accuracy, build_supernet, layer_arch, layer_outputs, storable_bits
 from search.methods.differentiable import calibration_batch
 from search.methods.sequential import weight_gates
-from supernet import Supernet, to_supernet
+from search.methods.sparsity import masked_network
+from search.train import evaluate
+from supernet import Supernet
 
 DEFAULT_T_MARGIN = 0.05
 K_GRID = tuple(0.25 * i for i in range(1, 13))  # pruning thresholds k = 0.25 .. 3 (sigmas)
@@ -98,55 +116,77 @@ def channel_magnitude(net: Supernet, layers: list[str]) -> Tensor:
     return total
 
 
+def ksigma_mask(weight: Tensor, k: float) -> Tensor:
+    """Keep-mask of seed 000's threshold: weights with |w| < k * std(W) are pruned (k = 0: none)."""
+    w = weight.detach()
+    return w.abs() >= k * w.double().std().float()
+
+
+VARIANTS = register_word_option("importance", "variant", ("both", "quant", "prune"))
+PRUNINGS = register_word_option("importance", "pruning", ("channel", "ksigma"))
+KSIGMA_GRID = tuple(0.25 * i for i in range(12, 0, -1))  # 3.0, 2.75, ... 0.25 (then 0: no pruning)
+
+
 @register_method("importance")
 def importance(model: nn.Module, ctx: RunContext) -> MethodResult:
     t_margin = float(ctx.cfg.option("t_margin", DEFAULT_T_MARGIN))
     model_bits = int(ctx.cfg.option("model_bits", 8))
+    variant = ctx.cfg.word_option("variant", "both", VARIANTS)
+    pruning = ctx.cfg.word_option("pruning", "channel", PRUNINGS)
     x = calibration_batch(ctx)
     available = storable_bits(ctx)
-    net = to_supernet(model, x, bits=(0, *available), act_bits=ctx.cfg.act_bits[-1:])
+    net = build_supernet(model, x, ctx, bits=(0, *available), act_bits=ctx.cfg.act_bits[-1:])
     scores = importance_scores(model, net.layer_names, x, model_bits, float(ctx.cfg.option("sparsity_eps", 0.01)))
     groups = [[n for n in net.layer_names if net.layer(n).gates is g] for g in weight_gates(net)]
     last_of_group = {layers[-1]: layers for layers in groups}
     bits = {n: max(available) for n in net.layer_names}
     pruned: dict[str, list[int]] = {}
-    meta = {"method": "importance", "target": ctx.target.name, "model": ctx.cfg.model, "t_margin": t_margin,
-            "importance": scores}  # fmt: skip
+    masks: dict[str, Tensor] = {}
+    label = "importance" + ("" if variant == "both" else f"-{variant}") + ("-ksigma" if pruning == "ksigma" else "")
+    meta = {"method": label, "target": ctx.target.name, "model": ctx.cfg.model, "t_margin": t_margin,
+            "variant": variant, "pruning": pruning, "importance": scores}  # fmt: skip
     trials = 0
 
-    def accuracy(b: dict[str, int], p: dict[str, list[int]]) -> float:
+    def accuracy(b: dict[str, int], p: dict[str, list[int]], m: dict[str, Tensor]) -> float:
         nonlocal trials
         trials += 1
-        return arch_accuracy(net, layer_arch(net, b, meta, p), ctx)
+        arch = layer_arch(net, b, meta, p)
+        return evaluate(masked_network(net, arch, m), ctx.data.val) if m else arch_accuracy(net, arch, ctx)
 
-    reference = current = accuracy(bits, pruned)
+    reference = current = accuracy(bits, pruned, masks)
     for i, name in enumerate(net.layer_names):
         margin = t_margin * scores[name]["importance"]
         base = current
-        for b in sorted((b for b in available if b < bits[name]), reverse=True):
-            acc = accuracy({**bits, name: b}, pruned)
+        for b in sorted((b for b in available if b < bits[name] and variant != "prune"), reverse=True):
+            acc = accuracy({**bits, name: b}, pruned, masks)
             if base - acc > margin:
                 break
             bits[name], current = b, acc
+        ks = None
+        if variant != "quant" and pruning == "ksigma" and bits[name] > 1:
+            for k in KSIGMA_GRID:  # the most aggressive threshold that stays within the margin
+                trial = {**masks, name: ksigma_mask(net.layer(name).weight, k)}
+                acc = accuracy(bits, pruned, trial)
+                if base - acc <= margin:
+                    masks, current, ks = trial, acc, k
+                    break
         group = last_of_group.get(name)  # a residual group is pruned at its last layer's turn
-        if group is not None and net.layer(name).gates.prunable:
+        if variant != "quant" and pruning == "channel" and group is not None and net.layer(name).gates.prunable:
             order = channel_magnitude(net, group).argsort().tolist()
             for k in K_GRID:
                 n_prune = min(int(math.erf(k / math.sqrt(2)) * len(order)), len(order) - 1)
                 if n_prune == len(pruned.get(name, [])):
                     continue
                 trial = {**pruned, **{n: sorted(order[:n_prune]) for n in group}}
-                acc = accuracy(bits, trial)
+                acc = accuracy(bits, trial, masks)
                 if base - acc > margin:
                     break
                 pruned, current = trial, acc
+        kept = float(masks[name].double().mean()) if name in masks else 1.0
         row = {"layer": name, "importance": scores[name]["importance"], "margin": margin, "bits": bits[name],
-               "pruned": len(pruned.get(name, [])), "val_acc": current}  # fmt: skip
+               "pruned": len(pruned.get(name, [])), "k_sigma": ks if ks is not None else 0.0,
+               "kept_weights": kept, "val_acc": current}  # fmt: skip
         ctx.history.log("importance", i, row)
     arch = layer_arch(net, bits, meta, pruned)
-    # the poster's average bit-width: stored weight bits (after pruning) per weight of the original net
-    total_weights = sum(s.weights_per_channel * s.out_channels for s in net.specs.values())
-    stored = float(cost_models.evaluate("size_bits", net.layer_choices(arch), ctx.target))
-    info = {"reference_val_acc": reference, "search_val_acc": current, "trials": trials,
-            "avg_bits": stored / total_weights}  # fmt: skip
-    return MethodResult(net, arch, info)
+    info = {"reference_val_acc": reference, "search_val_acc": current, "trials": trials}
+    return MethodResult(net, arch, info, masks=masks)

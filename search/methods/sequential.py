@@ -25,9 +25,10 @@ from torch import nn
 
 from search.context import RunContext
 from search.methods import MethodResult, register_method
+from search.methods.common import build_supernet
 from search.methods.differentiable import calibration_batch, fit_budget, target_bits
 from search.train import search
-from supernet import ChannelGates, Supernet, discretize, to_supernet
+from supernet import ChannelGates, Supernet, discretize
 
 
 def weight_gates(net: Supernet) -> list[ChannelGates]:
@@ -64,7 +65,7 @@ def allow_mps_on_kept(net: Supernet) -> None:
 def prune_then_mps(model: nn.Module, ctx: RunContext) -> MethodResult:
     bits = target_bits(ctx)
     options = (0, *(b for b in bits if b > 0))
-    net = to_supernet(model, calibration_batch(ctx), bits=options, act_bits=ctx.cfg.act_bits)
+    net = build_supernet(model, calibration_batch(ctx), ctx, bits=options, act_bits=ctx.cfg.act_bits)
     t0 = time.perf_counter()
     allow_prune_only(net)
     info_prune = search(net, replace(ctx, cfg=replace(ctx.cfg, budget=None)), phase="search-prune")

@@ -14,7 +14,9 @@ style), and the first and last layers stay at "full precision" -- 8 bits here, s
 microcontroller deployment stores integers. The quantization-aware training that follows is the
 fine-tune every run does.
 
-twonn          that hybrid-precision design                     knobs: delta (or delta_frac), id_samples
+twonn          that hybrid-precision design                     knobs: delta (or delta_frac), id_samples;
+               the thesis' recipe: activations = "thesis" (clip [-1, 1] at the layer's precision, sign
+               for binary), first_last = "float", retrain = "scratch" (search/methods/twonn_recipe.py)
 twonn-cluster  seed 002's pipeline: every layer k-means weight-shared (16 centroids), centroids
                trained (cluster-preserving QAT) on significant layers, frozen on the others
                (search/methods/clustering.py)        knobs: delta (or delta_frac), id_samples, clusters, codebook_bits
@@ -28,9 +30,9 @@ import torch
 from torch import Tensor, nn
 
 from search.context import RunContext
-from search.methods import MethodResult, register_method
-from search.methods.common import layer_arch, layer_outputs, round_up_bits, storable_bits
-from supernet import to_supernet
+from search.methods import MethodResult, register_method, register_word_option
+from search.methods import twonn_recipe as recipe
+from search.methods.common import build_supernet, layer_arch, layer_outputs, round_up_bits, storable_bits
 
 # Seed 002 uses Delta = 20 on QuantNet/CIFAR-10, whose largest layer ID is ~52 (table 4.5): Delta is
 # 0.4 of the largest ID. Small nets have small IDs (digits_cnn on 8x8 digits: ~5..9), where an
@@ -95,16 +97,33 @@ def hybrid_bits(names: list[str], significant: dict[str, bool], available: tuple
     return {n: round_up_bits(b, available) for n, b in bits.items()}
 
 
+ACTIVATIONS = register_word_option("twonn", "activations", recipe.ACTIVATIONS)
+FIRST_LAST = register_word_option("twonn", "first_last", recipe.FIRST_LAST)
+RETRAIN = register_word_option("twonn", "retrain", recipe.RETRAIN)
+
+
 @register_method("twonn")
 def twonn(model: nn.Module, ctx: RunContext) -> MethodResult:
     x = ctx.data.train.batch(slice(0, 512))[0]
     available = storable_bits(ctx)
-    net = to_supernet(model, x, bits=available, act_bits=ctx.cfg.act_bits[-1:])
+    net = build_supernet(model, x, ctx, bits=available, act_bits=ctx.cfg.act_bits[-1:])
     names = net.layer_names
     ids, delta, significant = twonn_analysis(model, ctx, names)
     bits = hybrid_bits(names, significant, available)
     meta = {"method": "twonn", "target": ctx.target.name, "model": ctx.cfg.model, "intrinsic_dimension": ids,
             "delta": delta, "significant": [n for n in names if significant[n]]}  # fmt: skip
+    activations = ctx.cfg.word_option("activations", "pact", ACTIVATIONS)
+    first_last = ctx.cfg.word_option("first_last", "int8", FIRST_LAST)
+    retrain = ctx.cfg.word_option("retrain", "finetune", RETRAIN)
+    suffix = [w for w, default in ((activations, "pact"), (first_last, "int8"), (retrain, "finetune")) if w != default]
+    meta.update(method="-".join(["twonn", *suffix]), activations=activations, first_last=first_last, retrain=retrain)
     arch = layer_arch(net, bits, meta)
     info = {"delta": delta, "significant_layers": sum(significant.values()), **{f"id_{k}": v for k, v in ids.items()}}
-    return MethodResult(net, arch, info)
+    if (activations, first_last, retrain) == ("pact", "int8", "finetune"):
+        return MethodResult(net, arch, info)
+    extra = recipe.float_extra_costs(net, arch, [names[0], names[-1]]) if first_last == "float" else {}
+
+    def build() -> nn.Module:
+        return recipe.build_hybrid(net, arch, ctx, activations, first_last, retrain)
+
+    return MethodResult(net, arch, info, build=build, extra_costs=extra)

@@ -11,15 +11,16 @@ from torch import nn
 
 from search.context import RunContext
 from search.methods import MethodResult, register_method
+from search.methods.common import build_supernet
 from search.methods.differentiable import calibration_batch
 from search.train import search
-from supernet import discretize, to_supernet
+from supernet import discretize
 
 
 @register_method("uniform")
 def uniform(model: nn.Module, ctx: RunContext) -> MethodResult:
     b = ctx.cfg.uniform_bits
-    net = to_supernet(model, calibration_batch(ctx), bits=(b,), act_bits=ctx.cfg.act_bits[-1:])
+    net = build_supernet(model, calibration_batch(ctx), ctx, bits=(b,), act_bits=ctx.cfg.act_bits[-1:])
     info = search(net, ctx, phase="qat")
     arch = discretize(net, {"method": f"uniform-w{b}", "target": ctx.target.name, "model": ctx.cfg.model})
     return MethodResult(net, arch, info)

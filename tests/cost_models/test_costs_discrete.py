@@ -78,14 +78,47 @@ def ref_gap8(layers, t):
         elif s.depthwise:
             total += 4 * math.ceil(cout / 4) * s.out_positions * s.kernel_numel
         elif cout:
-            (oy, ox), (ky, kx) = s.out_spatial, s.kernel_size
+            (ox, oy), (kx, ky) = s.out_spatial, s.kernel_size  # PLiNIO: OX = height, OY = width
             inner = 2 * kx * ky * cin + math.ceil(cout / 4) * (15 + 14 * math.ceil(kx * ky * cin / 4))
             total += math.ceil(ox / 2) * math.ceil(oy / 8) * inner
     return total
 
 
+def ref_ne16(layers, t):
+    """PLiNIO's Ne16PerfModel as a loop over channel tiles (body + remainder), per precision group."""
+
+    def pass_cycles(ho, wo, ko, ki, wbits, mode):
+        spatial = math.ceil(ho / 3) * math.ceil(wo / 3)
+        load = 19 if mode == "1x1" else 31
+        n_in = math.ceil(ki / 16)
+        tile = 16 if mode == "dw" else 32
+
+        def iteration(k):
+            matvec = 6 + k if mode == "1x1" else 6 + k * wbits
+            if mode == "dw":
+                return load + (6 + k) + matvec + 2 + (9 + k) + 13
+            return n_in * (load + 6 + matvec + 2) + (9 + k) + 13
+
+        body, rem = divmod(ko, tile)
+        return spatial * (body * iteration(tile) + (iteration(rem) if rem else 0))
+
+    total = 0
+    for L in layers:
+        s = L["spec"]
+        ho, wo = s.out_spatial if s.out_spatial else (1, 1)
+        ki = sum(L["in_kept"]) * s.in_unit
+        for b in set(L["bits"]) - {0}:
+            ko = sum(1 for x in L["bits"] if x == b)
+            if s.depthwise:
+                total += pass_cycles(ho, wo, ko, ki, b, "dw")
+            else:
+                total += pass_cycles(ho, wo, ko, ki, b, "3x3" if s.kernel_size == (3, 3) else "1x1")
+    return total
+
+
 REFERENCES = {
     "size": ref_size,
+    "size_sparse": ref_size,  # without non-zero counts every weight is non-zero: dense is smaller
     "size_bits": lambda ls, t: sum(wpc(L) * t.storage_bits[b] for L in ls for b in L["bits"] if b),
     "memory": ref_memory,
     "macs": lambda ls, t: sum(macs_per_channel(L) for L in ls for b in L["bits"] if b),
@@ -95,6 +128,7 @@ REFERENCES = {
         macs_per_channel(L) / t.params["mac_per_cycle"][f"a{L['act']}"][f"w{b}"] for L in ls for b in L["bits"] if b
     ),
     "latency_gap8": ref_gap8,
+    "latency_ne16": ref_ne16,
     "latency_cortexm": lambda ls, t: sum(
         sum(macs_per_channel(L) for b in L["bits"] if b) / t.params["macs_per_cycle"]
         + t.params["call_overhead_cycles"] * len(set(L["bits"]) - {0})

@@ -98,9 +98,44 @@ def test_latency_gap8(conv, dw, fc, make_discrete):
     assert cost("latency_gap8", [dw], "gap8") == 4 * 1 * 8 * 8 * 3 * 3
     assert cost("latency_gap8", [fc], "gap8") == 24 * 3  # ceil(48/2) * ceil(10/4)
     c1d = make_discrete(CONV1D, W, [8, 8, 0, 8, 0, 8])
-    assert cost("latency_gap8", [c1d], "gap8") == 14 * 1 * (2 * 5 * 2 + 1 * (15 + 14 * 3))  # OX=28, OY=1
+    # Conv1d runs as (1, 28): ceil(1/2) * ceil(28/8) = 4 iterations of 2*5*2 + 1 * (15 + 14*ceil(10/4))
+    assert cost("latency_gap8", [c1d], "gap8") == 4 * (2 * 5 * 2 + 1 * (15 + 14 * 3))
     slow = dataclasses.replace(get_target("gap8"), params={"subbyte_overhead": 0.1})
     assert cost("latency_gap8", [conv], slow) == pytest.approx(668 * (1 + 0.1 * 2 / 3), rel=1e-12)
+
+
+def test_latency_gap8_non_square_map_height_first(make_discrete):
+    """PLiNIO's orientation: ceil(H/2) * ceil(W/8) iterations (8 cores split the output width).
+
+    3x3 conv, 64 -> 64, per iteration 2*9*64 + ceil(64/4) * (15 + 14*ceil(576/4)) = 1152 + 16*2031 = 33,648.
+    H x W = 25 x 5: ceil(25/2) * ceil(5/8) = 13 iterations -> 437,424; 5 x 25: 3 * 4 = 12 -> 403,776.
+    """
+    tall = LayerSpec("tall", "conv", 64, 64, (3, 3), in_spatial=(25, 5), out_spatial=(25, 5))
+    wide = dataclasses.replace(tall, name="wide", in_spatial=(5, 25), out_spatial=(5, 25))
+    assert cost("latency_gap8", [make_discrete(tall, W, [8] * 64)], "gap8") == 437_424
+    assert cost("latency_gap8", [make_discrete(wide, W, [8] * 64)], "gap8") == 403_776
+
+
+def test_latency_ne16_by_hand(make_discrete):
+    """3x3 conv, 20 -> 40 channels (34 at 8 bits, 6 at 4 bits), 7x4 output, 8-bit activations.
+
+    ceil(7/3) * ceil(4/3) = 6 spatial tiles; ceil(20/16) = 2 input-channel tiles; load 6 + 25 = 31.
+    Per channel tile: 2 * (31 + 6 + 6 + 2) + 9 + 13 = 112; per channel: 2 * w_bits + 1.
+    8-bit group: ceil(34/32) * 112 + 34 * 17 = 802; 4-bit group: 112 + 6 * 9 = 166 -> 6 * 968 = 5808.
+    1x1 conv 20 -> 40 (all 8 bits): load 10 + 9 = 19, per tile 2 * (19 + 14) + 22 = 88, per channel
+    2 + 1 = 3 (weights are not bit-serial in 1x1 mode): 6 * (2 * 88 + 40 * 3) = 1776.
+    Depthwise 3x3, 20 channels at 2 bits: per tile 31 + 14 + 22 = 67, per channel 1 + 2 + 1:
+    6 * (ceil(20/16) * 67 + 20 * 4) = 1284.
+    """
+    spec = LayerSpec("c", "conv", 20, 40, (3, 3), in_spatial=(7, 4), out_spatial=(7, 4))
+    one = dataclasses.replace(spec, name="p", kernel_size=(1, 1))
+    dwl = LayerSpec("d", "conv", 20, 20, (3, 3), groups=20, in_spatial=(7, 4), out_spatial=(7, 4))
+    a8 = {"act": 8, "out_act": 8, "act_options": (8,)}
+    assert cost("latency_ne16", [make_discrete(spec, W, [8] * 34 + [4] * 6, **a8)], "gap9_ne16") == 5808
+    assert cost("latency_ne16", [make_discrete(one, W, [8] * 40, **a8)], "gap9_ne16") == 1776
+    assert cost("latency_ne16", [make_discrete(dwl, W, [2] * 20, **a8)], "gap9_ne16") == 1284
+    with pytest.raises(ValueError, match="8-bit activations"):
+        cost("latency_ne16", [make_discrete(spec, W, [8] * 40, act=4)], "gap9_ne16")
 
 
 def test_latency_cortexm(make_discrete):

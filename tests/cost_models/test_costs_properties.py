@@ -18,6 +18,7 @@ FC = LayerSpec("fc", "linear", 8, 10, in_unit=4)
 BITS_DIRECTION = {
     "size": 1,
     "size_bits": 1,
+    "size_sparse": 1,
     "memory": 1,
     "bitops": 1,
     "latency_mpic": 1,
@@ -25,6 +26,7 @@ BITS_DIRECTION = {
     "peak_activation_ram": 0,
     "latency_cortexm": 0,
     "latency_gap8": -1,
+    "latency_ne16": 1,
 }
 
 

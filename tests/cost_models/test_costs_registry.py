@@ -51,7 +51,7 @@ def test_new_model_registers_and_evaluates(monkeypatch):
 @pytest.mark.parametrize("target_name", target_names())
 def test_latency_models_apply_only_to_their_family(target_name):
     target = get_target(target_name)
-    latency = {"mpic": "latency_mpic", "gap8": "latency_gap8", "cortex-m": "latency_cortexm"}
+    latency = {"mpic": "latency_mpic", "gap8": "latency_gap8", "cortex-m": "latency_cortexm", "ne16": "latency_ne16"}
     expected = {latency[target.family]} if target.family in latency else set()
     assert {n for n in applicable(target) if n.startswith("latency_")} == expected
     for name in {"latency_mpic", "latency_gap8", "latency_cortexm"} - expected:

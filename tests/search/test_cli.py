@@ -49,6 +49,7 @@ def test_cost_prints_every_cost(capsys):
     out = capsys.readouterr().out
     assert "77,360 bytes" in out  # 77,360 weights at 8 bits (seed 001's w8 point: ~78 kB)
     assert "latency_cortexm" in out and "12,501,632 MACs" in out
+    assert "fits stm32h7: Flash " in out and " RAM " in out
 
 
 README = Path(__file__).resolve().parents[2] / "README.md"

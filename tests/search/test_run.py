@@ -37,6 +37,7 @@ def test_tiny_search_writes_every_file_and_exact_cost(tiny_cfg):
     assert json.loads((folder / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
     assert metrics["cost"] == _cost_of_arch(folder, "size", "generic")
     assert metrics["costs"]["size"] == metrics["cost"]
+    assert metrics["fit"]["ram_bytes"] == round(metrics["costs"]["peak_activation_ram"]) and metrics["fit"]["fits"]
     history = (folder / "history.csv").read_text().splitlines()
     assert len(history) == 1 + 2 + 3 + 1  # header + warm-up + search + fine-tune epochs
     assert metrics["test_acc"] > 0.5  # 4 classes: well above chance
@@ -83,3 +84,12 @@ def test_killed_run_resumes_to_the_same_architecture(tiny_cfg, monkeypatch):
     first = Architecture.load(Path(cfg.out_dir) / "uninterrupted" / "arch.json")
     assert Architecture.load(folder / "arch.json").weight_bits == first.weight_bits
     assert resumed["test_acc"] == reference["test_acc"]
+
+
+def test_activation_bits_the_target_lacks_are_refused_before_training():
+    from search.config import ConfigError, SearchConfig
+    from search.run import resolve
+
+    with pytest.raises(ConfigError, match=r"stm32l4.*\[2, 4\]-bit activations"):
+        resolve(SearchConfig(target="stm32l4", act_bits=(2, 4, 8)))
+    assert resolve(SearchConfig(target="mpic", act_bits=(2, 4, 8)))[1] == "latency_mpic"

@@ -105,7 +105,7 @@ def test_concat_maps_channel_indices(tiny_model) -> None:
     net = to_supernet(model, x)
     left, right = group_of(net, "left"), group_of(net, "right")
     merge = net.info.layers["merge"]
-    assert merge.in_flow.segments == ((left, 3), (right, 4))
+    assert merge.in_flow.segments == ((left, 0, 3), (right, 0, 4))  # (group, first channel, count)
     assert merge.spec.in_channels == 7
     net.gates[str(left)].set_choice([8, 0, 4])
     net.gates[str(right)].set_choice([0, 2, 0, 8])

@@ -28,16 +28,16 @@ class Head(nn.Module):
 
 
 class Transpose(nn.Module):
-    """A user module that swaps H and W: fx traces into it and meets `permute` on searched channels."""
+    """A user module that goes channels-last and back: fx traces into it and meets `permute` on searched
+    channels (a spatial-only permute would be followed)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.permute(0, 1, 3, 2)
+        return torch.relu(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
-class ChannelShuffle(nn.Module):
+class ChannelMean(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, c, h, w = x.shape
-        return x.reshape(n, 2, c // 2, h, w).transpose(1, 2).reshape(n, c, h, w)
+        return x - x.mean(1, keepdim=True)  # every channel depends on all the others
 
 
 @pytest.mark.parametrize(
@@ -46,17 +46,24 @@ class ChannelShuffle(nn.Module):
         (nn.GroupNorm(2, 4), ["'middle'", "GroupNorm"]),  # a torch module that mixes channels
         (nn.Softmax(dim=1), ["'middle'", "Softmax"]),
         (Transpose(), ["'permute'", "node 'permute'", "module 'middle' (Transpose)"]),
-        (ChannelShuffle(), ["node 'reshape'", "module 'middle' (ChannelShuffle)"]),
+        (ChannelMean(), ["'mean'", "node 'mean'", "module 'middle' (ChannelMean)"]),
     ],
-    ids=["groupnorm", "softmax", "permute", "shuffle"],
+    ids=["groupnorm", "softmax", "permute", "channel-mean"],
 )
 def test_unsupported_op_on_searched_channels_names_node_and_type(middle: nn.Module, words: list[str]) -> None:
+    """strict=True refuses; by default the producer keeps its channels and the report gives the same reason."""
     with pytest.raises(UnsupportedModelError) as err:
-        to_supernet(Head(middle), X)
+        to_supernet(Head(middle), X, strict=True)
     message = str(err.value)
-    assert "\n" not in message
+    assert "\n" not in message and "strict=False" in message
     for word in words:
         assert word in message
+    net = to_supernet(Head(middle), X)
+    assert [r["layer"] for r in net.report()] == ["conv"]
+    assert all(word in net.report()[0]["reason"] for word in words)
+    assert 0 not in net.layer("conv").gates.options and net.layer("conv").gates.options == (2, 4, 8)
+    assert 0 in net.layer("conv2").gates.options  # only the layer whose channels reach the op loses pruning
+    assert net(X).shape == (2, 2)
 
 
 def test_unsupported_op_is_fine_on_unsearched_tensors() -> None:

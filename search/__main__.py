@@ -1,0 +1,7 @@
+"""`python -m search ...` (what torchrun launches): the bitgate CLI."""
+
+import sys
+
+from search.cli import main
+
+sys.exit(main())

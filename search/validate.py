@@ -1,0 +1,100 @@
+"""Everything about a configuration that can be checked before training, and before a run folder exists.
+
+The run folder is created only after these checks pass, so a refused setting leaves nothing on
+disk and spends no epochs: unknown names, bit-widths the target's kernels lack, budgets below the
+smallest viable network, unsafe run names, an out_dir that cannot hold runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from search.config import ConfigError, SearchConfig
+from targets.target import Target
+
+MAX_NAME = 100  # leaves room for "-NNNN" and file names below the usual 255-byte limit
+_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]*")
+
+
+def safe_name(text: str) -> str:
+    """A filesystem-safe folder name from `text` (e.g. 'tv:resnet18' -> 'tv-resnet18'), at most MAX_NAME long."""
+    name = re.sub(r"[^A-Za-z0-9._+=-]+", "-", text).strip("-.") or "run"
+    return name[:MAX_NAME].rstrip("-.")
+
+
+def check_name(name: str, key: str = "name") -> None:
+    """A run or sweep name the user gave: one folder name, never a path."""
+    if len(name) > MAX_NAME:
+        raise ConfigError(f"{key} is {len(name)} characters long; use at most {MAX_NAME}")
+    if ".." in name or "/" in name or "\\" in name or not _SAFE.fullmatch(name):
+        raise ConfigError(f"{key} {name!r} must be one folder name: letters, digits and . _ + = - "
+                          "(no path separators, no '..', not starting with '.' or '-')")  # fmt: skip
+
+
+def check_out_dir(out_dir: str) -> Path:
+    """out_dir must be (or become) a folder we can write into; returns it as a Path."""
+    if not str(out_dir).strip():
+        raise ConfigError("out_dir is empty; give the folder for run folders, e.g. out_dir=runs")
+    path = Path(out_dir).expanduser()
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise ConfigError(f"out_dir {out_dir}: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"out_dir {out_dir}: cannot write into {probe} (permission denied)")
+    return path
+
+
+def check_target_bits(cfg: SearchConfig, target: Target) -> None:
+    """Weight and activation bit-widths the target's kernels can run (0 = pruned)."""
+    if cfg.bits is not None:
+        storable = {0} | set(target.weight_bits) | set(target.storage_bits)
+        lacking = [b for b in cfg.bits if b not in storable]
+        if lacking:
+            raise ConfigError(f"bits {list(cfg.bits)}: target {target.name} has no kernel for {lacking[0]}-bit "
+                              f"weights; use some of {', '.join(map(str, sorted(storable)))}")  # fmt: skip
+        if not any(b > 0 for b in cfg.bits):
+            raise ConfigError(f"bits {list(cfg.bits)} prune everything; add a non-zero bit-width, e.g. bits=0,4,8")
+    lacking = [b for b in cfg.act_bits if b not in target.act_bits]
+    if lacking:
+        raise ConfigError(f"act_bits {list(cfg.act_bits)}: target {target.name} has no kernel for {lacking[0]}-bit "
+                          f"activations; use some of {', '.join(map(str, target.act_bits))}")  # fmt: skip
+
+
+def check_settings(cfg: SearchConfig, target: Target, new_folder: bool = True) -> None:
+    """Checks that need no model or data (name and out_dir only when a new folder will be made)."""
+    check_target_bits(cfg, target)
+    if new_folder:
+        check_out_dir(cfg.out_dir)
+        if cfg.name is not None:
+            check_name(cfg.name)
+    if getattr(cfg, "tensorboard", False):
+        try:
+            import torch.utils.tensorboard  # noqa: F401
+        except ImportError:
+            raise ConfigError("tensorboard = true needs the tensorboard package: pip install tensorboard") from None
+
+
+def check_budget(cfg: SearchConfig, model: nn.Module, in_shape: tuple[int, ...], target: Target, cost: str,
+                 min_channels: int | Callable[[int], int] = 1) -> None:  # fmt: skip
+    """Refuse a budget that no architecture can meet, before any epoch is spent."""
+    if cfg.budget is None or cfg.method == "uniform":
+        return
+    from search.viability import smallest_viable_cost
+
+    # every width some method may store (admm/importance use storage_bits too): a floor, never a false refusal
+    bits = cfg.bits if cfg.bits is not None else tuple(sorted(set(target.weight_bits) | set(target.storage_bits)))
+    floor = smallest_viable_cost(model, torch.zeros(2, *in_shape), target, cost, bits, cfg.act_bits, min_channels)
+    if cfg.budget < floor:
+        raise ConfigError(f"budget {cfg.budget:g} is below the smallest viable {cfg.model} on {target.name}: "
+                          f"{cost} {floor:g} (each prunable group at min_channels={cfg.min_channels:g}, lowest bits); "
+                          "raise the budget")  # fmt: skip

@@ -1,0 +1,37 @@
+"""The CIFAR-10 latency benchmark's code path (MPIC with searched activation bits, NE16) on a tiny slice."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+from test_cifar10_resnet8 import _tiny_cifar
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _benchmark():
+    spec = importlib.util.spec_from_file_location("cifar10_latency", ROOT / "benchmarks" / "cifar10_latency.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cpu_preset_code_path_on_a_tiny_slice(tmp_path):
+    _tiny_cifar(tmp_path / "cifar", per_class=6)
+    overrides = [f"data_root={tmp_path / 'cifar'}", "train_subset=40", "warmup_epochs=1", "search_epochs=1",
+                 "finetune_epochs=1", "batch_size=20"]  # fmt: skip
+    table = _benchmark().run_benchmark("cpu", tmp_path / "runs", tmp_path / "out", overrides,
+                                       strengths=(0.1,), uniform_bits=(4,))  # fmt: skip
+    assert set(table["target"]) == {"mpic", "gap9_ne16"}
+    mpic = table[table["target"] == "mpic"]
+    assert set(mpic["label"]) == {"joint a248", "joint a8", "uniform w4a4"}
+    assert set(table[table["target"] == "gap9_ne16"]["label"]) == {"joint a8", "uniform w4a8"}
+    assert set(mpic["cost_name"]) == {"latency_mpic"} and table["fits"].all()
+    points = pd.read_csv(tmp_path / "out" / "points.csv")
+    assert len(points) == 5 and {"cost:peak_activation_ram", "cost:memory"} <= set(points.columns)
+    for name in ("front_mpic.png", "front_gap9_ne16.png"):
+        assert (tmp_path / "out" / name).is_file(), name
+    # every sweep started from the first one's warm-up
+    assert [p.name for p in (tmp_path / "runs").glob("*/warmup")] == ["warmup"]

@@ -1,0 +1,110 @@
+"""Build and run the generated C on the host: CMSIS-NN's plain-C sources as a static library,
+a tiny driver that feeds bg_infer one input after another, and a runner returning its outputs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from targets.target import Target
+
+ROOT = Path(__file__).resolve().parents[2]
+# the kernels the cmsis-nn flavour calls and what they need (float kernels left out)
+SOURCE_DIRS = ("ConvolutionFunctions", "NNSupportFunctions", "PoolingFunctions", "BasicMathFunctions")
+DRIVER = r"""
+#include <stdio.h>
+#include "model.h"
+int main(int argc, char **argv)
+{
+  static int8_t in[BG_INPUT_SIZE];
+  int8_t out[BG_OUTPUT_SIZE];
+  FILE *fi = fopen(argv[1], "rb"), *fo = fopen(argv[2], "wb");
+  if (argc != 3 || !fi || !fo) return 2;
+  while (fread(in, 1, BG_INPUT_SIZE, fi) == BG_INPUT_SIZE) {
+    int rc = bg_infer(in, out);
+    if (rc != 0) { fprintf(stderr, "bg_infer returned %d\n", rc); return 1; }
+    fwrite(out, 1, BG_OUTPUT_SIZE, fo);
+  }
+  fclose(fi);
+  fclose(fo);
+  return 0;
+}
+"""
+
+
+def find_cmsis_nn() -> Path | None:
+    """CMSIS_NN_PATH, else shared/third_party/CMSIS-NN next to the project root or one of its parents."""
+    env = os.environ.get("CMSIS_NN_PATH")
+    if env:
+        return Path(env) if (Path(env) / "Include" / "arm_nnfunctions.h").exists() else None
+    for parent in ROOT.parents:
+        candidate = parent / "shared" / "third_party" / "CMSIS-NN"
+        if (candidate / "Include" / "arm_nnfunctions.h").exists():
+            return candidate
+    return None
+
+
+def compiler() -> str | None:
+    return shutil.which(os.environ.get("CC", "cc"))
+
+
+def build_cmsis_library(cmsis: Path, out_dir: Path) -> Path:
+    """libcmsisnn.a from the plain-C (no DSP / MVE) int8 / int4 sources, compiled once."""
+    cc = compiler()
+    sources = [p for d in SOURCE_DIRS for p in sorted((cmsis / "Source" / d).glob("*.c"))
+               if not p.stem.endswith(("_f16", "_f32"))]  # fmt: skip
+
+    def compile_one(src: Path) -> Path:
+        obj = out_dir / f"{src.stem}.o"
+        subprocess.run([cc, "-std=c99", "-O1", "-w", "-I", str(cmsis / "Include"), "-c", str(src), "-o", str(obj)],
+                       check=True, capture_output=True)  # fmt: skip
+        return obj
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        objects = list(pool.map(compile_one, sources))
+    lib = out_dir / "libcmsisnn.a"
+    subprocess.run(["ar", "rcs", str(lib), *map(str, objects)], check=True, capture_output=True)
+    return lib
+
+
+def build_model(export_dir: Path, cmsis: Path | None = None, lib: Path | None = None) -> Path:
+    """Compile export_dir/model.c with the driver (and CMSIS-NN for the cmsis-nn flavour); -Werror on model.c."""
+    cc = compiler()
+    (export_dir / "driver.c").write_text(DRIVER)
+    inc = ["-I", str(export_dir)] + (["-I", str(cmsis / "Include")] if cmsis else [])
+    obj = export_dir / "model.o"
+    done = subprocess.run([cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-Wno-unused-parameter",
+                           "-Wno-unused-function", *inc, "-c",
+                           str(export_dir / "model.c"), "-o", str(obj)], capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    exe = export_dir / "bg_run"
+    link = [cc, "-O2", *inc, str(export_dir / "driver.c"), str(obj), *([str(lib)] if lib else []), "-o", str(exe)]
+    done = subprocess.run(link, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return exe
+
+
+def run_model(exe: Path, inputs: np.ndarray) -> np.ndarray:
+    """bg_infer on every int8 input (rows of `inputs`); (N, outputs) int8."""
+    work = exe.parent
+    inputs = np.ascontiguousarray(inputs, dtype=np.int8)
+    inputs.tofile(work / "inputs.bin")
+    done = subprocess.run([str(exe), str(work / "inputs.bin"), str(work / "outputs.bin")], capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return np.fromfile(work / "outputs.bin", dtype=np.int8).reshape(len(inputs), -1)
+
+
+CMSIS = find_cmsis_nn()
+needs_cc = pytest.mark.skipif(compiler() is None, reason="no host C compiler (cc) on PATH")
+needs_cmsis = pytest.mark.skipif(CMSIS is None, reason="CMSIS-NN sources not found: set CMSIS_NN_PATH or put them "
+                                 "in shared/third_party/CMSIS-NN next to the project")  # fmt: skip
+# a Cortex-M target that offers 2-bit weights stored in 4-bit fields (CMSIS-NN has no 2-bit kernels)
+CORTEX_M_2IN4 = Target("cortex-m-2in4", "test: CMSIS-NN with 2-bit weights in s4 fields", 2**21, 2**20, 10**8,
+                       (0, 2, 4, 8), (8,), ("size",), storage_bits={2: 4})  # fmt: skip
