@@ -233,6 +233,7 @@ def sweep(
     model = create_model(base.model, data.num_classes, data.in_shape)
     for p, _ in points:  # fail on a bad target/cost/method/bits/budget before training anything
         p = p if executor is None else replace(p, device="cpu")  # Ray: the device is checked on its node
+        p = replace(p, from_search="<the sweep's path search>") if p.method == PATH_METHOD else p
         target, cost, _ = resolve(p)
         check_settings(p, target, new_folder=resume is None)
         check_paths(p, data)

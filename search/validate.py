@@ -73,6 +73,9 @@ def check_target_bits(cfg: SearchConfig, target: Target) -> None:
 def check_settings(cfg: SearchConfig, target: Target, new_folder: bool = True) -> None:
     """Checks that need no model or data (name and out_dir only when a new folder will be made)."""
     check_target_bits(cfg, target)
+    if cfg.method == "joint-path" and cfg.from_search is None:
+        raise ConfigError("method joint-path traces a front in one search: use `bitgate sweep --methods joint-path "
+                          "--budgets 30kB,15kB,6kB`, or method=joint for a single search")  # fmt: skip
     if new_folder:
         check_out_dir(cfg.out_dir)
         if cfg.name is not None:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from search.config import ConfigError
+from search.model_file import load_model
 from search.path import path_stages
+from search.run import load_data, run
 from search.sweep import SweepConfig, sweep
+from search.train import evaluate
 from supernet import Architecture
 
 
@@ -23,9 +28,12 @@ def test_stages_go_from_loose_to_tight_and_split_the_epochs() -> None:
         path_stages((), 10)
 
 
-def test_path_method_needs_budgets() -> None:
+def test_path_method_needs_budgets(tiny_cfg) -> None:
     with pytest.raises(ConfigError, match="traces budgets"):
         SweepConfig(methods=("joint-path",), strengths=(0.1,))
+    with pytest.raises(ConfigError, match="traces a front in one search"):
+        run(replace(tiny_cfg, method="joint-path", budget=5000.0))
+    assert not Path(tiny_cfg.out_dir).exists() or not any(Path(tiny_cfg.out_dir).iterdir())  # nothing written
 
 
 def test_path_sweep_saves_one_architecture_per_budget_within_it(tiny_cfg) -> None:
@@ -47,6 +55,8 @@ def test_path_sweep_saves_one_architecture_per_budget_within_it(tiny_cfg) -> Non
     for p in points:  # each point fine-tunes exactly the architecture its stage saved
         arch = Architecture.load(p / "arch.json")
         assert arch.weight_bits == saved[arch.meta["path_budget"]].weight_bits
+        metrics = json.loads((p / "metrics.json").read_text())
+        assert evaluate(load_model(p), load_data(base).test) == metrics["test_acc"]  # model.pt rebuilds
     with (search_dir / "history.csv").open() as f:
         rows = [r for r in csv.DictReader(f) if r["phase"].startswith("path-")]
     assert len(rows) == sum(e for _, e in path_stages(budgets, 4))  # 2 + 1 + 1 epochs, one search
