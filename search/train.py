@@ -226,9 +226,9 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequen
                 net.resample(gen)
             task_loss = F.cross_entropy(net(x), y)
             cost = cost_of()
-            # With a budget the cost pushes only while the deployed (argmax) architecture is over it:
-            # under the budget the task loss alone moves the gates, so the search cannot overshoot far
-            # below it, and it settles where the two meet.
+            # With a budget the cost pushes only while the deployed (argmax) architecture is above the
+            # target, which walks down to the budget (budget_target): below it the task loss alone moves
+            # the gates, so the search cannot overshoot far under the budget and settles where the two meet.
             target = budget_target(budget, state.get("start_cost", 0.0), (local + (i + 1) / steps) / epochs)
             push = budget is None or deployed > target
             loss = task_loss + state["strength"] * cost / cost_ref if push else task_loss
