@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
 import pytest
-from test_cifar10_resnet8 import _tiny_cifar
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _benchmark():
-    spec = importlib.util.spec_from_file_location("cifar10_front", ROOT / "benchmarks" / "cifar10_front.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from bench_helpers import load_benchmark, tiny_cifar
 
 
 @pytest.mark.slow  # a few minutes on a loaded 2-core machine: ResNet-8 searches, repairs, fine-tunes
 def test_front_protocol_code_path_on_a_tiny_slice(tmp_path, monkeypatch):
-    _tiny_cifar(tmp_path / "cifar", per_class=6)
-    bench = _benchmark()
+    tiny_cifar(tmp_path / "cifar", per_class=6)
+    bench = load_benchmark("cifar10_front")
     monkeypatch.setitem(bench.GROUPS, "uniform", {"methods": ("uniform",), "uniform_bits": (2,)})
     monkeypatch.setitem(bench.GROUPS, "path", {"methods": ("joint-path",), "budgets": ("60kB", "30kB")})
     overrides = [f"data_root={tmp_path / 'cifar'}", "train_subset=40", "warmup_epochs=1", "search_epochs=2",

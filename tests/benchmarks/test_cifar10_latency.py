@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pandas as pd
-from test_cifar10_resnet8 import _tiny_cifar
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _benchmark():
-    spec = importlib.util.spec_from_file_location("cifar10_latency", ROOT / "benchmarks" / "cifar10_latency.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from bench_helpers import load_benchmark, tiny_cifar
 
 
 def test_cpu_preset_code_path_on_a_tiny_slice(tmp_path):
-    _tiny_cifar(tmp_path / "cifar", per_class=6)
+    tiny_cifar(tmp_path / "cifar", per_class=6)
     overrides = [f"data_root={tmp_path / 'cifar'}", "train_subset=40", "warmup_epochs=1", "search_epochs=1",
                  "finetune_epochs=1", "batch_size=20"]  # fmt: skip
-    table = _benchmark().run_benchmark("cpu", tmp_path / "runs", tmp_path / "out", overrides,
+    table = load_benchmark("cifar10_latency").run_benchmark("cpu", tmp_path / "runs", tmp_path / "out", overrides,
                                        strengths=(0.1,), uniform_bits=(4,))  # fmt: skip
     assert set(table["target"]) == {"mpic", "gap9_ne16"}
     mpic = table[table["target"] == "mpic"]
