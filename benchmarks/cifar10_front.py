@@ -8,7 +8,7 @@ fine-tune epochs (uniform: 10 + 5 QAT). Groups run in this order, so an interrup
 most telling points first:
   uniform      w2, w4, w8
   joint-tight  joint at 15 and 6 kB
-  joint        joint at 45, 30, 20, 10 and 3 kB
+  joint        joint at 30, 10, 45, 20 and 3 kB
   path         joint-path (one search for all seven budgets)
   sequential   prune-then-mps and channel-mps at 30, 15 and 6 kB
 Writes results/cifar10_front/: points.csv (every finished point: accuracy, costs, epochs, wall
@@ -36,7 +36,7 @@ ALL_BUDGETS = ("45kB", "30kB", "20kB", "15kB", "10kB", "6kB", "3kB")
 GROUPS: dict[str, dict] = {
     "uniform": {"methods": ("uniform",), "uniform_bits": (2, 4, 8)},
     "joint-tight": {"methods": ("joint",), "budgets": ("15kB", "6kB")},
-    "joint": {"methods": ("joint",), "budgets": ("45kB", "30kB", "20kB", "10kB", "3kB")},
+    "joint": {"methods": ("joint",), "budgets": ("30kB", "10kB", "45kB", "20kB", "3kB")},
     "path": {"methods": ("joint-path",), "budgets": ALL_BUDGETS},
     "sequential": {"methods": ("prune-then-mps", "channel-mps"), "budgets": ("30kB", "15kB", "6kB")},
 }
