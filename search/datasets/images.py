@@ -126,12 +126,26 @@ def _folder_arrays(
     return out, classes
 
 
+class _ArraysOnly(pickle.Unpickler):
+    """An unpickler that builds numpy arrays and plain containers only: a pickle naming any other
+    class (which could run code) is refused, so a planted file in a data folder cannot execute."""
+
+    _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+                ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
+                ("numpy._core.multiarray", "scalar")}  # fmt: skip
+
+    def find_class(self, module: str, name: str):  # type: ignore[override]
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a CIFAR-10 batch file")
+        return super().find_class(module, name)
+
+
 def _read_cifar_binary(folder: Path) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor], tuple[str, ...]]:
     """The python-pickle release (what torchvision.datasets.CIFAR10 downloads): data_batch_1..5, test_batch."""
 
     def load(name: str) -> dict:
         with open(folder / name, "rb") as f:
-            d = pickle.load(f, encoding="latin1")  # the user's own data folder, as torchvision reads it
+            d = _ArraysOnly(f, encoding="latin1").load()  # plain dicts, lists and numpy arrays, nothing else
         return {k.decode() if isinstance(k, bytes) else k: v for k, v in d.items()}
 
     def arrays(names: list[str]) -> tuple[Tensor, Tensor]:

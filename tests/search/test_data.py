@@ -272,3 +272,17 @@ def test_mel_and_dct_match_tensorflow_conventions() -> None:
     d = dct_matrix(40, 40)
     gram = d.T @ d
     assert torch.allclose(gram, torch.diag(torch.tensor([2.0] + [1.0] * 39)), atol=1e-4)
+
+
+class _Planted:
+    def __reduce__(self):
+        return (exec, ("raise SystemExit('a planted pickle ran')",))
+
+
+def test_cifar10_binary_release_refuses_a_planted_pickle(tmp_path: Path) -> None:
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"]:
+        (folder / name).write_bytes(pickle.dumps({b"data": _Planted(), b"labels": [0]}))
+    with pytest.raises(pickle.UnpicklingError, match="refusing to load builtins.exec"):
+        load_dataset("cifar10", root=tmp_path)
