@@ -144,12 +144,8 @@ def reference_cost(net: Supernet, ctx: RunContext) -> float:
 def reserve_min_channels(net: Supernet, cfg: SearchConfig) -> None:
     """No layer death: every prunable group keeps at least cfg.min_kept(C) channels, the ones its
     gates want most right now (recomputed between epochs, so the choice follows the search)."""
-    seen: set[int] = set()
-    for name in net.layer_names:
-        gates = net.layer(name).gates
-        if id(gates) not in seen:
-            seen.add(id(gates))
-            gates.reserve_most_kept(cfg.min_kept(gates.channels) if gates.channels > 1 else 1)
+    for gates in net.weight_gates():
+        gates.reserve_most_kept(cfg.min_kept(gates.channels) if gates.channels > 1 else 1)
 
 
 BUDGET_REACH = 0.6  # the argmax cost is walked down to the budget over this share of a stage

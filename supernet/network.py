@@ -72,6 +72,14 @@ class Supernet(nn.Module):
     def all_gates(self) -> Iterator[ChannelGates]:
         return (m for m in self.modules() if isinstance(m, ChannelGates))
 
+    def weight_gates(self) -> list[ChannelGates]:
+        """The weight gates of every layer, once each (layers of a residual group share theirs), in layer order."""
+        seen: dict[int, ChannelGates] = {}
+        for name in self.layer_names:
+            gates = self.layer(name).gates
+            seen.setdefault(id(gates), gates)
+        return list(seen.values())
+
     def set_temperature(self, tau: float) -> None:
         for g in self.all_gates():
             g.tau.fill_(tau)

@@ -32,12 +32,8 @@ from supernet import ChannelGates, Supernet, discretize
 
 
 def weight_gates(net: Supernet) -> list[ChannelGates]:
-    """The weight gates of every layer, once each (layers of a residual group share theirs)."""
-    seen: dict[int, ChannelGates] = {}
-    for name in net.layer_names:
-        gates = net.layer(name).gates
-        seen.setdefault(id(gates), gates)
-    return list(seen.values())
+    """The weight gates of every layer, once each (Supernet.weight_gates)."""
+    return net.weight_gates()
 
 
 def allow_prune_only(net: Supernet) -> None:
