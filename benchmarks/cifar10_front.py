@@ -11,8 +11,11 @@ most telling points first:
   joint        joint at 30, 10, 45, 20 and 3 kB
   path         joint-path (one search for all seven budgets)
   sequential   prune-then-mps and channel-mps at 30, 15 and 6 kB
+  recipe       joint at 15 and 6 kB with the seed's recipe (weight decay 1e-4, SGD+momentum gates,
+               cosine learning rate, best-validation fine-tune) against the default's joint-tight
 Writes results/cifar10_front/: points.csv (every finished point: accuracy, costs, epochs, wall
-seconds), pareto_size.{csv,png}.
+seconds), pareto_size.{csv,png} (recipe points are in points.csv only: the plot's joint is the default).
+Two processes can share the work on two cores (OMP_NUM_THREADS=1 each, different --only groups).
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -39,10 +41,14 @@ GROUPS: dict[str, dict] = {
     "joint": {"methods": ("joint",), "budgets": ("30kB", "10kB", "45kB", "20kB", "3kB")},
     "path": {"methods": ("joint-path",), "budgets": ALL_BUDGETS},
     "sequential": {"methods": ("prune-then-mps", "channel-mps"), "budgets": ("30kB", "15kB", "6kB")},
+    "recipe": {"methods": ("joint",), "budgets": ("15kB", "6kB"),
+               "set": ("weight_decay=1e-4", "arch_optimizer=sgd", "lr_schedule=cosine", "select_best=true")},
 }
+SEED_RECIPE = "recipe"
 
 
-def run_benchmark(runs: Path, out: Path, overrides: list[str], only: tuple[str, ...] = tuple(GROUPS)) -> pd.DataFrame:
+def run_benchmark(runs: Path, out: Path, overrides: list[str], only: tuple[str, ...] = tuple(GROUPS),
+                  subset: tuple[str, ...] | None = None) -> pd.DataFrame:  # fmt: skip
     base = load_config(CONFIG, [f"out_dir={runs}", "progress=false", *overrides])
     warm_dir = runs / "cifar10-front" / "warmup"
     warm_dir.mkdir(parents=True, exist_ok=True)
@@ -51,11 +57,16 @@ def run_benchmark(runs: Path, out: Path, overrides: list[str], only: tuple[str, 
     for group in only:
         spec = GROUPS[group]
         budgets = tuple(parse_quantity(b) for b in spec.get("budgets", ()))
+        if subset is not None and budgets:  # in the order given: the most telling first
+            budgets = tuple(parse_quantity(b) for b in subset if parse_quantity(b) in budgets)
+            if not budgets:
+                continue
+        group_base = load_config(CONFIG, [f"out_dir={runs}", "progress=false", *overrides, *spec.get("set", ())])
         sweep_spec = SweepConfig(methods=spec["methods"], budgets=budgets, uniform_bits=spec.get("uniform_bits", (8,)),
                                  name=f"cifar10-front-{group}")  # fmt: skip
         folder = runs / sweep_spec.name
         resume = folder if (folder / "sweep.json").exists() else None
-        done, _ = sweep(replace(base, out_dir=str(runs)), sweep_spec, resume=resume, warm_state=warm)
+        done, _ = sweep(group_base, sweep_spec, resume=resume, warm_state=warm)
         folders.append(done)
         report(folders, out, base)
     return report(folders, out, base)
@@ -65,7 +76,9 @@ def report(folders: list[Path], out: Path, base) -> pd.DataFrame:
     """points.csv and the Pareto plot of every finished point so far."""
     out.mkdir(parents=True, exist_ok=True)
     df = collect(folders)
-    csv, png = pareto_report(folders, "size", folders[0], title="ResNet-8, CIFAR-10 (2-core protocol)")
+    df["recipe"] = ["seed" if Path(r).parent.name.endswith(SEED_RECIPE) else "default" for r in df["run"]]
+    plotted = [f for f in folders if not f.name.endswith(SEED_RECIPE)] or folders
+    csv, png = pareto_report(plotted, "size", plotted[0], title="ResNet-8, CIFAR-10 (2-core protocol)")
     shutil.copy(csv, out / "pareto_size.csv")
     shutil.copy(png, out / "pareto_size.png")
     seconds = [json.loads((Path(r) / "metrics.json").read_text())["seconds"] for r in df["run"]]
@@ -74,10 +87,10 @@ def report(folders: list[Path], out: Path, base) -> pd.DataFrame:
         "+".join(str(v) for v in json.loads((Path(r) / "metrics.json").read_text())["epochs"].values())
         for r in df["run"]
     ]
-    keep = [c for c in ("method", "budget", "test_acc", "float_test_acc", "cost", "epochs", "wall_seconds")
+    keep = [c for c in ("method", "recipe", "budget", "test_acc", "float_test_acc", "cost", "epochs", "wall_seconds")
             if c in df.columns]  # fmt: skip
     keep += sorted(c for c in df.columns if c.startswith("cost:"))
-    table = df[keep].sort_values(["method", "cost"])
+    table = df[keep].sort_values(["method", "recipe", "cost"])
     atomic_write_text(out / "points.csv", table.to_csv(index=False))
     return table
 
@@ -88,12 +101,22 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "cifar10_front")
     parser.add_argument("--only", default=",".join(GROUPS), help=f"groups to run, in order: {', '.join(GROUPS)}")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--budgets", help="run only these of each group's budgets, e.g. 6kB,15kB")
+    parser.add_argument("--report", action="store_true",
+                        help="no training: rewrite --out from every finished group under --runs")  # fmt: skip
     args = parser.parse_args()
     only = tuple(g.strip() for g in args.only.split(",") if g.strip())
     unknown = [g for g in only if g not in GROUPS]
     if unknown:
         parser.error(f"unknown group {unknown[0]!r}; known: {', '.join(GROUPS)}")
-    print(run_benchmark(args.runs, args.out, args.set, only).to_string(index=False))
+    if args.report:
+        folders = [args.runs / f"cifar10-front-{g}" for g in only if (args.runs / f"cifar10-front-{g}").exists()]
+        if not folders:
+            parser.error(f"no finished groups under {args.runs}")
+        print(report(folders, args.out, None).to_string(index=False))
+        return
+    subset = tuple(b.strip() for b in args.budgets.split(",")) if args.budgets else None
+    print(run_benchmark(args.runs, args.out, args.set, only, subset).to_string(index=False))
 
 
 if __name__ == "__main__":

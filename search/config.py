@@ -56,6 +56,8 @@ class SearchConfig:
     # trade-off: a fixed strength (lambda, on the cost normalised by the unpruned all-max-bits cost) or a budget
     strength: float = 0.1
     budget: float | None = None  # in the cost's unit (bytes, cycles, ...)
+    ram_budget: float | None = None  # a second limit: planned peak activation RAM in bytes (search.limits)
+    fit_target: bool = False  # also fit the target's own Flash (flash_bytes) and SRAM (ram_bytes)
     budget_rate: float = 1.0  # budget mode: most that log(strength) moves per search epoch (x e = 2.7)
     min_channels: float = 0.125  # kept channels per group, at least: a count (>= 1) or a fraction (< 1)
     # method-specific knobs (uniform precision, ADMM rho, TwoNN delta, ...)
@@ -76,6 +78,7 @@ class SearchConfig:
     arch_optimizer: str = "adam"
     weight_decay: float = 0.0
     sampling: str = "soft"
+    harden: float = 0.0  # last share of the search trained on hard (one-hot, straight-through) gates
     tau0: float = 1.0
     tau_decay: float = 0.045  # "exp"/"linear" schedules only
     tau_schedule: str = "anneal"  # tau0 -> tau_final over the search epochs; "exp" is the seed's per-epoch decay
@@ -109,9 +112,12 @@ class SearchConfig:
         for key in ("warmup_epochs", "search_epochs", "finetune_epochs", "weight_decay", "tau_decay", "strength"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)!r}")
-        if self.budget is not None and not self.budget > 0:
-            raise ConfigError(f"budget must be > 0, got {self.budget!r}")
+        for key in ("budget", "ram_budget"):
+            if getattr(self, key) is not None and not getattr(self, key) > 0:
+                raise ConfigError(f"{key} must be > 0, got {getattr(self, key)!r}")
         _choice("sampling", self.sampling, SAMPLING)
+        if not 0 <= self.harden <= 1:
+            raise ConfigError(f"harden must be a share of the search in [0, 1], got {self.harden!r}")
         _choice("tau_schedule", self.tau_schedule, TAU_SCHEDULES)
         _choice("arch_optimizer", self.arch_optimizer, OPTIMIZERS)
         _choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -197,7 +203,7 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
     if isinstance(value, (list, tuple)) and not is_list:
         raise ConfigError(f"{key}: expected one {getattr(target, '__name__', 'value')}, got a list {list(value)!r}")
     try:
-        if key == "budget":
+        if key in ("budget", "ram_budget"):
             return parse_quantity(value)
         if key in _PATH_LISTS:
             seq = value if isinstance(value, (list, tuple)) else str(value).replace(",", " ").split()

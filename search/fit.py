@@ -10,12 +10,14 @@ a config's budgets (or the target's memories) into the two numbers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import torch
 
 from cost_models.fit import FLASH_COST, RAM_COST, check_fit, limits
-from search.repair import repair
+from search.limits import Limit
+from search.repair import MinKept, grow, repair
 from supernet import Architecture, Supernet
 from targets.target import Target
 
@@ -24,8 +26,10 @@ def _ram(net: Supernet, arch: Architecture, target: Target) -> float:
     return check_fit(net.layer_choices(arch), target).ram_bytes
 
 
-def repair_ram(net: Supernet, arch: Architecture, target: Target, ram_budget: float) -> Architecture:
-    """Prune least-wanted channels until the planned peak activation RAM is <= ram_budget."""
+def repair_ram(net: Supernet, arch: Architecture, target: Target, ram_budget: float,
+               min_kept: MinKept = lambda channels: 1) -> Architecture:  # fmt: skip
+    """Prune least-wanted channels until the planned peak activation RAM is <= ram_budget
+    (never below `min_kept` channels in a group)."""
     groups: dict[int, list[str]] = {}
     for name in net.layer_names:
         gates = net.layer(name).gates
@@ -37,7 +41,7 @@ def repair_ram(net: Supernet, arch: Architecture, target: Target, ram_budget: fl
         for layers in groups.values():
             gates, bits = net.layer(layers[0]).gates, arch.weight_bits[layers[0]]
             kept = [c for c, b in enumerate(bits) if b > 0]
-            if len(kept) <= 1:
+            if len(kept) <= max(1, min_kept(len(bits))):
                 continue
             alpha = gates.alpha.detach()
             zero = gates.options.index(0)
@@ -70,4 +74,28 @@ def repair_to_fit(
     return arch
 
 
-__all__ = ["RAM_COST", "repair_ram", "repair_to_fit"]
+def fit_limits(net: Supernet, arch: Architecture, target: Target, limits: Sequence[Limit],
+               min_kept: MinKept = lambda channels: 1) -> Architecture:  # fmt: skip
+    """Repair in both directions against every limit: shrink until each holds (RAM by pruning,
+    others by lowering bits or pruning), then, when the first limit is a `budget` (the run's own
+    cost), grow towards it while all still hold. Limits alone (fit_target, ram_budget with a
+    fixed strength) only shrink: growing to the device's memory would undo the trade-off.
+
+    Shrinking for one limit never raises a memory cost, but a latency model may price fewer bits
+    dearer (unpacking), so the shrink pass repeats until a pass changes nothing."""
+    for _ in range(len(limits) + 1):
+        before = arch.weight_bits
+        for limit in limits:
+            if limit.cost == RAM_COST:
+                arch = repair_ram(net, arch, target, limit.budget, min_kept)
+            else:
+                arch = repair(net, arch, limit.cost, target, limit.budget, min_kept)
+        if arch.weight_bits == before:
+            break
+    if not limits or limits[0].source != "budget":
+        return arch
+    first, rest = limits[0], [(limit.cost, limit.budget) for limit in limits[1:]]
+    return grow(net, arch, first.cost, target, first.budget, also=rest)
+
+
+__all__ = ["RAM_COST", "fit_limits", "repair_ram", "repair_to_fit"]

@@ -11,7 +11,7 @@ gates allow. Channels of one residual group move together (they share gates).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import torch
@@ -86,14 +86,16 @@ def repair(net: Supernet, arch: Architecture, cost: str, target: Target, budget:
     return replace(arch, meta={**arch.meta, "repaired_to_budget": budget})
 
 
-def grow(net: Supernet, arch: Architecture, cost: str, target: Target, budget: float) -> Architecture:
+def grow(net: Supernet, arch: Architecture, cost: str, target: Target, budget: float,
+         also: Sequence[tuple[str, float]] = ()) -> Architecture:  # fmt: skip
     """Greedy ascent: raise the most-wanted channel whose next option still fits, until none does.
 
     Per group the candidates are tried in order of how much the gates wanted them; a move that
     would overshoot is skipped for a smaller one, so the result fills the budget as far as single
-    steps allow (it never exceeds it)."""
+    steps allow (it never exceeds it). `also`: other (cost, limit) pairs every move must keep
+    (e.g. the RAM limit while filling a Flash budget)."""
     current = _cost(net, arch, cost, target)
-    if current > budget:
+    if current > budget or any(_cost(net, arch, c, target) > b for c, b in also):
         return arch
     start = current
     blocked: set[tuple[int, int, int]] = set()  # (group, channel, bits) that did not fit
@@ -108,7 +110,7 @@ def grow(net: Supernet, arch: Architecture, cost: str, target: Target, budget: f
                 channels = [c] if gates.channels > 1 else list(range(len(bits)))
                 trial = _move(arch, layers, channels, higher)
                 added = _cost(net, trial, cost, target) - current
-                if current + added > budget:
+                if current + added > budget or any(_cost(net, trial, c2, target) > b for c2, b in also):
                     blocked.add((g, c, higher))
                     continue
                 if best is None or gap > best[0]:

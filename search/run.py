@@ -23,6 +23,7 @@ from search.config import ConfigError, SearchConfig
 from search.context import RunContext
 from search.data import DataSplits, load_dataset
 from search.device import resolve_device
+from search.limits import fit_limits_of, limit_report, run_limits
 from search.loader import place
 from search.methods import check_word_options, get_method
 from search.methods.sparsity import masked_network, weight_counts, with_nonzeros
@@ -244,7 +245,9 @@ def _phases(ctx: RunContext, model: torch.nn.Module, method, warm_state: Path | 
         "avg_bits": average_bit_width(choices, counts.present if counts is not None else None),
         "nonzero_weight_bits": nonzero_weight_bits(choices),
         "fits_flash": costs.get("memory", costs.get("size", 0.0)) <= target.flash_bytes,
-        "fit": check_fit(result.net.layer_choices(result.arch), target).to_dict(),
+        "fit": check_fit(result.net.layer_choices(result.arch), target, *fit_limits_of(cfg, target, cost)).to_dict(),
+        "limits": limit_report(result.net.layer_choices(result.arch), target,
+                               run_limits(cfg, target, cost) if cfg.method != "uniform" else ()),  # fmt: skip
         "epochs": {"warmup": cfg.warmup_epochs, "search": cfg.search_epochs, "finetune": cfg.finetune_epochs},
         "seconds": {"warmup": t1 - t0, "search": t2 - t1, "finetune": t3 - t2},
         **{f"search_{k}": v for k, v in result.info.items() if isinstance(v, (int, float))},

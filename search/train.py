@@ -19,6 +19,7 @@ from search.budget import StrengthController
 from search.config import SearchConfig
 from search.context import RunContext
 from search.data import InMemoryDataset, batches
+from search.limits import Limit, has_limits, run_limits
 from supernet import Architecture, Supernet
 from supernet.gates import TemperatureSchedule
 
@@ -134,11 +135,11 @@ def finetune(model: nn.Module, ctx: RunContext, phase: str = "finetune", penalty
     return {"val_acc": evaluate(model, ctx.data.val), "test_acc": evaluate(model, ctx.data.test)}
 
 
-def reference_cost(net: Supernet, ctx: RunContext) -> float:
+def reference_cost(net: Supernet, ctx: RunContext, cost: str | None = None) -> float:
     """Cost of the unpruned network at the largest bit-width: makes `strength` comparable across targets."""
     channels = {n: s.out_channels for n, s in net.specs.items()}
     arch = Architecture.uniform(channels, max(net.bits), max(net.act_bits))
-    return float(cost_models.evaluate(ctx.cost, net.layer_choices(arch), ctx.target))
+    return float(cost_models.evaluate(cost or ctx.cost, net.layer_choices(arch), ctx.target))
 
 
 def reserve_min_channels(net: Supernet, cfg: SearchConfig) -> None:
@@ -168,17 +169,29 @@ def temperature_schedule(cfg: SearchConfig, epochs: int) -> TemperatureSchedule:
                                epochs=max(epochs, 1))  # fmt: skip
 
 
+def hardened(sampling: str) -> str:
+    """The one-hot (straight-through) form of a sampling mode."""
+    return "hard-gumbel" if "gumbel" in sampling else "hard"
+
+
+def _key(name: str, cost: str, main: str) -> str:
+    """State and history keys: plain for the run's own cost ("strength"), suffixed for a second limit."""
+    return name if cost == main else f"{name}@{cost}"
+
+
 def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequence[Stage] | None = None,
            on_stage_end: Callable[[int], None] | None = None) -> dict[str, float]:  # fmt: skip
     """Differentiable search: weights and gates trained together on task loss + strength * cost.
 
-    With a budget, a StrengthController moves the strength every step by the argmax architecture's
-    cost (bounded per epoch; see search/budget.py), so the deployed network settles at the budget.
+    With limits (a budget, a RAM budget, the target's memories: search.limits) each limit has its
+    own strength, moved every step by the argmax architecture's cost on that limit (bounded per
+    epoch; see search/budget.py), so the deployed network settles just under all of them.
     `stages`: (budget, epochs) pairs run one after the other on the same supernet, optimizers and
-    strength (the regularization path of search/path.py); `on_stage_end(k)` is called after each,
-    also when a resumed run finds the stage already done. Default: one stage (cfg.budget, search_epochs).
+    strengths (the regularization path of search/path.py); the stage's budget replaces cfg.budget,
+    the other limits hold in every stage. `on_stage_end(k)` is called after each stage, also when a
+    resumed run finds it already done. Default: one stage (cfg.budget, search_epochs).
     """
-    cfg = ctx.cfg
+    cfg, main = ctx.cfg, ctx.cost
     stages = list(stages) if stages else [(cfg.budget, cfg.search_epochs)]
     total = sum(epochs for _, epochs in stages)
     w_opt = weight_optimizer(net.weight_parameters(), ctx)
@@ -186,34 +199,44 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequen
     a_opt = arch_optimizer(net.arch_parameters(), ctx)
     schedule = temperature_schedule(cfg, total)
     net.set_sampling(cfg.sampling)
-    cost_ref = reference_cost(net, ctx)
     steps = max(1, math.ceil(len(ctx.data.train) / cfg.batch_size))
-    budgeted = any(budget is not None for budget, _ in stages)
-    controller = StrengthController(1.0, max(cfg.strength, 1e-3), cfg.budget_rate, steps) if budgeted else None
-    state = {"strength": cfg.strength if controller is None else controller.strength}
+    stage_limits = [run_limits(cfg, ctx.target, main, budget) if budget is not None or has_limits(cfg) else ()
+                    for budget, _ in stages]  # fmt: skip
+    costs = {main} | {limit.cost for limits in stage_limits for limit in limits}
+    refs = {c: reference_cost(net, ctx, c) for c in costs}
+    controller = StrengthController(1.0, max(cfg.strength, 1e-3), cfg.budget_rate, steps)
+    state = {_key("strength", c, main): cfg.strength if c == main else controller.strength for c in costs}
+    if any(limit.cost == main for limits in stage_limits for limit in limits):
+        state["strength"] = controller.strength
 
-    def cost_of() -> Tensor:
-        return cost_models.evaluate(ctx.cost, net.layer_choices(), ctx.target)
+    def cost_of(cost: str) -> Tensor:
+        return cost_models.evaluate(cost, net.layer_choices(), ctx.target)
 
     @torch.no_grad()
-    def argmax_cost() -> float:
+    def argmax_cost(cost: str) -> float:
         """The cost of what discretization would pick now (hard gates: one-hot probabilities)."""
         mode = next(net.all_gates()).mode
         net.set_sampling("hard")
         try:
-            return float(cost_of())
+            return float(cost_of(cost))
         finally:
             net.set_sampling(mode)
 
-    def epoch(e: int, local: int, epochs: int, gen: torch.Generator, budget: float | None) -> dict[str, float]:
+    hard_from = total - round(cfg.harden * total)  # epochs from here train the deployed (one-hot) network
+
+    def epoch(e: int, local: int, epochs: int, gen: torch.Generator, limits: tuple[Limit, ...]) -> dict:
         reserve_min_channels(net, cfg)
-        if controller is not None:
-            controller.load(state)
+        # hardening: the weights learn the network discretization will keep, the gates still get
+        # (straight-through) gradients, so the fine-tune starts from weights that fit the argmax
+        net.set_sampling(hardened(cfg.sampling) if e >= hard_from else cfg.sampling)
         net.train()
-        task_sum, n, low, high = 0.0, 0, state["strength"], state["strength"]
-        deployed = argmax_cost() if budget is not None else 0.0
-        if budget is not None and local == 0:
-            state["start_cost"] = deployed  # where this stage's descent starts (kept in the checkpoint)
+        limited = {limit.cost for limit in limits}
+        deployed = {limit.cost: argmax_cost(limit.cost) for limit in limits}
+        if local == 0:  # where this stage's descent starts, per limit (kept in the checkpoint)
+            state.update({_key("start_cost", c, main): deployed[c] for c in limited})
+        seen = {c: [state[_key("strength", c, main)]] * 2 for c in limited}
+        targets: dict[str, float] = {}
+        task_sum, n = 0.0, 0
         for i, (x, y) in enumerate(batches(ctx.data.train, cfg.batch_size, shuffle=True, generator=gen,
                                            augment=ctx.data.augment)):  # fmt: skip
             # annealed by the library: every step for "anneal" (ends at tau_final), per epoch otherwise
@@ -221,44 +244,59 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequen
             if cfg.sampling in ("gumbel", "hard-gumbel"):
                 net.resample(gen)
             task_loss = F.cross_entropy(net(x), y)
-            cost = cost_of()
-            # With a budget the cost pushes only while the deployed (argmax) architecture is above the
-            # target, which walks down to the budget (budget_target): below it the task loss alone moves
-            # the gates, so the search cannot overshoot far under the budget and settles where the two meet.
-            target = budget_target(budget, state.get("start_cost", 0.0), (local + (i + 1) / steps) / epochs)
-            push = budget is None or deployed > target
-            loss = task_loss + state["strength"] * cost / cost_ref if push else task_loss
+            loss = task_loss
+            if main not in limited:  # no budget on the run's own cost: the fixed-strength trade-off
+                loss = loss + cfg.strength * cost_of(main) / refs[main]
+            # A limit's cost pushes only while the deployed (argmax) architecture is above its target,
+            # which walks down to the limit (budget_target): below it the task loss alone moves the
+            # gates, so the search cannot overshoot far under a limit and settles where the two meet.
+            progress = (local + (i + 1) / steps) / epochs
+            for limit in limits:
+                c = limit.cost
+                targets[c] = budget_target(limit.budget, state[_key("start_cost", c, main)], progress)
+                if deployed[c] > targets[c]:
+                    loss = loss + state[_key("strength", c, main)] * cost_of(c) / refs[c]
             w_opt.zero_grad(set_to_none=True)
             a_opt.zero_grad(set_to_none=True)
             loss.backward()
             w_opt.step()
             a_opt.step()
-            if controller is not None and budget is not None:
-                deployed = argmax_cost()
-                controller.budget = target
-                state["strength"] = controller.update(deployed)
-                low, high = min(low, state["strength"]), max(high, state["strength"])
+            for c in limited:  # each limit's strength follows its own argmax cost
+                deployed[c] = argmax_cost(c)
+                controller.load({"strength": state[_key("strength", c, main)]})
+                controller.budget = targets[c]
+                state[_key("strength", c, main)] = s = controller.update(deployed[c])
+                seen[c] = [min(seen[c][0], s), max(seen[c][1], s)]
             task_sum, n = task_sum + task_loss.item() * len(y), n + len(y)
         w_sched.step()
         with torch.no_grad():
-            expected = float(cost_of())
-        return {"task_loss": task_sum / max(n, 1), "val_acc": hard_accuracy(net, ctx), "cost": expected,
-                "arch_cost": argmax_cost(), "tau": float(next(net.all_gates()).tau), "strength": state["strength"],
-                "strength_min": low, "strength_max": high, "budget": budget if budget is not None else "",
-                "target": target if budget is not None else ""}  # fmt: skip
+            expected = float(cost_of(main))
+        row = {"task_loss": task_sum / max(n, 1), "val_acc": hard_accuracy(net, ctx), "cost": expected,
+               "arch_cost": argmax_cost(main), "tau": float(next(net.all_gates()).tau),
+               "strength": state["strength"], "strength_min": seen.get(main, [state["strength"]] * 2)[0],
+               "strength_max": seen.get(main, [state["strength"]] * 2)[1]}  # fmt: skip
+        budgets = {limit.cost: limit.budget for limit in limits}
+        row.update({"budget": budgets.get(main, ""), "target": targets.get(main, "")})
+        for c in sorted(limited - {main}):  # a second limit's own columns, e.g. arch_cost@peak_activation_ram
+            row.update({f"arch_cost@{c}": deployed[c], f"strength@{c}": state[f"strength@{c}"],
+                        f"budget@{c}": budgets[c], f"target@{c}": targets.get(c, "")})  # fmt: skip
+        return row
 
     objects = {"net": net, "w_opt": w_opt, "a_opt": a_opt, "w_sched": w_sched}
     offset = 0
-    for k, (budget, epochs) in enumerate(stages):
+    for k, (_, epochs) in enumerate(stages):
         name = phase if len(stages) == 1 else f"{phase}-{k}"
-        ctx.phase(name, epochs, objects, lambda e, g, o=offset, n=epochs, b=budget: epoch(o + e, e, n, g, b),
+        limits = stage_limits[k]
+        ctx.phase(name, epochs, objects, lambda e, g, o=offset, n=epochs, lim=limits: epoch(o + e, e, n, g, lim),
                   extra=lambda: dict(state), restore_extra=state.update)  # fmt: skip
         offset += epochs
         reserve_min_channels(net, cfg)  # from the stage's final gates: a resumed run discretizes alike
         if on_stage_end is not None:
             on_stage_end(k)
     net.set_sampling("soft")
-    return {"search_val_acc": hard_accuracy(net, ctx), "cost_ref": cost_ref, "final_strength": state["strength"]}
+    final = {"search_val_acc": hard_accuracy(net, ctx), "cost_ref": refs[main], "final_strength": state["strength"]}
+    final.update({f"final_strength@{c}": state[f"strength@{c}"] for c in sorted(costs - {main})})
+    return final
 
 
 def hard_accuracy(net: Supernet, ctx: RunContext) -> float:

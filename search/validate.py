@@ -89,15 +89,21 @@ def check_settings(cfg: SearchConfig, target: Target, new_folder: bool = True) -
 
 def check_budget(cfg: SearchConfig, model: nn.Module, in_shape: tuple[int, ...], target: Target, cost: str,
                  min_channels: int | Callable[[int], int] = 1) -> None:  # fmt: skip
-    """Refuse a budget that no architecture can meet, before any epoch is spent."""
-    if cfg.budget is None or cfg.method == "uniform":
+    """Refuse a limit (budget, ram_budget, the target's memories) that no architecture can meet,
+    before any epoch is spent."""
+    from search.limits import has_limits, run_limits
+
+    if not has_limits(cfg) or cfg.method == "uniform":
         return
     from search.viability import smallest_viable_cost
 
     # every width some method may store (admm/importance use storage_bits too): a floor, never a false refusal
     bits = cfg.bits if cfg.bits is not None else tuple(sorted(set(target.weight_bits) | set(target.storage_bits)))
-    floor = smallest_viable_cost(model, torch.zeros(2, *in_shape), target, cost, bits, cfg.act_bits, min_channels)
-    if cfg.budget < floor:
-        raise ConfigError(f"budget {cfg.budget:g} is below the smallest viable {cfg.model} on {target.name}: "
-                          f"{cost} {floor:g} (each prunable group at min_channels={cfg.min_channels:g}, lowest bits); "
-                          "raise the budget")  # fmt: skip
+    for limit in run_limits(cfg, target, cost):
+        floor = smallest_viable_cost(model, torch.zeros(2, *in_shape), target, limit.cost, bits, cfg.act_bits,
+                                     min_channels)  # fmt: skip
+        if limit.budget < floor:
+            key = limit.source if limit.source != "fit_target" else f"fit_target ({target.name}'s memory)"
+            raise ConfigError(f"{key} {limit.budget:g} is below the smallest viable {cfg.model} on {target.name}: "
+                              f"{limit.cost} {floor:g} (each prunable group at min_channels={cfg.min_channels:g}, "
+                              "lowest bits); raise it")  # fmt: skip

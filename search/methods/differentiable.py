@@ -11,9 +11,10 @@ from __future__ import annotations
 from torch import nn
 
 from search.context import RunContext
+from search.fit import fit_limits
+from search.limits import has_limits, run_limits
 from search.methods import MethodResult, register_method
 from search.methods.common import build_supernet
-from search.repair import grow, repair
 from search.train import search
 from supernet import discretize
 
@@ -31,15 +32,15 @@ def differentiable_search(model: nn.Module, ctx: RunContext, bits: tuple[int, ..
     net = build_supernet(model, x, ctx, bits=bits, act_bits=ctx.cfg.act_bits, granularity=granularity)
     info = search(net, ctx)
     arch = discretize(net, {"method": ctx.cfg.method, "target": ctx.target.name, "model": ctx.cfg.model})
-    if ctx.cfg.budget is not None:
+    if has_limits(ctx.cfg):
         arch = fit_budget(net, arch, ctx)
     return MethodResult(net, arch, info)
 
 
 def fit_budget(net, arch, ctx: RunContext):
-    """Repair in both directions: shrink while over the budget, then grow while a larger choice fits."""
-    arch = repair(net, arch, ctx.cost, ctx.target, ctx.cfg.budget, ctx.cfg.min_kept)
-    return grow(net, arch, ctx.cost, ctx.target, ctx.cfg.budget)
+    """Repair in both directions against every limit of the run (the budget, a RAM budget, the
+    target's memories): shrink while over any, then grow while a larger choice fits all."""
+    return fit_limits(net, arch, ctx.target, run_limits(ctx.cfg, ctx.target, ctx.cost), ctx.cfg.min_kept)
 
 
 @register_method("joint")

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from search.context import RunContext
+from search.limits import has_limits
 from search.methods import MethodResult, register_method
 from search.methods.common import build_supernet
 from search.methods.differentiable import calibration_batch, fit_budget, target_bits
@@ -70,7 +71,7 @@ def prune_then_mps(model: nn.Module, ctx: RunContext) -> MethodResult:
     info_mps = search(net, ctx, phase="search-mps")
     t2 = time.perf_counter()
     arch = discretize(net, {"method": "prune-then-mps", "target": ctx.target.name, "model": ctx.cfg.model})
-    if ctx.cfg.budget is not None:
+    if has_limits(ctx.cfg):
         arch = fit_budget(net, arch, ctx)
     kept = sum(b > 0 for bits in arch.weight_bits.values() for b in bits)
     info = {**{f"prune_{k}": v for k, v in info_prune.items()}, **{f"mps_{k}": v for k, v in info_mps.items()},

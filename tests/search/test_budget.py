@@ -142,3 +142,25 @@ def test_tight_budget_fills_it_and_keeps_a_working_network(tiny_cfg, monkeypatch
     assert 0.9 * budget <= metrics["costs"]["size"] <= budget
     assert metrics["test_acc"] >= 0.6  # 4 classes: chance is 0.25
     assert all(min(k.values()) >= 1 for k in seen)
+
+
+def test_harden_trains_the_last_share_of_the_search_on_one_hot_gates(tiny_cfg, monkeypatch) -> None:
+    from search import train
+
+    modes: list[str] = []
+    real = train.hard_accuracy
+
+    def spy(net, ctx):  # called at each search epoch's end, before the mode is switched for evaluation
+        modes.append(next(net.all_gates()).mode)
+        return real(net, ctx)
+
+    monkeypatch.setattr(train, "hard_accuracy", spy)
+    run(replace(tiny_cfg, search_epochs=4, finetune_epochs=0, harden=0.5, sampling="gumbel"))
+    assert modes[:4] == ["gumbel", "gumbel", "hard-gumbel", "hard-gumbel"]
+
+
+def test_harden_must_be_a_share() -> None:
+    from search.config import ConfigError, SearchConfig
+
+    with pytest.raises(ConfigError, match=r"harden must be a share of the search in \[0, 1\]"):
+        SearchConfig(harden=1.5)
