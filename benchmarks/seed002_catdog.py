@@ -7,7 +7,9 @@ The thesis (table 4.9, standalone setup) trains QuantNet with Adam, constant lr 
     TwoNN + mixed precision (1-bit, 2-bit)             65.80%   0.1321 MB
     TwoNN + clustering, cluster-preserving QAT         65.95%   0.1625 MB
 
-Runs here (one shared float warm-up = the base model, then one run per pipeline):
+Here every training phase (the float base model and each pipeline's retraining) stops early the
+same way (patience 5, best epoch kept), judged on a validation split of the training images, not on
+the test set. Runs (one shared float warm-up = the base model, then one run per pipeline):
 
   twonn-thesis   twonn, Delta = 20 (the thesis' value), activations = thesis (clip [-1, 1] at the
                  layer's precision, sign for binary), first_last = float, retrain = scratch
@@ -53,6 +55,7 @@ def base_config(smoke: bool, out: Path, data_root: Path | None) -> SearchConfig:
     epochs = 1 if smoke else 100
     return SearchConfig(model="quantnet", dataset="cifar10", classes=("cat", "dog"), target="generic", cost="memory",
                         warmup_epochs=epochs, search_epochs=0, finetune_epochs=epochs, batch_size=64, lr=1e-3,
+                        patience=5, select_best=True,  # the thesis' early stopping (on validation here, not test)
                         train_subset=200 if smoke else None, out_dir=str(out), progress=False,
                         data_root=None if data_root is None else str(data_root))  # fmt: skip
 

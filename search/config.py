@@ -74,11 +74,12 @@ class SearchConfig:
     momentum: float = 0.9  # sgd only (weights and gates)
     lr_schedule: str = "constant"  # or "cosine": per phase, from lr down to 0 at the phase's last epoch
     select_best: bool = False  # fine-tune: keep the epoch with the best validation accuracy
+    patience: int = 0  # fine-tune: stop after this many epochs without a better validation accuracy (0: off)
     arch_lr: float = 1e-2
     arch_optimizer: str = "adam"
     weight_decay: float = 0.0
     sampling: str = "soft"
-    harden: float = 0.0  # last share of the search trained on hard (one-hot, straight-through) gates
+    harden: float = 0.5  # last share of the search trained on hard (one-hot, straight-through) gates
     tau0: float = 1.0
     tau_decay: float = 0.045  # "exp"/"linear" schedules only
     tau_schedule: str = "anneal"  # tau0 -> tau_final over the search epochs; "exp" is the seed's per-epoch decay
@@ -109,7 +110,8 @@ class SearchConfig:
         for key in positive:
             if not getattr(self, key) > 0:
                 raise ConfigError(f"{key} must be > 0, got {getattr(self, key)!r}")
-        for key in ("warmup_epochs", "search_epochs", "finetune_epochs", "weight_decay", "tau_decay", "strength"):
+        for key in ("warmup_epochs", "search_epochs", "finetune_epochs", "weight_decay", "tau_decay", "strength",
+                    "patience"):  # fmt: skip
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)!r}")
         for key in ("budget", "ram_budget"):

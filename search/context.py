@@ -132,17 +132,22 @@ class RunContext:
         epoch_fn: Callable[[int, torch.Generator], dict[str, float]],
         extra: Callable[[], dict[str, Any]] | None = None,
         restore_extra: Callable[[dict[str, Any]], None] | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         """Run epochs [resume point, epochs) of one phase; checkpoint after each epoch.
 
         objects: everything with a state_dict that the phase changes (models, optimizers).
         extra/restore_extra: small plain state outside those objects (e.g. an adaptive lambda).
+        stop: asked after each checkpointed epoch (and on resume); True ends the phase early
+        (early stopping: its state lives in `objects`, so a resumed run stops where it would have).
         Raises TrainingDiverged (without checkpointing the bad epoch) when the state stops being finite.
         """
         fresh_lrs = _learning_rates(objects)
         start, saved = self.checkpoints.restore(name, objects)
         if restore_extra is not None and saved:
             restore_extra(saved)
+        if start > 0 and stop is not None and stop():
+            return
         if self.reset_lr and start > 0:
             _set_learning_rates(objects, fresh_lrs)
         tty = sys.stdout.isatty()
@@ -171,6 +176,9 @@ class RunContext:
                         for k, v in metrics.items():
                             if isinstance(v, (int, float)):
                                 board.add_scalar(f"{name}/{k}", v, epoch)
+                    if stop is not None and stop():
+                        log.info("%s: early stop after epoch %d/%d", name, epoch + 1, epochs)
+                        break
         finally:
             bar.close()
             if board is not None:

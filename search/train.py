@@ -84,40 +84,55 @@ class BestState:
     def __init__(self) -> None:
         self.acc = -1.0
         self.weights: dict[str, Tensor] = {}
+        self.since = 0  # epochs since the best one (early stopping's patience counter)
 
     def offer(self, acc: float, model: nn.Module) -> None:
         if acc > self.acc:
-            self.acc = acc
+            self.acc, self.since = acc, 0
             self.weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            self.since += 1
 
     def state_dict(self) -> dict:
-        return {"acc": self.acc, "weights": self.weights}
+        return {"acc": self.acc, "weights": self.weights, "since": self.since}
 
     def load_state_dict(self, state: dict) -> None:
         self.acc, self.weights = float(state["acc"]), dict(state["weights"])
+        self.since = int(state.get("since", 0))
 
 
 def warmup(model: nn.Module, ctx: RunContext, phase: str = "warmup", epochs: int | None = None) -> dict[str, float]:
-    """Float training: the supernet starts from a network that already works."""
+    """Float training: the supernet starts from a network that already works.
+
+    With cfg.patience > 0 it stops early like the fine-tune (and keeps the best epoch with select_best)."""
     opt = weight_optimizer(model.parameters(), ctx)
     epochs = ctx.cfg.warmup_epochs if epochs is None else epochs
     sched = lr_schedule(opt, epochs, ctx)
+    patience, best = ctx.cfg.patience, BestState()
 
     def epoch(e: int, g: torch.Generator) -> dict[str, float]:
         metrics = train_epoch(model, ctx, opt, g)
         sched.step()
+        if patience > 0:
+            best.offer(metrics["val_acc"], model)
         return metrics
 
+    objects = {"model": model, "opt": opt, "sched": sched}
+    if patience > 0:  # only then: older warm-up checkpoints (without it) still resume
+        objects["best"] = best
     with ctx.float_autocast():  # amp=bf16 only here: no quantizer rounds in the float network
-        ctx.phase(phase, epochs, {"model": model, "opt": opt, "sched": sched}, epoch)
+        ctx.phase(phase, epochs, objects, epoch, stop=lambda: 0 < patience <= best.since)
+    if patience > 0 and ctx.cfg.select_best and best.weights:
+        model.load_state_dict(best.weights)
     return {"float_val_acc": evaluate(model, ctx.data.val), "float_test_acc": evaluate(model, ctx.data.test)}
 
 
 def finetune(model: nn.Module, ctx: RunContext, phase: str = "finetune", penalty: Penalty | None = None) -> dict:
     """Train the discrete, physically pruned, fake-quantized network (quantization-aware training).
 
-    With cfg.select_best the weights of the epoch with the best validation accuracy are kept
-    (early stopping by selection); the test set is only ever read at the end."""
+    With cfg.select_best the weights of the epoch with the best validation accuracy are kept;
+    with cfg.patience > 0 the phase also stops after that many epochs without a better one
+    (early stopping). The test set is only ever read at the end."""
     opt = weight_optimizer(model.parameters(), ctx)
     sched = lr_schedule(opt, ctx.cfg.finetune_epochs, ctx)
     best = BestState()
@@ -129,7 +144,8 @@ def finetune(model: nn.Module, ctx: RunContext, phase: str = "finetune", penalty
         return metrics
 
     objects = {"model": model, "opt": opt, "sched": sched, "best": best}
-    ctx.phase(phase, ctx.cfg.finetune_epochs, objects, epoch)
+    patience = ctx.cfg.patience
+    ctx.phase(phase, ctx.cfg.finetune_epochs, objects, epoch, stop=lambda: 0 < patience <= best.since)
     if ctx.cfg.select_best and best.weights:
         model.load_state_dict(best.weights)
     return {"val_acc": evaluate(model, ctx.data.val), "test_acc": evaluate(model, ctx.data.test)}
