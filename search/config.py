@@ -79,7 +79,8 @@ class SearchConfig:
     arch_optimizer: str = "adam"
     weight_decay: float = 0.0
     sampling: str = "soft"
-    harden: float = 0.5  # last share of the search trained on hard (one-hot, straight-through) gates
+    harden: float = 0.0  # last share of the search trained on hard (one-hot, straight-through) gates
+    harden_gap: float = 0.1  # ... or from the first epoch whose argmax net is this far (val acc) behind the supernet
     tau0: float = 1.0
     tau_decay: float = 0.045  # "exp"/"linear" schedules only
     tau_schedule: str = "anneal"  # tau0 -> tau_final over the search epochs; "exp" is the seed's per-epoch decay
@@ -118,8 +119,9 @@ class SearchConfig:
             if getattr(self, key) is not None and not getattr(self, key) > 0:
                 raise ConfigError(f"{key} must be > 0, got {getattr(self, key)!r}")
         _choice("sampling", self.sampling, SAMPLING)
-        if not 0 <= self.harden <= 1:
-            raise ConfigError(f"harden must be a share of the search in [0, 1], got {self.harden!r}")
+        for key in ("harden", "harden_gap"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise ConfigError(f"{key} must be in [0, 1], got {getattr(self, key)!r}")
         _choice("tau_schedule", self.tau_schedule, TAU_SCHEDULES)
         _choice("arch_optimizer", self.arch_optimizer, OPTIMIZERS)
         _choice("optimizer", self.optimizer, OPTIMIZERS)

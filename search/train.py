@@ -238,13 +238,17 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequen
         finally:
             net.set_sampling(mode)
 
-    hard_from = total - round(cfg.harden * total)  # epochs from here train the deployed (one-hot) network
+    # Hardening: from `hard_from`, or from the first epoch whose argmax network is more than
+    # harden_gap (validation accuracy) behind the soft supernet, the weights train on the network
+    # discretization will keep (one-hot gates, straight-through gradients for the gates).
+    hard_from = total - round(cfg.harden * total)
 
     def epoch(e: int, local: int, epochs: int, gen: torch.Generator, limits: tuple[Limit, ...]) -> dict:
         reserve_min_channels(net, cfg)
         # hardening: the weights learn the network discretization will keep, the gates still get
         # (straight-through) gradients, so the fine-tune starts from weights that fit the argmax
-        net.set_sampling(hardened(cfg.sampling) if e >= hard_from else cfg.sampling)
+        hard = e >= hard_from or bool(state.get("hardened", 0))
+        net.set_sampling(hardened(cfg.sampling) if hard else cfg.sampling)
         net.train()
         limited = {limit.cost for limit in limits}
         deployed = {limit.cost: argmax_cost(limit.cost) for limit in limits}
@@ -287,7 +291,11 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequen
         w_sched.step()
         with torch.no_grad():
             expected = float(cost_of(main))
-        row = {"task_loss": task_sum / max(n, 1), "val_acc": hard_accuracy(net, ctx), "cost": expected,
+        deployed_acc = hard_accuracy(net, ctx)
+        if cfg.harden_gap > 0 and not hard:  # the argmax network fell behind the supernet: harden from now on
+            state["soft_val_acc"] = soft_accuracy(net, ctx)
+            state["hardened"] = int(state["soft_val_acc"] - deployed_acc > cfg.harden_gap)
+        row = {"task_loss": task_sum / max(n, 1), "val_acc": deployed_acc, "cost": expected,
                "arch_cost": argmax_cost(main), "tau": float(next(net.all_gates()).tau),
                "strength": state["strength"], "strength_min": seen.get(main, [state["strength"]] * 2)[0],
                "strength_max": seen.get(main, [state["strength"]] * 2)[1]}  # fmt: skip
@@ -296,6 +304,7 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequen
         for c in sorted(limited - {main}):  # a second limit's own columns, e.g. arch_cost@peak_activation_ram
             row.update({f"arch_cost@{c}": deployed[c], f"strength@{c}": state[f"strength@{c}"],
                         f"budget@{c}": budgets[c], f"target@{c}": targets.get(c, "")})  # fmt: skip
+        row.update({"soft_val_acc": state.get("soft_val_acc", ""), "hard_gates": int(hard)})
         return row
 
     objects = {"net": net, "w_opt": w_opt, "a_opt": a_opt, "w_sched": w_sched}
@@ -313,6 +322,16 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequen
     final = {"search_val_acc": hard_accuracy(net, ctx), "cost_ref": refs[main], "final_strength": state["strength"]}
     final.update({f"final_strength@{c}": state[f"strength@{c}"] for c in sorted(costs - {main})})
     return final
+
+
+def soft_accuracy(net: Supernet, ctx: RunContext) -> float:
+    """Validation accuracy of the supernet itself (soft gates): what the search is training."""
+    mode = next(net.all_gates()).mode
+    net.set_sampling("soft")
+    try:
+        return evaluate(net, ctx.data.val)
+    finally:
+        net.set_sampling(mode)
 
 
 def hard_accuracy(net: Supernet, ctx: RunContext) -> float:
