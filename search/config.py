@@ -80,7 +80,7 @@ class SearchConfig:
     weight_decay: float = 0.0
     sampling: str = "soft"
     harden: float = 0.0  # last share of the search trained on hard (one-hot, straight-through) gates
-    harden_gap: float = 0.1  # ... or from the first epoch whose argmax net is this far (val acc) behind the supernet
+    harden_collapse: float = 0.5  # ... or once the argmax net's val acc falls below this x its best (0: never)
     tau0: float = 1.0
     tau_decay: float = 0.045  # "exp"/"linear" schedules only
     tau_schedule: str = "anneal"  # tau0 -> tau_final over the search epochs; "exp" is the seed's per-epoch decay
@@ -119,7 +119,7 @@ class SearchConfig:
             if getattr(self, key) is not None and not getattr(self, key) > 0:
                 raise ConfigError(f"{key} must be > 0, got {getattr(self, key)!r}")
         _choice("sampling", self.sampling, SAMPLING)
-        for key in ("harden", "harden_gap"):
+        for key in ("harden", "harden_collapse"):
             if not 0 <= getattr(self, key) <= 1:
                 raise ConfigError(f"{key} must be in [0, 1], got {getattr(self, key)!r}")
         _choice("tau_schedule", self.tau_schedule, TAU_SCHEDULES)

@@ -238,9 +238,10 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequen
         finally:
             net.set_sampling(mode)
 
-    # Hardening: from `hard_from`, or from the first epoch whose argmax network is more than
-    # harden_gap (validation accuracy) behind the soft supernet, the weights train on the network
-    # discretization will keep (one-hot gates, straight-through gradients for the gates).
+    # Hardening: from `hard_from`, or after the first epoch whose argmax network's validation accuracy
+    # fell below harden_collapse x its best in this search (the soft supernet no longer stands for
+    # the network that will be deployed), the weights train on the network discretization will
+    # keep (one-hot gates, straight-through gradients for the gates).
     hard_from = total - round(cfg.harden * total)
 
     def epoch(e: int, local: int, epochs: int, gen: torch.Generator, limits: tuple[Limit, ...]) -> dict:
@@ -292,9 +293,9 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequen
         with torch.no_grad():
             expected = float(cost_of(main))
         deployed_acc = hard_accuracy(net, ctx)
-        if cfg.harden_gap > 0 and not hard:  # the argmax network fell behind the supernet: harden from now on
-            state["soft_val_acc"] = soft_accuracy(net, ctx)
-            state["hardened"] = int(state["soft_val_acc"] - deployed_acc > cfg.harden_gap)
+        state["best_deployed_acc"] = best = max(state.get("best_deployed_acc", 0.0), deployed_acc)
+        if not hard and deployed_acc < cfg.harden_collapse * best:  # collapsed: harden from the next epoch
+            state["hardened"] = 1
         row = {"task_loss": task_sum / max(n, 1), "val_acc": deployed_acc, "cost": expected,
                "arch_cost": argmax_cost(main), "tau": float(next(net.all_gates()).tau),
                "strength": state["strength"], "strength_min": seen.get(main, [state["strength"]] * 2)[0],
@@ -304,7 +305,7 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequen
         for c in sorted(limited - {main}):  # a second limit's own columns, e.g. arch_cost@peak_activation_ram
             row.update({f"arch_cost@{c}": deployed[c], f"strength@{c}": state[f"strength@{c}"],
                         f"budget@{c}": budgets[c], f"target@{c}": targets.get(c, "")})  # fmt: skip
-        row.update({"soft_val_acc": state.get("soft_val_acc", ""), "hard_gates": int(hard)})
+        row["hard_gates"] = int(hard)
         return row
 
     objects = {"net": net, "w_opt": w_opt, "a_opt": a_opt, "w_sched": w_sched}
@@ -322,16 +323,6 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequen
     final = {"search_val_acc": hard_accuracy(net, ctx), "cost_ref": refs[main], "final_strength": state["strength"]}
     final.update({f"final_strength@{c}": state[f"strength@{c}"] for c in sorted(costs - {main})})
     return final
-
-
-def soft_accuracy(net: Supernet, ctx: RunContext) -> float:
-    """Validation accuracy of the supernet itself (soft gates): what the search is training."""
-    mode = next(net.all_gates()).mode
-    net.set_sampling("soft")
-    try:
-        return evaluate(net, ctx.data.val)
-    finally:
-        net.set_sampling(mode)
 
 
 def hard_accuracy(net: Supernet, ctx: RunContext) -> float:

@@ -164,47 +164,22 @@ def test_harden_must_be_a_share() -> None:
 
     with pytest.raises(ConfigError, match=r"harden must be in \[0, 1\]"):
         SearchConfig(harden=1.5)
-    with pytest.raises(ConfigError, match=r"harden_gap must be in \[0, 1\]"):
-        SearchConfig(harden_gap=-0.1)
+    with pytest.raises(ConfigError, match=r"harden_collapse must be in \[0, 1\]"):
+        SearchConfig(harden_collapse=-0.1)
 
 
-def test_an_argmax_network_behind_the_supernet_hardens_the_rest_of_the_search(tiny_cfg, monkeypatch) -> None:
-    """harden_gap: once the deployed network is that far behind the soft supernet, gates stay one-hot."""
+def test_a_collapsed_argmax_network_hardens_the_rest_of_the_search(tiny_cfg, monkeypatch) -> None:
+    """harden_collapse: once the deployed network's accuracy falls below that share of its best, gates stay
+    one-hot for the rest of the search."""
     from search import train
 
-    scores = iter([0.9, 0.85, 0.2])  # soft accuracies after epochs 0, 1, 2; the hard one is patched to 0.8
+    scores = iter([0.8, 0.7, 0.3, 0.9, 0.9, 0.9])  # epoch 2 falls below 0.5 x 0.8
     modes: list[str] = []
 
     def hard(net, ctx):
         modes.append(next(net.all_gates()).mode)
-        return 0.8
+        return next(scores)
 
     monkeypatch.setattr(train, "hard_accuracy", hard)
-    monkeypatch.setattr(train, "soft_accuracy", lambda net, ctx: next(scores))
-    run(replace(tiny_cfg, search_epochs=4, finetune_epochs=0, harden=0.0, harden_gap=0.08))
-    # after epoch 0 the gap is 0.1 > 0.08: epochs 1.. train hard, and no further soft score is taken
-    assert modes[:4] == ["soft", "hard", "hard", "hard"]
-    assert next(scores) == 0.85
-
-
-def test_patience_stops_the_fine_tune_and_keeps_the_best_epoch(tiny_cfg, monkeypatch) -> None:
-    from pathlib import Path
-
-    import pandas as pd
-
-    from search import train
-
-    calls = {"n": 0}
-    real = train.train_epoch
-
-    def falling(model, ctx, optimizer, gen, penalty=None):  # validation accuracy only gets worse
-        metrics = real(model, ctx, optimizer, gen, penalty)
-        calls["n"] += 1
-        return {**metrics, "val_acc": 0.9 - 0.1 * calls["n"]}
-
-    monkeypatch.setattr(train, "train_epoch", falling)
-    cfg = replace(tiny_cfg, method="uniform", warmup_epochs=0, search_epochs=0, finetune_epochs=8, patience=2,
-                  select_best=True, name="patient")  # fmt: skip
-    run(cfg)
-    history = pd.read_csv(next(Path(cfg.out_dir).glob("patient*")) / "history.csv")
-    assert (history["phase"] == "finetune").sum() == 3  # best at the first epoch, then 2 worse: stop
+    run(replace(tiny_cfg, search_epochs=5, finetune_epochs=0, harden=0.0, harden_collapse=0.5))
+    assert modes[:5] == ["soft", "soft", "soft", "hard", "hard"]
