@@ -80,7 +80,7 @@ class SearchConfig:
     weight_decay: float = 0.0
     sampling: str = "soft"
     harden: float = 0.0  # last share of the search trained on hard (one-hot, straight-through) gates
-    harden_collapse: float = 0.5  # ... or once the argmax net's val acc falls below this x its best (0: never)
+    harden_collapse: float = 0.0  # ... or once the argmax net's val acc falls below this x its best (0: never)
     tau0: float = 1.0
     tau_decay: float = 0.045  # "exp"/"linear" schedules only
     tau_schedule: str = "anneal"  # tau0 -> tau_final over the search epochs; "exp" is the seed's per-epoch decay
