@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
 
 from search.config import load_config, parse_quantity
-from search.pareto import collect, pareto_report
+from search.pareto import collect, fronts, plot
 from search.rundir import atomic_write_text
 from search.sweep import SweepConfig, shared_warmup, sweep
 
@@ -72,23 +71,36 @@ def run_benchmark(runs: Path, out: Path, overrides: list[str], only: tuple[str, 
     return report(folders, out, base)
 
 
-def report(folders: list[Path], out: Path, base) -> pd.DataFrame:
-    """points.csv and the Pareto plot of every finished point so far."""
+def report(folders: list[Path], out: Path, base, earlier: Path | None = None) -> pd.DataFrame:
+    """points.csv and the Pareto plot of every finished point so far.
+
+    earlier: a previous output folder (its points.csv and pareto_size.csv); its points that were not
+    run again here are kept, marked `measured = earlier`, so one protocol's front can be assembled
+    from two runs of the same code and warm-up (the warm-up and the uniform points reproduce exactly)."""
     out.mkdir(parents=True, exist_ok=True)
     df = collect(folders)
     df["recipe"] = ["seed" if Path(r).parent.name.endswith(SEED_RECIPE) else "default" for r in df["run"]]
-    plotted = [f for f in folders if not f.name.endswith(SEED_RECIPE)] or folders
-    csv, png = pareto_report(plotted, "size", plotted[0], title="ResNet-8, CIFAR-10 (2-core protocol)")
-    shutil.copy(csv, out / "pareto_size.csv")
-    shutil.copy(png, out / "pareto_size.png")
-    seconds = [json.loads((Path(r) / "metrics.json").read_text())["seconds"] for r in df["run"]]
-    df["wall_seconds"] = [round(sum(s.values()), 1) for s in seconds]
-    df["epochs"] = [
-        "+".join(str(v) for v in json.loads((Path(r) / "metrics.json").read_text())["epochs"].values())
-        for r in df["run"]
-    ]
-    keep = [c for c in ("method", "recipe", "budget", "test_acc", "float_test_acc", "cost", "epochs", "wall_seconds")
-            if c in df.columns]  # fmt: skip
+    metrics = [json.loads((Path(r) / "metrics.json").read_text()) for r in df["run"]]
+    df["wall_seconds"] = [round(sum(m["seconds"].values()), 1) for m in metrics]
+    df["epochs"] = ["+".join(str(v) for v in m["epochs"].values()) for m in metrics]
+    df["measured"] = "this run"
+    front = df[df["recipe"] == "default"].drop(columns=["recipe", "wall_seconds", "epochs", "measured"])
+    if earlier is not None:
+        old_front = pd.read_csv(earlier / "pareto_size.csv").drop(columns=["on_front", "options"], errors="ignore")
+        old_points = pd.read_csv(earlier / "points.csv")
+        new_keys = set(zip(df["method"], df["cost"], strict=True))
+        old_front = old_front[[(m, c) not in new_keys for m, c in zip(old_front["method"], old_front["cost"],
+                                                                       strict=True)]]  # fmt: skip
+        old_points = old_points[[(m, c) not in new_keys for m, c in zip(old_points["method"], old_points["cost"],
+                                                                         strict=True)]]  # fmt: skip
+        front = pd.concat([front, old_front.assign(method_options=[{}] * len(old_front))], ignore_index=True)
+        df = pd.concat([df, old_points.assign(recipe="default", measured="earlier")], ignore_index=True)
+    front = fronts(front, "size")
+    table = front.drop(columns=["method_options"]).assign(options=front["method_options"].map(json.dumps))
+    atomic_write_text(out / "pareto_size.csv", table.sort_values(["method", "cost"]).to_csv(index=False))
+    plot(front, "size", out / "pareto_size.png", title="ResNet-8, CIFAR-10 (2-core protocol)")
+    keep = [c for c in ("method", "recipe", "budget", "test_acc", "float_test_acc", "cost", "epochs", "wall_seconds",
+                        "measured") if c in df.columns]  # fmt: skip
     keep += sorted(c for c in df.columns if c.startswith("cost:"))
     table = df[keep].sort_values(["method", "recipe", "cost"])
     atomic_write_text(out / "points.csv", table.to_csv(index=False))
@@ -104,6 +116,8 @@ def main() -> None:
     parser.add_argument("--budgets", help="run only these of each group's budgets, e.g. 6kB,15kB")
     parser.add_argument("--report", action="store_true",
                         help="no training: rewrite --out from every finished group under --runs")  # fmt: skip
+    parser.add_argument("--earlier", type=Path, help="with --report: keep the points of this earlier output "
+                        "folder that were not run again")  # fmt: skip
     args = parser.parse_args()
     only = tuple(g.strip() for g in args.only.split(",") if g.strip())
     unknown = [g for g in only if g not in GROUPS]
@@ -113,7 +127,7 @@ def main() -> None:
         folders = [args.runs / f"cifar10-front-{g}" for g in only if (args.runs / f"cifar10-front-{g}").exists()]
         if not folders:
             parser.error(f"no finished groups under {args.runs}")
-        print(report(folders, args.out, None).to_string(index=False))
+        print(report(folders, args.out, None, args.earlier).to_string(index=False))
         return
     subset = tuple(b.strip() for b in args.budgets.split(",")) if args.budgets else None
     print(run_benchmark(args.runs, args.out, args.set, only, subset).to_string(index=False))
