@@ -15,7 +15,7 @@ KELLY = ("#0067A5", "#BE0032", "#008856", "#F38400", "#875692", "#882D17", "#8DB
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
 KNOWN = ("joint", "channel-mps", "layer-mps", "prune", "prune-then-mps", "importance", "twonn", "twonn-cluster",
          "admm", "uniform-w8", "uniform-w4", "uniform-w2", "uniform-w1", "uniform-w3", "uniform-w5", "uniform-w6",
-         "uniform-w7")  # fmt: skip
+         "uniform-w7", "joint-path", "pit-then-mps")  # fmt: skip
 
 
 def method_style(method: str) -> tuple[str, str]:
