@@ -47,7 +47,8 @@ SEED_RECIPE = "recipe"
 
 
 def run_benchmark(runs: Path, out: Path, overrides: list[str], only: tuple[str, ...] = tuple(GROUPS),
-                  subset: tuple[str, ...] | None = None) -> pd.DataFrame:  # fmt: skip
+                  subset: tuple[str, ...] | None = None, methods: tuple[str, ...] | None = None,
+                  ) -> pd.DataFrame:  # fmt: skip
     base = load_config(CONFIG, [f"out_dir={runs}", "progress=false", *overrides])
     warm_dir = runs / "cifar10-front" / "warmup"
     warm_dir.mkdir(parents=True, exist_ok=True)
@@ -60,8 +61,11 @@ def run_benchmark(runs: Path, out: Path, overrides: list[str], only: tuple[str, 
             budgets = tuple(parse_quantity(b) for b in subset if parse_quantity(b) in budgets)
             if not budgets:
                 continue
+        chosen = tuple(m for m in spec["methods"] if methods is None or m in methods)
+        if not chosen:
+            continue
         group_base = load_config(CONFIG, [f"out_dir={runs}", "progress=false", *overrides, *spec.get("set", ())])
-        sweep_spec = SweepConfig(methods=spec["methods"], budgets=budgets, uniform_bits=spec.get("uniform_bits", (8,)),
+        sweep_spec = SweepConfig(methods=chosen, budgets=budgets, uniform_bits=spec.get("uniform_bits", (8,)),
                                  name=f"cifar10-front-{group}")  # fmt: skip
         folder = runs / sweep_spec.name
         resume = folder if (folder / "sweep.json").exists() else None
@@ -114,6 +118,7 @@ def main() -> None:
     parser.add_argument("--only", default=",".join(GROUPS), help=f"groups to run, in order: {', '.join(GROUPS)}")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--budgets", help="run only these of each group's budgets, e.g. 6kB,15kB")
+    parser.add_argument("--methods", help="run only these of each group's methods, e.g. channel-mps")
     parser.add_argument("--report", action="store_true",
                         help="no training: rewrite --out from every finished group under --runs")  # fmt: skip
     parser.add_argument("--earlier", type=Path, help="with --report: keep the points of this earlier output "
@@ -130,7 +135,8 @@ def main() -> None:
         print(report(folders, args.out, None, args.earlier).to_string(index=False))
         return
     subset = tuple(b.strip() for b in args.budgets.split(",")) if args.budgets else None
-    print(run_benchmark(args.runs, args.out, args.set, only, subset).to_string(index=False))
+    methods = tuple(m.strip() for m in args.methods.split(",")) if args.methods else None
+    print(run_benchmark(args.runs, args.out, args.set, only, subset, methods).to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -52,7 +52,9 @@ def _moves(gates: ChannelGates, bits: tuple[int, ...], direction: int, min_kept:
         col = c if alpha.shape[1] > 1 else 0
         i = gates.options.index(b) if b in gates.options else 0
         j = i + direction
-        if not 0 <= j < len(gates.options) or not bool(allowed[j, col]):
+        while 0 <= j < len(gates.options) and not bool(allowed[j, col]):  # skip masked options
+            j += direction
+        if not 0 <= j < len(gates.options):
             continue
         if gates.options[j] == 0 and kept <= min_kept:
             continue

@@ -6,7 +6,8 @@ search), then the precision of every channel that survived. Both searches are th
 differentiable search as `joint`, on one supernet with the full option set, narrowed per phase
 by the gates' allowed-option mask (ChannelGates.set_allowed):
 
-  search-prune  every channel may take {0, top bits}          (strength = cfg.strength)
+  search-prune  every channel may take {0, top bits}          (strength = cfg.strength, or with cfg.budget
+                the budget x top / lowest bits: see prune_budget)
   search-mps    pruned channels are fixed at 0; kept channels choose among the non-zero bits,
                 with fresh architecture logits (reference init) and the weights of phase one
                 (strength = cfg.strength, or cfg.budget when given)
@@ -28,6 +29,7 @@ from search.limits import has_limits
 from search.methods import MethodResult, register_method
 from search.methods.common import build_supernet
 from search.methods.differentiable import calibration_batch, fit_budget, target_bits
+from search.repair import repair
 from search.train import search
 from supernet import ChannelGates, Supernet, discretize
 
@@ -58,6 +60,27 @@ def allow_mps_on_kept(net: Supernet) -> None:
         g.set_allowed(mask)
 
 
+def fix_pruning(net: Supernet, arch) -> None:
+    """Make the gates' argmax equal `arch` (each group's gates once)."""
+    done: set[int] = set()
+    for name in net.layer_names:
+        gates = net.layer(name).gates
+        if id(gates) not in done:
+            done.add(id(gates))
+            gates.set_choice(arch.weight_bits[name])
+
+
+def prune_budget(budget: float | None, options: tuple[int, ...]) -> float | None:
+    """Phase one's budget at the top bit-width: the size whose channels, all at the lowest non-zero
+    bit-width, fit `budget` (weight bytes scale with bits). Without it, a fixed-strength prune phase
+    can keep more channels than any precision choice fits (seen: 18,820 B of 2-bit weights for a
+    15 kB budget on CIFAR-10), and phase two cannot prune."""
+    if budget is None:
+        return None
+    nonzero = [b for b in options if b > 0]
+    return budget * max(nonzero) / min(nonzero)
+
+
 @register_method("prune-then-mps")
 def prune_then_mps(model: nn.Module, ctx: RunContext) -> MethodResult:
     bits = target_bits(ctx)
@@ -65,7 +88,11 @@ def prune_then_mps(model: nn.Module, ctx: RunContext) -> MethodResult:
     net = build_supernet(model, calibration_batch(ctx), ctx, bits=options, act_bits=ctx.cfg.act_bits)
     t0 = time.perf_counter()
     allow_prune_only(net)
-    info_prune = search(net, replace(ctx, cfg=replace(ctx.cfg, budget=None)), phase="search-prune")
+    info_prune = search(net, replace(ctx, cfg=replace(ctx.cfg, budget=prune_budget(ctx.cfg.budget, options))),
+                        phase="search-prune")  # fmt: skip
+    if ctx.cfg.budget is not None:  # phase one's argmax repaired to its budget, so phase two can fit
+        fix_pruning(net, repair(net, discretize(net), ctx.cost, ctx.target, prune_budget(ctx.cfg.budget, options),
+                                ctx.cfg.min_kept))  # fmt: skip
     t1 = time.perf_counter()
     allow_mps_on_kept(net)
     info_mps = search(net, ctx, phase="search-mps")
