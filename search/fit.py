@@ -66,8 +66,7 @@ def repair_to_fit(
 ) -> Architecture:
     """`arch` lowered until it fits both limits (the budgets, else the target's Flash and SRAM)."""
     flash, ram = limits(target, flash_budget, ram_budget)
-    arch = repair(net, arch, FLASH_COST, target, flash)
-    arch = repair_ram(net, arch, target, ram)
+    arch = fit_limits(net, arch, target, (Limit(FLASH_COST, flash, "fit_target"), Limit(RAM_COST, ram, "fit_target")))
     fit = check_fit(net.layer_choices(arch), target, flash, ram)
     if not fit.fits:  # cannot happen unless a cost model is not monotone in pruning
         raise ValueError(f"repair left the architecture over a limit: {fit.summary()}")

@@ -8,7 +8,7 @@ visible where it is computed:  loss = task_loss + strength * cost / cost_ref
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +19,7 @@ from search.budget import StrengthController
 from search.config import SearchConfig
 from search.context import RunContext
 from search.data import InMemoryDataset, batches
-from search.limits import Limit, has_limits, run_limits
+from search.limits import Limit, run_limits
 from supernet import Architecture, Supernet
 from supernet.gates import TemperatureSchedule
 
@@ -216,25 +216,32 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequen
     schedule = temperature_schedule(cfg, total)
     net.set_sampling(cfg.sampling)
     steps = max(1, math.ceil(len(ctx.data.train) / cfg.batch_size))
-    stage_limits = [run_limits(cfg, ctx.target, main, budget) if budget is not None or has_limits(cfg) else ()
-                    for budget, _ in stages]  # fmt: skip
-    costs = {main} | {limit.cost for limits in stage_limits for limit in limits}
+    stage_limits = [run_limits(cfg, ctx.target, main, budget) for budget, _ in stages]
+    limited_somewhere = {limit.cost for limits in stage_limits for limit in limits}
+    costs = {main} | limited_somewhere
     refs = {c: reference_cost(net, ctx, c) for c in costs}
     controller = StrengthController(1.0, max(cfg.strength, 1e-3), cfg.budget_rate, steps)
-    state = {_key("strength", c, main): cfg.strength if c == main else controller.strength for c in costs}
-    if any(limit.cost == main for limits in stage_limits for limit in limits):
-        state["strength"] = controller.strength
+    state = {_key("strength", c, main): controller.strength if c in limited_somewhere else cfg.strength
+             for c in costs}  # fmt: skip
 
-    def cost_of(cost: str) -> Tensor:
-        return cost_models.evaluate(cost, net.layer_choices(), ctx.target)
+    def costs_of(names: Iterable[str]) -> dict[str, Tensor]:
+        """Several costs of the current gates from one layer_choices() (it carries the RAM plan)."""
+        names = list(names)
+        if not names:
+            return {}
+        choices = net.layer_choices()
+        return {c: cost_models.evaluate(c, choices, ctx.target) for c in names}
 
     @torch.no_grad()
-    def argmax_cost(cost: str) -> float:
-        """The cost of what discretization would pick now (hard gates: one-hot probabilities)."""
+    def argmax_costs(names: Iterable[str]) -> dict[str, float]:
+        """The costs of what discretization would pick now (hard gates: one-hot probabilities)."""
+        names = list(names)
+        if not names:
+            return {}
         mode = next(net.all_gates()).mode
         net.set_sampling("hard")
         try:
-            return float(cost_of(cost))
+            return {c: float(v) for c, v in costs_of(names).items()}
         finally:
             net.set_sampling(mode)
 
@@ -251,8 +258,9 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequen
         hard = e >= hard_from or bool(state.get("hardened", 0))
         net.set_sampling(hardened(cfg.sampling) if hard else cfg.sampling)
         net.train()
-        limited = {limit.cost for limit in limits}
-        deployed = {limit.cost: argmax_cost(limit.cost) for limit in limits}
+        order = [limit.cost for limit in limits]  # a fixed order: the loss sums its terms alike every run
+        limited = set(order)
+        deployed = argmax_costs(order)
         if local == 0:  # where this stage's descent starts, per limit (kept in the checkpoint)
             state.update({_key("start_cost", c, main): deployed[c] for c in limited})
         seen = {c: [state[_key("strength", c, main)]] * 2 for c in limited}
@@ -265,9 +273,6 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequen
             if cfg.sampling in ("gumbel", "hard-gumbel"):
                 net.resample(gen)
             task_loss = F.cross_entropy(net(x), y)
-            loss = task_loss
-            if main not in limited:  # no budget on the run's own cost: the fixed-strength trade-off
-                loss = loss + cfg.strength * cost_of(main) / refs[main]
             # A limit's cost pushes only while the deployed (argmax) architecture is above its target,
             # which walks down to the limit (budget_target): below it the task loss alone moves the
             # gates, so the search cannot overshoot far under a limit and settles where the two meet.
@@ -275,15 +280,19 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequen
             for limit in limits:
                 c = limit.cost
                 targets[c] = budget_target(limit.budget, state[_key("start_cost", c, main)], progress)
-                if deployed[c] > targets[c]:
-                    loss = loss + state[_key("strength", c, main)] * cost_of(c) / refs[c]
+            pushing = [c for c in order if deployed[c] > targets[c]]
+            fixed = [] if main in limited else [main]  # no budget on the run's own cost: fixed strength
+            loss = task_loss
+            for c, cost in costs_of(fixed + pushing).items():
+                strength = cfg.strength if c in fixed else state[_key("strength", c, main)]
+                loss = loss + strength * cost / refs[c]
             w_opt.zero_grad(set_to_none=True)
             a_opt.zero_grad(set_to_none=True)
             loss.backward()
             w_opt.step()
             a_opt.step()
-            for c in limited:  # each limit's strength follows its own argmax cost
-                deployed[c] = argmax_cost(c)
+            deployed = argmax_costs(order)
+            for c in order:  # each limit's strength follows its own argmax cost
                 controller.load({"strength": state[_key("strength", c, main)]})
                 controller.budget = targets[c]
                 state[_key("strength", c, main)] = s = controller.update(deployed[c])
@@ -291,13 +300,13 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequen
             task_sum, n = task_sum + task_loss.item() * len(y), n + len(y)
         w_sched.step()
         with torch.no_grad():
-            expected = float(cost_of(main))
+            expected = float(costs_of([main])[main])
         deployed_acc = hard_accuracy(net, ctx)
         state["best_deployed_acc"] = best = max(state.get("best_deployed_acc", 0.0), deployed_acc)
         if not hard and deployed_acc < cfg.harden_collapse * best:  # collapsed: harden from the next epoch
             state["hardened"] = 1
         row = {"task_loss": task_sum / max(n, 1), "val_acc": deployed_acc, "cost": expected,
-               "arch_cost": argmax_cost(main), "tau": float(next(net.all_gates()).tau),
+               "arch_cost": argmax_costs([main])[main], "tau": float(next(net.all_gates()).tau),
                "strength": state["strength"], "strength_min": seen.get(main, [state["strength"]] * 2)[0],
                "strength_max": seen.get(main, [state["strength"]] * 2)[1]}  # fmt: skip
         budgets = {limit.cost: limit.budget for limit in limits}
