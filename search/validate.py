@@ -87,6 +87,10 @@ def check_settings(cfg: SearchConfig, target: Target, new_folder: bool = True) -
             raise ConfigError("tensorboard = true needs the tensorboard package: pip install tensorboard") from None
 
 
+def _every_channel(channels: int) -> int:
+    return channels
+
+
 def check_budget(cfg: SearchConfig, model: nn.Module, in_shape: tuple[int, ...], target: Target, cost: str,
                  min_channels: int | Callable[[int], int] = 1) -> None:  # fmt: skip
     """Refuse a limit (budget, ram_budget, the target's memories) that no architecture can meet,
@@ -95,15 +99,21 @@ def check_budget(cfg: SearchConfig, model: nn.Module, in_shape: tuple[int, ...],
 
     if not has_limits(cfg) or cfg.method == "uniform":
         return
+    from search.methods import keeps_all_channels
     from search.viability import smallest_viable_cost
 
     # every width some method may store (admm/importance use storage_bits too): a floor, never a false refusal
     bits = cfg.bits if cfg.bits is not None else tuple(sorted(set(target.weight_bits) | set(target.storage_bits)))
+    keep_all = keeps_all_channels(cfg.method)
+    if keep_all:  # channel-mps, layer-mps: every channel stays, at the search's own widths
+        min_channels = _every_channel
+        bits = cfg.bits if cfg.bits is not None else target.weight_bits
     for limit in run_limits(cfg, target, cost):
         floor = smallest_viable_cost(model, torch.zeros(2, *in_shape), target, limit.cost, bits, cfg.act_bits,
                                      min_channels)  # fmt: skip
         if limit.budget < floor:
+            kept = (f"{cfg.method} prunes no channel" if keep_all
+                    else f"each prunable group at min_channels={cfg.min_channels:g}")  # fmt: skip
             key = limit.source if limit.source != "fit_target" else f"fit_target ({target.name}'s memory)"
             raise ConfigError(f"{key} {limit.budget:g} is below the smallest viable {cfg.model} on {target.name}: "
-                              f"{limit.cost} {floor:g} (each prunable group at min_channels={cfg.min_channels:g}, "
-                              "lowest bits); raise it")  # fmt: skip
+                              f"{limit.cost} {floor:g} ({kept}, lowest bits); raise it")  # fmt: skip

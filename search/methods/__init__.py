@@ -37,6 +37,7 @@ class MethodResult:
 
 MethodFn = Callable[[nn.Module, RunContext], MethodResult]
 METHODS: dict[str, MethodFn] = {}
+KEEPS_ALL_CHANNELS: set[str] = set()  # methods without a 0-bit option: their smallest network keeps every channel
 _BUILTIN = (
     "search.methods.differentiable",
     "search.methods.uniform",
@@ -50,11 +51,16 @@ _BUILTIN = (
 )
 
 
-def register_method(name: str) -> Callable[[MethodFn], MethodFn]:
+def register_method(name: str, prunes: bool = True) -> Callable[[MethodFn], MethodFn]:
+    """prunes=False: the method never removes a channel, so the pre-training budget check prices its
+    floor with every channel kept (a budget under it is refused before the search, not after)."""
+
     def deco(fn: MethodFn) -> MethodFn:
         if name in METHODS:
             raise KeyError(f"method {name!r} already registered")
         METHODS[name] = fn
+        if not prunes:
+            KEEPS_ALL_CHANNELS.add(name)
         return fn
 
     return deco
@@ -92,6 +98,11 @@ def method_names() -> list[str]:
     for mod in _BUILTIN:
         importlib.import_module(mod)
     return sorted(METHODS)
+
+
+def keeps_all_channels(name: str) -> bool:
+    method_names()
+    return name in KEEPS_ALL_CHANNELS
 
 
 def get_method(name: str) -> MethodFn:

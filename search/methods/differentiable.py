@@ -51,7 +51,7 @@ def joint(model: nn.Module, ctx: RunContext) -> MethodResult:
     return differentiable_search(model, ctx, bits)
 
 
-@register_method("channel-mps")
+@register_method("channel-mps", prunes=False)
 def channel_mps(model: nn.Module, ctx: RunContext) -> MethodResult:
     return differentiable_search(model, ctx, tuple(b for b in target_bits(ctx) if b > 0))
 
@@ -61,6 +61,6 @@ def prune(model: nn.Module, ctx: RunContext) -> MethodResult:
     return differentiable_search(model, ctx, (0, max(target_bits(ctx))))
 
 
-@register_method("layer-mps")
+@register_method("layer-mps", prunes=False)
 def layer_mps(model: nn.Module, ctx: RunContext) -> MethodResult:
     return differentiable_search(model, ctx, tuple(b for b in target_bits(ctx) if b > 0), granularity="layer")

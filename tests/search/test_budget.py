@@ -183,3 +183,25 @@ def test_a_collapsed_argmax_network_hardens_the_rest_of_the_search(tiny_cfg, mon
     monkeypatch.setattr(train, "hard_accuracy", hard)
     run(replace(tiny_cfg, search_epochs=5, finetune_epochs=0, harden=0.0, harden_collapse=0.5))
     assert modes[:5] == ["soft", "soft", "soft", "hard", "hard"]
+
+
+def test_a_method_that_prunes_nothing_is_refused_a_budget_only_pruning_reaches(tiny_cfg) -> None:
+    """channel-mps keeps every channel: a budget between joint's floor and the all-channels floor
+    is refused for it before training, and accepted for joint."""
+    from search.config import ConfigError
+    from search.models import create_model
+    from search.validate import check_budget
+    from search.viability import smallest_viable_cost
+
+    torch.manual_seed(0)
+    target, in_shape = get_target("generic"), (1, 8, 8)
+    model = create_model("digits_cnn", 10, in_shape)
+    x = torch.zeros(2, *in_shape)
+    pruned = smallest_viable_cost(model, x, target, "size")
+    unpruned = smallest_viable_cost(model, x, target, "size", min_channels=lambda c: c)
+    assert pruned < unpruned
+    budget = (pruned + unpruned) / 2
+    check_budget(replace(tiny_cfg, budget=budget), model, in_shape, target, "size")  # joint: reachable
+    with pytest.raises(ConfigError, match=r"budget .* below the smallest viable .*channel-mps prunes no channel"):
+        check_budget(replace(tiny_cfg, method="channel-mps", budget=budget), model, in_shape, target, "size")
+    check_budget(replace(tiny_cfg, method="channel-mps", budget=unpruned), model, in_shape, target, "size")
