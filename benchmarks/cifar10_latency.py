@@ -1,6 +1,8 @@
 """Latency fronts on CIFAR-10 / ResNet-8, as in the seed paper: MPIC with searched activation bits, and NE16.
 
     python benchmarks/cifar10_latency.py --preset cpu     # 2-core preset, resumable: re-run to continue
+    python benchmarks/cifar10_latency.py --only mpic      # two processes (OMP_NUM_THREADS=1), one target
+    python benchmarks/cifar10_latency.py --only gap9_ne16 #   each, once the first has finished the warm-up
 
 MPIC (Ottavi et al. 2020's MAC/cycle table): the joint search with per-layer activation bits
 from {2, 4, 8} next to the joint search with 8-bit activations only, and the uniform
@@ -23,12 +25,13 @@ import pandas as pd
 from search.config import load_config
 from search.pareto import collect, fronts, plot
 from search.rundir import atomic_write_text
-from search.sweep import SweepConfig, sweep
+from search.sweep import SweepConfig, shared_warmup, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 STRENGTHS = (0.03, 0.1, 0.3, 1.0)
 UNIFORM_BITS = (8, 4, 2)
 SEARCHED_ACT_BITS = (2, 4, 8)
+TARGETS = {"mpic", "gap9_ne16"}
 
 
 def plan(strengths: tuple[float, ...] = STRENGTHS, uniform_bits: tuple[int, ...] = UNIFORM_BITS):
@@ -45,19 +48,30 @@ def plan(strengths: tuple[float, ...] = STRENGTHS, uniform_bits: tuple[int, ...]
 
 def run_benchmark(preset: str, runs: Path, out: Path, overrides: list[str],
                   strengths: tuple[float, ...] = STRENGTHS, uniform_bits: tuple[int, ...] = UNIFORM_BITS,
-                  ) -> pd.DataFrame:  # fmt: skip
-    """Every sweep (resuming whatever exists under `runs`), then points.csv and the front plots in `out`."""
+                  only: tuple[str, ...] | None = None) -> pd.DataFrame:  # fmt: skip
+    """Every sweep of the targets in `only` (default: all; resuming whatever exists under `runs`), then
+    points.csv and the front plots in `out` over every finished sweep of the plan, so that two
+    processes can each run one target and the last to finish writes the whole table."""
     config = ROOT / "configs" / f"cifar10_resnet8_{preset}.toml"
     base = load_config(config, [f"out_dir={runs}", "progress=false", *overrides])
-    folders, warm = [], None
+    warm_dir = runs / f"cifar10-latency-{preset}" / "warmup"  # one float warm-up shared by every sweep
+    warm_dir.mkdir(parents=True, exist_ok=True)
+    warm = shared_warmup(base, warm_dir)
+    folders = []
     for suffix, target, changes, spec in plan(strengths, uniform_bits):
-        cfg = replace(base, target=target, cost=None, budget=None, **changes)
         spec = replace(spec, name=f"cifar10-latency-{preset}-{suffix}")
         folder = runs / spec.name
-        resume = folder if (folder / "sweep.json").exists() else None
-        done, _ = sweep(cfg, spec, resume=resume, warm_state=warm)
-        warm = warm or done / "warmup" / "checkpoints" / "warmup.pt"
-        folders.append(done)
+        if only is None or target in only:
+            cfg = replace(base, target=target, cost=None, budget=None, **changes)
+            resume = folder if (folder / "sweep.json").exists() else None
+            folder, _ = sweep(cfg, spec, resume=resume, warm_state=warm)
+        if (folder / "sweep.json").exists():
+            folders.append(folder)
+    return report(folders, out, preset)
+
+
+def report(folders: list[Path], out: Path, preset: str) -> pd.DataFrame:
+    """points.csv and one accuracy-vs-cycles plot per target, over the finished runs of `folders`."""
     df = label_runs(collect(folders))
     out.mkdir(parents=True, exist_ok=True)
     for target, part in df.groupby("target"):
@@ -92,8 +106,13 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=ROOT / "runs")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "cifar10_latency")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--only", help="run the sweeps of these targets only (mpic, gap9_ne16); "
+                                       "the table still covers every finished sweep")  # fmt: skip
     args = parser.parse_args()
-    print(run_benchmark(args.preset, args.runs, args.out, args.set).to_string(index=False))
+    only = tuple(args.only.split(",")) if args.only else None
+    if only is not None and not set(only) <= TARGETS:
+        parser.error(f"--only takes {', '.join(sorted(TARGETS))}, got {args.only}")
+    print(run_benchmark(args.preset, args.runs, args.out, args.set, only=only).to_string(index=False))
 
 
 if __name__ == "__main__":
