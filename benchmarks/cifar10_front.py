@@ -78,19 +78,21 @@ def run_benchmark(runs: Path, out: Path, overrides: list[str], only: tuple[str, 
     return report(folders, out, base)
 
 
-def report(folders: list[Path], out: Path, base, earlier: Path | None = None) -> pd.DataFrame:
+def report(folders: list[Path], out: Path, base, earlier: Path | None = None, measured: str = "this run"
+           ) -> pd.DataFrame:  # fmt: skip
     """points.csv and the Pareto plot of every finished point so far.
 
     earlier: a previous output folder (its points.csv and pareto_size.csv); its points that were not
-    run again here are kept, marked `measured = earlier`, so one protocol's front can be assembled
-    from two runs of the same code and warm-up (the warm-up and the uniform points reproduce exactly)."""
+    run again here are kept with their own `measured` label (`earlier` where it had none), so one
+    protocol's front can be assembled from several runs of the same code and warm-up (the warm-up
+    and the uniform points reproduce exactly). measured: the label of this run's points."""
     out.mkdir(parents=True, exist_ok=True)
     df = collect(folders)
     df["recipe"] = ["seed" if Path(r).parent.name.endswith(SEED_RECIPE) else "default" for r in df["run"]]
     metrics = [json.loads((Path(r) / "metrics.json").read_text()) for r in df["run"]]
     df["wall_seconds"] = [round(sum(m["seconds"].values()), 1) for m in metrics]
     df["epochs"] = ["+".join(str(v) for v in m["epochs"].values()) for m in metrics]
-    df["measured"] = "this run"
+    df["measured"] = measured
     front = df[df["recipe"] == "default"].drop(columns=["recipe", "wall_seconds", "epochs", "measured"])
     if earlier is not None:
         old_front = pd.read_csv(earlier / "pareto_size.csv").drop(columns=["on_front", "options"], errors="ignore")
@@ -101,7 +103,9 @@ def report(folders: list[Path], out: Path, base, earlier: Path | None = None) ->
         old_points = old_points[[(m, c) not in new_keys for m, c in zip(old_points["method"], old_points["cost"],
                                                                          strict=True)]]  # fmt: skip
         front = pd.concat([front, old_front.assign(method_options=[{}] * len(old_front))], ignore_index=True)
-        df = pd.concat([df, old_points.assign(recipe="default", measured="earlier")], ignore_index=True)
+        old_points = old_points.assign(recipe=old_points.get("recipe", "default"),
+                                       measured=old_points.get("measured", "earlier"))  # fmt: skip
+        df = pd.concat([df, old_points], ignore_index=True)
     front = fronts(front, "size")
     table = front.drop(columns=["method_options"]).assign(options=front["method_options"].map(json.dumps))
     atomic_write_text(out / "pareto_size.csv", table.sort_values(["method", "cost"]).to_csv(index=False))
@@ -126,6 +130,8 @@ def main() -> None:
                         help="no training: rewrite --out from every finished group under --runs")  # fmt: skip
     parser.add_argument("--earlier", type=Path, help="with --report: keep the points of this earlier output "
                         "folder that were not run again")  # fmt: skip
+    parser.add_argument("--measured", default="this run", help="with --report: the `measured` label of the "
+                        "points found under --runs (e.g. the session)")  # fmt: skip
     args = parser.parse_args()
     only = tuple(g.strip() for g in args.only.split(",") if g.strip())
     unknown = [g for g in only if g not in GROUPS]
@@ -135,7 +141,7 @@ def main() -> None:
         folders = [args.runs / f"cifar10-front-{g}" for g in only if (args.runs / f"cifar10-front-{g}").exists()]
         if not folders:
             parser.error(f"no finished groups under {args.runs}")
-        print(report(folders, args.out, None, args.earlier).to_string(index=False))
+        print(report(folders, args.out, None, args.earlier, args.measured).to_string(index=False))
         return
     subset = tuple(b.strip() for b in args.budgets.split(",")) if args.budgets else None
     methods = tuple(m.strip() for m in args.methods.split(",")) if args.methods else None
