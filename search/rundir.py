@@ -184,6 +184,13 @@ class Checkpoints:
             first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
             raise RunFileError(f"{path} does not match this run's {phase} phase ({first})") from None
 
+    def replace_state(self, phase: str, key: str, state: dict[str, Any]) -> None:
+        """Overwrite one object's state in a finished phase's checkpoint (e.g. the best epoch's weights
+        that early stopping kept), leaving its epoch and the other states as they were."""
+        ckpt = load_tensors(self.path(phase), required=("epoch", "state"))
+        ckpt["state"][key] = {k: v.detach().cpu().clone() for k, v in state.items()}
+        atomic_torch_save(self.path(phase), ckpt)
+
     def load_state(self, phase: str, key: str) -> dict[str, Any]:
         """One saved state dict (e.g. a sweep's warmed-up model) from checkpoints/<phase>.pt."""
         ckpt = load_tensors(self.path(phase), required=("state",))

@@ -124,6 +124,8 @@ def warmup(model: nn.Module, ctx: RunContext, phase: str = "warmup", epochs: int
         ctx.phase(phase, epochs, objects, epoch, stop=lambda: 0 < patience <= best.since)
     if patience > 0 and ctx.cfg.select_best and best.weights:
         model.load_state_dict(best.weights)
+        # the checkpoint is what a sweep's points start from: it must hold the kept epoch, not the last
+        ctx.checkpoints.replace_state(phase, "model", model.state_dict())
     return {"float_val_acc": evaluate(model, ctx.data.val), "float_test_acc": evaluate(model, ctx.data.test)}
 
 
