@@ -31,6 +31,7 @@ method, the smallest size whose test accuracy is at least the w8 baseline's minu
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import time
 from dataclasses import replace
@@ -116,6 +117,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer points and epochs (a smoke test)")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "methods_digits")
+    parser.add_argument("--report", type=Path, help="no training: write --out from this finished benchmark folder")
     args = parser.parse_args()
     torch.set_num_threads(1)  # two shared cores: one thread avoids OpenMP spin-waiting against other jobs
     overrides = [f"target={args.target}", f"cost={args.cost}", f"seed={args.seed}", "progress=false"]
@@ -123,19 +125,23 @@ def main() -> None:
         overrides += ["warmup_epochs=5", "search_epochs=5", "finetune_epochs=3"]
     base = load_config(ROOT / "configs" / "digits_stm32h7.toml", overrides)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    folder = new_run_dir(args.runs, f"methods-digits-{args.target}-seed{args.seed}")
-    atomic_write_json(folder / "sweep.json", {"base": base.to_dict(), "methods": methods})
-    (folder / "warmup").mkdir()
-    t0 = time.perf_counter()
-    warm = shared_warmup(base, folder / "warmup")
-    print(f"warm-up: {time.perf_counter() - t0:.0f} s", flush=True)
-    for i, (knob, value, cfg) in enumerate(points(base, methods, args.quick)):
-        name = f"{i:02d}-{default_name(cfg)}-{knob}{value:g}"
-        t = time.perf_counter()
-        m = run(replace(cfg, out_dir=str(folder), name=name), warm_state=warm)
-        print(f"{m['method']:18s} {knob}={value:<6g} {cfg.cost}={m['cost']:>8,.0f}  test={100 * m['test_acc']:.2f}%  "
-              f"({time.perf_counter() - t:.0f} s)", flush=True)  # fmt: skip
-    total = time.perf_counter() - t0
+    if args.report is not None:  # no training: the tables and plots of a finished benchmark folder
+        folder = args.report
+        total = sum(sum(json.loads(f.read_text()).get("seconds", {}).values()) for f in folder.glob("*/metrics.json"))
+    else:
+        folder = new_run_dir(args.runs, f"methods-digits-{args.target}-seed{args.seed}")
+        atomic_write_json(folder / "sweep.json", {"base": base.to_dict(), "methods": methods})
+        (folder / "warmup").mkdir()
+        t0 = time.perf_counter()
+        warm = shared_warmup(base, folder / "warmup")
+        print(f"warm-up: {time.perf_counter() - t0:.0f} s", flush=True)
+        for i, (knob, value, cfg) in enumerate(points(base, methods, args.quick)):
+            name = f"{i:02d}-{default_name(cfg)}-{knob}{value:g}"
+            t = time.perf_counter()
+            m = run(replace(cfg, out_dir=str(folder), name=name), warm_state=warm)
+            print(f"{m['method']:18s} {knob}={value:<6g} {cfg.cost}={m['cost']:>8,.0f}  "
+                  f"test={100 * m['test_acc']:.2f}%  ({time.perf_counter() - t:.0f} s)", flush=True)  # fmt: skip
+        total = time.perf_counter() - t0
     csv, png = pareto_report([folder], args.cost, folder, title=f"digits_cnn on digits, {args.target}, {args.cost}")
     sparse_title = f"digits_cnn on digits, {args.target}, size_sparse"
     extra = [] if args.cost == "size_sparse" else [pareto_report([folder], "size_sparse", folder, title=sparse_title)]

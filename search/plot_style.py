@@ -31,7 +31,7 @@ def point_label(row: dict) -> str:
         return ""
     options = row.get("method_options")
     if isinstance(options, dict) and options:
-        return ",".join(f"{k}={v:g}" for k, v in options.items())
+        return ",".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in options.items())
     from search.sweep import STRENGTHLESS_KNOBS
 
     budget = row.get("budget")
