@@ -109,7 +109,8 @@ def report(folders: list[Path], out: Path, base, earlier: Path | None = None, me
     front = fronts(front, "size")
     table = front.drop(columns=["method_options"]).assign(options=front["method_options"].map(json.dumps))
     atomic_write_text(out / "pareto_size.csv", table.sort_values(["method", "cost"]).to_csv(index=False))
-    plot(front, "size", out / "pareto_size.png", title="ResNet-8, CIFAR-10 (2-core protocol)")
+    if len(front):  # a recipe-only run has no default point to plot yet
+        plot(front, "size", out / "pareto_size.png", title="ResNet-8, CIFAR-10 (2-core protocol)")
     keep = [c for c in ("method", "recipe", "budget", "test_acc", "float_test_acc", "cost", "epochs", "wall_seconds",
                         "measured") if c in df.columns]  # fmt: skip
     keep += sorted(c for c in df.columns if c.startswith("cost:"))
