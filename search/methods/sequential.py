@@ -27,7 +27,7 @@ from torch import nn
 from search.context import RunContext
 from search.limits import has_limits
 from search.methods import MethodResult, register_method
-from search.methods.common import build_supernet
+from search.methods.common import build_supernet, set_gates
 from search.methods.differentiable import calibration_batch, fit_budget, target_bits
 from search.repair import repair
 from search.train import search
@@ -60,16 +60,6 @@ def allow_mps_on_kept(net: Supernet) -> None:
         g.set_allowed(mask)
 
 
-def fix_pruning(net: Supernet, arch) -> None:
-    """Make the gates' argmax equal `arch` (each group's gates once)."""
-    done: set[int] = set()
-    for name in net.layer_names:
-        gates = net.layer(name).gates
-        if id(gates) not in done:
-            done.add(id(gates))
-            gates.set_choice(arch.weight_bits[name])
-
-
 def prune_budget(budget: float | None, options: tuple[int, ...]) -> float | None:
     """Phase one's budget at the top bit-width: the size whose channels, all at the lowest non-zero
     bit-width, fit `budget` (weight bytes scale with bits). Without it, a fixed-strength prune phase
@@ -88,11 +78,10 @@ def prune_then_mps(model: nn.Module, ctx: RunContext) -> MethodResult:
     net = build_supernet(model, calibration_batch(ctx), ctx, bits=options, act_bits=ctx.cfg.act_bits)
     t0 = time.perf_counter()
     allow_prune_only(net)
-    info_prune = search(net, replace(ctx, cfg=replace(ctx.cfg, budget=prune_budget(ctx.cfg.budget, options))),
-                        phase="search-prune")  # fmt: skip
-    if ctx.cfg.budget is not None:  # phase one's argmax repaired to its budget, so phase two can fit
-        fix_pruning(net, repair(net, discretize(net), ctx.cost, ctx.target, prune_budget(ctx.cfg.budget, options),
-                                ctx.cfg.min_kept))  # fmt: skip
+    phase_one_budget = prune_budget(ctx.cfg.budget, options)
+    info_prune = search(net, replace(ctx, cfg=replace(ctx.cfg, budget=phase_one_budget)), phase="search-prune")
+    if phase_one_budget is not None:  # phase one's argmax repaired to its budget, so phase two can fit
+        set_gates(net, repair(net, discretize(net), ctx.cost, ctx.target, phase_one_budget, ctx.cfg.min_kept))
     t1 = time.perf_counter()
     allow_mps_on_kept(net)
     info_mps = search(net, ctx, phase="search-mps")
