@@ -307,8 +307,9 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequen
         state["best_deployed_acc"] = best = max(state.get("best_deployed_acc", 0.0), deployed_acc)
         if not hard and deployed_acc < cfg.harden_collapse * best:  # collapsed: harden from the next epoch
             state["hardened"] = 1
+        arch_cost = deployed[main] if main in deployed else argmax_costs([main])[main]  # the last step's, if limited
         row = {"task_loss": task_sum / max(n, 1), "val_acc": deployed_acc, "cost": expected,
-               "arch_cost": deployed[main] if main in deployed else argmax_costs([main])[main], "tau": float(next(net.all_gates()).tau),
+               "arch_cost": arch_cost, "tau": float(next(net.all_gates()).tau),
                "strength": state["strength"], "strength_min": seen.get(main, [state["strength"]] * 2)[0],
                "strength_max": seen.get(main, [state["strength"]] * 2)[1]}  # fmt: skip
         budgets = {limit.cost: limit.budget for limit in limits}

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from search.config import SearchConfig
-from search.run import load_data
 from search.models import create_model
+from search.run import load_data
 from search.rundir import Checkpoints
 from search.sweep import shared_warmup
 from search.train import evaluate
