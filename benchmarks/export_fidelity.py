@@ -58,9 +58,9 @@ def measure(name: str, seed: int, normalized: bool, n: int = 256) -> dict:
     small = materialize(net, random_arch(net, seed)).eval()
     with tempfile.TemporaryDirectory() as tmp:
         report = export(small, x, tmp, formats="all")
-        import onnxruntime as ort
+        from deploy.onnx_model import reference_session
 
-        o = ort.InferenceSession(str(report.files["model.onnx"])).run(None, {"input": x.numpy()})[0]
+        o = reference_session(report.files["model.onnx"]).run(None, {"input": x.numpy()})[0]
         manifest, arrays = interpreter.load(tmp)
         q = interpreter.run(manifest, arrays, interpreter.quantize_input(manifest, x.numpy()))
     step = report.output_scale

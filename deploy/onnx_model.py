@@ -140,3 +140,18 @@ def build_onnx(graph: Graph, layers: dict[str, IntLayer], out_grid: ActGrid) -> 
     helper.set_model_props(model, {"bitgate.activation_bits": json.dumps(bits)})  # each layer input's bits
     onnx.checker.check_model(model)
     return model
+
+
+def reference_session(path):
+    """An onnxruntime session that computes the QDQ graph as written: graph optimisations off.
+
+    With optimisations on, onnxruntime fuses QuantizeLinear/DequantizeLinear pairs into integer
+    kernels; on x86 CPUs without VNNI (e.g. AMD EPYC Zen 2/3) its u8 x s8 GEMM pairs products in
+    saturating int16 (vpmaddubsw), so logits can move by many output steps (measured: 12 steps on a
+    standalone-BatchNorm network). Unfused, every op is the float op of the ONNX spec on every CPU.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

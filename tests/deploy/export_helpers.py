@@ -69,9 +69,9 @@ class Case:
 
 
 def run_onnx(path, x: torch.Tensor) -> np.ndarray:
-    import onnxruntime as ort
+    from deploy.onnx_model import reference_session
 
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = reference_session(path)
     return session.run(None, {"input": x.numpy()})[0]
 
 
