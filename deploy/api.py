@@ -201,6 +201,10 @@ def export(
     if "c" in chosen:
         source, head, ram = render_c(manifest, arrays)
         manifest["ram"] = ram
+        if flavour == "cmsis-nn":
+            from deploy.c_cmsis import markers
+
+            manifest["markers"] = markers(manifest)  # what model.c's BG_MARK ids belong to (deploy/firmware)
         for name, data in (("model.bin", _blob(manifest, arrays)),
                            ("model.json", json.dumps(manifest, indent=1).encode()),
                            ("model.h", head.encode()), ("model.c", source.encode())):  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -51,8 +52,9 @@ def _input_bits(manifest: dict[str, Any]) -> list[str]:
     return lines
 
 
-def header(manifest: dict[str, Any], arena_bytes: int, scratch_bytes: int) -> str:
-    """model.h: what a C user needs to call bg_infer (shapes, scales, zero points, class order, sizes)."""
+def header(manifest: dict[str, Any], arena_bytes: int, scratch_bytes: int, extra: Sequence[str] = ()) -> str:
+    """model.h: what a C user needs to call bg_infer (shapes, scales, zero points, class order, sizes);
+    `extra` lines go just before bg_infer's declaration (the cmsis-nn flavour's marker hook)."""
     inp, out = manifest["input"], manifest["output"]
     flavour = manifest.get("flavour", "reference")
     shape = inp["shape"] if len(inp["shape"]) == 3 else [*inp["shape"], 1, 1]
@@ -91,6 +93,7 @@ def header(manifest: dict[str, Any], arena_bytes: int, scratch_bytes: int) -> st
         f"#define BG_ACT_PACKED {int(manifest.get('activation_storage') == 'packed')}  /* sub-byte activations */",
         *_input_bits(manifest),
         "",
+        *extra,
         "int bg_infer(const int8_t *in, int8_t *out);",
         "",
         "#endif /* BITGATE_MODEL_H */",

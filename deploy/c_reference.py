@@ -16,7 +16,7 @@ import numpy as np
 from deploy.c_common import array_literal, header, ident, ram_plan
 from deploy.c_header import _comment
 
-KERNELS = r"""
+_BASE = r"""
 typedef struct { void *p; int type; } bg_t; /* type: 0 uint8, 1 int8, 2 int32 */
 
 static int64_t bg_ld(bg_t t, int32_t i)
@@ -60,8 +60,9 @@ typedef struct {
   const int32_t *bias, *mult;
   const int8_t *shift;
 } bg_layer_t;
+"""
 
-/* one precision group of a conv (or linear: 1x1 over a 1x1 map): channels idx[0..count) */
+_CONV_GROUP = r"""/* one precision group of a conv (or linear: 1x1 over a 1x1 map): channels idx[0..count) */
 static void bg_conv_group(const bg_layer_t *L, bg_t x, bg_t y, const uint8_t *w, int32_t bits,
                           const int32_t *idx, int32_t first, int32_t count)
 {
@@ -90,19 +91,22 @@ static void bg_conv_group(const bg_layer_t *L, bg_t x, bg_t y, const uint8_t *w,
     }
   }
 }
+"""
 
-static void bg_requant_op(bg_t x, bg_t y, int32_t n, int32_t m, int32_t s, int64_t lo, int64_t hi)
+_REQUANT_OP = r"""static void bg_requant_op(bg_t x, bg_t y, int32_t n, int32_t m, int32_t s, int64_t lo, int64_t hi)
 {
   for (int32_t i = 0; i < n; i++) bg_st(y, i, bg_requant(bg_ld(x, i), m, s, lo, hi));
 }
+"""
 
-static void bg_add(bg_t a, bg_t b, bg_t y, int32_t n, int32_t m, int32_t s, int64_t lo, int64_t hi)
+_ADD = r"""static void bg_add(bg_t a, bg_t b, bg_t y, int32_t n, int32_t m, int32_t s, int64_t lo, int64_t hi)
 {
   for (int32_t i = 0; i < n; i++)
     bg_st(y, i, bg_requant(bg_sat(bg_ld(a, i) + bg_ld(b, i), INT32_MIN, INT32_MAX), m, s, lo, hi));
 }
+"""
 
-/* average (kind 0: sum, shifted by pre, requantized) or max (kind 1) pooling, NCHW */
+_POOL = r"""/* average (kind 0: sum, shifted by pre, requantized) or max (kind 1) pooling, NCHW */
 static void bg_pool(int kind, bg_t x, bg_t y, int32_t c, int32_t ih, int32_t iw, int32_t oh, int32_t ow,
                     int32_t kh, int32_t kw, int32_t sh, int32_t sw, int32_t pt, int32_t pl,
                     int32_t pre, int32_t m, int32_t s, int64_t lo, int64_t hi)
@@ -125,6 +129,17 @@ static void bg_pool(int kind, bg_t x, bg_t y, int32_t c, int32_t ih, int32_t iw,
       }
 }
 """
+
+# the op-level kernels, emitted only where the manifest has such an op (an unused static function breaks
+# -Wall -Werror builds)
+_OP_KERNELS = {"layer": _CONV_GROUP, "requant": _REQUANT_OP, "add": _ADD, "avgpool": _POOL, "maxpool": _POOL}
+
+
+def kernels(manifest: dict[str, Any]) -> str:
+    """The C helpers model.c needs: the base ones, then one per op kind present, in a fixed order."""
+    used = {op["op"] for op in manifest["ops"]}
+    chosen = dict.fromkeys(code for kind, code in _OP_KERNELS.items() if kind in used)
+    return _BASE + "\n" + "\n".join(chosen)
 
 _TYPES = {"uint8": 0, "int8": 1, "int32": 2}
 
@@ -238,7 +253,7 @@ def render(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> tuple[str
         "",
         "#include <stddef.h>",
         "#include <stdint.h>",
-        KERNELS,
+        kernels(manifest),
         *data,
         *extra,
         "",
