@@ -28,10 +28,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from reports.pareto import collect, fronts, plot
 from search.config import load_config, parse_quantity
-from search.pareto import collect, fronts, plot
 from search.rundir import atomic_write_text
-from search.sweep import SweepConfig, shared_warmup, sweep
+from search.sweep import SweepConfig, sweep
+from search.warm_start import shared_warmup
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "cifar10_resnet8_front.toml"

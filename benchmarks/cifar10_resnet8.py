@@ -6,7 +6,7 @@
 Data: ../shared/data/cifar10 (ImageFolder trees) when present, else torchvision's download
 (--set download=true). Both targets' sweeps start from one shared float warm-up. Writes
 results/cifar10_resnet8/: points.csv (one row per method, target and point), the Pareto
-PNGs and CSVs made by search.pareto, and table.md.
+PNGs and CSVs made by reports.pareto, and table.md.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from reports.pareto import collect, pareto_report
 from search.config import load_config, read_toml
-from search.pareto import collect, pareto_report
 from search.rundir import atomic_write_text
 from search.sweep import SweepConfig, sweep
 

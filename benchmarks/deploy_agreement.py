@@ -28,6 +28,7 @@ from test_deploy_c import MODELS  # noqa: E402
 
 from cost_models.registry import evaluate  # noqa: E402
 from deploy import cmsis_interpreter, export, interpreter  # noqa: E402
+from search.pricing import layer_choices
 from supernet import materialize, to_supernet  # noqa: E402
 
 
@@ -38,7 +39,7 @@ def measure(name: str, seed: int, out: Path) -> list[str]:
     net = to_supernet(factory(), pool, bits=(0, 2, 4, 8))
     arch = set_random_arch(net, seed=seed)
     small = materialize(net, arch).eval()
-    choices = net.layer_choices(arch)
+    choices = layer_choices(net, arch)
     size = float(evaluate("size", choices, CORTEX_M_2IN4))
     peak = float(evaluate("peak_activation_ram", choices, CORTEX_M_2IN4))
     with torch.no_grad():

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from reports.pareto import collect, fronts, pareto_report
 from search.config import load_config
-from search.pareto import collect, fronts, pareto_report
 from search.rundir import atomic_write_text
 from search.sweep import SweepConfig, sweep
 

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from deploy import export, interpreter
-from search.models import create_model
 from supernet import discretize, materialize, to_supernet
+from zoo.models import create_model
 
 MODELS = {"resnet8": ((3, 32, 32), 10), "dscnn": ((1, 49, 10), 12)}
 

@@ -40,11 +40,11 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from reports.pareto import collect, fronts, pareto_report
 from search.config import SearchConfig, load_config
-from search.pareto import collect, fronts, pareto_report
 from search.run import default_name, run
 from search.rundir import atomic_write_json, atomic_write_text, new_run_dir
-from search.sweep import shared_warmup
+from search.warm_start import shared_warmup
 
 ROOT = Path(__file__).resolve().parents[1]
 STRENGTHS = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)

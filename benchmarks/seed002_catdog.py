@@ -38,7 +38,7 @@ import torch
 from search.config import SearchConfig
 from search.run import run
 from search.rundir import atomic_write_text, new_run_dir
-from search.sweep import shared_warmup
+from search.warm_start import shared_warmup
 
 ROOT = Path(__file__).resolve().parents[1]
 THESIS = {"base": (66.00, 2.0852), "twonn-thesis": (65.80, 0.1321), "twonn-cluster": (65.95, 0.1625)}

@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from search.models import create_model
 from supernet import to_supernet
+from zoo.models import create_model
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL = 1.3

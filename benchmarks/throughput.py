@@ -29,10 +29,11 @@ import torch.nn.functional as F
 import cost_models
 from search.config import load_config, read_toml
 from search.device import float_autocast, resolve_device
-from search.models import create_model
+from search.pricing import layer_choices
 from search.sweep import SweepConfig
 from supernet import to_supernet
 from targets import get_target
+from zoo.models import create_model
 
 ROOT = Path(__file__).resolve().parents[1]
 CIFAR10_TRAIN = 50_000
@@ -60,7 +61,7 @@ def supernet_step(device: torch.device, x: torch.Tensor, y: torch.Tensor) -> Cal
     a_opt = torch.optim.Adam(net.arch_parameters(), lr=1e-2)
 
     def step() -> None:
-        cost = cost_models.evaluate("size", net.layer_choices(), target)
+        cost = cost_models.evaluate("size", layer_choices(net), target)
         loss = F.cross_entropy(net(x), y) + 0.1 * cost / 1e5
         w_opt.zero_grad(set_to_none=True)
         a_opt.zero_grad(set_to_none=True)

@@ -36,9 +36,9 @@ _API = {
     "ConfigError": ("search.config", "ConfigError"),
     "load_config": ("search.config", "load_config"),
     "load_model": ("search.model_file", "load_model"),
-    "smallest_viable_cost": ("search.viability", "smallest_viable_cost"),
-    "create_model": ("search.models", "create_model"),
-    "main": ("search.cli", "main"),
+    "smallest_viable_cost": ("search.constraints.viability", "smallest_viable_cost"),
+    "create_model": ("zoo.models", "create_model"),
+    "main": ("bitgate.cli", "main"),
 }
 
 __all__ = sorted([*_API, "__version__"])

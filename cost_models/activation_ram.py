@@ -1,6 +1,6 @@
 """Peak activation RAM: the largest sum of live buffer bytes over the ops, in execution order.
 
-With the buffers the exporter plans (choices.buffers, see supernet/buffers.py) this is what the
+With the buffers the exporter plans (choices.buffers, see deploy/buffers.py) this is what the
 exported network holds: while an op runs, its inputs, its output and every tensor still needed
 later (a residual branch waiting for its add) are alive; int32 tensors at adds and average
 pools take 4 bytes per value; nothing runs in place and nothing overlaps (no arena reuse within

@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 
 from cost_models.activation_ram import activation_storage
+from deploy.buffers import rep_bits
 from deploy.fixedpoint import INT32_MAX, INT32_MIN
 from deploy.grouping import PrecisionGroup
 from deploy.packing import pack, packed_bytes
 from deploy.plan import FRAC_BITS, Program
-from supernet.buffers import rep_bits
 from targets.target import Target
 
 FORMAT = "bitgate-int/1"

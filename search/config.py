@@ -56,7 +56,7 @@ class SearchConfig:
     # trade-off: a fixed strength (lambda, on the cost normalised by the unpruned all-max-bits cost) or a budget
     strength: float = 0.1
     budget: float | None = None  # in the cost's unit (bytes, cycles, ...)
-    ram_budget: float | None = None  # a second limit: planned peak activation RAM in bytes (search.limits)
+    ram_budget: float | None = None  # a second limit: planned peak activation RAM in bytes (search.constraints.limits)
     fit_target: bool = False  # also fit the target's own Flash (flash_bytes) and SRAM (ram_bytes)
     budget_rate: float = 1.0  # budget mode: most that log(strength) moves per search epoch (x e = 2.7)
     min_channels: float = 0.125  # kept channels per group, at least: a count (>= 1) or a fraction (< 1)

@@ -24,12 +24,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from search.config import SearchConfig
-from search.data import DataSplits
 from search.ddp import data_parallel, is_main
 from search.device import float_autocast
 from search.errors import TrainingDiverged
 from search.rundir import Checkpoints, History
 from targets.target import Target
+from zoo.data import DataSplits
 
 log = logging.getLogger("bitgate")
 

@@ -1,6 +1,6 @@
 """One search on several GPUs (or CPU processes): torch DistributedDataParallel around every phase.
 
-    torchrun --nproc-per-node 4 -m search search --config configs/cifar10_resnet8_paper.toml
+    torchrun --nproc-per-node 4 -m bitgate search --config configs/cifar10_resnet8_paper.toml
     bitgate search --ddp 4 --config ...          # the same, launched for you on this machine
 
 Each process (rank) holds the whole supernet and trains on its slice of every batch: `batch_size`
@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from search.config import ConfigError
-from search.data import DataSplits, InMemoryDataset
+from zoo.data import DataSplits, InMemoryDataset
 
 
 def active() -> bool:

@@ -17,8 +17,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from search.data import DataSplits, InMemoryDataset
 from search.device import fits_in_memory
+from zoo.data import DataSplits, InMemoryDataset
 
 
 class StreamedDataset(InMemoryDataset):

@@ -32,7 +32,7 @@ def save_model(path: Path, model: nn.Module, model_name: str, num_classes: int, 
 def rebuild(model_name: str, num_classes: int, in_shape: tuple[int, ...], arch: Architecture,
             seed: int = 0, exclude: tuple[str, ...] = ()) -> nn.Module:  # fmt: skip
     """The materialized network `arch` describes, with freshly initialised tensors (load a state into it)."""
-    from search.models import create_model
+    from zoo.models import create_model
 
     torch.manual_seed(seed)
     model = create_model(model_name, num_classes, tuple(in_shape))

@@ -25,14 +25,14 @@ from torch import nn
 
 from search.config import ConfigError, SearchConfig
 from search.context import RunContext
-from search.data import DataSplits
 from search.methods import MethodResult, register_method
 from search.methods.common import build_supernet
 from search.methods.differentiable import calibration_batch, fit_budget, target_bits
-from search.models import create_model
 from search.rundir import Checkpoints, History, atomic_write_bytes, atomic_write_text
 from search.train import search
 from supernet import Architecture, Supernet, discretize
+from zoo.data import DataSplits
+from zoo.models import create_model
 
 PATH_METHOD = "joint-path"
 SEARCH_FOLDER = "path-search"

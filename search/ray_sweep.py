@@ -84,7 +84,7 @@ def _job(kind: str, cfg_json: str, files: Files, warm: bytes | None, threads: fl
     import torch
 
     from search.run import run
-    from search.sweep import shared_warmup
+    from search.warm_start import shared_warmup
 
     torch.set_num_threads(max(1, int(threads)))  # the CPUs Ray reserved for this task, no more
     cfg = SearchConfig.from_dict(json.loads(cfg_json))

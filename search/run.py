@@ -20,17 +20,15 @@ import cost_models
 from cost_models.fit import check_fit
 from search import ddp
 from search.config import ConfigError, SearchConfig
+from search.constraints.limits import fit_limits_of, limit_report, run_limits
 from search.context import RunContext
-from search.data import DataSplits, load_dataset
 from search.device import resolve_device
-from search.limits import fit_limits_of, limit_report, run_limits
 from search.loader import place
 from search.methods import check_word_options, get_method
 from search.methods.sparsity import masked_network, weight_counts, with_nonzeros
 from search.metrics import average_bit_width, nonzero_weight_bits
 from search.model_file import save_model
-from search.models import create_model
-from search.pretrained import load_pretrained
+from search.pricing import layer_choices
 from search.rundir import (
     Checkpoints,
     History,
@@ -45,6 +43,9 @@ from search.validate import check_budget, check_settings, safe_name
 from supernet import materialize
 from supernet.convert import check_module_paths
 from targets import get_target
+from zoo.data import DataSplits, load_dataset
+from zoo.models import create_model
+from zoo.pretrained import load_pretrained
 
 CLASS_SUBSETS = ("cifar10", "tinyimagenet")  # loaders with a `classes` option
 
@@ -225,7 +226,7 @@ def _phases(ctx: RunContext, model: torch.nn.Module, method, warm_state: Path | 
     tuned = finetune(small, ctx)
     t3 = time.perf_counter()
     counts = weight_counts(result.net, result.arch, small)
-    choices = with_nonzeros(result.net.layer_choices(result.arch), counts)
+    choices = with_nonzeros(layer_choices(result.net, result.arch), counts)
     costs = cost_models.evaluate_all(choices, target)
     costs = {k: v + result.extra_costs.get(k, 0.0) for k, v in costs.items()}
     metrics = {
@@ -245,8 +246,8 @@ def _phases(ctx: RunContext, model: torch.nn.Module, method, warm_state: Path | 
         "avg_bits": average_bit_width(choices, counts.present if counts is not None else None),
         "nonzero_weight_bits": nonzero_weight_bits(choices),
         "fits_flash": costs.get("memory", costs.get("size", 0.0)) <= target.flash_bytes,
-        "fit": check_fit(result.net.layer_choices(result.arch), target, *fit_limits_of(cfg, target, cost)).to_dict(),
-        "limits": limit_report(result.net.layer_choices(result.arch), target,
+        "fit": check_fit(layer_choices(result.net, result.arch), target, *fit_limits_of(cfg, target, cost)).to_dict(),
+        "limits": limit_report(layer_choices(result.net, result.arch), target,
                                run_limits(cfg, target, cost) if cfg.method != "uniform" else ()),  # fmt: skip
         "epochs": {"warmup": cfg.warmup_epochs, "search": cfg.search_epochs, "finetune": cfg.finetune_epochs},
         "seconds": {"warmup": t1 - t0, "search": t2 - t1, "finetune": t3 - t2},

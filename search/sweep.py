@@ -18,19 +18,14 @@ from typing import Any
 import torch
 
 from search.config import ConfigError, SearchConfig, parse_quantity
-from search.context import RunContext
-from search.data import DataSplits
-from search.device import resolve_device
-from search.loader import place
 from search.methods import method_names
-from search.models import create_model
 from search.path import PATH_METHOD, path_points
-from search.pretrained import load_pretrained
 from search.ray_sweep import RayExecutor
 from search.run import RESUME_OVERRIDABLE, RunInterrupted, check_paths, default_name, load_data, resolve, run
-from search.rundir import Checkpoints, History, RunFileError, atomic_write_json, new_run_dir, remove_stale_temporaries
-from search.train import warmup
+from search.rundir import RunFileError, atomic_write_json, new_run_dir, remove_stale_temporaries
 from search.validate import check_budget, check_name, check_settings, safe_name
+from search.warm_start import shared_warmup
+from zoo.models import create_model
 
 log = logging.getLogger("bitgate")
 OPTION_PREFIX = "method_options."
@@ -188,25 +183,6 @@ def load_sweep(folder: Path, overrides: dict[str, Any]) -> tuple[SearchConfig, d
         return SearchConfig.from_dict({**base, **overrides}), table
     except ConfigError as exc:
         raise RunFileError(f"{path}: {exc}") from None
-
-
-def shared_warmup(cfg: SearchConfig, folder: Path, data: DataSplits | None = None, resume_command: str = "",
-                  reset_lr: bool = False) -> Path:  # fmt: skip
-    """Train (or finish training) the float model once; returns its checkpoint."""
-    ckpts = Checkpoints(folder / "checkpoints")
-    target, cost, _ = resolve(cfg)
-    device = resolve_device(cfg.device)
-    data = place(data if data is not None else load_data(cfg), device)
-    ctx = RunContext(cfg, folder, data, target, cost, History(folder / "history.csv"), ckpts, resume_command, reset_lr,
-                     device)  # fmt: skip
-    torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model, data.num_classes, data.in_shape)
-    if cfg.pretrained is not None:
-        load_pretrained(model, cfg.pretrained)
-    model = model.to(device)
-    metrics = warmup(model, ctx)
-    atomic_write_json(folder / "metrics.json", {"phase": "warmup", **metrics})
-    return ckpts.path("warmup")
 
 
 def sweep(

@@ -2,7 +2,7 @@
 
 Each function takes (model, data, config, ...) and returns metrics. The search loss is
 visible where it is computed:  loss = task_loss + strength * cost / cost_ref
-(with a budget, the strength is adapted by search.budget.StrengthController).
+(with a budget, the strength is adapted by search.constraints.budget.StrengthController).
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 import cost_models
-from search.budget import StrengthController
 from search.config import SearchConfig
+from search.constraints.budget import StrengthController
+from search.constraints.limits import Limit, run_limits
 from search.context import RunContext
-from search.data import InMemoryDataset, batches
-from search.limits import Limit, run_limits
+from search.pricing import layer_choices
 from supernet import Architecture, Supernet
 from supernet.gates import TemperatureSchedule
+from zoo.data import InMemoryDataset, batches
 
 Penalty = Callable[[nn.Module], Tensor]
 Stage = tuple[float | None, int]  # (budget or None for the fixed strength, epochs)
@@ -157,7 +158,7 @@ def reference_cost(net: Supernet, ctx: RunContext, cost: str | None = None) -> f
     """Cost of the unpruned network at the largest bit-width: makes `strength` comparable across targets."""
     channels = {n: s.out_channels for n, s in net.specs.items()}
     arch = Architecture.uniform(channels, max(net.bits), max(net.act_bits))
-    return float(cost_models.evaluate(cost or ctx.cost, net.layer_choices(arch), ctx.target))
+    return float(cost_models.evaluate(cost or ctx.cost, layer_choices(net, arch), ctx.target))
 
 
 def reserve_min_channels(net: Supernet, cfg: SearchConfig) -> None:
@@ -201,9 +202,9 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequen
            on_stage_end: Callable[[int], None] | None = None) -> dict[str, float]:  # fmt: skip
     """Differentiable search: weights and gates trained together on task loss + strength * cost.
 
-    With limits (a budget, a RAM budget, the target's memories: search.limits) each limit has its
+    With limits (a budget, a RAM budget, the target's memories: search.constraints.limits) each limit has its
     own strength, moved every step by the argmax architecture's cost on that limit (bounded per
-    epoch; see search/budget.py), so the deployed network settles just under all of them.
+    epoch; see search/constraints/budget.py), so the deployed network settles just under all of them.
     `stages`: (budget, epochs) pairs run one after the other on the same supernet, optimizers and
     strengths (the regularization path of search/path.py); the stage's budget replaces cfg.budget,
     the other limits hold in every stage. `on_stage_end(k)` is called after each stage, also when a
@@ -231,7 +232,7 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequen
         names = list(names)
         if not names:
             return {}
-        choices = net.layer_choices()
+        choices = layer_choices(net)
         return {c: cost_models.evaluate(c, choices, ctx.target) for c in names}
 
     @torch.no_grad()

@@ -95,12 +95,12 @@ def check_budget(cfg: SearchConfig, model: nn.Module, in_shape: tuple[int, ...],
                  min_channels: int | Callable[[int], int] = 1) -> None:  # fmt: skip
     """Refuse a limit (budget, ram_budget, the target's memories) that no architecture can meet,
     before any epoch is spent."""
-    from search.limits import has_limits, run_limits
+    from search.constraints.limits import has_limits, run_limits
 
     if not has_limits(cfg) or cfg.method == "uniform":
         return
+    from search.constraints.viability import smallest_viable_cost
     from search.methods import keeps_all_channels
-    from search.viability import smallest_viable_cost
 
     # every width some method may store (admm/importance use storage_bits too): a floor, never a false refusal
     bits = cfg.bits if cfg.bits is not None else tuple(sorted(set(target.weight_bits) | set(target.storage_bits)))

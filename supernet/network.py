@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +12,10 @@ from supernet.arch import Architecture
 from supernet.gated import GatedLayer, input_keep
 from supernet.gates import SAMPLING_MODES, ChannelGates
 from supernet.graph import Analysis
-from supernet.spec import LayerChoice, LayerChoices, LayerSpec
+from supernet.spec import Buffer, LayerChoice, LayerChoices, LayerSpec
+
+# (supernet, per-layer activation bits) -> the deployed network's buffers, None if it cannot be exported
+BufferPlanner = Callable[["Supernet", dict[str, int]], tuple[Buffer, ...] | None]
 
 DEFAULT_OUTPUT_ACT_BITS = 8  # the network output is requantized to int8 at deployment
 
@@ -102,13 +105,17 @@ class Supernet(nn.Module):
         return [p for p in self.parameters() if id(p) not in arch]
 
     # ---- what cost models see ----------------------------------------------------------------
-    def layer_choices(self, arch: Architecture | None = None) -> LayerChoices:
-        """Per layer, the gate probabilities (soft, differentiable) or the one-hot choices of `arch`,
-        with the activation buffers the exporter would allocate (supernet/buffers.py)."""
-        from supernet.buffers import arch_act_bits, plan_buffers
+    def layer_choices(self, arch: Architecture | None = None, plan: BufferPlanner | None = None) -> LayerChoices:
+        """Per layer, the gate probabilities (soft, differentiable) or the one-hot choices of `arch`.
 
+        plan: the exporter's buffer planner (deploy.buffers.plan_buffers), run on first use of
+        `.buffers`, so that the RAM cost prices the deployed network; None: no buffers (the RAM cost
+        falls back to its layer-by-layer estimate). search.pricing.layer_choices passes it.
+        """
         choices = self._arch_choices(arch) if arch is not None else self._live_choices()
-        return LayerChoices(choices, plan=lambda: plan_buffers(self, arch_act_bits(self, arch)))
+        if plan is None:
+            return LayerChoices(choices)
+        return LayerChoices(choices, plan=lambda: plan(self, arch_act_bits(self, arch)))
 
     def _live_choices(self) -> list[LayerChoice]:
         choices = []
@@ -176,3 +183,11 @@ class Supernet(nn.Module):
                             (out_bits,), ref.new_ones(1))
             )  # fmt: skip
         return choices
+
+
+def arch_act_bits(net, arch: Architecture | None) -> dict[str, int]:
+    """Per-layer activation bits: the architecture's, or the argmax of the searched quantizers."""
+    if arch is not None:
+        return dict(arch.act_bits)
+    return {n: (a.gates.choice()[0] if a.gates is not None else a.options[0]) for n in net.layer_names
+            for a in (net.layer(n).act,)}  # fmt: skip

@@ -89,10 +89,23 @@ class LayerChoice:
         return self.weight_probs.sum(0)
 
 
+@dataclass(frozen=True)
+class Buffer:
+    """One activation buffer of one inference (batch 1)."""
+
+    first: int  # index of the op that writes it (-1: the network input)
+    last: int  # index of the last op that reads it (n_ops: the network output, read by the host)
+    channels: int  # channels when nothing is pruned
+    per_channel: int  # elements per channel (pixels, or features of a flattened channel)
+    source: int | None  # index of the layer (in layer order) whose kept channels it has; None: all kept
+    bits_from: int | None  # index of the layer whose input activation bits set its width; None: `bits`
+    bits: int  # the width when bits_from is None, else an offset added to that layer's bits
+
+
 class LayerChoices(list):
     """Every layer's LayerChoice in layer order, plus the network's activation buffers when known.
 
-    `buffers` (supernet.buffers.Buffer, from the exporter's planner) lets the RAM cost count what
+    `buffers` (Buffer records, from the exporter's planner deploy/buffers.py) lets the RAM cost count what
     the deployed network holds; None (hand-built lists, networks the exporter cannot handle)
     leaves the RAM cost with its layer-by-layer estimate. `plan` computes them on first use
     (about 5 ms for ResNet-8), so searches that never price RAM never plan.

@@ -50,57 +50,23 @@ from torch import Tensor, nn
 
 import cost_models
 from search.config import ConfigError, SearchConfig
+from search.constraints.repair import repair
 from search.context import RunContext
 from search.methods import MethodResult, register_method, register_method_check, register_word_option
 from search.methods.common import build_supernet, set_gates, storable_bits
 from search.methods.differentiable import calibration_batch
+from search.methods.knapsack import knapsack
 from search.methods.sequential import weight_gates
-from search.repair import repair
+from search.pricing import layer_choices
 from search.train import reference_cost, train_epoch, weight_optimizer
 from supernet import Architecture, Supernet
 from supernet.quant import quantize_weight
 
-MAX_CELLS = 20_000
 # rho grows geometrically from DEFAULT_RHO in the first epoch to DEFAULT_RHO_MAX in the last. Chosen
 # on digits_cnn (BatchNorm folded, 20 epochs): a larger start (1e-2) lets the penalty swamp the task
 # loss before V has settled (72% accuracy at 15% of the w8 size); a smaller end leaves W far from V.
 DEFAULT_RHO = 3e-4
-DEFAULT_RHO_MAX = 0.3  # DP resolution: exact (unit grid) for integer sizes when the budget is below this
-
-
-def knapsack(errors: list[np.ndarray], sizes: list[np.ndarray], budget: float, cells: int = MAX_CELLS) -> list[int]:
-    """Pick one option per item minimising the summed error subject to summed size <= budget.
-
-    Dynamic programming over a size grid: unit 1 when every size is an integer and budget <= cells
-    (then the result is optimal), else budget / cells with sizes rounded *up*, so the returned
-    choice always fits the budget. Raises ValueError when even the smallest options do not fit.
-    """
-    integral = all(np.allclose(s, np.round(s)) for s in sizes)
-    unit = 1.0 if integral and budget <= cells else budget / cells
-    cap = int(math.floor(budget / unit + 1e-9))
-    weights = [np.ceil(np.asarray(s, dtype=np.float64) / unit - 1e-9).astype(np.int64) for s in sizes]
-    best = np.zeros(cap + 1)  # best[c]: least error of the items so far within size c
-    picks = []
-    for err, w in zip(errors, weights, strict=True):
-        new, arg = np.full(cap + 1, np.inf), np.full(cap + 1, -1, dtype=np.int64)
-        for j, (e, s) in enumerate(zip(np.asarray(err, dtype=np.float64), w, strict=True)):
-            if s > cap:
-                continue
-            cand = np.full(cap + 1, np.inf)
-            cand[s:] = best[: cap + 1 - s] + e
-            better = cand < new
-            new[better], arg[better] = cand[better], j
-        best = new
-        picks.append(arg)
-    if not np.isfinite(best[cap]):
-        smallest = sum(float(np.min(s)) for s in sizes)
-        raise ValueError(f"budget {budget:g} cannot be met: the smallest choice of every layer costs {smallest:g}")
-    out, c = [], cap
-    for arg, w in zip(reversed(picks), reversed(weights), strict=True):
-        j = int(arg[c])
-        out.append(j)
-        c -= int(w[j])
-    return out[::-1]
+DEFAULT_RHO_MAX = 0.3
 
 
 class Projection:
@@ -130,7 +96,7 @@ class Projection:
 
     def sizes(self, inputs: Architecture) -> list[np.ndarray]:
         """Cost of every option of every item, with the input channels that `inputs` keeps."""
-        base = {c.spec.name: c for c in self.net.layer_choices(inputs)}
+        base = {c.spec.name: c for c in layer_choices(self.net, inputs)}
         out = []
         for layers, options in zip(self.items, self.options, strict=True):
             row = []
@@ -173,7 +139,7 @@ class Projection:
 
     def cost(self, arch: Architecture) -> float:
         with torch.no_grad():
-            return float(cost_models.evaluate(self.ctx.cost, self.net.layer_choices(arch), self.ctx.target))
+            return float(cost_models.evaluate(self.ctx.cost, layer_choices(self.net, arch), self.ctx.target))
 
     def project(self, z: dict[str, Tensor], around: Architecture | None, rounds: int = 6) -> tuple[Architecture, dict]:
         """The V-step: (architecture, V) with the least ||V - Z||^2 found within the budget.

@@ -27,7 +27,8 @@ from torch import Tensor
 
 import cost_models
 from search.context import RunContext
-from search.methods.admm import knapsack
+from search.methods.knapsack import knapsack
+from search.pricing import layer_choices
 from supernet import Architecture, Supernet
 from supernet.quant import quantize_weight
 
@@ -47,7 +48,7 @@ class UnstructuredProjection:
                         for n in self.names}  # fmt: skip
         self.masks: dict[str, Tensor] = {n: torch.ones_like(net.layer(n).weight, dtype=torch.bool) for n in self.names}
         self.full = self.arch({n: max(bits) for n in self.names})
-        self._full_choices = {c.spec.name: c for c in net.layer_choices(self.full)}
+        self._full_choices = {c.spec.name: c for c in layer_choices(net, self.full)}
         self.sizes = [np.array([self.option_cost(n, b, k) for b, k in self.options[n]]) for n in self.names]
 
     def arch(self, bits: dict[str, int]) -> Architecture:
@@ -70,7 +71,7 @@ class UnstructuredProjection:
     def cost(self, arch: Architecture) -> float:
         """Exact cost of `arch` with the current masks' non-zeros (quantization zeros not counted)."""
         choices = []
-        for c in self.net.layer_choices(arch):
+        for c in layer_choices(self.net, arch):
             nnz = self.masks[c.spec.name].flatten(1).sum(1).double()
             choices.append(replace(c, nonzeros=nnz))
         with torch.no_grad():

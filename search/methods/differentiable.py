@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from torch import nn
 
+from search.constraints.fit import fit_limits
+from search.constraints.limits import has_limits, run_limits
 from search.context import RunContext
-from search.fit import fit_limits
-from search.limits import has_limits, run_limits
 from search.methods import MethodResult, register_method
 from search.methods.common import build_supernet
 from search.train import search

@@ -26,11 +26,11 @@ from dataclasses import replace
 
 from torch import nn
 
+from search.constraints.repair import repair
 from search.context import RunContext
 from search.methods import MethodResult, register_method
 from search.methods.common import build_supernet
 from search.methods.differentiable import calibration_batch, target_bits
-from search.repair import repair
 from search.train import search, warmup
 from supernet import discretize, materialize
 from supernet.fixed import FixedLayer

@@ -24,12 +24,12 @@ from dataclasses import replace
 import torch
 from torch import nn
 
+from search.constraints.limits import has_limits
+from search.constraints.repair import repair
 from search.context import RunContext
-from search.limits import has_limits
 from search.methods import MethodResult, register_method
 from search.methods.common import build_supernet, set_gates
 from search.methods.differentiable import calibration_batch, fit_budget, target_bits
-from search.repair import repair
 from search.train import search
 from supernet import ChannelGates, Supernet, discretize
 

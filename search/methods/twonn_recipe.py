@@ -30,10 +30,10 @@ from torch import Tensor, nn
 
 from search.context import RunContext
 from search.methods.common import build_supernet
-from search.models import create_model
 from supernet import Architecture, Supernet, materialize
 from supernet.fixed import FixedLayer
 from supernet.layers import ActQuant
+from zoo.models import create_model
 
 ACTIVATIONS = ("pact", "thesis")
 FIRST_LAST = ("int8", "float")

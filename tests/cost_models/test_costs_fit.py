@@ -7,9 +7,10 @@ import torch
 
 from cost_models import evaluate
 from cost_models.fit import check_fit, limit_costs, limits
-from search.models import create_model
+from deploy.buffers import plan_buffers
 from supernet import Architecture, to_supernet
 from targets import get_target
+from zoo.models import create_model
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,7 @@ def resnet8_w8():
     torch.manual_seed(0)
     net = to_supernet(create_model("resnet8", 10, (3, 32, 32)), torch.randn(32, 3, 32, 32), bits=(0, 2, 4, 8))
     arch = Architecture.uniform({n: s.out_channels for n, s in net.specs.items()}, 8, 8)
-    return net.layer_choices(arch)
+    return net.layer_choices(arch, plan=plan_buffers)
 
 
 def test_fit_numbers_are_the_costs_and_the_target(resnet8_w8):
@@ -43,7 +44,7 @@ def test_each_budget_is_checked_on_its_own(resnet8_w8):
 def test_limit_costs_are_differentiable():
     torch.manual_seed(0)
     net = to_supernet(create_model("resnet8", 10, (3, 32, 32)), torch.randn(8, 3, 32, 32), bits=(0, 2, 4, 8))
-    costs = limit_costs(net.layer_choices(), get_target("generic"))
+    costs = limit_costs(net.layer_choices(plan=plan_buffers), get_target("generic"))
     (costs["memory"] + costs["peak_activation_ram"]).backward()
     grads = [g.alpha.grad for g in net.gates.values()]
     assert any(g is not None and bool(g.abs().sum() > 0) for g in grads)

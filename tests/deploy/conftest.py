@@ -8,7 +8,7 @@ import torch
 from c_build import CMSIS, build_cmsis_library, compiler
 from export_helpers import Case, TinyNet, build_case, scramble_depthwise, tiny_pool, varied_images
 
-from search.models import create_model
+from zoo.models import create_model
 
 
 @pytest.fixture(autouse=True)

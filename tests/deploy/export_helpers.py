@@ -21,6 +21,7 @@ from torch import nn
 
 from cost_models.registry import evaluate
 from deploy import ExportReport, export, interpreter
+from deploy.buffers import plan_buffers
 from supernet import Architecture, Supernet, discretize, materialize, to_supernet
 from targets.registry import get_target
 
@@ -65,7 +66,7 @@ class Case:
         return self.report.output_scale
 
     def cost(self, name: str, target: str = "generic") -> float:
-        return float(evaluate(name, self.net.layer_choices(self.arch), get_target(target)))
+        return float(evaluate(name, self.net.layer_choices(self.arch, plan=plan_buffers), get_target(target)))
 
 
 def run_onnx(path, x: torch.Tensor) -> np.ndarray:

@@ -20,8 +20,8 @@ from export_helpers import SEPARATION_STEPS, set_random_arch, varied_images
 
 from cost_models.registry import evaluate
 from deploy import ExportReport, cmsis_interpreter, export, interpreter
-from search.models import create_model
 from supernet import Architecture, Supernet, materialize, to_supernet
+from zoo.models import create_model
 
 N_EVAL = 256  # separated inputs compared with PyTorch
 N_C_INPUTS = 64  # of which run through the C builds

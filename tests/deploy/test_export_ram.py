@@ -9,6 +9,7 @@ import pytest
 from cost_models import evaluate
 from cost_models.activation_ram import layer_buffers
 from deploy import interpreter
+from deploy.buffers import plan_buffers
 from targets import get_target
 
 
@@ -27,7 +28,7 @@ def test_predicted_peak_equals_interpreter_peak(request, case_name, mode):
     manifest = {**c.manifest, "activation_storage": mode}
     x = interpreter.quantize_input(manifest, c.x[:1].numpy())
     measured = interpreter.peak_ram(manifest, c.arrays, x)
-    choices = c.net.layer_choices(c.arch)
+    choices = c.net.layer_choices(c.arch, plan=plan_buffers)
     assert choices.buffers is not None
     assert evaluate("peak_activation_ram", choices, with_storage(mode)).item() == measured
 
@@ -35,7 +36,7 @@ def test_predicted_peak_equals_interpreter_peak(request, case_name, mode):
 def test_resnet8_peak_counts_live_branches_and_int32_tensors(resnet8_case):
     """The layer-by-layer pair (input + output of one layer, int8) misses the residual branch and
     the int32 tensors at the adds: the planned peak is larger."""
-    choices = resnet8_case.net.layer_choices(resnet8_case.arch)
+    choices = resnet8_case.net.layer_choices(resnet8_case.arch, plan=plan_buffers)
     pair = max(float(sum(layer_buffers(ch, "byte"))) for ch in choices)
     assert evaluate("peak_activation_ram", choices, with_storage("byte")).item() > pair
     assert any(b.bits == 32 and b.bits_from is None for b in choices.buffers)
@@ -63,7 +64,7 @@ def test_hand_computed_chain(tmp_path):
     for conv2_bits, mode, expected in ((8, "byte", 80), (4, "packed", 64)):
         uniform = Architecture.uniform(channels, 8, 8)
         arch = Architecture(uniform.weight_bits, {**uniform.act_bits, "2": conv2_bits}, {})
-        predicted = evaluate("peak_activation_ram", net.layer_choices(arch), with_storage(mode)).item()
+        predicted = evaluate("peak_activation_ram", net.layer_choices(arch, plan=plan_buffers), with_storage(mode)).item()
         out = tmp_path / f"{conv2_bits}"
         export(materialize(net, arch).eval(), x, out, formats="c", arch=arch)
         manifest, arrays = interpreter.load(out)

@@ -12,9 +12,9 @@ from deploy import export, interpreter
 from deploy.packing import pack, packed_bytes
 from deploy.sparse import decode, decode_group, encode, encode_group, sparse_group_bytes
 from search.methods.sparsity import masked_network, weight_counts, with_nonzeros
-from search.models import create_model
 from supernet import Architecture, to_supernet
 from targets import get_target
+from zoo.models import create_model
 
 
 def test_group_round_trip_and_byte_count() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from reliability_helpers import Outcome, tiny_args
 
-from search.cli import main
+from bitgate.cli import main
 
 
 @pytest.fixture

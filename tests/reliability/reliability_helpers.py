@@ -37,11 +37,11 @@ def tiny_args(out_dir: Path, *more: str, without: set[str] | frozenset[str] = fr
 
 
 def run_subprocess(argv: list[str], **kw) -> subprocess.Popen:
-    """`python -m search.cli ARGV` with piped stdout/stderr (stdout is not a terminal)."""
+    """`python -m bitgate.cli ARGV` with piped stdout/stderr (stdout is not a terminal)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     # the child starts with Ctrl-C at its default, whatever an earlier test left in this process (a child
     # that inherits an ignored SIGINT never gets Python's KeyboardInterrupt handler)
-    return subprocess.Popen([sys.executable, "-m", "search.cli", *map(str, argv)], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "bitgate.cli", *map(str, argv)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, cwd=kw.pop("cwd", ROOT),
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kw)  # fmt: skip
 

@@ -150,9 +150,9 @@ def test_smallest_viable_cost_by_hand():
     """
     import torch
 
-    from search.models import create_model
-    from search.viability import smallest_viable_cost
+    from search.constraints.viability import smallest_viable_cost
     from targets import get_target
+    from zoo.models import create_model
 
     model, x, target = create_model("digits_cnn", 10, (1, 8, 8)), torch.zeros(2, 1, 8, 8), get_target("generic")
     assert smallest_viable_cost(model, x, target, "size_bits", (0, 2, 4, 8)) == 74

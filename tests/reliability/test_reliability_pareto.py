@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from search.plot_style import KELLY, KNOWN, method_style, point_label
+from reports.plot_style import KELLY, KNOWN, method_style, point_label
 
 
 def test_pareto_skips_a_corrupt_run_with_a_warning(cli, finished_run, tmp_path):

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import torch
 
-from search.cli import main
-from search.data import load_dataset
+from bitgate.cli import main
 from search.ddp import ShardedDataset
+from zoo.data import load_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,6 +86,6 @@ def test_ddp_flag_launches_torchrun_with_the_same_settings(monkeypatch, tmp_path
     config = tmp_path / "c.toml"
     assert main(["search", "--ddp", "2", "--config", str(config), "--set", "device=cuda", "--set", "seed=3"]) == 0
     (cmd,) = seen
-    assert cmd[1:] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "search", "search",
+    assert cmd[1:] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "bitgate", "search",
                        "--config", str(config), "--set", "device=cuda", "--set", "seed=3"]  # fmt: skip
     assert main(["search", "--ddp", "0"]) == 2

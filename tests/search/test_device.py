@@ -13,14 +13,14 @@ import pytest
 import torch
 from torch import nn
 
-from search.cli import main
+from bitgate.cli import main
 from search.config import ConfigError, SearchConfig
-from search.data import RandomCropFlip, batches, load_dataset
 from search.device import float_autocast, resolve_device
 from search.loader import StreamedDataset, place
 from search.model_file import load_model
 from search.run import run
 from search.rundir import Checkpoints
+from zoo.data import RandomCropFlip, batches, load_dataset
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from search.cli import main
+from bitgate.cli import main
 from search.config import ConfigError, load_config
 from search.run import run
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from search.cli import main
+from bitgate.cli import main
 from search.config import ConfigError, SearchConfig
 from search.ray_sweep import RayExecutor
 from search.sweep import SweepConfig, sweep
@@ -110,7 +110,7 @@ def test_executor_plumbing_matches_local_sweep_and_resumes(tiny, monkeypatch):
 
 
 def test_local_sweep_never_imports_ray():
-    code = ("import sys, search.cli, search.commands, search.sweep, search.run; "
+    code = ("import sys, bitgate.cli, bitgate.commands, search.sweep, search.run; "
             "sys.exit('ray' in sys.modules or 'search.ray_sweep' not in sys.modules)")  # fmt: skip
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 

@@ -10,17 +10,18 @@ import pytest
 import torch
 
 import cost_models
+from deploy.buffers import plan_buffers
 from search import rundir
-from search.models import create_model
 from search.run import run
 from supernet import Architecture, to_supernet
 from targets import get_target
+from zoo.models import create_model
 
 
 def _cost_of_arch(run_dir: Path, cost: str, target: str) -> float:
     arch = Architecture.load(run_dir / "arch.json")
     net = to_supernet(create_model("digits_cnn", 4, (1, 8, 8)), torch.randn(2, 1, 8, 8), bits=(0, 2, 4, 8))
-    return float(cost_models.evaluate(cost, net.layer_choices(arch), get_target(target)))
+    return float(cost_models.evaluate(cost, net.layer_choices(arch, plan=plan_buffers), get_target(target)))
 
 
 def _only_run(cfg) -> Path:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from reports.pareto import collect
 from search.config import load_config
-from search.pareto import collect
 from search.sweep import SweepConfig, sweep
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from search.config import SearchConfig
-from search.models import create_model
 from search.run import load_data
 from search.rundir import Checkpoints
-from search.sweep import shared_warmup
 from search.train import evaluate
+from search.warm_start import shared_warmup
+from zoo.models import create_model
 
 
 def test_an_early_stopped_warmup_checkpoint_holds_the_best_epoch(tmp_path) -> None:

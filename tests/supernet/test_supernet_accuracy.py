@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from search.data import DataSplits, batches, load_dataset
-from search.models import create_model
 from supernet import to_supernet
+from zoo.data import DataSplits, batches, load_dataset
+from zoo.models import create_model
 
 FOLD = pytest.mark.parametrize("fold", [{"fold_bn": True}, {"fold_bn": False}], ids=["fold", "bn-after-gate"])
 

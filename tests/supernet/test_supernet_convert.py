@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from search.models import create_model
 from supernet import calibrate, discretize, materialize, to_supernet
 from supernet.layers import ActQuant
+from zoo.models import create_model
 
 SEARCHABLE = (nn.Conv1d, nn.Conv2d, nn.Linear)
 

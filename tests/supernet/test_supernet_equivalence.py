@@ -18,9 +18,9 @@ import pytest
 import torch
 from torch import nn
 
-from search.models import create_model
 from supernet import discretize, materialize, to_supernet
 from supernet.materialize import _input_index
+from zoo.models import create_model
 
 # BatchNorm folded into the layer at conversion (the default), or kept after the gate.
 FOLD = pytest.mark.parametrize("fold", [{"fold_bn": True}, {"fold_bn": False}], ids=["fold", "bn-after-gate"])

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from search.models import create_model
 from supernet import Architecture, arch_param_count, discretize, materialize, to_supernet
 from supernet.fixed import FixedLayer
+from zoo.models import create_model
 
 
 def materialized_params(small: nn.Module) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from search.config import SearchConfig
-from search.sweep import shared_warmup
+from search.warm_start import shared_warmup
 
 
 @pytest.fixture(scope="session")

@@ -13,13 +13,14 @@ import torch
 import cost_models
 from search.config import SearchConfig
 from search.context import RunContext
-from search.data import load_dataset
-from search.methods.admm import Projection, knapsack
-from search.models import create_model
+from search.methods.admm import Projection
+from search.methods.knapsack import knapsack
 from search.rundir import Checkpoints, History
 from supernet import to_supernet
 from supernet.quant import quantize_weight
 from targets import get_target
+from zoo.data import load_dataset
+from zoo.models import create_model
 
 
 def _brute_force(errors, sizes, budget):

@@ -44,12 +44,12 @@ def test_unstructured_needs_the_sparse_cost(methods_cfg, warm_state):
 
 def test_projection_keeps_the_largest_weights_within_budget(methods_cfg, tmp_path):
     from search.context import RunContext
-    from search.data import load_dataset
     from search.methods.admm_sparse import UnstructuredProjection
-    from search.models import create_model
     from search.rundir import Checkpoints, History
     from supernet import to_supernet
     from targets import get_target
+    from zoo.data import load_dataset
+    from zoo.models import create_model
 
     torch.manual_seed(0)
     data = load_dataset("synthetic", seed=0, train_subset=64)

@@ -7,9 +7,9 @@ import torch
 import torch.nn.functional as F
 
 from search.methods.clustering import ClusteredLayer, cluster_network, codebook_costs, kmeans_1d
-from search.models import create_model
 from supernet import Architecture, materialize, to_supernet
 from supernet.fixed import FixedLayer
+from zoo.models import create_model
 
 
 def _net_and_small():

@@ -15,13 +15,13 @@ import cost_models
 from search import rundir
 from search.config import SearchConfig
 from search.context import RunContext
-from search.data import DataSplits, InMemoryDataset
 from search.methods import get_method
-from search.models import create_model
 from search.run import run
 from search.rundir import Checkpoints, History
 from supernet import Architecture, materialize, to_supernet
 from targets import get_target
+from zoo.data import DataSplits, InMemoryDataset
+from zoo.models import create_model
 
 _RUN_IDS = itertools.count()
 NEW_METHODS = ("prune-then-mps", "importance", "twonn", "twonn-cluster", "admm")

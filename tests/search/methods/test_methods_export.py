@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from search.export_run import export_run
+from bitgate.export_run import export_run
 from search.methods import method_names
 from search.run import run
 from supernet import UnsupportedModelError

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from search.methods.sequential import allow_mps_on_kept, allow_prune_only, weight_gates
-from search.models import create_model
 from supernet import ChannelGates, to_supernet
+from zoo.models import create_model
 
 
 def _gates_preferring_masked() -> ChannelGates:

@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from search.methods.pit import pruned_float_network
-from search.models import create_model
 from search.run import run
 from supernet import Architecture, to_supernet
+from zoo.models import create_model
 
 
 def test_pruned_float_network_is_the_materialized_function_without_quantizers():
@@ -50,11 +50,11 @@ def test_pit_then_mps_materializes_between_its_phases(methods_cfg, warm_state):
 def test_pit_then_mps_cuts_a_resnet_through_its_residual_groups(tiny_model, tmp_path):
     from search.config import SearchConfig
     from search.context import RunContext
-    from search.data import DataSplits, InMemoryDataset
     from search.methods import get_method
     from search.rundir import Checkpoints, History
     from supernet import materialize
     from targets import get_target
+    from zoo.data import DataSplits, InMemoryDataset
 
     model, _ = tiny_model("resnet")
     g = torch.Generator().manual_seed(0)

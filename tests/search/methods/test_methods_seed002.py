@@ -12,14 +12,14 @@ import torch
 
 from search.config import SearchConfig
 from search.context import RunContext
-from search.data import load_dataset
 from search.methods import get_method
 from search.methods.twonn_recipe import FloatLayer, SignAct, unit_clip_act
-from search.models import create_model
 from search.run import run
 from search.rundir import Checkpoints, History
 from supernet.fixed import FixedLayer
 from targets import get_target
+from zoo.data import load_dataset
+from zoo.models import create_model
 
 _IDS = itertools.count()
 

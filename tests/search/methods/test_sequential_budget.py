@@ -18,9 +18,9 @@ def test_prune_budget_is_the_top_bits_size_whose_lowest_bits_version_fits() -> N
 
 def test_a_tight_budget_is_reachable_after_the_prune_phase(tiny_cfg) -> None:
     import cost_models
-    from search.models import create_model
     from supernet import to_supernet
     from targets import get_target
+    from zoo.models import create_model
 
     torch.manual_seed(0)
     net = to_supernet(create_model("digits_cnn", 4, (1, 8, 8)), torch.randn(16, 1, 8, 8), bits=(0, 2, 4, 8))

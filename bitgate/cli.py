@@ -1,0 +1,163 @@
+"""`bitgate`: search, sweep, pareto, cost, targets, export.
+
+Exit codes: 0 done; 2 bad input or an unreadable run-folder file (one line on stderr, nothing
+trained); 3 training diverged (the last finite checkpoint is kept); 130 interrupted by Ctrl-C
+(after the last checkpoint is safe). Progress goes through the "bitgate" logger to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from search.config import ConfigError
+from search.errors import TrainingDiverged
+
+EPILOG = """examples:
+  bitgate targets
+  bitgate cost --model resnet8 --target stm32h7
+  bitgate search --set target=mpic --set strength=0.5
+  bitgate sweep --config configs/digits_stm32h7.toml
+  bitgate sweep --set target=gap8 --methods joint,uniform --budgets 2kB,4kB,8kB
+  bitgate sweep --methods importance --vary method_options.t_margin=0.02,0.05,0.1
+  bitgate search --resume runs/<run> --set lr=1e-4
+  bitgate sweep --config configs/cifar10_resnet8_paper.toml --executor ray --address auto --gpus-per-point 1
+  bitgate pareto runs/sweep-* --cost size
+  bitgate export runs/<run> --format all --target stm32h7
+  bitgate show runs/sweep-*/03-*
+  bitgate report runs/sweep-digits_cnn-stm32h7-seed0
+"""
+
+
+def _config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="TOML file with search settings (see configs/)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one setting, e.g. --set target=mpic --set budget=20kB (repeatable)")  # fmt: skip
+    p.add_argument("--resume", type=Path, help="continue the run/sweep in this folder from its last checkpoint")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bitgate",
+        description="Hardware-aware joint pruning and per-channel mixed-precision search for microcontrollers.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("search", help="one search run: warm-up, search, fine-tune; writes a run folder")
+    _config_args(p)
+    p.add_argument("--ddp", type=int, metavar="N", help="train one supernet on N processes of this machine "
+                   "(DistributedDataParallel, one GPU each; gloo on CPUs), launched with torchrun")  # fmt: skip
+    p = sub.add_parser("sweep", help="a Pareto sweep over strengths or budgets sharing one warm-up")
+    _config_args(p)
+    p.add_argument("--methods", help="comma-separated methods (default: the config's [sweep] or 'joint')")
+    p.add_argument("--strengths", help="comma-separated regularization strengths, e.g. 0.1,0.3,1,3")
+    p.add_argument("--budgets", help="comma-separated budgets in the cost's unit, e.g. 2kB,4kB (overrides strengths)")
+    p.add_argument("--uniform-bits", help="bit-widths of the uniform baseline points, e.g. 8,4,2")
+    p.add_argument("--vary", metavar="KEY=V1,V2,...",
+                   help="sweep a method knob instead of the strength: method_options.t_margin=0.02,0.05")  # fmt: skip
+    p.add_argument("--no-plot", action="store_true", help="do not write the Pareto plot at the end")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: points one after the other here; ray: every point as a Ray task")  # fmt: skip
+    p.add_argument("--address", help="Ray cluster to join: 'auto' (started with `ray start`) or HOST:PORT "
+                   "(default: start a Ray on this machine)")  # fmt: skip
+    p.add_argument("--gpus-per-point", type=float, default=0.0, help="GPUs each Ray task reserves (default 0)")
+    p.add_argument("--cpus-per-point", type=float, default=1.0, help="CPUs each Ray task reserves (default 1)")
+    p = sub.add_parser("pareto", help="collect runs, write the Pareto CSV and PNG")
+    p.add_argument("paths", nargs="+", type=Path, help="run or sweep folders (searched recursively)")
+    p.add_argument("--cost", default="size", help="cost on the x axis (a cost model name, or 'search')")
+    p.add_argument("--out", type=Path, help="output folder (default: the first path)")
+    p.add_argument("--title", default="")
+    p = sub.add_parser("cost", help="every cost of a model or architecture on a target")
+    p.add_argument("--model", help="zoo model (default: the run's)")
+    p.add_argument("--target", required=True)
+    p.add_argument("--arch", type=Path, help="arch.json (default: unpruned, all weights at the target's top bits)")
+    p.add_argument("--run", type=Path, help="a run folder: its model, input shape and arch.json")
+    p.add_argument("--in-shape", help="input shape without batch, e.g. 3,32,32 (default: the model's usual)")
+    p.add_argument("--classes", type=int, help="number of classes (default: the model's usual)")
+    p = sub.add_parser("targets", help="list the registered hardware targets")
+    p = sub.add_parser("export", help="integer export of a finished run (ONNX, C header + manifest)")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--format", choices=("onnx", "c", "all"), default="all")
+    p.add_argument("--target", help="warn if the weights do not fit this target's Flash (default: the run's)")
+    p.add_argument("--out", type=Path, help="output folder (default: RUN_DIR/export)")
+    p.add_argument("--flavour", choices=("reference", "cmsis-nn"), default="reference",
+                   help="reference: exact integer model + portable C; cmsis-nn: int8 NHWC calls to CMSIS-NN")
+    p = sub.add_parser("show", help="draw a finished run's architecture: RUN_DIR/arch.png")
+    p.add_argument("run_dir", type=Path)
+    p = sub.add_parser("report", help="a self-contained HTML report of a sweep: SWEEP_DIR/report.html")
+    p.add_argument("sweep_dir", type=Path)
+    p.add_argument("--out", type=Path, help="output file (default: SWEEP_DIR/report.html)")
+    return parser
+
+
+def _version() -> str:
+    from bitgate import __version__
+
+    return __version__
+
+
+class _StdHandler(logging.StreamHandler):
+    """Progress (INFO) to whatever sys.stdout is now, warnings to sys.stderr (redirects after setup honoured)."""
+
+    def __init__(self, warnings: bool) -> None:
+        super().__init__()
+        self.warnings = warnings
+        self.addFilter(lambda r: (r.levelno >= logging.WARNING) == warnings)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr if self.warnings else sys.stdout
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
+def setup_logging() -> None:
+    """The "bitgate" logger: time-stamped progress lines on stdout, 'bitgate: warning: ...' on stderr."""
+    logger = logging.getLogger("bitgate")
+    if not any(isinstance(h, _StdHandler) for h in logger.handlers):
+        progress, warnings = _StdHandler(warnings=False), _StdHandler(warnings=True)
+        progress.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
+        warnings.setFormatter(logging.Formatter("bitgate: warning: %(message)s"))
+        logger.addHandler(progress)
+        logger.addHandler(warnings)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def _one_line(exc: BaseException) -> str:
+    msg = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    return msg.strip().splitlines()[0] if msg.strip() else type(exc).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    try:
+        from bitgate import commands  # heavy imports (torch) only after argument parsing
+
+        return getattr(commands, f"cmd_{args.command}")(args)
+    except KeyboardInterrupt as exc:
+        hint = getattr(exc, "resume_command", None)
+        print(f"bitgate {args.command}: interrupted" + (f"; resume with {hint}" if hint else ""), file=sys.stderr)
+        return 130
+    except TrainingDiverged as exc:
+        print(f"bitgate {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 3
+    except (ConfigError, ValueError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+        print(f"bitgate {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def dump(obj) -> str:
+    return json.dumps(obj, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

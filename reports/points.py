@@ -1,0 +1,92 @@
+"""The points of a sweep as a report shows them: one per finished run, with its front membership per cost."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+import cost_models
+from reports.layers import knob_label, read_json
+from reports.pareto import pareto_mask
+from search.config import SearchConfig
+
+
+@dataclass(frozen=True)
+class Point:
+    index: int
+    run: Path
+    method: str
+    knob: str
+    target: str
+    cost_name: str  # the cost the search minimised
+    test_acc: float
+    val_acc: float | None
+    float_test_acc: float | None
+    costs: dict[str, float]
+    epochs: dict[str, int]
+    seconds: dict[str, float]
+    on_front: dict[str, bool] = field(default_factory=dict)  # cost -> on its (target, method) front
+
+    @property
+    def label(self) -> str:
+        """'joint s0.03', 'uniform-w8' (a uniform method's name already says its bits)."""
+        return self.method if self.method.endswith(self.knob) else f"{self.method} {self.knob}"
+
+
+def find_points(folder: str | Path) -> list[Point]:
+    """Every finished run under `folder` (a folder with metrics.json that has costs), in folder-name order."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"sweep folder {folder} does not exist")
+    points = []
+    for path in sorted(folder.rglob("metrics.json")):
+        m = read_json(path)
+        if "costs" not in m or not (path.parent / "arch.json").exists():
+            continue  # a sweep's shared warm-up, or a run killed before its end
+        cfg = SearchConfig.from_dict(read_json(path.parent / "config.json"))
+        points.append(
+            Point(
+                index=len(points),
+                run=path.parent,
+                method=str(m["method"]),
+                knob=knob_label(cfg),
+                target=str(m["target"]),
+                cost_name=str(m["cost_name"]),
+                test_acc=float(m["test_acc"]),
+                val_acc=m.get("val_acc"),
+                float_test_acc=m.get("float_test_acc"),
+                costs={k: float(v) for k, v in m["costs"].items()},
+                epochs=dict(m.get("epochs", {})),
+                seconds={k: float(v) for k, v in m.get("seconds", {}).items()},
+            )
+        )
+    if not points:
+        raise ValueError(f"no finished runs (metrics.json with costs) under {folder}")
+    return mark_fronts(points)
+
+
+def front_costs(points: list[Point]) -> list[str]:
+    """Costs that get a front: each run's search cost, size, then any latency (cycles) every point has."""
+    shared = set.intersection(*(set(p.costs) for p in points))
+    cycles = [c for c in sorted(shared) if c in cost_models.names() and cost_models.get(c).unit == "cycles"]
+    wanted = [p.cost_name for p in points] + ["size"] + cycles
+    return [c for c in dict.fromkeys(wanted) if c in shared]
+
+
+def mark_fronts(points: list[Point]) -> list[Point]:
+    """Fill `on_front` for every front cost of each target, per (target, method), as `bitgate pareto` does."""
+    flags: dict[int, dict[str, bool]] = {p.index: {} for p in points}
+    for target in dict.fromkeys(p.target for p in points):
+        pts = [p for p in points if p.target == target]
+        df = pd.DataFrame([{"i": p.index, "method": p.method, "acc": p.test_acc, **p.costs} for p in pts])
+        for cost in front_costs(pts):
+            for _, part in df.groupby("method"):
+                for i, on in zip(part["i"], pareto_mask(part[cost], part["acc"]), strict=True):
+                    flags[int(i)][cost] = bool(on)
+    return [Point(**{**p.__dict__, "on_front": flags[p.index]}) for p in points]
+
+
+def unit(cost: str) -> str:
+    return cost_models.get(cost).unit if cost in cost_models.names() else ""

@@ -1,5 +1,0 @@
-"""Built-in data set loaders; importing this package registers them with `search.data`."""
-
-from search.datasets import digits, images, speech, synthetic, tinyimagenet  # noqa: F401
-
-__all__ = ["digits", "images", "speech", "synthetic", "tinyimagenet"]
