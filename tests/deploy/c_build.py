@@ -12,12 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from deploy.firmware.cmsis_lib import cmsis_sources
+from deploy.firmware.toolchain import find_cmsis_nn
 from targets.target import Target
 
-ROOT = Path(__file__).resolve().parents[2]
 STRICT = ("-Wall", "-Wextra", "-Werror")  # every generated model.c must build without a warning
-# the kernels the cmsis-nn flavour calls and what they need (float kernels left out)
-SOURCE_DIRS = ("ConvolutionFunctions", "NNSupportFunctions", "PoolingFunctions", "BasicMathFunctions")
 DRIVER = r"""
 #include <stdio.h>
 #include "model.h"
@@ -39,18 +38,6 @@ int main(int argc, char **argv)
 """
 
 
-def find_cmsis_nn() -> Path | None:
-    """CMSIS_NN_PATH, else shared/third_party/CMSIS-NN next to the project root or one of its parents."""
-    env = os.environ.get("CMSIS_NN_PATH")
-    if env:
-        return Path(env) if (Path(env) / "Include" / "arm_nnfunctions.h").exists() else None
-    for parent in ROOT.parents:
-        candidate = parent / "shared" / "third_party" / "CMSIS-NN"
-        if (candidate / "Include" / "arm_nnfunctions.h").exists():
-            return candidate
-    return None
-
-
 def compiler() -> str | None:
     return shutil.which(os.environ.get("CC", "cc"))
 
@@ -58,8 +45,7 @@ def compiler() -> str | None:
 def build_cmsis_library(cmsis: Path, out_dir: Path) -> Path:
     """libcmsisnn.a from the plain-C (no DSP / MVE) int8 / int4 sources, compiled once."""
     cc = compiler()
-    sources = [p for d in SOURCE_DIRS for p in sorted((cmsis / "Source" / d).glob("*.c"))
-               if not p.stem.endswith(("_f16", "_f32"))]  # fmt: skip
+    sources = cmsis_sources(cmsis)  # the int8 / int4 kernels the cmsis-nn flavour calls (as the firmware's)
 
     def compile_one(src: Path) -> Path:
         obj = out_dir / f"{src.stem}.o"
