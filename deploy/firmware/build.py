@@ -10,7 +10,6 @@ board's regions (c/link.ld.in). It is written to <export>/firmware/<board><opt>[
 from __future__ import annotations
 
 import json
-import shutil
 import string
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +30,7 @@ HEAP_BYTES = 16 * 1024  # newlib's stdio buffers (malloc through _sbrk)
 FIRMWARE_SOURCES = ("startup.c", "harness.c", "marker.c")
 WARNINGS = ("-Wall", "-Wextra", "-Werror")
 MARK_FUNCTION = "bg_mark"
+OUTPUTS = ("link.ld", "startup.o", "harness.o", "marker.o", "model.o", "firmware.elf", "firmware.map")
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,9 @@ def build_firmware(export_dir: str | Path, core: str, opt: str = "-O2", profile:
     start = time.monotonic()
     library = build_cmsis_library(board, opt, cmsis, timeout)
     out = Path(out_dir) if out_dir else export_dir / "firmware" / f"{board.name}{opt}{'-profile' if profile else ''}"
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in OUTPUTS:  # only what this build writes: out_dir may be the caller's folder
+        (out / name).unlink(missing_ok=True)
     (out / "link.ld").write_text(linker_script(board))
     src = _firmware_dir()
     common = [*board.cflags, opt, "-std=c99", "-g", "-ffunction-sections", "-fdata-sections", *WARNINGS]

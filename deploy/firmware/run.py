@@ -102,7 +102,8 @@ def run_firmware(fw: Firmware, inputs: np.ndarray, timeout: float | None = None)
                "-plugin", f"{plugin},mark=0x{fw.mark_address:x},out=bg_counts.txt"]  # fmt: skip
         start = time.monotonic()
         try:
-            done = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=limit)
+            done = subprocess.run(cmd, cwd=work, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=limit)
         except subprocess.TimeoutExpired as e:
             raise FirmwareError(f"firmware did not finish within {limit:g} s on {fw.board.machine} (a hang?)") from e
         seconds = time.monotonic() - start

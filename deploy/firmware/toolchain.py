@@ -45,9 +45,7 @@ class Toolchain:
                 packages.append(package)
         if not missing:
             return None
-        if "gcc-arm-none-eabi" in packages and "libnewlib-arm-none-eabi" not in packages:
-            packages.append("libnewlib-arm-none-eabi")
-        return (f"missing {', '.join(missing)}: install with `apt-get install {' '.join(sorted(set(packages)))}` "
+        return (f"missing {', '.join(missing)}: install with `apt-get install {' '.join(dict.fromkeys(packages))}` "
                 "(Debian / Ubuntu)")  # fmt: skip
 
     def require(self) -> Toolchain:
