@@ -1,26 +1,25 @@
 """The training loop, written out: warm-up, supernet search, fine-tune, evaluate.
 
 Each function takes (model, data, config, ...) and returns metrics. The search loss is
-visible where it is computed:  loss = task_loss + strength * cost / cost_ref
-(with a budget, the strength is adapted by search.constraints.budget.StrengthController).
+visible where it is computed:  loss = task_loss + penalty(progress), the penalty being
+strength * cost / cost_ref with a fixed strength, or one adapted per limit (search/penalty.py).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-import cost_models
 from search.config import SearchConfig
-from search.constraints.budget import StrengthController
-from search.constraints.limits import Limit, run_limits
 from search.context import RunContext
-from search.pricing import layer_choices
-from supernet import Architecture, Supernet
+from search.hardening import Hardening, hardened
+from search.penalty import CostPenalty
+from supernet import Supernet
 from supernet.gates import TemperatureSchedule
 from zoo.data import InMemoryDataset, batches
 
@@ -154,11 +153,18 @@ def finetune(model: nn.Module, ctx: RunContext, phase: str = "finetune", penalty
     return {"val_acc": evaluate(model, ctx.data.val), "test_acc": evaluate(model, ctx.data.test)}
 
 
-def reference_cost(net: Supernet, ctx: RunContext, cost: str | None = None) -> float:
-    """Cost of the unpruned network at the largest bit-width: makes `strength` comparable across targets."""
-    channels = {n: s.out_channels for n, s in net.specs.items()}
-    arch = Architecture.uniform(channels, max(net.bits), max(net.act_bits))
-    return float(cost_models.evaluate(cost or ctx.cost, layer_choices(net, arch), ctx.target))
+class SmallState:
+    """The plain state of several parts of a phase (e.g. strengths, hardening) as one checkpoint entry."""
+
+    def __init__(self, *parts) -> None:
+        self.parts = parts
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: v for part in self.parts for k, v in part.state_dict().items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for part in self.parts:
+            part.load_state_dict(state)
 
 
 def reserve_min_channels(net: Supernet, cfg: SearchConfig) -> None:
@@ -168,174 +174,78 @@ def reserve_min_channels(net: Supernet, cfg: SearchConfig) -> None:
         gates.reserve_most_kept(cfg.min_kept(gates.channels) if gates.channels > 1 else 1)
 
 
-BUDGET_REACH = 0.6  # the argmax cost is walked down to the budget over this share of a stage
-
-
-def budget_target(budget: float | None, start: float, progress: float) -> float:
-    """Where the deployed cost should be at `progress` (0..1) of a stage: geometric from the stage's
-    starting cost down to the budget over BUDGET_REACH of it, then the budget. Walking down, many
-    channels cannot reach a common boundary and cross it at once (seen: 4.7 kB -> 1.2 kB in one
-    digits epoch at a 3 kB budget, 10% accuracy, no recovery)."""
-    if budget is None:
-        return float("inf")
-    if start <= budget:
-        return budget
-    return start * (budget / start) ** min(progress / BUDGET_REACH, 1.0)
-
-
 def temperature_schedule(cfg: SearchConfig, epochs: int) -> TemperatureSchedule:
     return TemperatureSchedule(cfg.tau_schedule, cfg.tau0, cfg.tau_decay, tau_final=cfg.tau_final,
                                epochs=max(epochs, 1))  # fmt: skip
 
 
-def hardened(sampling: str) -> str:
-    """The one-hot (straight-through) form of a sampling mode."""
-    return "hard-gumbel" if "gumbel" in sampling else "hard"
-
-
-def _key(name: str, cost: str, main: str) -> str:
-    """State and history keys: plain for the run's own cost ("strength"), suffixed for a second limit."""
-    return name if cost == main else f"{name}@{cost}"
-
-
 def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequence[Stage] | None = None,
            on_stage_end: Callable[[int], None] | None = None) -> dict[str, float]:  # fmt: skip
-    """Differentiable search: weights and gates trained together on task loss + strength * cost.
+    """Differentiable search: weights and gates trained together on task loss + the cost penalty
+    (search/penalty.py: a fixed strength, or one adaptive strength per limit of the run).
 
-    With limits (a budget, a RAM budget, the target's memories: search.constraints.limits) each limit has its
-    own strength, moved every step by the argmax architecture's cost on that limit (bounded per
-    epoch; see search/constraints/budget.py), so the deployed network settles just under all of them.
     `stages`: (budget, epochs) pairs run one after the other on the same supernet, optimizers and
-    strengths (the regularization path of search/path.py); the stage's budget replaces cfg.budget,
-    the other limits hold in every stage. `on_stage_end(k)` is called after each stage, also when a
+    strengths (the regularization path of search/path.py); a stage's budget replaces cfg.budget, the
+    other limits hold in every stage. `on_stage_end(k)` is called after each stage, also when a
     resumed run finds it already done. Default: one stage (cfg.budget, search_epochs).
     """
-    cfg, main = ctx.cfg, ctx.cost
+    cfg = ctx.cfg
     stages = list(stages) if stages else [(cfg.budget, cfg.search_epochs)]
     total = sum(epochs for _, epochs in stages)
+    steps = max(1, math.ceil(len(ctx.data.train) / cfg.batch_size))
+    # seed 001 trains the weights and the gates apart, each with its own optimizer and rate
     w_opt = weight_optimizer(net.weight_parameters(), ctx)
     w_sched = lr_schedule(w_opt, total, ctx)
     a_opt = arch_optimizer(net.arch_parameters(), ctx)
-    schedule = temperature_schedule(cfg, total)
+    tau = temperature_schedule(cfg, total)  # annealed by the library, not left to the caller
+    penalty = CostPenalty(net, ctx, [budget for budget, _ in stages], steps)
+    hardening = Hardening(cfg, total)
     net.set_sampling(cfg.sampling)
-    steps = max(1, math.ceil(len(ctx.data.train) / cfg.batch_size))
-    stage_limits = [run_limits(cfg, ctx.target, main, budget) for budget, _ in stages]
-    limited_somewhere = {limit.cost for limits in stage_limits for limit in limits}
-    costs = {main} | limited_somewhere
-    refs = {c: reference_cost(net, ctx, c) for c in costs}
-    controller = StrengthController(1.0, max(cfg.strength, 1e-3), cfg.budget_rate, steps)
-    state = {_key("strength", c, main): controller.strength if c in limited_somewhere else cfg.strength
-             for c in costs}  # fmt: skip
 
-    def costs_of(names: Iterable[str]) -> dict[str, Tensor]:
-        """Several costs of the current gates from one layer_choices() (it carries the RAM plan)."""
-        names = list(names)
-        if not names:
-            return {}
-        choices = layer_choices(net)
-        return {c: cost_models.evaluate(c, choices, ctx.target) for c in names}
-
-    @torch.no_grad()
-    def argmax_costs(names: Iterable[str]) -> dict[str, float]:
-        """The costs of what discretization would pick now (hard gates: one-hot probabilities)."""
-        names = list(names)
-        if not names:
-            return {}
-        mode = next(net.all_gates()).mode
-        net.set_sampling("hard")
-        try:
-            return {c: float(v) for c, v in costs_of(names).items()}
-        finally:
-            net.set_sampling(mode)
-
-    # Hardening: from `hard_from`, or after the first epoch whose argmax network's validation accuracy
-    # fell below harden_collapse x its best in this search (the soft supernet no longer stands for
-    # the network that will be deployed), the weights train on the network discretization will
-    # keep (one-hot gates, straight-through gradients for the gates).
-    hard_from = total - round(cfg.harden * total)
-
-    def epoch(e: int, local: int, epochs: int, gen: torch.Generator, limits: tuple[Limit, ...]) -> dict:
+    def epoch(stage: int, e: int, local: int, epochs: int, gen: torch.Generator) -> dict:
+        """Epoch `e` of the search, `local` of its stage's `epochs`."""
         reserve_min_channels(net, cfg)
-        # hardening: the weights learn the network discretization will keep, the gates still get
-        # (straight-through) gradients, so the fine-tune starts from weights that fit the argmax
-        hard = e >= hard_from or bool(state.get("hardened", 0))
+        hard = hardening.active(e)
         net.set_sampling(hardened(cfg.sampling) if hard else cfg.sampling)
         net.train()
-        order = [limit.cost for limit in limits]  # a fixed order: the loss sums its terms alike every run
-        limited = set(order)
-        deployed = argmax_costs(order)
-        if local == 0:  # where this stage's descent starts, per limit (kept in the checkpoint)
-            state.update({_key("start_cost", c, main): deployed[c] for c in limited})
-        seen = {c: [state[_key("strength", c, main)]] * 2 for c in limited}
-        targets: dict[str, float] = {}
+        penalty.start_epoch(stage, local)
         task_sum, n = 0.0, 0
         for i, (x, y) in enumerate(batches(ctx.data.train, cfg.batch_size, shuffle=True, generator=gen,
                                            augment=ctx.data.augment)):  # fmt: skip
-            # annealed by the library: every step for "anneal" (ends at tau_final), per epoch otherwise
-            net.set_temperature(schedule(e + (i + 1) / steps if schedule.kind == "anneal" else e))
+            # "anneal" moves tau every step (it ends at tau_final), the other schedules once per epoch
+            net.set_temperature(tau(e + (i + 1) / steps if tau.kind == "anneal" else e))
             if cfg.sampling in ("gumbel", "hard-gumbel"):
                 net.resample(gen)
             task_loss = F.cross_entropy(net(x), y)
-            # A limit's cost pushes only while the deployed (argmax) architecture is above its target,
-            # which walks down to the limit (budget_target): below it the task loss alone moves the
-            # gates, so the search cannot overshoot far under a limit and settles where the two meet.
-            progress = (local + (i + 1) / steps) / epochs
-            for limit in limits:
-                c = limit.cost
-                targets[c] = budget_target(limit.budget, state[_key("start_cost", c, main)], progress)
-            pushing = [c for c in order if deployed[c] > targets[c]]
-            fixed = [] if main in limited else [main]  # no budget on the run's own cost: fixed strength
-            loss = task_loss
-            for c, cost in costs_of(fixed + pushing).items():
-                strength = cfg.strength if c in fixed else state[_key("strength", c, main)]
-                loss = loss + strength * cost / refs[c]
+            loss = task_loss + penalty((local + (i + 1) / steps) / epochs)
             w_opt.zero_grad(set_to_none=True)
             a_opt.zero_grad(set_to_none=True)
             loss.backward()
             w_opt.step()
             a_opt.step()
-            deployed = argmax_costs(order)
-            for c in order:  # each limit's strength follows its own argmax cost
-                controller.load({"strength": state[_key("strength", c, main)]})
-                controller.budget = targets[c]
-                state[_key("strength", c, main)] = s = controller.update(deployed[c])
-                seen[c] = [min(seen[c][0], s), max(seen[c][1], s)]
+            penalty.after_step()  # the strengths follow the deployed (argmax) costs
             task_sum, n = task_sum + task_loss.item() * len(y), n + len(y)
         w_sched.step()
-        with torch.no_grad():
-            expected = float(costs_of([main])[main])
-        deployed_acc = hard_accuracy(net, ctx)
-        state["best_deployed_acc"] = best = max(state.get("best_deployed_acc", 0.0), deployed_acc)
-        if not hard and deployed_acc < cfg.harden_collapse * best:  # collapsed: harden from the next epoch
-            state["hardened"] = 1
-        arch_cost = deployed[main] if main in deployed else argmax_costs([main])[main]  # the last step's, if limited
-        row = {"task_loss": task_sum / max(n, 1), "val_acc": deployed_acc, "cost": expected,
-               "arch_cost": arch_cost, "tau": float(next(net.all_gates()).tau),
-               "strength": state["strength"], "strength_min": seen.get(main, [state["strength"]] * 2)[0],
-               "strength_max": seen.get(main, [state["strength"]] * 2)[1]}  # fmt: skip
-        budgets = {limit.cost: limit.budget for limit in limits}
-        row.update({"budget": budgets.get(main, ""), "target": targets.get(main, "")})
-        for c in sorted(limited - {main}):  # a second limit's own columns, e.g. arch_cost@peak_activation_ram
-            row.update({f"arch_cost@{c}": deployed[c], f"strength@{c}": state[f"strength@{c}"],
-                        f"budget@{c}": budgets[c], f"target@{c}": targets.get(c, "")})  # fmt: skip
-        row["hard_gates"] = int(hard)
-        return row
+        costs = penalty.costs_row()
+        deployed_acc = hard_accuracy(net, ctx)  # what discretization would deploy now
+        hardening.after_epoch(hard, deployed_acc)
+        tau_now = float(next(net.all_gates()).tau)
+        row = {"task_loss": task_sum / max(n, 1), "val_acc": deployed_acc, **costs, "tau": tau_now}
+        return {**row, **penalty.strengths_row(), "hard_gates": int(hard)}
 
     objects = {"net": net, "w_opt": w_opt, "a_opt": a_opt, "w_sched": w_sched}
+    extra = SmallState(penalty, hardening)  # checkpointed beside the objects' state dicts
     offset = 0
     for k, (_, epochs) in enumerate(stages):
         name = phase if len(stages) == 1 else f"{phase}-{k}"
-        limits = stage_limits[k]
-        ctx.phase(name, epochs, objects, lambda e, g, o=offset, n=epochs, lim=limits: epoch(o + e, e, n, g, lim),
-                  extra=lambda: dict(state), restore_extra=state.update)  # fmt: skip
+        ctx.phase(name, epochs, objects, lambda e, g, k=k, o=offset, n=epochs: epoch(k, o + e, e, n, g),
+                  extra=extra.state_dict, restore_extra=extra.load_state_dict)  # fmt: skip
         offset += epochs
         reserve_min_channels(net, cfg)  # from the stage's final gates: a resumed run discretizes alike
         if on_stage_end is not None:
             on_stage_end(k)
     net.set_sampling("soft")
-    final = {"search_val_acc": hard_accuracy(net, ctx), "cost_ref": refs[main], "final_strength": state["strength"]}
-    final.update({f"final_strength@{c}": state[f"strength@{c}"] for c in sorted(costs - {main})})
-    return final
+    return {"search_val_acc": hard_accuracy(net, ctx), **penalty.summary()}
 
 
 def hard_accuracy(net: Supernet, ctx: RunContext) -> float:

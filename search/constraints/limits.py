@@ -3,7 +3,7 @@
 A user asks "the most accurate network that fits 200 kB of Flash and 64 kB of RAM": that is two
 limits on two cost models (`memory` = the exporter's Flash bytes, `peak_activation_ram` = its
 planned SRAM peak). Each limit gets its own strength controller in the search
-(search/train.py) and its own repair afterwards (search/constraints/fit.py); the first limit is always the
+(search/penalty.py) and its own repair afterwards (search/constraints/fit.py); the first limit is always the
 `budget` on the run's own cost, so a single-budget run behaves as before.
 """
 

@@ -57,8 +57,9 @@ from search.methods.common import build_supernet, set_gates, storable_bits
 from search.methods.differentiable import calibration_batch
 from search.methods.knapsack import knapsack
 from search.methods.sequential import weight_gates
+from search.penalty import reference_cost
 from search.pricing import layer_choices
-from search.train import reference_cost, train_epoch, weight_optimizer
+from search.train import train_epoch, weight_optimizer
 from supernet import Architecture, Supernet
 from supernet.quant import quantize_weight
 
