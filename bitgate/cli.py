@@ -84,9 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", type=Path)
     p.add_argument("--format", choices=("onnx", "c", "all"), default="all")
     p.add_argument("--target", help="warn if the weights do not fit this target's Flash (default: the run's)")
-    p.add_argument("--out", type=Path, help="output folder (default: RUN_DIR/export)")
-    p.add_argument("--flavour", choices=("reference", "cmsis-nn"), default="reference",
-                   help="reference: exact integer model + portable C; cmsis-nn: int8 NHWC calls to CMSIS-NN")
+    p.add_argument("--out", type=Path, help="output folder (default: RUN_DIR/export/FLAVOUR)")
+    p.add_argument("--flavour", choices=("reference", "cmsis-nn"),
+                   help="reference: exact integer model + portable C; cmsis-nn: int8 NHWC calls to CMSIS-NN "
+                   "(default: the flavour the run was searched for, its target's)")
     p = sub.add_parser("show", help="draw a finished run's architecture: RUN_DIR/arch.png")
     p.add_argument("run_dir", type=Path)
     p = sub.add_parser("report", help="a self-contained HTML report of a sweep: SWEEP_DIR/report.html")

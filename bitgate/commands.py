@@ -157,6 +157,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
             raise ConfigError(f"model {model_name!r} has no usual input: give --in-shape and --classes")
         shape = shape or entry.input_shape
         classes = classes or entry.classes
+    torch.manual_seed(0)  # the same weights and calibration every call: the same activation grids, the same RAM
     model = create_model(model_name, classes, shape)
     arch = Architecture.load(arch_path) if arch_path else None
     bits = sorted(set(target.weight_bits) | ({b for bs in arch.weight_bits.values() for b in bs} if arch else set()))
@@ -170,8 +171,15 @@ def cmd_cost(args: argparse.Namespace) -> int:
     for name, value in costs.items():
         print(f"  {name:<22}{value:>16,.0f} {cost_models.get(name).unit}")
     from cost_models.fit import check_fit
+    from targets.flavour import FLAVOURS
 
     print(f"  {check_fit(layer_choices(net, arch), target).summary()}")
+    print(f"  per deploy flavour ({target.flavour!r} is the target's):")
+    for flavour in FLAVOURS:
+        other = target.with_flavour(flavour)
+        choices = layer_choices(net, arch)
+        both = [float(cost_models.evaluate(c, choices, other)) for c in ("memory", "peak_activation_ram")]
+        print(f"    {flavour:<12} memory {both[0]:>12,.0f} bytes   peak_activation_ram {both[1]:>12,.0f} bytes")
     return 0
 
 
@@ -179,7 +187,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from bitgate.export_run import export_run
 
     report = export_run(args.run_dir, args.format, target=args.target, out=args.out,
-                        flavour=getattr(args, "flavour", "reference"))
+                        flavour=getattr(args, "flavour", None))
     print(report)
     return 0
 

@@ -7,13 +7,17 @@ from pathlib import Path
 from search.config import ConfigError
 from search.model_file import load_arch, load_model
 from search.run import load_data, load_run_config
+from targets import get_target
 
 CALIBRATION_SAMPLES = 256
 
 
 def export_run(run_dir: Path, fmt: str = "all", target: str | None = None, out: Path | None = None,
-               flavour: str = "reference") -> str:
-    """Export RUN_DIR/model.pt into RUN_DIR/export (or `out`); returns a printable summary."""
+               flavour: str | None = None) -> str:
+    """Export RUN_DIR/model.pt into RUN_DIR/export/<flavour> (or `out`); returns a printable summary.
+
+    flavour None: the one the run was searched for (its `flavour` setting, else its target's), so the
+    exported bytes and RAM are the ones the search priced."""
     from deploy.api import export  # onnx is imported only when exporting
 
     run_dir = Path(run_dir)
@@ -24,7 +28,9 @@ def export_run(run_dir: Path, fmt: str = "all", target: str | None = None, out: 
     arch = load_arch(run_dir / "arch.json")
     data = load_data(cfg)
     calibration = data.train.batch(slice(0, CALIBRATION_SAMPLES))[0]
-    report = export(model, calibration, out or run_dir / "export", formats=fmt, target=target or cfg.target, arch=arch,
+    tgt = get_target(target or cfg.target)
+    flavour = flavour or cfg.flavour or tgt.flavour
+    report = export(model, calibration, out or run_dir / "export" / flavour, formats=fmt, target=tgt, arch=arch,
                     flavour=flavour)
     lines = [f"exported {run_dir.name} for {report.target} ({report.flavour} flavour) into {report.out_dir}"]
     lines += [f"  {name:<12}{path.stat().st_size:>10,} bytes" for name, path in report.files.items()]

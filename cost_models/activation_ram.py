@@ -1,15 +1,18 @@
-"""Peak activation RAM: the largest sum of live buffer bytes over the ops, in execution order.
+"""Peak activation RAM: what the target's deploy flavour allocates, its arena plus kernel scratch.
 
-With the buffers the exporter plans (choices.buffers, see deploy/buffers.py) this is what the
-exported network holds: while an op runs, its inputs, its output and every tensor still needed
-later (a residual branch waiting for its add) are alive; int32 tensors at adds and average
-pools take 4 bytes per value; nothing runs in place and nothing overlaps (no arena reuse within
-an op). Each buffer has kept_channels * elements_per_channel values; pruning shrinks it through
-its producer's keep probabilities, and its width follows the consuming layer's activation bits.
+With the plan the exporter makes for that flavour (choices.deploy_plan, see deploy/buffers.py) this
+is what the exported model.c allocates: while an op runs, its inputs, its output and every tensor
+still needed later (a residual branch waiting for its add) are alive; the largest sum of their bytes
+(each rounded up to the arena's alignment) is the arena, or, at a discrete architecture, the arena of
+the exporter's own placement; the cmsis-nn flavour adds CMSIS-NN's kernel scratch and its
+precision-group scratch. Each buffer has kept_channels * elements_per_channel values; pruning shrinks
+it through its producer's keep probabilities, and its width follows the consuming layer's bits
+(reference: int32 tensors at adds and average pools take 4 bytes per value; cmsis-nn: all int8).
 
-How sub-byte activations are stored is target data, params.activation_storage:
-  "byte"   (default) one value per byte, as the exporter's int8/uint8 tensors and CMSIS-NN hold them;
-  "packed" ceil(values * bits / 8) bytes (PULP-NN / XpulpNN-style sub-byte kernels).
+How the reference flavour stores sub-byte activations is target data, params.activation_storage:
+  "byte"   (default) one value per byte;
+  "packed" ceil(values * bits / 8) bytes (PULP-NN / XpulpNN-style sub-byte kernels; the reference C
+           packs them the same way). The cmsis-nn flavour stores every activation in an int8.
 
 Without a buffer plan (hand-built layer lists, or a network the exporter cannot handle) the
 estimate is layer by layer: max over layers of input buffer + output buffer, no live branch.
@@ -27,7 +30,7 @@ from torch import Tensor
 
 from cost_models.common import F64, ceil_ste, expected_bits, in_features, in_positions, kept_out, zero
 from cost_models.registry import register
-from supernet.spec import LayerChoice
+from supernet.spec import DeployPlan, LayerChoice, LayerChoices
 from targets.target import Target
 
 STORAGE = ("byte", "packed")
@@ -63,18 +66,19 @@ def layer_buffers(choice: LayerChoice, mode: str = "packed") -> tuple[Tensor, Te
     return in_bytes, out_bytes
 
 
-def buffer_bytes(choices: Sequence[LayerChoice], mode: str) -> Tensor:
-    """Bytes of every planned buffer, shape (B,)."""
+def buffer_bytes(choices: Sequence[LayerChoice], plan: DeployPlan, mode: str) -> Tensor:
+    """Bytes of every planned buffer, each rounded up to the plan's alignment, shape (B,)."""
     ref = zero(choices)
     out = []
-    for buf in choices.buffers:
+    for buf in plan.buffers:
         channels = kept_out(choices[buf.source]) if buf.source is not None else ref + buf.channels
         values = channels * buf.per_channel
         if buf.bits_from is None:
-            out.append(storage_bytes(values, float(buf.bits), mode))
+            raw = storage_bytes(values, float(buf.bits), mode)
         else:
             ch = choices[buf.bits_from]
-            out.append(storage_bytes(values, expected_bits(ch.act_bits, ch.act_probs) + buf.bits, mode))
+            raw = storage_bytes(values, expected_bits(ch.act_bits, ch.act_probs) + buf.bits, mode)
+        out.append(ceil_ste(raw / plan.align) * plan.align)
     return torch.stack(out)
 
 
@@ -87,13 +91,24 @@ def live_matrix(buffers, device=None) -> Tensor:
     return ((first <= t) & (t <= last)).to(F64)
 
 
+def planned_ram(choices: Sequence[LayerChoice], plan: DeployPlan, mode: str) -> Tensor:
+    """Arena (largest live sum, or the exporter's placement at a discrete architecture) + scratch."""
+    sizes = buffer_bytes(choices, plan, mode)
+    peak = (live_matrix(plan.buffers, sizes.device) @ sizes).max()
+    if plan.place is not None:  # one architecture: the exact arena of the exporter's first-fit placement
+        arena = plan.place([int(round(v)) for v in sizes.detach().tolist()])
+        peak = peak + (arena - peak.detach())
+    return peak + plan.scratch(choices) if plan.scratch is not None else peak
+
+
 @register("peak_activation_ram", unit="bytes")
 def peak_activation_ram(choices: Sequence[LayerChoice], target: Target) -> Tensor:
-    """max over ops of the bytes of every buffer alive during that op."""
-    mode = activation_storage(target)
+    """RAM the target's deploy flavour allocates for activations: its arena plus kernel scratch."""
     if not choices:
         return zero(choices)
-    if getattr(choices, "buffers", None):
-        sizes = buffer_bytes(choices, mode)
-        return (live_matrix(choices.buffers, sizes.device) @ sizes).max()
+    flavour = target.deploy_flavour
+    mode = "byte" if flavour.int8_activations else activation_storage(target)
+    plan = choices.deploy_plan(flavour.name) if isinstance(choices, LayerChoices) else None
+    if plan is not None:
+        return planned_ram(choices, plan, mode)
     return torch.stack([sum(layer_buffers(ch, mode)) for ch in choices]).max()

@@ -7,9 +7,10 @@ Storage format (the exporter follows this exactly):
   pruning = kept_in * in_unit / groups * kernel_numel (depthwise: kernel_numel). The
   array occupies ceil(n_b * wpc * storage(b) / 8) bytes (its last byte zero-padded).
   Pruned channels (b = 0) store nothing. `size` is the sum over groups and layers.
-  `memory` adds, per kept output channel, an int32 bias, an int32 requantization
-  multiplier and an int8 shift (target.params bias_bytes / multiplier_bytes / shift_bytes,
-  default 4 / 4 / 1), as in CMSIS-NN and PULP-NN per-channel requantization.
+  `memory` adds, per kept output channel, the bias and requantization parameters the target's
+  deploy flavour writes (targets/flavour.py): reference int32 bias + int32 multiplier + int8 shift
+  (9 bytes); cmsis-nn int32 bias + int32 multiplier + int32 shift (12 bytes, CMSIS-NN's
+  cmsis_nn_per_channel_quant_params).
 
 Expected value during the search: n_b is replaced by sum_c theta[b, c] inside the
 ceil (straight-through gradient), so at one-hot theta the formula *is* the byte count.
@@ -23,48 +24,39 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from cost_models.common import ceil_ste, channel_mass, kept_out, param, weights_per_channel, zero
+from cost_models.common import ceil_ste, channel_mass, kept_out, weights_per_channel, zero
 from cost_models.registry import register
 from supernet.spec import LayerChoice
 from targets.target import Target
 
-# Per-channel metadata of integer-only inference: int32 bias, int32 fixed-point multiplier
-# and int8 shift per output channel (Jacob et al. 2018, arXiv 1712.05877; CMSIS-NN
-# arm_convolve_s8 takes per-channel int32 multiplier + int32 shift, which we pack to 1 byte).
-BIAS_BYTES = 4
-MULTIPLIER_BYTES = 4
-SHIFT_BYTES = 1
+
+def _weight_bits(choices: Sequence[LayerChoice], target: Target, whole_bytes: bool) -> Tensor:
+    """Sum over layers and precision groups of n_b * wpc * storage(b) bits, each group rounded up to a
+    whole byte when `whole_bytes` (the packed arrays the exporter writes)."""
+    total = zero(choices)
+    for ch in choices:
+        wpc = weights_per_channel(ch)
+        for bits, n in channel_mass(ch, target):
+            group = n * wpc * target.storage(bits)
+            total = total + (ceil_ste(group / 8) * 8 if whole_bytes else group)
+    return total
 
 
 @register("size", unit="bytes")
 def size(choices: Sequence[LayerChoice], target: Target) -> Tensor:
     """Bytes of packed weights (see module docstring for the exact format)."""
-    total = zero(choices)
-    for ch in choices:
-        wpc = weights_per_channel(ch)
-        for bits, n in channel_mass(ch, target):
-            total = total + ceil_ste(n * wpc * target.storage(bits) / 8)
-    return total
+    return _weight_bits(choices, target, whole_bytes=True) / 8
 
 
 @register("size_bits", unit="bits")
 def size_bits(choices: Sequence[LayerChoice], target: Target) -> Tensor:
     """Seed 001's size: sum_layers wpc_eff * sum_c sum_b storage(b) * theta[b, c], no byte rounding."""
-    total = zero(choices)
-    for ch in choices:
-        wpc = weights_per_channel(ch)
-        for bits, n in channel_mass(ch, target):
-            total = total + n * wpc * target.storage(bits)
-    return total
+    return _weight_bits(choices, target, whole_bytes=False)
 
 
 def metadata_bytes_per_channel(target: Target) -> float:
-    """Bytes of bias + requantization parameters stored for each kept output channel."""
-    return (
-        param(target, "bias_bytes", BIAS_BYTES)
-        + param(target, "multiplier_bytes", MULTIPLIER_BYTES)
-        + param(target, "shift_bytes", SHIFT_BYTES)
-    )
+    """Bytes of bias + requantization parameters the target's deploy flavour stores per kept channel."""
+    return float(target.deploy_flavour.metadata_bytes)
 
 
 @register("memory", unit="bytes")

@@ -31,11 +31,12 @@ from deploy.plan import build_program
 from supernet.arch import Architecture
 from supernet.network import DEFAULT_OUTPUT_ACT_BITS, Supernet
 from supernet.quant import activation_levels
+from targets.flavour import FLAVOURS as FLAVOUR_RECORDS
 from targets.registry import get_target
 from targets.target import Target
 
 FORMATS = ("onnx", "c")
-FLAVOURS = ("reference", "cmsis-nn")
+FLAVOURS = tuple(FLAVOUR_RECORDS)
 FILE_MODE = 0o644  # exported files are data for others to read (mkstemp creates 0600)
 
 
@@ -145,7 +146,7 @@ def export(
     target: Target | str | None = None,
     arch: Architecture | None = None,
     bias_frac_bits: int | str = "auto",
-    flavour: str = "reference",
+    flavour: str | None = None,
     sparse: bool = False,
 ) -> ExportReport:
     """Export `model` (a materialized network, or a Supernet together with `arch`).
@@ -156,11 +157,15 @@ def export(
     bias_frac_bits: "auto" (most precise bias that cannot overflow) or 0 for kernels that add the
     int32 bias to the accumulator unshifted (stock CMSIS-NN / PULP-NN); see integer.py.
     flavour: "reference" (exact integer model, NCHW, portable C kernels) or "cmsis-nn" (int8 NHWC with
-    zero points, CMSIS-NN requantization, calls to the CMSIS-NN kernels; needs bias_frac_bits 0 or "auto").
+    zero points, CMSIS-NN requantization, calls to the CMSIS-NN kernels; needs bias_frac_bits 0 or "auto");
+    None: the target's own flavour (targets/flavour.py; "reference" without a target).
     sparse: also write model_sparse.json + model_sparse.bin, each precision group dense or bitmask +
     non-zeros (sparse.py; no C kernel reads it yet, the interpreter runs it after sparse.decode).
     """
     chosen = _formats(formats)
+    tgt = get_target(target) if isinstance(target, str) else target
+    if flavour is None:
+        flavour = tgt.flavour if tgt is not None else "reference"
     if flavour not in FLAVOURS:
         raise ValueError(f"unknown flavour {flavour!r}; choose from {', '.join(FLAVOURS)}")
     if flavour == "cmsis-nn":
@@ -175,7 +180,6 @@ def export(
         from supernet.materialize import materialize
 
         model = materialize(model, arch)
-    tgt = get_target(target) if isinstance(target, str) else target
     im = to_integer(model, example_input, bias_frac_bits)
     if arch is not None:
         _check_arch(im.graph, arch)

@@ -1,50 +1,56 @@
-"""The activation buffers of the deployed network, as the exporter plans them, for the RAM cost.
+"""The deployed network's RAM, as each flavour's C allocates it, for the RAM cost (and its glue ops).
 
-`peak_activation_ram` must price what the exported network needs, not a guess: so the buffers
-come from the exporter's own planner (deploy.plan.build_program) run on the network's
-op graph, with every layer's activation grid taken from the supernet's quantizers. That gives
-every tensor the exporter creates, in execution order: layer inputs and outputs, residual
-branches kept alive until their add, int32 ("wide") tensors feeding adds and average pools,
-grid conversions. Flatten is a view of its input (same buffer).
+`peak_activation_ram` must price what the exported network needs, not a guess, so its plan comes
+from the exporter itself, run once per supernet (and activation bits) on the full network:
 
-A Buffer records its live interval (op indices), its elements per channel and which layer's
-kept channels it holds, and its bit-width: 32 for int32 tensors, 8 for the int8 output grid,
-else the activation bits of the layer whose grid it is on (plus an offset: a ReLU of a signed
-b-bit grid holds b-1 bits of magnitude). The cost model turns these into differentiable bytes.
-The plan's structure follows the current argmax activation bits (or the architecture's).
+  reference  the tensors of deploy.plan.build_program, with every layer's activation grid taken from
+             the supernet's quantizers: layer inputs and outputs, residual branches kept alive until
+             their add, int32 ("wide") tensors feeding adds and average pools, grid conversions, the
+             input copied into the arena and a flatten copied (as model.c does). Sub-byte tensors are
+             packed where the target says so (params.activation_storage).
+  cmsis-nn   the tensors of the cmsis-nn manifest (every tensor int8, NHWC; flatten a view; the
+             caller's input read in place), plus the kernel and precision-group scratch model.c
+             allocates (deploy/cmsis_scratch.py, the formulas model.c is sized with). The int8 grids
+             of residual branches are calibrated on the few inputs the supernet was converted with.
+
+A Buffer records its live interval (op indices), its elements per channel, which layer's kept
+channels it holds and its bit-width (32 int32, 8 int8, else the activation bits of the layer whose
+grid it is on, plus an offset: a ReLU of a signed b-bit grid holds b-1 bits of magnitude). The plan
+also lists the glue ops (adds, pooling, requantization, clamps, copies) for the latency models.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 
+from deploy.api import to_integer
+from deploy.calibrate import node_ranges
+from deploy.cmsis_plan import build_cmsis
+from deploy.cmsis_scratch import Arith, align, avgpool_ctx_bytes, conv_ctx_bytes, group_bytes
 from deploy.graph import read_graph
-from deploy.integer import ActGrid
+from deploy.integer import WIDE_BITS, ActGrid, rep_bits
 from deploy.plan import build_program
+from deploy.ram_plan import ALIGN, first_fit
 from supernet.arch import Architecture
 from supernet.graph import UnsupportedModelError
 from supernet.layers import ActQuant
 from supernet.materialize import materialize
-from supernet.network import arch_act_bits
 from supernet.quant import activation_levels
-from supernet.spec import Buffer
+from supernet.spec import Buffer, DeployPlan, GlueOp, LayerChoice
+from targets.registry import get_target
 
-WIDE_BITS = 32
 OUT_STUB_SCALE = 3.0517578125e-05 * 0.7071067811865476  # the int8 output grid's stand-in: no layer grid has it
+_FAILS = (UnsupportedModelError, AttributeError, KeyError, RuntimeError, TypeError, ValueError)
 
 
-def rep_bits(lo: int, hi: int) -> int:
-    """Bits a tensor with integers in [lo, hi] needs: the narrowest signed/unsigned width, else 32."""
-    for bits in range(1, 9):
-        if (lo >= 0 and hi < 2**bits) or (-(2 ** (bits - 1)) <= lo and hi < 2 ** (bits - 1)):
-            return bits
-    return WIDE_BITS
-
-
-def grid(act: ActQuant, bits: int):
+def grid(act: ActQuant, bits: int) -> ActGrid:
     """The ActGrid the exporter gives a layer's input quantizer at `bits` (same float operations)."""
     signed = bool(act.signed)
     levels = activation_levels(bits, signed)
@@ -52,8 +58,35 @@ def grid(act: ActQuant, bits: int):
     return ActGrid(float(clip / levels), -levels if signed else 0, levels, bits, signed, float(clip))
 
 
-def plan_buffers(net, act_bits: dict[str, int]) -> tuple[Buffer, ...] | None:
-    """Buffers of `net` deployed with per-layer activation bits `act_bits`; None if it cannot be exported."""
+def plan_buffers(net, act_bits: dict[str, int], flavour: str = "reference",
+                 discrete: bool = False) -> DeployPlan | None:  # fmt: skip
+    """The RAM plan of `net` deployed by `flavour` with per-layer activation bits `act_bits` (None if the
+    exporter cannot handle the network). discrete: the choices are one architecture, so the plan may
+    place integer buffer sizes exactly as the exporter does (`DeployPlan.place`)."""
+    cache = net.__dict__.setdefault("_deploy_plans", {})
+    key = (flavour, tuple(sorted(act_bits.items())))
+    if key not in cache:
+        try:
+            cache[key] = _cmsis_plan(net, act_bits) if flavour == "cmsis-nn" else _reference_plan(net, act_bits)
+        except _FAILS:
+            cache[key] = None
+    plan = cache[key]
+    if plan is None or discrete:
+        return plan
+    return replace(plan, place=None)
+
+
+def place(buffers: Sequence[Buffer], sizes: list[int]) -> int:
+    """Arena bytes of the exporter's first-fit placement of `buffers` with these integer sizes."""
+    alive = {i: b for i, b in enumerate(buffers) if b.first >= -1}
+    return first_fit({i: sizes[i] for i in alive}, {i: max(b.first, 0) for i, b in alive.items()},
+                     {i: b.last for i, b in alive.items()})[1]  # fmt: skip
+
+
+# ------------------------------------------------------------------------------- reference flavour
+
+
+def _reference_plan(net, act_bits: dict[str, int]) -> DeployPlan | None:
     graph = export_graph(net)
     if graph is None:
         return None
@@ -64,22 +97,21 @@ def plan_buffers(net, act_bits: dict[str, int]) -> tuple[Buffer, ...] | None:
     program = build_program(graph, stubs, out_grid)
     out_rep = (OUT_STUB_SCALE, -127, 127)
     source = _sources(graph, names)
-    by_scale = {}
+    by_scale: dict[float, int] = {}
     for i, n in enumerate(names):
         by_scale.setdefault(grids[n].scale, i)
-    buffer_of: dict[int, int] = {program.input: 0}
-    spans: list[list[int]] = [[-1, -1, program.input]]  # [first op, last op, tensor id]
+    spans: dict[int, list[int]] = {program.input: [-1, -1]}  # tensor id -> [first op, last op]
+    view = {}
     for k, op in enumerate(program.ops):
-        if op.kind == "flatten":  # a view: the same bytes under another shape
-            buffer_of[op.output] = buffer_of[op.inputs[0]]
+        if op.kind == "flatten":  # a view: the same bytes under another shape (model.c copies nothing)
+            view[op.output] = view.get(op.inputs[0], op.inputs[0])
         else:
-            buffer_of[op.output] = len(spans)
-            spans.append([k, k, op.output])
+            spans[op.output] = [k, k]
         for t in op.inputs:
-            spans[buffer_of[t]][1] = k
-    spans[buffer_of[program.output]][1] = len(program.ops)
-    out = []
-    for first, last, tid in spans:
+            spans[view.get(t, t)][1] = k
+    spans[view.get(program.output, program.output)][1] = len(program.ops)
+    buffers = []
+    for tid, (first, last) in spans.items():
         info = program.tensors[tid]
         src = source[info.node]
         channels = net.specs[names[src]].out_channels if src is not None else info.shape[0]
@@ -88,10 +120,136 @@ def plan_buffers(net, act_bits: dict[str, int]) -> tuple[Buffer, ...] | None:
         on_output_grid = (info.rep.scale, info.rep.lo, info.rep.hi) == out_rep
         layer = by_scale.get(info.rep.scale) if bits != WIDE_BITS and not on_output_grid else None
         if layer is not None:
-            out.append(Buffer(first, last, channels, per_channel, src, layer, bits - grids[names[layer]].bits))
+            buffers.append(Buffer(first, last, channels, per_channel, src, layer, bits - grids[names[layer]].bits))
         else:
-            out.append(Buffer(first, last, channels, per_channel, src, None, bits))
-    return tuple(out)
+            buffers.append(Buffer(first, last, channels, per_channel, src, None, bits))
+    ops = tuple(_glue(op.kind, program.tensors[op.output].shape, source[program.tensors[op.output].node],
+                      net, names, op.attrs) for op in program.ops if op.kind not in ("layer", "flatten"))  # fmt: skip
+    buffers = tuple(buffers)
+    return DeployPlan("reference", buffers, ALIGN, None, lambda sizes: place(buffers, sizes), ops)
+
+
+# -------------------------------------------------------------------------------- cmsis-nn flavour
+
+
+def _cmsis_plan(net, act_bits: dict[str, int]) -> DeployPlan | None:
+    small, example = _full_network(net, act_bits)
+    im = to_integer(small, example, bias_frac_bits=0)
+    manifest, _ = build_cmsis(im.graph, im.layers, im.output, get_target("generic"), node_ranges(small, example))
+    names = net.layer_names
+    index = {n: i for i, n in enumerate(names)}
+    source = _sources(im.graph, names)
+    tensors = manifest["tensors"]
+    inp = manifest["input"]["id"]
+    spans: dict[int, list[int]] = {}
+    for k, op in enumerate(manifest["ops"]):
+        spans.setdefault(op["output"], [k, k])
+        for t in op["inputs"]:
+            if t != inp:
+                spans[t][1] = k
+    spans[manifest["output"]["id"]][1] = len(manifest["ops"])
+    buffers = []
+    for tid, (first, last) in spans.items():
+        t = tensors[tid]
+        src = source[t["node"]]
+        values = int(np.prod(t["shape"]))
+        channels = net.specs[names[src]].out_channels if src is not None else t["shape"][-1]
+        buffers.append(Buffer(first, last, channels, values // channels, src, None, 8))
+    convs, pools, glue = [], [], []
+    for op in manifest["ops"]:
+        out_src = source[tensors[op["output"]]["node"]]
+        if op["op"] == "conv":
+            if op["name"] not in index:
+                return None
+            convs.append(_ConvShape.of(op, index[op["name"]]))
+        else:
+            if op["op"] == "avgpool":
+                pools.append((out_src, tensors[op["output"]]["shape"][-1]))
+            glue.append(_glue(op["op"], _chw(tensors[op["output"]]["shape"]), out_src, net, names, op))
+    buffers = tuple(buffers)
+    scratch = _CmsisScratch(tuple(convs), tuple(pools))
+    return DeployPlan("cmsis-nn", buffers, ALIGN, scratch, lambda sizes: place(buffers, sizes), tuple(glue))
+
+
+class _ConvShape(SimpleNamespace):
+    """What the scratch of one conv op depends on besides the channel counts."""
+
+    @classmethod
+    def of(cls, op: dict[str, Any], layer: int) -> _ConvShape:
+        ih, iw, _ = op["in_hwc"]
+        oh, ow, _ = op["out_hwc"]
+        (kh, kw), (sh, sw), (dh, dw) = op["kernel"], op["stride"], op["dilation"]
+        ph = max(ih + op["pad"][0], (oh - 1) * sh + (kh - 1) * dh + 1)
+        pw = max(iw + op["pad"][1], (ow - 1) * sw + (kw - 1) * dw + 1)
+        return cls(layer=layer, taps=kh * kw, depthwise=op["depthwise"], padded=any(op["pad"]),
+                   in_pixels=ih * iw, out_pixels=oh * ow, padded_pixels=ph * pw)  # fmt: skip
+
+
+class _CmsisScratch:
+    """ctx.buf + precision-group scratch of a cmsis-nn network, differentiable in the channel counts.
+
+    A group's conditions (does it hold every kept channel, is its count odd) are read off the rounded
+    expected counts as tensors, so the cost reads nothing back to the host; at a discrete architecture
+    they are the exporter's conditions and the bytes are model.c's.
+    """
+
+    def __init__(self, convs: tuple[_ConvShape, ...], pools: tuple[tuple[int | None, int], ...]) -> None:
+        self.convs, self.pools = convs, pools
+
+    def __call__(self, choices: Sequence[LayerChoice]) -> Tensor:
+        from cost_models.common import F64, ceil_ste, in_features, kept_out
+
+        arith = Arith(ceil_ste, torch.maximum, torch.where)
+        zero = torch.zeros((), dtype=F64, device=choices[0].weight_probs.device)
+        ctx, groups = [zero], [zero]
+        for c in self.convs:
+            ch = choices[c.layer]
+            if not c.depthwise:
+                ctx.append(conv_ctx_bytes(c.taps * in_features(ch), arith))
+            kept = kept_out(ch)
+            probs = ch.weight_probs.to(F64)
+            for i, bits in enumerate(ch.weight_bits):
+                if bits == 0:
+                    continue
+                n = probs[i].sum()
+                full = (n - kept).detach().abs() < 0.5
+                odd = torch.remainder(torch.round(n.detach()), 2) == 1
+                prepadded = odd if c.depthwise and bits <= 4 and c.padded else torch.zeros_like(odd)
+                groups.append(zero + group_bytes(n, full, c.depthwise, prepadded, c.in_pixels, c.out_pixels,
+                                                 c.padded_pixels, arith))  # fmt: skip
+        for src, channels in self.pools:
+            ctx.append(zero + avgpool_ctx_bytes(kept_out(choices[src]) if src is not None else channels))
+        return align(torch.stack(ctx).max(), arith) + align(torch.stack(groups).max(), arith)
+
+
+# ------------------------------------------------------------------------------------------ shared
+
+
+def _glue(kind: str, out_shape: Sequence[int], src: int | None, net, names: list[str], attrs: dict) -> GlueOp:
+    """A non-layer op: its output channels (as a layer's kept channels) and elements per channel."""
+    shape = tuple(int(s) for s in out_shape)
+    channels = net.specs[names[src]].out_channels if src is not None else shape[0]
+    kernel = attrs.get("kernel") or (1, 1)
+    return GlueOp(kind, channels, int(np.prod(shape)) // channels, src, int(np.prod(kernel)))
+
+
+def _chw(shape: Sequence[int]) -> tuple[int, ...]:
+    """An NHWC tensor shape (H, W, C) as (C, H, W), so channels come first as in the reference plan."""
+    return (shape[-1], *shape[:-1]) if len(shape) == 3 else tuple(shape)
+
+
+def _full_network(net, act_bits: dict[str, int]) -> tuple[torch.nn.Module, Tensor]:
+    """The materialized network with every channel at the top bits, and inputs to calibrate it on."""
+    channels = {n: s.out_channels for n, s in net.specs.items()}
+    top = max(b for b in net.bits if b > 0)
+    arch = Architecture(Architecture.uniform(channels, top, 8).weight_bits, dict(act_bits), {})
+    small = materialize(net, arch).eval()
+    sample = getattr(net, "calibration_sample", None)
+    if sample is None:
+        placeholder = next(n for n in net.net.graph.nodes if n.op == "placeholder")
+        sample = torch.zeros(1, *placeholder.meta["tensor_meta"].shape[1:])
+    param = next(small.parameters(), None)
+    return small, sample.to(param.device if param is not None else "cpu")
 
 
 def export_graph(net):
@@ -99,16 +257,12 @@ def export_graph(net):
     cached = net.__dict__.get("_export_graph", False)
     if cached is not False:
         return cached
-    channels = {n: s.out_channels for n, s in net.specs.items()}
-    top = max(b for b in net.bits if b > 0)
-    arch = Architecture.uniform(channels, top, 8)
-    arch = Architecture(arch.weight_bits, arch_act_bits(net, None), {})
-    placeholder = next(n for n in net.net.graph.nodes if n.op == "placeholder")
+    from supernet.network import arch_act_bits
+
     try:
-        example = torch.zeros(1, *placeholder.meta["tensor_meta"].shape[1:])
-        small = materialize(net, arch).eval()
-        graph = read_graph(small, example)
-    except (UnsupportedModelError, AttributeError, KeyError, RuntimeError, TypeError, ValueError):
+        small, example = _full_network(net, arch_act_bits(net, None))
+        graph = read_graph(small, example[:1])
+    except _FAILS:
         graph = None
     net.__dict__["_export_graph"] = graph
     return graph

@@ -22,15 +22,16 @@ import numpy as np
 
 from deploy.c_cmsis_ops import align, op_pieces, padded_hw, prepad
 from deploy.c_common import array_literal, header, ram_plan
+from deploy.cmsis_scratch import avgpool_ctx_bytes, conv_ctx_bytes
+from deploy.cmsis_scratch import group_bytes as group_scratch_bytes
 
 
 def _kernel_scratch(op: dict[str, Any]) -> int:
-    """Upper bound of the ctx buffer any CMSIS-NN build (C, DSP, MVE) asks for this op."""
+    """Bytes of ctx.buf this op's kernel asks for (cmsis_scratch.py)."""
     if op["op"] == "conv" and not op["depthwise"]:
-        rhs = op["kernel"][0] * op["kernel"][1] * op["in_hwc"][2]
-        return max(4 * (-(-rhs // 4) * 4), 64 * -(-rhs // 16))
+        return conv_ctx_bytes(op["kernel"][0] * op["kernel"][1] * op["in_hwc"][2])
     if op["op"] == "avgpool":
-        return 4 * op["in_hwc"][2]
+        return avgpool_ctx_bytes(op["in_hwc"][2])
     return 0
 
 
@@ -40,18 +41,9 @@ def _group_scratch(op: dict[str, Any]) -> int:
         return 0
     oh, ow, oc = op["out_hwc"]
     ih, iw, _ = op["in_hwc"]
-    need = 0
-    for g in op["precision_groups"]:
-        count = g["count"]
-        full = count == oc
-        if prepad(op, g):
-            ph, pw = padded_hw(op)
-            need = max(need, align(ph * pw * count) + (0 if full else align(oh * ow * count)))
-        elif op["depthwise"] and not full:
-            need = max(need, align(ih * iw * count) + align(oh * ow * count))
-        elif not full and oh * ow > 1:
-            need = max(need, align(oh * ow * count))
-    return need
+    ph, pw = padded_hw(op)
+    return max((group_scratch_bytes(g["count"], g["count"] == oc, op["depthwise"], prepad(op, g), ih * iw,
+                                    oh * ow, ph * pw) for g in op["precision_groups"]), default=0)  # fmt: skip
 
 
 def _ptr(tid: int, input_id: int, offsets: dict[int, int]) -> str:

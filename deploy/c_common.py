@@ -26,20 +26,31 @@ def ident(name: str) -> str:
     return re.sub(r"\W", "_", name)
 
 
-def tensor_bytes(manifest: dict[str, Any], tid: int) -> int:
+def packed(manifest: dict[str, Any], tid: int) -> bool:
+    """Whether tensor `tid` is stored as packed sub-byte fields (manifest activation_storage "packed")."""
     t = manifest["tensors"][tid]
-    width = {"uint8": 1, "int8": 1, "int32": 4}[t.get("dtype", "int8")]
-    return int(np.prod(t["shape"])) * width
+    return manifest.get("activation_storage") == "packed" and t.get("dtype") != "int32" and t.get("bits", 8) < 8
+
+
+def tensor_bytes(manifest: dict[str, Any], tid: int) -> int:
+    """Bytes of tensor `tid` in the arena: a value per byte (int8 / uint8), per 4 bytes (int32), or packed."""
+    t = manifest["tensors"][tid]
+    values = int(np.prod(t["shape"]))
+    if packed(manifest, tid):
+        return -(-values * t["bits"] // 8)
+    return values * {"uint8": 1, "int8": 1, "int32": 4}[t.get("dtype", "int8")]
 
 
 def ram_plan(manifest: dict[str, Any], input_in_arena: bool = False) -> RamPlan:
-    """Arena plan of a manifest; the input is the caller's buffer unless input_in_arena (copied in)."""
+    """Arena plan of a manifest; the input is the caller's buffer unless input_in_arena (copied in).
+    A flatten is a view: NCHW memory is already the flattened vector, so it gets its input's bytes."""
     sizes = {t["id"]: tensor_bytes(manifest, t["id"]) for t in manifest["tensors"]}
     ops = [(op["inputs"], op["output"]) for op in manifest["ops"]]
+    views = {op["output"]: op["inputs"][0] for op in manifest["ops"] if op["op"] == "flatten"}
     inp = manifest["input"]["id"]
     if input_in_arena:
-        return plan_ram(sizes, ops, set(), manifest["output"]["id"], initial=[inp])
-    return plan_ram(sizes, ops, {inp}, manifest["output"]["id"])
+        return plan_ram(sizes, ops, set(), manifest["output"]["id"], initial=[inp], views=views)
+    return plan_ram(sizes, ops, {inp}, manifest["output"]["id"], views=views)
 
 
 def _input_bits(manifest: dict[str, Any]) -> list[str]:

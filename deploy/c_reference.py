@@ -13,24 +13,40 @@ from typing import Any
 
 import numpy as np
 
-from deploy.c_common import array_literal, header, ident, ram_plan
+from deploy.c_common import array_literal, header, ident, packed, ram_plan
 from deploy.c_header import _comment
 
 _BASE = r"""
-typedef struct { void *p; int type; } bg_t; /* type: 0 uint8, 1 int8, 2 int32 */
+/* a tensor: type 0 uint8, 1 int8, 2 int32, 3 packed unsigned, 4 packed signed (`bits`-bit fields,
+   little-endian bit stream, value i at bit i * bits: manifest "activation_storage": "packed") */
+typedef struct { void *p; int type; int bits; } bg_t;
 
 static int64_t bg_ld(bg_t t, int32_t i)
 {
   if (t.type == 0) return ((const uint8_t *)t.p)[i];
   if (t.type == 1) return ((const int8_t *)t.p)[i];
-  return ((const int32_t *)t.p)[i];
+  if (t.type == 2) return ((const int32_t *)t.p)[i];
+  const uint8_t *b = (const uint8_t *)t.p;
+  int64_t pos = (int64_t)i * t.bits;
+  uint32_t v = 0;
+  for (int32_t k = 0; k < t.bits; k++, pos++) v |= (uint32_t)((b[pos >> 3] >> (pos & 7)) & 1u) << k;
+  if (t.type == 4 && (v & (1u << (t.bits - 1)))) return (int64_t)v - ((int64_t)1 << t.bits);
+  return v;
 }
 
 static void bg_st(bg_t t, int32_t i, int64_t v)
 {
   if (t.type == 0) ((uint8_t *)t.p)[i] = (uint8_t)v;
   else if (t.type == 1) ((int8_t *)t.p)[i] = (int8_t)v;
-  else ((int32_t *)t.p)[i] = (int32_t)v;
+  else if (t.type == 2) ((int32_t *)t.p)[i] = (int32_t)v;
+  else {
+    uint8_t *b = (uint8_t *)t.p;
+    int64_t pos = (int64_t)i * t.bits;
+    for (int32_t k = 0; k < t.bits; k++, pos++) {
+      uint8_t bit = (uint8_t)(1u << (pos & 7));
+      b[pos >> 3] = (uint8_t)(((uint64_t)v >> k) & 1u ? (b[pos >> 3] | bit) : (b[pos >> 3] & ~bit));
+    }
+  }
 }
 
 static int64_t bg_sat(int64_t x, int64_t lo, int64_t hi) { return x < lo ? lo : (x > hi ? hi : x); }
@@ -145,7 +161,11 @@ _TYPES = {"uint8": 0, "int8": 1, "int32": 2}
 
 
 def _t(manifest: dict[str, Any], tid: int, offsets: dict[int, int]) -> str:
-    return f"((bg_t){{(uint8_t *)bg_arena_words + {offsets[tid]}, {_TYPES[manifest['tensors'][tid]['dtype']]}}})"
+    t = manifest["tensors"][tid]
+    kind, bits = _TYPES[t["dtype"]], t["bits"]
+    if packed(manifest, tid):
+        kind = 4 if t["lo"] < 0 else 3
+    return f"((bg_t){{(uint8_t *)bg_arena_words + {offsets[tid]}, {kind}, {bits}}})"
 
 
 def _chw(shape: list[int]) -> tuple[int, int, int]:
@@ -230,7 +250,7 @@ def _op_lines(op: dict[str, Any], manifest: dict[str, Any], offsets: dict[int, i
         return [f"  for (int32_t i = 0; i < {n}; i++) bg_st({y}, i, bg_sat(bg_ld({x[0]}, i), {_i64(op['lo'])}, "
                 f"{_i64(op['hi'])}));"]  # fmt: skip
     if kind == "flatten":
-        return [f"  for (int32_t i = 0; i < {n}; i++) bg_st({y}, i, bg_ld({x[0]}, i));"]
+        return [f"  /* {op['name']}: flatten, a view of its input's bytes (same arena offset) */"]
     raise ValueError(f"no C for op {kind!r}")
 
 

@@ -54,7 +54,7 @@ class _Tensor:
     def entry(self) -> dict[str, Any]:
         g = self.levels
         return {"id": self.id, "shape": list(self.shape), "scale": g.scale, "zero_point": g.zero_point,
-                "lo": g.lo + g.zero_point, "hi": g.hi + g.zero_point}  # fmt: skip
+                "lo": g.lo + g.zero_point, "hi": g.hi + g.zero_point, "node": self.node}  # fmt: skip
 
 
 @dataclass

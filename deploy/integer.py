@@ -204,3 +204,14 @@ def integer_layer(name: str, layer: FixedLayer, bias_frac_bits: int | str = "aut
         bias_frac_bits=k,
         clamped_bias=clamped,
     )
+
+
+WIDE_BITS = 32  # an int32 tensor (the reference flavour's sums at adds and average pools)
+
+
+def rep_bits(lo: int, hi: int) -> int:
+    """Bits a tensor with integers in [lo, hi] needs: the narrowest signed/unsigned width, else 32."""
+    for bits in range(1, 9):
+        if (lo >= 0 and hi < 2**bits) or (-(2 ** (bits - 1)) <= lo and hi < 2 ** (bits - 1)):
+            return bits
+    return WIDE_BITS

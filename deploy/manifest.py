@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 
 from cost_models.activation_ram import activation_storage
-from deploy.buffers import rep_bits
 from deploy.fixedpoint import INT32_MAX, INT32_MIN
 from deploy.grouping import PrecisionGroup
+from deploy.integer import rep_bits
 from deploy.packing import pack, packed_bytes
 from deploy.plan import FRAC_BITS, Program
 from targets.target import Target
@@ -69,12 +69,6 @@ def build_manifest(
     input_shape: tuple[int, ...],
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(manifest, arrays) for a reordered program; see module docstring."""
-    for key, default in (("bias_bytes", 4), ("multiplier_bytes", 4), ("shift_bytes", 1)):
-        if target.params.get(key, default) != default:
-            raise ValueError(
-                f"target {target.name!r} sets params.{key} = {target.params[key]}; the exporter writes int32 bias, "
-                "int32 multiplier and int8 shift (4 / 4 / 1 bytes)"
-            )
     arrays: dict[str, np.ndarray] = {}
     kinds: dict[str, str] = {}
     taken: set[str] = set()

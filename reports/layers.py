@@ -153,7 +153,7 @@ def summarize(run_dir: str | Path) -> ArchSummary:
     if "costs" not in metrics:
         raise ValueError(f"{run_dir} has no costs in metrics.json (a sweep's warm-up, not a search run)")
     arch = Architecture.from_dict(read_json(run_dir / "arch.json"))
-    target = get_target(metrics.get("target", cfg.target))
+    target = get_target(metrics.get("target", cfg.target)).with_flavour(cfg.flavour)
     net = network_of(cfg, arch, target)
     shown = shown_costs(metrics, target)
     parts = _per_layer(net, arch, target, shown)

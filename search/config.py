@@ -16,6 +16,8 @@ from pathlib import Path
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from targets.flavour import FLAVOURS
+
 SAMPLING = ("soft", "gumbel", "hard", "hard-gumbel")
 TAU_SCHEDULES = ("anneal", "exp", "linear", "constant")
 OPTIMIZERS = ("adam", "sgd")
@@ -47,6 +49,7 @@ class SearchConfig:
     pretrained: str | None = None  # weights file (state dict) to start the model from; never downloaded
     # where it will run
     target: str = "generic"
+    flavour: str = ""  # how it will be deployed, so what the costs price: "reference" or "cmsis-nn"; "": the target's
     cost: str | None = None  # default: the target's first cost model
     bits: tuple[int, ...] | None = None  # default: the target's weight bit options
     act_bits: tuple[int, ...] = (8,)
@@ -119,6 +122,8 @@ class SearchConfig:
             if getattr(self, key) is not None and not getattr(self, key) > 0:
                 raise ConfigError(f"{key} must be > 0, got {getattr(self, key)!r}")
         _choice("sampling", self.sampling, SAMPLING)
+        if self.flavour:
+            _choice("flavour", self.flavour, tuple(FLAVOURS))
         for key in ("harden", "harden_collapse"):
             if not 0 <= getattr(self, key) <= 1:
                 raise ConfigError(f"{key} must be in [0, 1], got {getattr(self, key)!r}")

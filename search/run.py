@@ -42,7 +42,7 @@ from search.train import evaluate, finetune, warmup
 from search.validate import check_budget, check_settings, safe_name
 from supernet import materialize
 from supernet.convert import check_module_paths
-from targets import get_target
+from targets import Target, get_target
 from zoo.data import DataSplits, load_dataset
 from zoo.models import create_model
 from zoo.pretrained import load_pretrained
@@ -67,7 +67,7 @@ class RunInterrupted(KeyboardInterrupt):
 def resolve(cfg: SearchConfig):
     """Target, cost name and method, validated before anything is written (the device too)."""
     resolve_device(cfg.device)
-    target = get_target(cfg.target)
+    target = run_target(cfg)
     cost = cfg.cost or target.costs[0]
     if cost not in cost_models.applicable(target):
         known = ", ".join(cost_models.applicable(target))
@@ -81,6 +81,11 @@ def resolve(cfg: SearchConfig):
     if cfg.pretrained is not None and not Path(cfg.pretrained).expanduser().is_file():
         raise ConfigError(f"pretrained: weights file {cfg.pretrained} does not exist")
     return target, cost, method
+
+
+def run_target(cfg: SearchConfig) -> Target:
+    """The run's target, deployed with the run's flavour (its own when the run names none)."""
+    return get_target(cfg.target).with_flavour(cfg.flavour)
 
 
 def default_name(cfg: SearchConfig, knob: str = "") -> str:
@@ -234,6 +239,7 @@ def _phases(ctx: RunContext, model: torch.nn.Module, method, warm_state: Path | 
         "model": cfg.model,
         "dataset": cfg.dataset,
         "target": target.name,
+        "flavour": target.flavour,
         "cost_name": cost,
         "cost": costs[cost],
         "strength": cfg.strength,

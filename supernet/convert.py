@@ -36,6 +36,9 @@ def trace(model: nn.Module) -> fx.GraphModule:
         ) from exc
 
 
+CALIBRATION_SAMPLE = 32  # inputs of the conversion batch the supernet keeps (calibration_sample)
+
+
 def to_supernet(
     model: nn.Module,
     example_input: Tensor,
@@ -119,6 +122,9 @@ def to_supernet(
     stats = observe_inputs(model, list(info.layers), calibration if calibration is not None else example_input)
     for name in info.layers:
         set_clips(net.layer(name).act, *stats.get(name, (0.0, 1.0)))
+    # a few of those inputs, kept so the exporter's planner can calibrate the grids of residual branches
+    # when it plans the deployed network's RAM (deploy/buffers.py); not a parameter, not saved
+    net.calibration_sample = (calibration if calibration is not None else example_input)[:CALIBRATION_SAMPLE].detach()
     return net
 
 

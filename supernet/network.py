@@ -12,10 +12,11 @@ from supernet.arch import Architecture
 from supernet.gated import GatedLayer, input_keep
 from supernet.gates import SAMPLING_MODES, ChannelGates
 from supernet.graph import Analysis
-from supernet.spec import Buffer, LayerChoice, LayerChoices, LayerSpec
+from supernet.spec import DeployPlan, LayerChoice, LayerChoices, LayerSpec
 
-# (supernet, per-layer activation bits) -> the deployed network's buffers, None if it cannot be exported
-BufferPlanner = Callable[["Supernet", dict[str, int]], tuple[Buffer, ...] | None]
+# (supernet, per-layer activation bits, flavour, discrete) -> the deployed network's RAM plan, None if it
+# cannot be exported; discrete: the choices are one architecture (deploy/buffers.py)
+BufferPlanner = Callable[["Supernet", dict[str, int], str, bool], DeployPlan | None]
 
 DEFAULT_OUTPUT_ACT_BITS = 8  # the network output is requantized to int8 at deployment
 
@@ -35,6 +36,7 @@ class Supernet(nn.Module):
         self.gates = gates
         self.info = info
         self.bits, self.act_bits, self.granularity = bits, act_bits, granularity
+        self.calibration_sample: Tensor | None = None  # a few conversion inputs (supernet/convert.py)
         # consumers[L]: layers reading L's output channels (their input quantizer sets L's output bits)
         self.consumers = {
             name: [m for m, other in info.layers.items() if m != name and layer.group in other.in_flow.groups]
@@ -108,14 +110,15 @@ class Supernet(nn.Module):
     def layer_choices(self, arch: Architecture | None = None, plan: BufferPlanner | None = None) -> LayerChoices:
         """Per layer, the gate probabilities (soft, differentiable) or the one-hot choices of `arch`.
 
-        plan: the exporter's buffer planner (deploy.buffers.plan_buffers), run on first use of
-        `.buffers`, so that the RAM cost prices the deployed network; None: no buffers (the RAM cost
-        falls back to its layer-by-layer estimate). search.pricing.layer_choices passes it.
+        plan: the exporter's RAM planner (deploy.buffers.plan_buffers), run on first use of
+        `.deploy_plan(flavour)`, so that the RAM cost prices the deployed network; None: no plan (the RAM
+        cost falls back to its layer-by-layer estimate). search.pricing.layer_choices passes it.
         """
         choices = self._arch_choices(arch) if arch is not None else self._live_choices()
         if plan is None:
             return LayerChoices(choices)
-        return LayerChoices(choices, plan=lambda: plan(self, arch_act_bits(self, arch)))
+        discrete = arch is not None
+        return LayerChoices(choices, planner=lambda flavour: plan(self, arch_act_bits(self, arch), flavour, discrete))
 
     def _live_choices(self) -> list[LayerChoice]:
         choices = []

@@ -8,6 +8,7 @@ both the search and the exact cost of the result.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from torch import Tensor
@@ -102,21 +103,61 @@ class Buffer:
     bits: int  # the width when bits_from is None, else an offset added to that layer's bits
 
 
-class LayerChoices(list):
-    """Every layer's LayerChoice in layer order, plus the network's activation buffers when known.
+@dataclass(frozen=True)
+class GlueOp:
+    """A deployed op besides the layers' kernel calls (add, pooling, requantization, clamp, copy, ...).
 
-    `buffers` (Buffer records, from the exporter's planner deploy/buffers.py) lets the RAM cost count what
-    the deployed network holds; None (hand-built lists, networks the exporter cannot handle)
-    leaves the RAM cost with its layer-by-layer estimate. `plan` computes them on first use
-    (about 5 ms for ResNet-8), so searches that never price RAM never plan.
+    Its output holds `channels` x `per_channel` values when nothing is pruned; `source` is the layer whose
+    kept channels it carries (None: all kept); `window` the input values read per output value (pooling
+    taps). Latency models price these from the expected kept channels.
     """
 
-    def __init__(self, choices=(), buffers: tuple | None = None, plan=None) -> None:
-        super().__init__(choices)
-        self._buffers, self._plan = buffers, plan
+    kind: str
+    channels: int
+    per_channel: int
+    source: int | None
+    window: int = 1
 
-    @property
-    def buffers(self) -> tuple | None:
-        if self._plan is not None:
-            self._buffers, self._plan = self._plan(), None
-        return self._buffers
+
+@dataclass(frozen=True)
+class DeployPlan:
+    """The activation RAM (and glue ops) a deployment flavour allocates, as a function of the choices.
+
+    Made by the exporter's planner (deploy/buffers.py) for one flavour, read by the RAM cost
+    (cost_models/activation_ram.py), so that the cost is the bytes the generated C allocates: every
+    buffer's bytes rounded up to `align`, the largest sum alive at one op, plus `scratch(choices)`
+    (kernel and precision-group scratch, differentiable; None: none). `place(sizes)`, given for a
+    discrete architecture, is the arena the exporter's placement gives those integer buffer sizes
+    (more than the peak when placement fragments), so the cost is the arena exactly. `ops` are the
+    network's glue ops, for latency models.
+    """
+
+    flavour: str
+    buffers: tuple[Buffer, ...]
+    align: int = 1
+    scratch: Callable[[Sequence[LayerChoice]], Tensor] | None = None
+    place: Callable[[list[int]], int] | None = None
+    ops: tuple[GlueOp, ...] = ()
+
+
+class LayerChoices(list):
+    """Every layer's LayerChoice in layer order, plus the deployed network's RAM plan when known.
+
+    `deploy_plan(flavour)` (a DeployPlan from the exporter's planner deploy/buffers.py) lets the RAM
+    cost count what the deployed network allocates; None (hand-built lists, networks the exporter
+    cannot handle) leaves the RAM cost with its layer-by-layer estimate. The planner runs on first
+    use for each flavour, so searches that never price RAM never plan.
+    """
+
+    def __init__(self, choices=(), planner: Callable[[str], DeployPlan | None] | None = None) -> None:
+        super().__init__(choices)
+        self._planner = planner
+        self._plans: dict[str, DeployPlan | None] = {}
+
+    def deploy_plan(self, flavour: str) -> DeployPlan | None:
+        """The RAM plan of `flavour` for these choices (None without a planner or an exportable network)."""
+        if self._planner is None:
+            return None
+        if flavour not in self._plans:
+            self._plans[flavour] = self._planner(flavour)
+        return self._plans[flavour]

@@ -30,7 +30,7 @@ ENV_PATH = "BITGATE_TARGETS_PATH"
 ENTRY_POINT_GROUP = "bitgate.targets"
 DEVICES_DIR = Path(__file__).parent / "devices"
 REQUIRED_KEYS = ("flash_bytes", "ram_bytes", "clock_hz", "weight_bits", "act_bits", "costs")
-OPTIONAL_KEYS = ("name", "description", "family", "default_act_bits", "storage_bits", "params")
+OPTIONAL_KEYS = ("name", "description", "family", "default_act_bits", "storage_bits", "params", "flavour")
 
 _TARGETS: dict[str, Target] = {}
 _loaded = False

@@ -7,8 +7,10 @@ time with one line naming the bad field, not later inside a cost model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from targets.flavour import FLAVOURS, Flavour, get_flavour
 
 
 def _is_int(x: Any) -> bool:
@@ -25,7 +27,8 @@ class Target:
     and missing weight_bits entries default to identity. act_bits are the activation
     bit-widths the kernels support; default_act_bits is used when activations are not
     searched. `family` selects the latency model ("mpic", "gap8", "cortex-m"; "generic"
-    has none); params holds that model's constants.
+    has none); params holds that model's constants. `flavour` is how its networks are deployed
+    (targets/flavour.py): the cost models price the bytes and RAM that flavour writes.
     """
 
     name: str
@@ -40,6 +43,7 @@ class Target:
     params: dict[str, Any] = field(default_factory=dict)  # constants read by this target's cost models
     family: str = "generic"  # which latency model applies (see cost_models.registry applies_to)
     default_act_bits: int = 0  # activation bits when they are not searched; 0 -> max(act_bits)
+    flavour: str = "reference"  # how networks for it are deployed (targets/flavour.py); cost models price it
 
     def __post_init__(self) -> None:
         who = f"target {self.name!r}"
@@ -69,6 +73,13 @@ class Target:
                 storage.setdefault(b, b)
         if not isinstance(self.family, str) or not self.family:
             raise ValueError(f"{who}: family must be a non-empty string, got {self.family!r}")
+        if not isinstance(self.flavour, str) or self.flavour not in FLAVOURS:
+            raise ValueError(f"{who}: unknown flavour {self.flavour!r}; choose from {', '.join(FLAVOURS)}")
+        for key in ("bias_bytes", "multiplier_bytes", "shift_bytes"):
+            if key in self.params:
+                raise ValueError(f"{who}: params.{key} is not a target setting: the per-channel metadata is the "
+                                 f"flavour's ({self.flavour!r} writes {get_flavour(self.flavour).metadata_bytes} "
+                                 "bytes per kept channel, targets/flavour.py)")  # fmt: skip
         default_act = self.default_act_bits or max(abits)
         if default_act not in abits:
             raise ValueError(f"{who}: default_act_bits {default_act!r} is not one of act_bits {list(abits)}")
@@ -91,6 +102,15 @@ class Target:
     def prunable(self) -> bool:
         """Whether the search may remove channels (0 is a weight option)."""
         return 0 in self.weight_bits
+
+    @property
+    def deploy_flavour(self) -> Flavour:
+        """The flavour the cost models price (what `export` writes by default)."""
+        return get_flavour(self.flavour)
+
+    def with_flavour(self, flavour: str) -> Target:
+        """This target deployed with another flavour ("" keeps its own)."""
+        return self if not flavour or flavour == self.flavour else replace(self, flavour=flavour)
 
     def storage(self, bits: int) -> int:
         """Bits one weight of a `bits`-bit channel occupies in Flash (0 for pruned)."""

@@ -92,5 +92,5 @@ def with_nonzeros(choices: list[LayerChoice], counts: WeightCounts | None) -> li
         return choices
     out = [replace(c, nonzeros=counts.nonzero[c.spec.name]) for c in choices]
     if isinstance(choices, LayerChoices):  # keep the exporter's buffer plan, so the RAM cost stays the planned one
-        return LayerChoices(out, plan=lambda: choices.buffers)
+        return LayerChoices(out, planner=choices.deploy_plan)
     return out

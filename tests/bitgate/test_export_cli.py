@@ -17,8 +17,8 @@ def test_export_of_a_finished_run_matches_its_costs(tiny_cfg, capsys):
     out = capsys.readouterr().out
     assert f"{metrics['costs']['size']:,.0f} B packed weights" in out
     assert f"= {metrics['costs']['memory']:,.0f} B" in out
-    manifest = json.loads((run_dir / "export" / "model.json").read_text())
-    assert manifest and (run_dir / "export" / "model.onnx").stat().st_size > 0
+    manifest = json.loads((run_dir / "export" / "reference" / "model.json").read_text())
+    assert manifest and (run_dir / "export" / "reference" / "model.onnx").stat().st_size > 0
 
 
 def test_export_of_an_unfinished_run_is_one_line_exit_2(tiny_cfg, capsys, tmp_path):
@@ -42,3 +42,19 @@ def test_cmsis_nn_flavour_from_the_cli(tiny_cfg, capsys):
     assert files == {"model.c": 0o644, "model.h": 0o644, "model.json": 0o644, "model.bin": 0o644}
     header = (run_dir / "m" / "model.h").read_text()
     assert "int bg_infer(const int8_t *in, int8_t *out);" in header and "#define BG_CLASS_ORDER {" in header
+
+
+def test_a_cortex_m_run_exports_its_own_flavour_with_the_bytes_and_ram_it_was_priced_at(tiny_cfg, capsys):
+    """stm32h7 deploys with CMSIS-NN: the search priced 12 B of metadata per kept channel and the cmsis-nn
+    arena + scratch, and `export` (no --flavour) writes exactly that."""
+    cfg = replace(tiny_cfg, target="stm32h7", bits=(0, 4, 8), warmup_epochs=1, search_epochs=1, finetune_epochs=0,
+                  name="m7")  # fmt: skip
+    metrics = run(cfg)
+    assert metrics["flavour"] == "cmsis-nn"
+    run_dir = Path(tiny_cfg.out_dir) / "m7"
+    assert main(["export", str(run_dir), "--format", "c"]) == 0
+    out = capsys.readouterr().out
+    assert "cmsis-nn flavour" in out and str(run_dir / "export" / "cmsis-nn") in out
+    manifest = json.loads((run_dir / "export" / "cmsis-nn" / "model.json").read_text())
+    assert manifest["bytes"]["flash"] == metrics["costs"]["memory"]
+    assert manifest["ram"]["ram_bytes"] == metrics["costs"]["peak_activation_ram"]

@@ -54,7 +54,8 @@ def ref_size(layers, t):
 
 
 def ref_memory(layers, t):
-    return ref_size(layers, t) + 9 * sum(1 for L in layers for b in L["bits"] if b)
+    per_channel = {"reference": 4 + 4 + 1, "cmsis-nn": 4 + 4 + 4}[t.flavour]  # bias, multiplier, shift (int8 / int32)
+    return ref_size(layers, t) + per_channel * sum(1 for L in layers for b in L["bits"] if b)
 
 
 def ref_ram(layers, t):

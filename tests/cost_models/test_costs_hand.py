@@ -62,8 +62,13 @@ def test_size_pruned_inputs(make_discrete):
 def test_memory_adds_metadata_per_kept_channel(conv, dw, fc):
     assert cost("memory", [conv]) == 48 + 3 * (4 + 4 + 1)
     assert cost("memory", [dw, fc]) == 18 + 360 + (3 + 10) * 9
-    lean = dataclasses.replace(get_target("generic"), params={"bias_bytes": 2, "multiplier_bytes": 0, "shift_bytes": 0})
-    assert cost("memory", [conv], lean) == 48 + 3 * 2
+    cmsis = dataclasses.replace(get_target("generic"), flavour="cmsis-nn")  # int32 shift: 12 bytes per channel
+    assert cost("memory", [conv], cmsis) == 48 + 3 * (4 + 4 + 4)
+
+
+def test_metadata_sizes_are_the_flavours_not_a_target_parameter():
+    with pytest.raises(ValueError, match="params.shift_bytes is not a target setting.*'cmsis-nn' writes 12"):
+        dataclasses.replace(get_target("stm32h7"), params={"shift_bytes": 1})
 
 
 def test_macs_and_bitops(conv, dw, fc, make_discrete):

@@ -1,0 +1,62 @@
+"""Scratch RAM of the cmsis-nn flavour, in one place for the C generator and for the RAM cost.
+
+model.c allocates two static scratch buffers besides the activation arena: `ctx.buf`, the kernel
+scratch CMSIS-NN asks for (sized for the largest call), and the precision-group buffer (a group that
+does not cover all of a layer's output channels writes a dense tensor that is copied into its
+channel range; a depthwise group first gathers its input channels). The formulas below take plain
+ints (the C generator, deploy/c_cmsis.py) or float64 tensors of expected channel counts (the
+differentiable RAM cost, deploy/buffers.py): `Arith` says how to round up and take a maximum, so both
+sides compute the same bytes, exactly so at a discrete architecture.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+ALIGN = 4
+
+
+@dataclass(frozen=True)
+class Arith:
+    """Rounding up and maximum for ints (the exporter) or tensors (the cost, straight-through ceil)."""
+
+    ceil: Callable[[Any], Any]
+    maximum: Callable[[Any, Any], Any]
+    where: Callable[[Any, Any, Any], Any]  # where(condition, then, else)
+
+
+INT = Arith(math.ceil, max, lambda c, a, b: a if c else b)
+
+
+def align(n: Any, a: Arith = INT) -> Any:
+    """n rounded up to the arena's 4-byte alignment."""
+    return ALIGN * a.ceil(n / ALIGN)
+
+
+def conv_ctx_bytes(rhs: Any, a: Arith = INT) -> Any:
+    """ctx.buf for a (non-depthwise) arm_convolve_s8/_s4 call with rhs = kh * kw * input channels: an upper
+    bound of what any CMSIS-NN build (plain C, DSP im2col of two columns, MVE) asks for."""
+    return a.maximum(16 * a.ceil(rhs / 4), 64 * a.ceil(rhs / 16))
+
+
+def avgpool_ctx_bytes(channels: Any) -> Any:
+    """ctx.buf for arm_avgpool_s8 (one int32 accumulator per channel)."""
+    return 4 * channels
+
+
+def group_bytes(count: Any, full: Any, depthwise: bool, prepadded: Any, in_pixels: int, out_pixels: int,
+                padded_pixels: int, a: Arith = INT) -> Any:  # fmt: skip
+    """Group scratch one precision group of `count` channels needs (0 when it writes in place).
+
+    full: the group holds every kept output channel (it writes the layer's output directly);
+    prepadded: an odd-count s4 depthwise group with padding, which gets an explicitly padded input.
+    (Conditions are bools, or bool tensors with `a.where`, so the cost reads no value back to the host.)
+    """
+    dense_out = a.where(full, 0 * count, align(out_pixels * count, a))
+    gathered = align(in_pixels * count, a) + align(out_pixels * count, a) if depthwise else 0 * count
+    plain = dense_out if out_pixels > 1 else 0 * count
+    return a.where(prepadded, align(padded_pixels * count, a) + dense_out, a.where(full, 0 * count, gathered)
+                   if depthwise else plain)  # fmt: skip
