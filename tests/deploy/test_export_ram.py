@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import warnings
 
 import pytest
@@ -82,7 +81,8 @@ def test_hand_computed_chain(tmp_path):
     for conv2_bits, mode, expected in ((8, "byte", 80), (4, "packed", 64)):
         uniform = Architecture.uniform(channels, 8, 8)
         arch = Architecture(uniform.weight_bits, {**uniform.act_bits, "2": conv2_bits}, {})
-        predicted = evaluate("peak_activation_ram", net.layer_choices(arch, plan=plan_buffers), with_storage(mode)).item()
+        choices = net.layer_choices(arch, plan=plan_buffers)
+        predicted = evaluate("peak_activation_ram", choices, with_storage(mode)).item()
         out = tmp_path / f"{conv2_bits}"
         export(materialize(net, arch).eval(), x, out, formats="c", arch=arch)
         manifest, arrays = interpreter.load(out)
