@@ -54,6 +54,7 @@ def _launch_ddp(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from reports.pareto import pareto_report
     from search import ddp
+    from search.methods import spec_of_label
     from search.sweep import SweepConfig, load_sweep, sweep
 
     if ddp.launched_by_torchrun():
@@ -83,7 +84,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"{'method':<16}{'strength':>10}{'budget':>10}{column}{'test acc %':>12}  {results[0]['cost_name']}")
     for m in results:
         budget = "-" if m["budget"] is None else f"{m['budget']:g}"
-        trade = m["method"].startswith("uniform") or m["budget"] is not None
+        method = spec_of_label(m["method"])
+        trade = (method is not None and not method.takes_budget) or m["budget"] is not None  # uniform-w4: no strength
         strength = "-" if trade else f"{m['strength']:g}"
         value = m.get("varied", {}).get(knob)
         shown = ("-" if value is None else f"{value:g}").rjust(14) if spec.vary is not None else ""

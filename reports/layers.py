@@ -17,6 +17,7 @@ import torch
 
 import cost_models
 from search.config import ConfigError, SearchConfig
+from search.methods import spec_of_label
 from search.pricing import layer_choices
 from supernet import Architecture, Supernet, to_supernet
 from targets import Target, get_target
@@ -68,8 +69,9 @@ def read_json(path: Path) -> dict:
 
 def knob_label(cfg: SearchConfig) -> str:
     """What distinguishes a point of a sweep: its bit-width, budget or strength."""
-    if cfg.method == "uniform":
-        return f"w{cfg.uniform_bits}"
+    spec = spec_of_label(cfg.method)
+    if spec is not None and spec.point_name is not None:  # uniform: "w4"
+        return spec.point_name(cfg)
     knob = f"budget {cfg.budget:g}" if cfg.budget is not None else f"s{cfg.strength:g}"
     extra = ",".join(f"{k}={v:g}" for k, v in cfg.method_options)
     return f"{knob} {extra}".strip()

@@ -65,7 +65,8 @@ class SearchConfig:
     min_channels: float = 0.125  # kept channels per group, at least: a count (>= 1) or a fraction (< 1)
     # method-specific knobs (uniform precision, ADMM rho, TwoNN delta, ...)
     uniform_bits: int = 8
-    method_options: tuple[tuple[str, float | str], ...] = ()  # numbers, or words (variant = "quant")
+    # numbers, or words (variant = "quant"); each method reads and checks its own (search/methods/options.py)
+    method_options: tuple[tuple[str, float | str], ...] = ()
     from_search: str | None = None  # joint-path points: the sweep's path-search folder (set by the sweep)
     # schedule
     warmup_epochs: int = 10
@@ -151,17 +152,6 @@ class SearchConfig:
         """The fewest channels a group of `channels` may keep: `min_channels` as a count or a fraction."""
         want = self.min_channels if self.min_channels >= 1 else math.ceil(self.min_channels * channels)
         return int(min(max(want, 1), channels))
-
-    def option(self, key: str, default: float) -> float:
-        """A method-specific knob from `method_options` (e.g. 'rho' for ADMM)."""
-        return dict(self.method_options).get(key, default)
-
-    def word_option(self, key: str, default: str, allowed: tuple[str, ...]) -> str:
-        """A method knob that names a choice (e.g. variant = "quant"), checked against `allowed`."""
-        value = str(dict(self.method_options).get(key, default))
-        if value not in allowed:
-            raise ConfigError(f"method option {key} must be one of {', '.join(allowed)}; got {value!r}")
-        return value
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -96,7 +96,7 @@ def run_path_search(base: SearchConfig, budgets: tuple[float, ...], folder: Path
     return search_dir
 
 
-@register_method(PATH_METHOD)
+@register_method(PATH_METHOD, needs_path_search=True, style=17)
 def joint_path(model: nn.Module, ctx: RunContext) -> MethodResult:
     """One point of the path: the architecture and weights saved at its budget's stage (no search here)."""
     cfg = ctx.cfg

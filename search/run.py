@@ -24,7 +24,7 @@ from search.constraints.limits import fit_limits_of, limit_report, run_limits
 from search.context import RunContext
 from search.device import resolve_device
 from search.loader import place
-from search.methods import check_word_options, get_method
+from search.methods import method_spec
 from search.methods.sparsity import masked_network, weight_counts, with_nonzeros
 from search.metrics import average_bit_width, nonzero_weight_bits
 from search.model_file import save_model
@@ -76,11 +76,11 @@ def resolve(cfg: SearchConfig):
     if unsupported:
         raise ConfigError(f"act_bits {list(cfg.act_bits)}: target {target.name!r} has no kernels for {unsupported}-bit "
                           f"activations; choose among {list(target.act_bits)}")  # fmt: skip
-    method = get_method(cfg.method)
-    check_word_options(cfg, cost)
+    spec = method_spec(cfg.method)
+    spec.check(cfg, cost)  # its options and checks
     if cfg.pretrained is not None and not Path(cfg.pretrained).expanduser().is_file():
         raise ConfigError(f"pretrained: weights file {cfg.pretrained} does not exist")
-    return target, cost, method
+    return target, cost, spec.fn
 
 
 def run_target(cfg: SearchConfig) -> Target:
@@ -90,10 +90,10 @@ def run_target(cfg: SearchConfig) -> Target:
 
 def default_name(cfg: SearchConfig, knob: str = "") -> str:
     """A filesystem-safe folder name saying what the run is (`knob`: a swept method option, e.g. t_margin0.05)."""
-    method = f"uniform-w{cfg.uniform_bits}" if cfg.method == "uniform" else cfg.method
+    spec = method_spec(cfg.method)
     trade = f"-b{cfg.budget:g}" if cfg.budget is not None else f"-s{cfg.strength:g}"
-    trade = "" if cfg.method == "uniform" else trade
-    return safe_name(f"{cfg.model}-{method}-{cfg.target}{trade}{'-' + knob if knob else ''}-seed{cfg.seed}")
+    trade = trade if spec.takes_budget else ""  # uniform-w4 says it all
+    return safe_name(f"{cfg.model}-{spec.label(cfg)}-{cfg.target}{trade}{'-' + knob if knob else ''}-seed{cfg.seed}")
 
 
 def load_run_config(run_dir: Path) -> SearchConfig:
@@ -230,6 +230,7 @@ def _phases(ctx: RunContext, model: torch.nn.Module, method, warm_state: Path | 
     small = small.to(ctx.device)
     tuned = finetune(small, ctx)
     t3 = time.perf_counter()
+    limits = run_limits(cfg, target, cost) if method_spec(cfg.method).takes_budget else ()
     counts = weight_counts(result.net, result.arch, small)
     choices = with_nonzeros(layer_choices(result.net, result.arch), counts)
     costs = cost_models.evaluate_all(choices, target)
@@ -253,8 +254,7 @@ def _phases(ctx: RunContext, model: torch.nn.Module, method, warm_state: Path | 
         "nonzero_weight_bits": nonzero_weight_bits(choices),
         "fits_flash": costs.get("memory", costs.get("size", 0.0)) <= target.flash_bytes,
         "fit": check_fit(layer_choices(result.net, result.arch), target, *fit_limits_of(cfg, target, cost)).to_dict(),
-        "limits": limit_report(layer_choices(result.net, result.arch), target,
-                               run_limits(cfg, target, cost) if cfg.method != "uniform" else ()),  # fmt: skip
+        "limits": limit_report(layer_choices(result.net, result.arch), target, limits),
         "epochs": {"warmup": cfg.warmup_epochs, "search": cfg.search_epochs, "finetune": cfg.finetune_epochs},
         "seconds": {"warmup": t1 - t0, "search": t2 - t1, "finetune": t3 - t2},
         **{f"search_{k}": v for k, v in result.info.items() if isinstance(v, (int, float))},

@@ -18,8 +18,8 @@ from typing import Any
 import torch
 
 from search.config import ConfigError, SearchConfig, parse_quantity
-from search.methods import method_names
-from search.path import PATH_METHOD, path_points
+from search.methods import method_names, method_spec
+from search.path import path_points
 from search.ray_sweep import RayExecutor
 from search.run import RESUME_OVERRIDABLE, RunInterrupted, check_paths, default_name, load_data, resolve, run
 from search.rundir import RunFileError, atomic_write_json, new_run_dir, remove_stale_temporaries
@@ -30,9 +30,6 @@ from zoo.models import create_model
 log = logging.getLogger("bitgate")
 OPTION_PREFIX = "method_options."
 # SearchConfig fields a sweep may vary (numbers that change the result, not where it is written)
-# methods that do not read `strength`, and the knob that moves each along its front
-STRENGTHLESS_KNOBS = {"importance": "t_margin", "twonn": "delta_frac", "twonn-cluster": "clusters",
-                      "admm": "budget_frac"}  # fmt: skip
 VARIABLE_FIELDS = ("strength", "budget", "lr", "arch_lr", "weight_decay", "tau0", "tau_decay", "warmup_epochs",
                    "search_epochs", "finetune_epochs", "batch_size")  # fmt: skip
 
@@ -42,7 +39,7 @@ class SweepConfig:
     methods: tuple[str, ...] = ("joint",)
     strengths: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)
     budgets: tuple[float, ...] = ()  # when given, budget points replace strength points
-    uniform_bits: tuple[int, ...] = (8, 4, 2)
+    uniform_bits: tuple[int, ...] = (8, 4, 2)  # the points of a method swept by bit-width (MethodSpec.points_from)
     name: str | None = None
     vary: str | None = None  # "method_options.<knob>" or a numeric setting; its values replace the strengths
     values: tuple[float, ...] = ()
@@ -69,8 +66,9 @@ class SweepConfig:
             raise ConfigError("sweep.strengths must be >= 0 and sweep.budgets > 0")
         if not all(math.isfinite(v) for v in (*self.strengths, *self.budgets)):
             raise ConfigError("sweep.strengths and sweep.budgets must be finite numbers")
-        if PATH_METHOD in self.methods and not self.budgets:
-            raise ConfigError(f"sweep method {PATH_METHOD} traces budgets: give them, e.g. --budgets 30kB,15kB,6kB")
+        for m in self.methods:
+            if method_spec(m).needs_path_search and not self.budgets:
+                raise ConfigError(f"sweep method {m} traces budgets: give them, e.g. --budgets 30kB,15kB,6kB")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SweepConfig:
@@ -106,9 +104,10 @@ class SweepConfig:
         """Every point with what varies at it ({'strength': 0.1}, {'budget': 4000.0}, {'t_margin': 0.05}, ...)."""
         out: list[tuple[SearchConfig, dict[str, float]]] = []
         for method in self.methods:
-            if method == "uniform":
-                out += [(replace(base, method=method, uniform_bits=b, budget=None), {"uniform_bits": b})
-                        for b in self.uniform_bits]  # fmt: skip
+            setting = method_spec(method).points_from  # uniform: one point per uniform_bits, no budget
+            if setting is not None:
+                out += [(replace(base, method=method, budget=None, **{setting: v}), {setting: v})
+                        for v in getattr(self, setting)]  # fmt: skip
             elif self.vary is not None:
                 out += [(self.apply(replace(base, method=method), v), {self.knob_name(): v}) for v in self.values]
             elif self.budgets:
@@ -160,9 +159,9 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def point_label(cfg: SearchConfig, varied: dict[str, float]) -> str:
     """'joint, strength 0.3' / 'uniform-w4' / 'importance, t_margin 0.05': the progress line of a point."""
-    method = f"uniform-w{cfg.uniform_bits}" if cfg.method == "uniform" else cfg.method
-    knobs = ", ".join(f"{k} {v:g}" for k, v in varied.items() if k != "uniform_bits")
-    return f"{method}, {knobs}" if knobs else method
+    spec = method_spec(cfg.method)
+    knobs = ", ".join(f"{k} {v:g}" for k, v in varied.items() if k != spec.points_from)
+    return f"{spec.label(cfg)}, {knobs}" if knobs else spec.label(cfg)
 
 
 def load_sweep(folder: Path, overrides: dict[str, Any]) -> tuple[SearchConfig, dict[str, Any]]:
@@ -198,18 +197,20 @@ def sweep(
     executor: run the warm-up and the points as Ray tasks (search.ray_sweep); None: one after the other here.
     """
     points = spec.labelled_points(base)
-    if executor is not None and PATH_METHOD in spec.methods:
-        raise ConfigError(f"{PATH_METHOD} runs its one search in this process: sweep it without --executor")
-    for method in spec.methods:
-        if method in STRENGTHLESS_KNOBS and spec.vary is None and not spec.budgets and len(spec.strengths) > 1:
+    for method in map(method_spec, spec.methods):
+        if executor is not None and method.needs_path_search:
+            raise ConfigError(f"{method.name} runs its one search in this process: sweep it without --executor")
+        many = spec.vary is None and not spec.budgets and len(spec.strengths) > 1
+        if many and not method.reads_strength and method.knob is not None:
             log.warning("%s does not use strength: its %d points will be the same; vary its knob instead, e.g. "
-                        "--vary method_options.%s=...", method, len(spec.strengths), STRENGTHLESS_KNOBS[method])
+                        "--vary method_options.%s=...", method.name, len(spec.strengths), method.knob)
     data = load_data(base)  # every point splits the same data the same way: decode it once
     torch.manual_seed(base.seed)
     model = create_model(base.model, data.num_classes, data.in_shape)
     for p, _ in points:  # fail on a bad target/cost/method/bits/budget before training anything
         p = p if executor is None else replace(p, device="cpu")  # Ray: the device is checked on its node
-        p = replace(p, from_search="<the sweep's path search>") if p.method == PATH_METHOD else p
+        if method_spec(p.method).needs_path_search:
+            p = replace(p, from_search="<the sweep's path search>")
         target, cost, _ = resolve(p)
         check_settings(p, target, new_folder=resume is None)
         check_paths(p, data)
@@ -259,7 +260,8 @@ def _named(points: list[tuple[SearchConfig, dict[str, float]]], folder: Path
     """Each point with its name and run folder inside the sweep folder (00-..., 01-...) and what varies at it."""
     out = []
     for i, (point, varied) in enumerate(points):
-        knob = "".join(f"{k}{v:g}" for k, v in varied.items() if k not in ("strength", "budget", "uniform_bits"))
+        shown = ("strength", "budget", method_spec(point.method).points_from)  # already in the name
+        knob = "".join(f"{k}{v:g}" for k, v in varied.items() if k not in shown)
         name = f"{i:02d}-{default_name(point, knob)}"
         out.append((replace(point, out_dir=str(folder), name=name), folder / name, varied))
     return out

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from search.config import ConfigError, SearchConfig
+from search.methods import method_spec
 from targets.target import Target
 
 MAX_NAME = 100  # leaves room for "-NNNN" and file names below the usual 255-byte limit
@@ -73,9 +74,9 @@ def check_target_bits(cfg: SearchConfig, target: Target) -> None:
 def check_settings(cfg: SearchConfig, target: Target, new_folder: bool = True) -> None:
     """Checks that need no model or data (name and out_dir only when a new folder will be made)."""
     check_target_bits(cfg, target)
-    if cfg.method == "joint-path" and cfg.from_search is None:
-        raise ConfigError("method joint-path traces a front in one search: use `bitgate sweep --methods joint-path "
-                          "--budgets 30kB,15kB,6kB`, or method=joint for a single search")  # fmt: skip
+    if method_spec(cfg.method).needs_path_search and cfg.from_search is None:
+        raise ConfigError(f"method {cfg.method} traces a front in one search: use `bitgate sweep --methods "
+                          f"{cfg.method} --budgets 30kB,15kB,6kB`, or method=joint for a single search")  # fmt: skip
     if new_folder:
         check_out_dir(cfg.out_dir)
         if cfg.name is not None:
@@ -97,14 +98,14 @@ def check_budget(cfg: SearchConfig, model: nn.Module, in_shape: tuple[int, ...],
     before any epoch is spent."""
     from search.constraints.limits import has_limits, run_limits
 
-    if not has_limits(cfg) or cfg.method == "uniform":
+    spec = method_spec(cfg.method)
+    if not has_limits(cfg) or not spec.takes_budget:
         return
     from search.constraints.viability import smallest_viable_cost
-    from search.methods import keeps_all_channels
 
     # every width some method may store (admm/importance use storage_bits too): a floor, never a false refusal
     bits = cfg.bits if cfg.bits is not None else tuple(sorted(set(target.weight_bits) | set(target.storage_bits)))
-    keep_all = keeps_all_channels(cfg.method)
+    keep_all = not spec.prunes
     if keep_all:  # channel-mps, layer-mps: every channel stays, at the search's own widths
         min_channels = _every_channel
         bits = cfg.bits if cfg.bits is not None else target.weight_bits

@@ -34,14 +34,14 @@ sparsity = "unstructured" (method option; default "channel") prunes single weigh
 ||W||_0 as written, priced in exported bytes by `size_sparse` (run with cost = "size_sparse"); see
 search/methods/admm_sparse.py.
 
-Knobs (method_options): rho (default 3e-4), rho_max (default 0.3), budget_frac (default 0.25),
-sparsity (channel | unstructured).
+Knobs (method_options, AdmmOptions): rho, rho_max, budget_frac, sparsity (channel | unstructured).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Literal
 
 import numpy as np
 import torch
@@ -52,7 +52,7 @@ import cost_models
 from search.config import ConfigError, SearchConfig
 from search.constraints.repair import repair
 from search.context import RunContext
-from search.methods import MethodResult, register_method, register_method_check, register_word_option
+from search.methods import MethodOptions, MethodResult, register_method, require
 from search.methods.common import build_supernet, set_gates, storable_bits
 from search.methods.differentiable import calibration_batch
 from search.methods.knapsack import knapsack
@@ -63,11 +63,20 @@ from search.train import train_epoch, weight_optimizer
 from supernet import Architecture, Supernet
 from supernet.quant import quantize_weight
 
-# rho grows geometrically from DEFAULT_RHO in the first epoch to DEFAULT_RHO_MAX in the last. Chosen
-# on digits_cnn (BatchNorm folded, 20 epochs): a larger start (1e-2) lets the penalty swamp the task
-# loss before V has settled (72% accuracy at 15% of the w8 size); a smaller end leaves W far from V.
-DEFAULT_RHO = 3e-4
-DEFAULT_RHO_MAX = 0.3
+
+@dataclass(frozen=True)
+class AdmmOptions(MethodOptions):
+    # rho grows geometrically from `rho` in the first epoch to `rho_max` in the last. Chosen on
+    # digits_cnn (BatchNorm folded, 20 epochs): a larger start (1e-2) lets the penalty swamp the task
+    # loss before V has settled (72% accuracy at 15% of the w8 size); a smaller end leaves W far from V.
+    rho: float = 3e-4
+    rho_max: float = 0.3
+    budget_frac: float = 0.25  # without cfg.budget: this share of the unpruned all-top-bits cost
+    sparsity: Literal["channel", "unstructured"] = "channel"
+
+    def __post_init__(self) -> None:
+        for key in ("rho", "rho_max", "budget_frac"):
+            require(getattr(self, key) > 0, f"{key} must be > 0", getattr(self, key))
 
 
 class Projection:
@@ -204,26 +213,22 @@ class Projection:
             _, choice, current = best
 
 
-SPARSITY = register_word_option("admm", "sparsity", ("channel", "unstructured"))
-
-
 def check_unstructured_cost(cfg: SearchConfig, cost: str) -> None:
-    if cfg.method == "admm" and cfg.option("sparsity", "channel") == "unstructured" and cost != "size_sparse":
+    if AdmmOptions.from_config(cfg).sparsity == "unstructured" and cost != "size_sparse":
         raise ConfigError(f"admm with sparsity = unstructured prices single weights: set cost = size_sparse "
                           f"(got {cost!r})")  # fmt: skip
 
 
-register_method_check("admm", check_unstructured_cost)
-
-
-@register_method("admm")
+@register_method("admm", options=AdmmOptions, reads_strength=False, knob="budget_frac",
+                 checks=(check_unstructured_cost,), style=8)
 def admm(model: nn.Module, ctx: RunContext) -> MethodResult:
     cfg = ctx.cfg
-    sparsity = cfg.word_option("sparsity", "channel", SPARSITY)
+    opts = AdmmOptions.from_config(cfg)
+    sparsity = opts.sparsity
     check_unstructured_cost(cfg, ctx.cost)
     bits = storable_bits(ctx)
     net = build_supernet(model, calibration_batch(ctx), ctx, bits=(0, *bits), act_bits=cfg.act_bits[-1:])
-    budget = cfg.budget if cfg.budget is not None else cfg.option("budget_frac", 0.25) * reference_cost(net, ctx)
+    budget = cfg.budget if cfg.budget is not None else opts.budget_frac * reference_cost(net, ctx)
     if sparsity == "unstructured":
         from search.methods.admm_sparse import UnstructuredProjection
 
@@ -236,7 +241,7 @@ def admm(model: nn.Module, ctx: RunContext) -> MethodResult:
     weights = {n: net.layer(n).weight for n in names}
     arch, v = proj.project({n: w.detach() for n, w in weights.items()}, None)
     state = {"V": v, "U": {n: torch.zeros_like(w) for n, w in weights.items()}, "arch": arch.to_dict()}
-    rho0, rho_max = float(cfg.option("rho", DEFAULT_RHO)), float(cfg.option("rho_max", DEFAULT_RHO_MAX))
+    rho0, rho_max = opts.rho, opts.rho_max
     growth = (rho_max / rho0) ** (1.0 / max(cfg.search_epochs - 1, 1))
     opt = weight_optimizer([p for p in net.weight_parameters() if p.requires_grad], ctx)
 

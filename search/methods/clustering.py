@@ -31,21 +31,32 @@ weights up in the codebook and multiply at the codebook's precision.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from search.context import RunContext
-from search.methods import MethodResult, register_method
+from search.methods import MethodResult, register_method, require
 from search.methods.common import build_supernet, layer_arch, round_up_bits, storable_bits
-from search.methods.twonn import twonn_analysis
+from search.methods.twonn import TwonnAnalysisOptions, twonn_analysis
 from supernet import materialize
 from supernet.fixed import FixedLayer
 from supernet.quant import quantize_weight
 
-DEFAULT_CLUSTERS = 16
-DEFAULT_CODEBOOK_BITS = 32
+
+@dataclass(frozen=True)
+class ClusterOptions(TwonnAnalysisOptions):
+    """TwoNN's analysis (which layers train their centroids), and the codebooks."""
+
+    clusters: int = 16  # seed 002's best trade-off (section 4.2.3)
+    codebook_bits: int = 32  # float32 centroids, as seed 002's TensorFlow clustering stores them
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(self.clusters >= 2, "clusters must be >= 2", self.clusters)
+        require(self.codebook_bits in (8, 16, 32), "codebook_bits must be 8, 16 or 32", self.codebook_bits)
 
 
 def kmeans_1d(values: Tensor, k: int, seed: int = 0) -> tuple[Tensor, Tensor]:
@@ -106,20 +117,16 @@ def codebook_costs(n_layers: int, clusters: int, codebook_bits: int) -> dict[str
     return {"size": math.ceil(bits / 8), "memory": math.ceil(bits / 8), "size_bits": bits}
 
 
-@register_method("twonn-cluster")
+@register_method("twonn-cluster", options=ClusterOptions, reads_strength=False, knob="clusters", style=7)
 def twonn_cluster(model: nn.Module, ctx: RunContext) -> MethodResult:
-    clusters = int(ctx.cfg.option("clusters", DEFAULT_CLUSTERS))
-    codebook_bits = int(ctx.cfg.option("codebook_bits", DEFAULT_CODEBOOK_BITS))
-    if clusters < 2 or codebook_bits not in (8, 16, 32):
-        raise ValueError(
-            f"twonn-cluster needs clusters >= 2 and codebook_bits in 8, 16, 32; got {clusters}, {codebook_bits}"
-        )
+    opts = ClusterOptions.from_config(ctx.cfg)
+    clusters, codebook_bits = opts.clusters, opts.codebook_bits
     available = storable_bits(ctx)
     index_bits = round_up_bits(max(1, math.ceil(math.log2(clusters))), available)
     x = ctx.data.train.batch(slice(0, 512))[0]
     net = build_supernet(model, x, ctx, bits=available, act_bits=ctx.cfg.act_bits[-1:])
     names = net.layer_names
-    ids, delta, significant = twonn_analysis(model, ctx, names)
+    ids, delta, significant = twonn_analysis(model, ctx, names, opts)
     trainable = {n: significant[n] or n in (names[0], names[-1]) for n in names}
     extra = codebook_costs(len(names), clusters, codebook_bits)
     meta = {"method": "twonn-cluster", "target": ctx.target.name, "model": ctx.cfg.model, "intrinsic_dimension": ids,

@@ -43,7 +43,7 @@ def fit_budget(net, arch, ctx: RunContext):
     return fit_limits(net, arch, ctx.target, run_limits(ctx.cfg, ctx.target, ctx.cost), ctx.cfg.min_kept)
 
 
-@register_method("joint")
+@register_method("joint", style=0)
 def joint(model: nn.Module, ctx: RunContext) -> MethodResult:
     bits = target_bits(ctx)
     if 0 not in bits:
@@ -51,16 +51,16 @@ def joint(model: nn.Module, ctx: RunContext) -> MethodResult:
     return differentiable_search(model, ctx, bits)
 
 
-@register_method("channel-mps", prunes=False)
+@register_method("channel-mps", prunes=False, style=1)
 def channel_mps(model: nn.Module, ctx: RunContext) -> MethodResult:
     return differentiable_search(model, ctx, tuple(b for b in target_bits(ctx) if b > 0))
 
 
-@register_method("prune")
+@register_method("prune", style=3)
 def prune(model: nn.Module, ctx: RunContext) -> MethodResult:
     return differentiable_search(model, ctx, (0, max(target_bits(ctx))))
 
 
-@register_method("layer-mps", prunes=False)
+@register_method("layer-mps", prunes=False, style=2)
 def layer_mps(model: nn.Module, ctx: RunContext) -> MethodResult:
     return differentiable_search(model, ctx, tuple(b for b in target_bits(ctx) if b > 0), granularity="layer")

@@ -44,19 +44,21 @@ Training recipe of the poster: SGD lr 0.02, batch 128, 100 epochs from scratch o
 random crop + flip (config: optimizer = "sgd", lr = 0.02, batch_size = 128, warmup_epochs = 100,
 models vgg19 / resnet18 / resnet34; the optimizer keys come with the search-quality issue #10).
 
-Knobs (method_options): variant, pruning, t_margin (accuracy fraction, default 0.05), sparsity_eps
-(near-zero = |a| <= eps * max|a| of the layer, default 0.01), model_bits (b in N_e, default 8).
+Knobs (method_options, ImportanceOptions): variant, pruning, t_margin (accuracy fraction), sparsity_eps
+(near-zero = |a| <= eps * max|a| of the layer), model_bits (b in N_e).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from search.context import RunContext
-from search.methods import MethodResult, register_method, register_word_option
+from search.methods import MethodOptions, MethodResult, register_method, require
 from search.methods.common import arch_accuracy, build_supernet, layer_arch, layer_outputs, storable_bits
 from search.methods.differentiable import calibration_batch
 from search.methods.sequential import weight_gates
@@ -64,7 +66,6 @@ from search.methods.sparsity import masked_network
 from search.train import evaluate
 from supernet import Supernet
 
-DEFAULT_T_MARGIN = 0.05
 K_GRID = tuple(0.25 * i for i in range(1, 13))  # pruning thresholds k = 0.25 .. 3 (sigmas)
 
 
@@ -122,21 +123,31 @@ def ksigma_mask(weight: Tensor, k: float) -> Tensor:
     return w.abs() >= k * w.double().std().float()
 
 
-VARIANTS = register_word_option("importance", "variant", ("both", "quant", "prune"))
-PRUNINGS = register_word_option("importance", "pruning", ("channel", "ksigma"))
 KSIGMA_GRID = tuple(0.25 * i for i in range(12, 0, -1))  # 3.0, 2.75, ... 0.25 (then 0: no pruning)
 
 
-@register_method("importance")
+@dataclass(frozen=True)
+class ImportanceOptions(MethodOptions):
+    t_margin: float = 0.05  # the accuracy a layer may cost, as a fraction, times its importance
+    model_bits: int = 8  # b of the entropy term N_e
+    sparsity_eps: float = 0.01  # near-zero activations: |a| <= eps * max|a| of the layer
+    variant: Literal["both", "quant", "prune"] = "both"
+    pruning: Literal["channel", "ksigma"] = "channel"
+
+    def __post_init__(self) -> None:
+        require(self.t_margin >= 0, "t_margin must be >= 0", self.t_margin)
+        require(1 <= self.model_bits <= 32, "model_bits must be in 1..32", self.model_bits)
+        require(self.sparsity_eps >= 0, "sparsity_eps must be >= 0", self.sparsity_eps)
+
+
+@register_method("importance", options=ImportanceOptions, reads_strength=False, knob="t_margin", style=5)
 def importance(model: nn.Module, ctx: RunContext) -> MethodResult:
-    t_margin = float(ctx.cfg.option("t_margin", DEFAULT_T_MARGIN))
-    model_bits = int(ctx.cfg.option("model_bits", 8))
-    variant = ctx.cfg.word_option("variant", "both", VARIANTS)
-    pruning = ctx.cfg.word_option("pruning", "channel", PRUNINGS)
+    opts = ImportanceOptions.from_config(ctx.cfg)
+    t_margin, model_bits, variant, pruning = opts.t_margin, opts.model_bits, opts.variant, opts.pruning
     x = calibration_batch(ctx)
     available = storable_bits(ctx)
     net = build_supernet(model, x, ctx, bits=(0, *available), act_bits=ctx.cfg.act_bits[-1:])
-    scores = importance_scores(model, net.layer_names, x, model_bits, float(ctx.cfg.option("sparsity_eps", 0.01)))
+    scores = importance_scores(model, net.layer_names, x, model_bits, opts.sparsity_eps)
     groups = [[n for n in net.layer_names if net.layer(n).gates is g] for g in weight_gates(net)]
     last_of_group = {layers[-1]: layers for layers in groups}
     bits = {n: max(available) for n in net.layer_names}

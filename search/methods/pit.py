@@ -61,7 +61,7 @@ def pruned_float_network(net, arch) -> nn.Module:
     return model
 
 
-@register_method("pit-then-mps")
+@register_method("pit-then-mps", style=18)
 def pit_then_mps(model: nn.Module, ctx: RunContext) -> MethodResult:
     bits = target_bits(ctx)
     top, nonzero = max(bits), tuple(b for b in bits if b > 0)

@@ -71,7 +71,7 @@ def prune_budget(budget: float | None, options: tuple[int, ...]) -> float | None
     return budget * max(nonzero) / min(nonzero)
 
 
-@register_method("prune-then-mps")
+@register_method("prune-then-mps", style=4)
 def prune_then_mps(model: nn.Module, ctx: RunContext) -> MethodResult:
     bits = target_bits(ctx)
     options = (0, *(b for b in bits if b > 0))

@@ -25,21 +25,44 @@ twonn-cluster  seed 002's pipeline: every layer k-means weight-shared (16 centro
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from search.context import RunContext
-from search.methods import MethodResult, register_method, register_word_option
+from search.methods import MethodOptions, MethodResult, register_method, require
 from search.methods import twonn_recipe as recipe
 from search.methods.common import build_supernet, layer_arch, layer_outputs, round_up_bits, storable_bits
+from search.methods.twonn_recipe import Activations, FirstLast, Retrain
 
-# Seed 002 uses Delta = 20 on QuantNet/CIFAR-10, whose largest layer ID is ~52 (table 4.5): Delta is
-# 0.4 of the largest ID. Small nets have small IDs (digits_cnn on 8x8 digits: ~5..9), where an
-# absolute 20 could never be exceeded, so without an explicit `delta` the threshold is
-# `delta_frac` (default 0.4, the seed's ratio) times the largest ID of the network.
-DEFAULT_DELTA_FRAC = 0.4
-DEFAULT_ID_SAMPLES = 512
+
+@dataclass(frozen=True)
+class TwonnAnalysisOptions(MethodOptions):
+    """What picks the significant layers (twonn and twonn-cluster).
+
+    Seed 002 uses Delta = 20 on QuantNet/CIFAR-10, whose largest layer ID is ~52 (table 4.5): Delta is
+    0.4 of the largest ID. Small nets have small IDs (digits_cnn on 8x8 digits: ~5..9), where an
+    absolute 20 could never be exceeded, so without an explicit `delta` the threshold is
+    `delta_frac` (0.4, the seed's ratio) times the largest ID of the network."""
+
+    id_samples: int = 512  # training inputs the IDs are measured on
+    delta: float | None = None
+    delta_frac: float = 0.4
+
+    def __post_init__(self) -> None:
+        require(self.id_samples >= 3, "id_samples must be >= 3 (TwoNN needs three points)", self.id_samples)
+        require(self.delta is None or self.delta >= 0, "delta must be >= 0", self.delta)
+        require(self.delta_frac >= 0, "delta_frac must be >= 0", self.delta_frac)
+
+
+@dataclass(frozen=True)
+class TwonnOptions(TwonnAnalysisOptions):
+    """The analysis, and seed 002's training recipe (search/methods/twonn_recipe.py)."""
+
+    activations: Activations = "pact"
+    first_last: FirstLast = "int8"
+    retrain: Retrain = "finetune"
 
 
 def twonn_dimension(points: Tensor, discard: float = 0.1) -> float:
@@ -78,15 +101,12 @@ def significant_layers(ids: dict[str, float], names: list[str], delta: float) ->
 
 
 def twonn_analysis(
-    model: nn.Module, ctx: RunContext, names: list[str]
+    model: nn.Module, ctx: RunContext, names: list[str], opts: TwonnAnalysisOptions
 ) -> tuple[dict[str, float], float, dict[str, bool]]:
     """(IDs, the Delta used, significance) of the layers `names` on the first id_samples training inputs."""
-    n = int(ctx.cfg.option("id_samples", DEFAULT_ID_SAMPLES))
-    x = ctx.data.train.batch(slice(0, n))[0]
+    x = ctx.data.train.batch(slice(0, opts.id_samples))[0]
     ids = layer_dimensions(model, names, x)
-    delta = ctx.cfg.option("delta", None)
-    if delta is None:
-        delta = ctx.cfg.option("delta_frac", DEFAULT_DELTA_FRAC) * max(ids.values())
+    delta = opts.delta if opts.delta is not None else opts.delta_frac * max(ids.values())
     return ids, float(delta), significant_layers(ids, names, float(delta))
 
 
@@ -97,24 +117,18 @@ def hybrid_bits(names: list[str], significant: dict[str, bool], available: tuple
     return {n: round_up_bits(b, available) for n, b in bits.items()}
 
 
-ACTIVATIONS = register_word_option("twonn", "activations", recipe.ACTIVATIONS)
-FIRST_LAST = register_word_option("twonn", "first_last", recipe.FIRST_LAST)
-RETRAIN = register_word_option("twonn", "retrain", recipe.RETRAIN)
-
-
-@register_method("twonn")
+@register_method("twonn", options=TwonnOptions, reads_strength=False, knob="delta_frac", style=6)
 def twonn(model: nn.Module, ctx: RunContext) -> MethodResult:
+    opts = TwonnOptions.from_config(ctx.cfg)
     x = ctx.data.train.batch(slice(0, 512))[0]
     available = storable_bits(ctx)
     net = build_supernet(model, x, ctx, bits=available, act_bits=ctx.cfg.act_bits[-1:])
     names = net.layer_names
-    ids, delta, significant = twonn_analysis(model, ctx, names)
+    ids, delta, significant = twonn_analysis(model, ctx, names, opts)
     bits = hybrid_bits(names, significant, available)
     meta = {"method": "twonn", "target": ctx.target.name, "model": ctx.cfg.model, "intrinsic_dimension": ids,
             "delta": delta, "significant": [n for n in names if significant[n]]}  # fmt: skip
-    activations = ctx.cfg.word_option("activations", "pact", ACTIVATIONS)
-    first_last = ctx.cfg.word_option("first_last", "int8", FIRST_LAST)
-    retrain = ctx.cfg.word_option("retrain", "finetune", RETRAIN)
+    activations, first_last, retrain = opts.activations, opts.first_last, opts.retrain
     suffix = [w for w, default in ((activations, "pact"), (first_last, "int8"), (retrain, "finetune")) if w != default]
     meta.update(method="-".join(["twonn", *suffix]), activations=activations, first_last=first_last, retrain=retrain)
     arch = layer_arch(net, bits, meta)

@@ -25,6 +25,8 @@ activations at the supernet's act bits (8): the thesis has no bitops figure to c
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 from torch import Tensor, nn
 
@@ -35,9 +37,10 @@ from supernet.fixed import FixedLayer
 from supernet.layers import ActQuant
 from zoo.models import create_model
 
-ACTIVATIONS = ("pact", "thesis")
-FIRST_LAST = ("int8", "float")
-RETRAIN = ("finetune", "scratch")
+Activations = Literal["pact", "thesis"]
+FirstLast = Literal["int8", "float"]
+Retrain = Literal["finetune", "scratch"]
+ACTIVATIONS, FIRST_LAST, RETRAIN = get_args(Activations), get_args(FirstLast), get_args(Retrain)
 
 
 class _SignSTE(torch.autograd.Function):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from search.config import SearchConfig
 from search.context import RunContext
 from search.methods import MethodResult, register_method
 from search.methods.common import build_supernet
@@ -16,8 +17,17 @@ from search.methods.differentiable import calibration_batch
 from search.train import search
 from supernet import discretize
 
+# one fixed plot style per bit-width, in the order the baselines were added
+STYLES = {f"uniform-w{b}": 9 + i for i, b in enumerate((8, 4, 2, 1, 3, 5, 6, 7))}
 
-@register_method("uniform")
+
+def bits_name(cfg: SearchConfig) -> str:
+    """What names a uniform point: its bit-width ('w4')."""
+    return f"w{cfg.uniform_bits}"
+
+
+# its points are bit-widths (a sweep's uniform_bits), so it takes no strength and no budget
+@register_method("uniform", reads_strength=False, points_from="uniform_bits", point_name=bits_name, style=STYLES)
 def uniform(model: nn.Module, ctx: RunContext) -> MethodResult:
     b = ctx.cfg.uniform_bits
     net = build_supernet(model, calibration_batch(ctx), ctx, bits=(b,), act_bits=ctx.cfg.act_bits[-1:])

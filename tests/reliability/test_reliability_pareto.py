@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import shutil
 
-from reports.plot_style import KELLY, KNOWN, method_style, point_label
+from reports.plot_style import KELLY, method_style, point_label
+from search.methods import plot_slots
 
 
 def test_pareto_skips_a_corrupt_run_with_a_warning(cli, finished_run, tmp_path):
@@ -33,8 +34,10 @@ def test_pareto_png_is_150_dpi(cli, finished_run, tmp_path):
 
 
 def test_every_known_method_has_its_own_colour_and_the_same_one_everywhere():
-    colours = [method_style(m)[0] for m in KNOWN]
-    assert len(set(colours)) == len(KNOWN) <= len(KELLY)
+    known = plot_slots()  # every registered method's own slot(s), uniform-w1..w8 included
+    assert {"joint", "admm", "uniform-w4", "joint-path", "pit-then-mps"} <= set(known)
+    colours = [method_style(m)[0] for m in known]
+    assert len(set(colours)) == len(known) <= len(KELLY)
     assert method_style("admm") != method_style("uniform-w4")
     assert method_style("someone-elses") == method_style("someone-elses")
 

@@ -21,7 +21,7 @@ from search.sweep import SweepConfig, point_label
 def test_every_spelling_of_vary(table):
     spec = SweepConfig.from_dict({"methods": "importance", **table})
     points = spec.labelled_points(SearchConfig(method="importance"))
-    assert [p.option("t_margin", -1) for p, _ in points] == [0.02, 0.05]
+    assert [dict(p.method_options)["t_margin"] for p, _ in points] == [0.02, 0.05]
     assert [v for _, v in points] == [{"t_margin": 0.02}, {"t_margin": 0.05}]
     assert point_label(*points[0]) == "importance, t_margin 0.02"
 

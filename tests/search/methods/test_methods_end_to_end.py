@@ -117,8 +117,9 @@ def test_methods_respect_residual_groups(tiny_model, tmp_path, method):
         return InMemoryDataset(torch.randn(n, 3, 8, 8, generator=g), torch.randint(0, 3, (n,), generator=g))
 
     data = DataSplits("random", split(96), split(32), split(32), num_classes=3, in_shape=(3, 8, 8))
+    options = {"importance": (("t_margin", 1.0),), "admm": (("budget_frac", 0.2),)}.get(method, ())
     cfg = SearchConfig(method=method, search_epochs=1, batch_size=32, progress=False, out_dir=str(tmp_path),
-                       method_options=(("t_margin", 1.0), ("budget_frac", 0.2)))  # fmt: skip
+                       method_options=options)  # fmt: skip
     ctx = RunContext(cfg, tmp_path, data, get_target("generic"), "size", History(tmp_path / "h.csv"),
                      Checkpoints(tmp_path / "ck"))  # fmt: skip
     result = get_method(method)(model.train(), ctx)
