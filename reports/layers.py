@@ -148,7 +148,7 @@ def summarize(run_dir: str | Path) -> ArchSummary:
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run folder {run_dir} does not exist")
     try:
-        cfg = SearchConfig.from_dict(read_json(run_dir / "config.json"))
+        cfg = SearchConfig.from_saved(read_json(run_dir / "config.json"))
     except ConfigError as exc:
         raise ConfigError(f"{run_dir / 'config.json'}: {exc}") from None
     metrics = read_json(run_dir / "metrics.json")

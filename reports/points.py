@@ -45,7 +45,7 @@ def find_points(folder: str | Path) -> list[Point]:
         m = read_json(path)
         if "costs" not in m or not (path.parent / "arch.json").exists():
             continue  # a sweep's shared warm-up, or a run killed before its end
-        cfg = SearchConfig.from_dict(read_json(path.parent / "config.json"))
+        cfg = SearchConfig.from_saved(read_json(path.parent / "config.json"))
         points.append(
             Point(
                 index=len(points),

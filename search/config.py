@@ -16,6 +16,8 @@ from pathlib import Path
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+from search.config_schema import SCHEMA, migrate
+from search.errors import ConfigError
 from targets.flavour import FLAVOURS
 
 SAMPLING = ("soft", "gumbel", "hard", "hard-gumbel")
@@ -29,10 +31,6 @@ _UNITS = {"": 1.0, "b": 1.0, "B": 1.0, "kB": 1e3, "KB": 1e3, "KiB": 1024.0, "MB"
 
 
 _PATH_LISTS = ("exclude", "keep_channels")  # lists of module paths: "features.0,classifier"
-
-
-class ConfigError(ValueError):
-    """A bad configuration; the message is one line naming the key."""
 
 
 @dataclass(frozen=True)
@@ -154,19 +152,28 @@ class SearchConfig:
         return int(min(max(want, 1), channels))
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The settings as config.json holds them, with the layout's version first (search/config_schema.py)."""
+        return {"schema": SCHEMA, **dataclasses.asdict(self)}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
+        """Settings (TOML, --set) or, with a "schema" key, a saved config.json in any known layout."""
+        if "schema" in data:
+            data = migrate(data)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown config key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
         hints = get_type_hints(cls)
         return cls(**{k: _coerce(k, v, hints[k]) for k, v in data.items()})
+
+    @classmethod
+    def from_saved(cls, data: dict[str, Any]) -> SearchConfig:
+        """A run folder's config.json, in the current layout or an older one (no "schema" key: schema 0)."""
+        return cls.from_dict(migrate(data))
 
 
 def _choice(key: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -259,7 +266,7 @@ def _pairs(text: Any) -> list[tuple[str, str]]:
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
-    """A TOML config, or a run's config.json (so a finished run's settings can be run again)."""
+    """A TOML config, or a run's config.json in any known layout (so a finished run's settings can be run again)."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -274,7 +281,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
             raise ConfigError(f"config file {path} is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"config file {path} must hold a JSON object of settings")
-        return {k: v for k, v in data.items() if v is not None}
+        return {k: v for k, v in migrate(data).items() if v is not None}
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -1,6 +1,10 @@
-"""Errors the CLI turns into exit codes without importing torch first (ConfigError lives in search.config)."""
+"""Errors the CLI turns into exit codes without importing torch first (ConfigError is also search.config's)."""
 
 from __future__ import annotations
+
+
+class ConfigError(ValueError):
+    """A bad configuration; the message is one line naming the key."""
 
 
 class TrainingDiverged(RuntimeError):

@@ -108,7 +108,7 @@ def load_run_config(run_dir: Path) -> SearchConfig:
     if not isinstance(data, dict):
         raise RunFileError(f"{path} is not a bitgate config (expected a JSON object)")
     try:
-        return SearchConfig.from_dict(data)
+        return SearchConfig.from_saved(data)
     except ConfigError as exc:
         raise RunFileError(f"{path}: {exc}") from None
 

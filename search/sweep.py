@@ -179,7 +179,8 @@ def load_sweep(folder: Path, overrides: dict[str, Any]) -> tuple[SearchConfig, d
         raise ConfigError(f"--resume continues the sweep as it was configured; {refused[0]} cannot change "
                           f"(only {', '.join(RESUME_OVERRIDABLE)} can)")  # fmt: skip
     try:
-        return SearchConfig.from_dict({**base, **overrides}), table
+        saved = SearchConfig.from_saved(base).to_dict()  # an older layout migrated (search/config_schema.py)
+        return SearchConfig.from_dict({**saved, **overrides}), table
     except ConfigError as exc:
         raise RunFileError(f"{path}: {exc}") from None
 
