@@ -30,10 +30,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from cost_models.cmsis_kernels import conv_function
 from deploy.api import to_integer
 from deploy.calibrate import node_ranges
 from deploy.cmsis_plan import build_cmsis
-from deploy.cmsis_scratch import Arith, align, avgpool_ctx_bytes, conv_ctx_bytes, group_bytes
+from deploy.cmsis_scratch import Arith, align, avgpool_ctx_bytes, group_bytes, kernel_ctx_bytes
 from deploy.graph import read_graph
 from deploy.integer import WIDE_BITS, ActGrid, rep_bits
 from deploy.plan import build_program
@@ -182,7 +183,9 @@ class _ConvShape(SimpleNamespace):
         ph = max(ih + op["pad"][0], (oh - 1) * sh + (kh - 1) * dh + 1)
         pw = max(iw + op["pad"][1], (ow - 1) * sw + (kw - 1) * dw + 1)
         return cls(layer=layer, taps=kh * kw, depthwise=op["depthwise"], padded=any(op["pad"]),
-                   in_pixels=ih * iw, out_pixels=oh * ow, padded_pixels=ph * pw)  # fmt: skip
+                   in_pixels=ih * iw, out_pixels=oh * ow, padded_pixels=ph * pw,
+                   kernel=tuple(op["kernel"]), stride=tuple(op["stride"]), pad=tuple(op["pad"]),
+                   dilation=tuple(op["dilation"]))  # fmt: skip
 
 
 class _CmsisScratch:
@@ -204,14 +207,16 @@ class _CmsisScratch:
         ctx, groups = [zero], [zero]
         for c in self.convs:
             ch = choices[c.layer]
-            if not c.depthwise:
-                ctx.append(conv_ctx_bytes(c.taps * in_features(ch), arith))
             kept = kept_out(ch)
             probs = ch.weight_probs.to(F64)
             for i, bits in enumerate(ch.weight_bits):
                 if bits == 0:
                     continue
                 n = probs[i].sum()
+                storage = 8 if bits > 4 else 4
+                fn = conv_function(storage, c.depthwise, c.kernel, c.stride, c.pad, c.dilation, c.out_pixels)
+                need = kernel_ctx_bytes(fn, n if c.depthwise else in_features(ch), c.kernel, c.pad, c.dilation, arith)
+                ctx.append(torch.where(n.detach() >= 0.5, zero + need, zero))  # only groups that are called
                 full = (n - kept).detach().abs() < 0.5
                 odd = torch.remainder(torch.round(n.detach()), 2) == 1
                 prepadded = odd if c.depthwise and bits <= 4 and c.padded else torch.zeros_like(odd)

@@ -1,9 +1,9 @@
 """model.c of the cmsis-nn flavour: the manifest's ops as CMSIS-NN calls on a static arena.
 
-Each precision group of a layer is one arm_convolve_s8 / _s4 (or arm_depthwise_conv_s8 / _s4)
-call. A group covering every output channel, or any group of a layer whose output is one pixel
-(Linear layers, 1x1 maps), writes straight into the layer's NHWC output; otherwise the group
-writes a dense (H, W, group channels) scratch tensor that is copied into its channel range.
+Each precision group of a layer is one CMSIS-NN convolution call (the function chosen by the layer's
+geometry: cost_models/cmsis_kernels.py). A group covering every output channel, or any group of a
+layer whose output is one pixel (Linear layers, 1x1 maps), writes straight into the layer's NHWC
+output; otherwise the group writes a dense (H, W, group channels) scratch tensor that is copied into its channel range.
 A depthwise group first gathers its input channels into scratch. Kernel scratch (`ctx.buf`) is
 one static buffer sized for the largest call; every call checks the size CMSIS-NN asks for.
 
@@ -20,16 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from deploy.c_cmsis_ops import align, op_pieces, padded_hw, prepad
+from deploy.c_cmsis_ops import align, call_ctx_bytes, op_pieces, padded_hw, prepad
 from deploy.c_common import array_literal, header, ram_plan
-from deploy.cmsis_scratch import avgpool_ctx_bytes, conv_ctx_bytes
+from deploy.cmsis_scratch import avgpool_ctx_bytes
 from deploy.cmsis_scratch import group_bytes as group_scratch_bytes
 
 
 def _kernel_scratch(op: dict[str, Any]) -> int:
-    """Bytes of ctx.buf this op's kernel asks for (cmsis_scratch.py)."""
-    if op["op"] == "conv" and not op["depthwise"]:
-        return conv_ctx_bytes(op["kernel"][0] * op["kernel"][1] * op["in_hwc"][2])
+    """Bytes of ctx.buf this op's kernel calls ask for (cmsis_scratch.py)."""
+    if op["op"] == "conv":
+        return max((call_ctx_bytes(op, g) for g in op["precision_groups"]), default=0)
     if op["op"] == "avgpool":
         return avgpool_ctx_bytes(op["in_hwc"][2])
     return 0

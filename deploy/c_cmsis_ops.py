@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from deploy.cmsis_scratch import kernel_ctx_bytes
+
 Piece = tuple[dict[str, Any], list[str]]  # (what the marker before these lines belongs to, C lines)
 
 ALIGN = 4
@@ -61,21 +63,41 @@ def _conv_call(op: dict[str, Any], g: dict[str, Any], src: str, dst: str, in_c: 
             f"    const cmsis_nn_dw_conv_params p = {{.input_offset = {op['input_offset']}, .output_offset = "
             f"{op['output_offset']}, .ch_mult = 1, .stride = {_tile(op['stride'])}, .padding = {_tile(op['pad'])}, "
             f".dilation = {_tile(op['dilation'])}, .activation = {act}}};",
+            *_size_check(op, g, in_c),
             f"    if ({g['kernel']}(&ctx, &p, &q, &in_dims, {src}, &f_dims, {w}, &bias_dims, bg_{g['bias']}, "
             f"&out_dims, {dst}) != ARM_CMSIS_NN_SUCCESS) return -OP;",
         ]
-    size_fn = "arm_convolve_s8_get_buffer_size" if g["storage_bits"] == 8 else "arm_convolve_s4_get_buffer_size"
-    extra = ", NULL" if g["storage_bits"] == 8 else ""
+    fn = g["kernel"]
+    extra = ", NULL" if fn == "arm_convolve_s8" else ""  # its upscale_dims
     return [
         *common,
         f"    const cmsis_nn_dims f_dims = {_dims(count, kh, kw, in_c)};",
         f"    const cmsis_nn_conv_params p = {{.input_offset = {op['input_offset']}, .output_offset = "
         f"{op['output_offset']}, .stride = {_tile(op['stride'])}, .padding = {_tile(op['pad'])}, "
         f".dilation = {_tile(op['dilation'])}, .activation = {act}}};",
-        f"    if ({size_fn}(&in_dims, &f_dims) > (int32_t)sizeof(bg_ctx_buf)) return -OP;",
-        f"    if ({g['kernel']}(&ctx, &p, &q, &in_dims, {src}, &f_dims, {w}, &bias_dims, bg_{g['bias']}{extra}, "
+        *_size_check(op, g, in_c),
+        f"    if ({fn}(&ctx, &p, &q, &in_dims, {src}, &f_dims, {w}, &bias_dims, bg_{g['bias']}{extra}, "
         f"&out_dims, {dst}) != ARM_CMSIS_NN_SUCCESS) return -OP;",
     ]
+
+
+_SIZE_ARGS = {"arm_convolve_s8": "&in_dims, &f_dims", "arm_convolve_s4": "&in_dims, &f_dims",
+              "arm_convolve_1x1_s8_fast": "&in_dims",
+              "arm_depthwise_conv_wrapper_s8": "&p, &in_dims, &f_dims, &out_dims"}  # fmt: skip
+
+
+def call_ctx_bytes(op: dict[str, Any], g: dict[str, Any]) -> int:
+    """ctx.buf bytes the call of group `g` may ask for in any CMSIS-NN build (cmsis_scratch.py)."""
+    in_c = g["count"] if op["depthwise"] else op["in_hwc"][2]
+    return kernel_ctx_bytes(g["kernel"], in_c, op["kernel"], op["pad"], op["dilation"])
+
+
+def _size_check(op: dict[str, Any], g: dict[str, Any], in_c: int) -> list[str]:
+    """The C line that refuses a call whose buffer request exceeds ctx.buf (none for a call that takes none)."""
+    if call_ctx_bytes(op, g) == 0:
+        return []
+    fn = g["kernel"]
+    return [f"    if ({fn}_get_buffer_size({_SIZE_ARGS[fn]}) > (int32_t)sizeof(bg_ctx_buf)) return -OP;"]
 
 
 def _conv(op: dict[str, Any], x: str, y: str) -> list[Piece]:

@@ -10,11 +10,13 @@ two grids, one whose calibrated range exceeds its consumer's grid while it also 
 gets a calibrated int8 grid (calibrate.py) and is converted per consumer.
 
 Ops and their kernels (C in c_cmsis.py, numpy twin in cmsis_interpreter.py):
-  conv     arm_convolve_s8 / arm_convolve_s4 per precision group (2-bit weights in s4 fields);
-           Linear layers are 1x1 convolutions over a 1x1 image (per-channel requantization,
+  conv     one CMSIS-NN call per precision group (2-bit weights in s4 fields), the function chosen
+           by the layer's geometry (cost_models/cmsis_kernels.py): arm_convolve_1x1_s8_fast / _s4_fast
+           (1x1, stride 1, no padding), arm_convolve_1x1_s8 / _s4 (strided 1x1), else arm_convolve_s8 /
+           _s4; Linear layers are 1x1 convolutions over a 1x1 image (per-channel requantization,
            which arm_fully_connected_s4 does not offer); depthwise convs call
-           arm_depthwise_conv_s8 / _s4 on the group's gathered input channels. Each group's
-           output channels are a contiguous range of the one NHWC output tensor.
+           arm_depthwise_conv_wrapper_s8 / arm_depthwise_conv_s4 on the group's gathered input
+           channels. Each group's output channels are a contiguous range of the one NHWC output tensor.
   add      arm_elementwise_add_s8 (TFLite parameters, left_shift 20)
   avgpool  arm_avgpool_s8 (keeps the grid; padding is refused: CMSIS-NN does not count padded
            pixels, PyTorch does); maxpool arm_max_pool_s8
@@ -29,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from cost_models.cmsis_kernels import conv_function
 from deploy.cmsis_arith import add_params, quantize_multiplier, quantize_multipliers
 from deploy.cmsis_grids import Levels, calibrated, storage_bits, targets
 from deploy.graph import Graph, Node
@@ -150,6 +153,9 @@ def _layer(b: _Builder, node: Node, x: int, out: int) -> None:
         b.notes.append(f"layer {node.module!r}: a requantization factor above 1 shifts the accumulator left; for "
                        "extreme inputs it can overflow int32 in arm_nn_requantize (the interpreter wraps like C)")
     cname = c_name(node.module, b.taken)
+    kernel = [1, 1] if layer.kind == "linear" else list(layer.weight.shape[2:])
+    pad, stride, dilation = [layer.pads[0], layer.pads[1]], list(layer.stride), list(layer.dilation)
+    out_pixels = 1 if layer.kind == "linear" else int(np.prod(b.tensors[out].shape[:-1]))
     columns = _linear_columns(b.graph, node) if layer.kind == "linear" else None
     entries = []
     for g in b.groups[node.module]:
@@ -167,16 +173,15 @@ def _layer(b: _Builder, node: Node, x: int, out: int) -> None:
             "bias": b.array(f"{tag}_bias", layer.bias[idx].astype(np.int32), "bias"),
             "multiplier": b.array(f"{tag}_mult", mult[idx], "mult"),
             "shift": b.array(f"{tag}_shift", shift[idx], "shift"),
-            "kernel": ("arm_depthwise_conv_s" if depthwise else "arm_convolve_s") + str(storage),
+            "kernel": conv_function(storage, depthwise, kernel, stride, pad, dilation, out_pixels),
         })  # fmt: skip
     in_shape, out_shape = b.tensors[x].shape, b.tensors[out].shape
     if layer.kind == "linear":
-        in_hwc, out_hwc, kernel = [1, 1, int(np.prod(in_shape))], [1, 1, out_shape[0]], [1, 1]
+        in_hwc, out_hwc = [1, 1, int(np.prod(in_shape))], [1, 1, out_shape[0]]
     else:
-        in_hwc, out_hwc, kernel = list(in_shape), list(out_shape), list(layer.weight.shape[2:])
+        in_hwc, out_hwc = list(in_shape), list(out_shape)
     b.op("conv", node.module, [x], out, linear=layer.kind == "linear", depthwise=depthwise,
-         in_hwc=in_hwc, out_hwc=out_hwc, kernel=kernel, stride=list(layer.stride),
-         pad=[layer.pads[0], layer.pads[1]], dilation=list(layer.dilation),
+         in_hwc=in_hwc, out_hwc=out_hwc, kernel=kernel, stride=stride, pad=pad, dilation=dilation,
          input_offset=-gin.zero_point, output_offset=gout.zero_point, **b.bounds(out),
          input_scale=gin.scale, weight_scales=[float(s) for s in layer.weight_scale],
          precision_groups=entries)  # fmt: skip

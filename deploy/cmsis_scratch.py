@@ -12,9 +12,11 @@ sides compute the same bytes, exactly so at a discrete architecture.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from cost_models.cmsis_kernels import depthwise_s8_path
 
 ALIGN = 4
 
@@ -40,6 +42,31 @@ def conv_ctx_bytes(rhs: Any, a: Arith = INT) -> Any:
     """ctx.buf for a (non-depthwise) arm_convolve_s8/_s4 call with rhs = kh * kw * input channels: an upper
     bound of what any CMSIS-NN build (plain C, DSP im2col of two columns, MVE) asks for."""
     return a.maximum(16 * a.ceil(rhs / 4), 64 * a.ceil(rhs / 16))
+
+
+MVE_DW_BLOCK = 124  # CH_IN_BLOCK_MVE of arm_nnsupportfunctions.h: channels per block of the Helium depthwise
+
+
+def kernel_ctx_bytes(function: str, channels: Any, kernel: Sequence[int], pad: Sequence[int],
+                     dilation: Sequence[int], a: Arith = INT) -> Any:  # fmt: skip
+    """ctx.buf one call of `function` (cost_models/cmsis_kernels.py) asks for in any CMSIS-NN build (plain
+    C, DSP, Helium), with `channels` input channels of the call (0 for functions that take no buffer).
+
+    arm_convolve_1x1_s8_fast: two int16 columns when built with armclang's DSP path (gcc: none);
+    arm_depthwise_conv_wrapper_s8: `_opt` takes one int16 im2col column on DSP cores, 4 x 124 x taps bytes
+    on Helium; the 3x3 kernel and the generic one (dilated kernels) take none.
+    """
+    taps = math.prod(kernel)
+    if function in ("arm_convolve_s8", "arm_convolve_s4"):
+        return conv_ctx_bytes(taps * channels, a)
+    if function == "arm_convolve_1x1_s8_fast":
+        return 4 * channels
+    if function == "arm_depthwise_conv_wrapper_s8":
+        dsp = depthwise_s8_path(kernel, pad, dilation, helium=False)
+        mve = depthwise_s8_path(kernel, pad, dilation, helium=True)
+        need_dsp = 2 * taps * channels if dsp == "opt" else 0 * channels
+        return a.maximum(need_dsp, 0 * channels + (4 * MVE_DW_BLOCK * taps if mve == "opt" else 0))
+    return 0 * channels
 
 
 def avgpool_ctx_bytes(channels: Any) -> Any:

@@ -19,7 +19,8 @@ from deploy.firmware.boards import Board
 from deploy.firmware.cache import cached, digest, files_digest
 from deploy.firmware.toolchain import FirmwareError, find_cmsis_nn, find_toolchain, run_tool, tool_version
 
-SOURCE_DIRS = ("ConvolutionFunctions", "NNSupportFunctions", "PoolingFunctions", "BasicMathFunctions")
+SOURCE_DIRS = ("ConvolutionFunctions", "NNSupportFunctions", "PoolingFunctions", "BasicMathFunctions",
+               "TransposeFunctions")  # Helium's depthwise wrapper may transpose (arm_transpose_s8)
 OPT_LEVELS = ("-O2", "-O3", "-Os")
 JOBS = 2  # compiler processes at once (the machines this runs on are small and shared)
 _SKIP = re.compile(r"_f16|_f32|_flt|lstm|svdf")
