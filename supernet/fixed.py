@@ -9,8 +9,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from supernet.derived import derived
 from supernet.layers import ActQuant, LayerOp
-from supernet.quant import quantize_weight_per_channel
+from supernet.quant import precision_groups, quantize_weight_per_channel
 
 
 class FixedLayer(nn.Module):
@@ -28,7 +29,9 @@ class FixedLayer(nn.Module):
         self.bn = bn
 
     def quantized_weight(self) -> Tensor:
-        return quantize_weight_per_channel(self.weight, self.bits)
+        # the bits are fixed: their precision groups are read once (again only if the buffer changes)
+        groups = derived(self, "_groups", (self.bits,), lambda: precision_groups(self.bits))
+        return quantize_weight_per_channel(self.weight, self.bits, groups)
 
     def forward(self, x: Tensor) -> Tensor:
         y = self.op(self.act(x), self.quantized_weight(), self.bias)

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from supernet.derived import derived
+
 SAMPLING_MODES = ("soft", "gumbel", "hard", "hard-gumbel")
 TAU_SCHEDULES = ("anneal", "exp", "linear", "constant")
 
@@ -47,8 +49,10 @@ class ChannelGates(nn.Module):
         return 0 in self.options
 
     def resample(self, generator: torch.Generator | None = None) -> None:
-        """Draw fresh Gumbel noise; called by the training loop once per step."""
-        u = torch.rand(self.noise.shape, generator=generator, device="cpu").to(self.noise.device)
+        """Draw fresh Gumbel noise; called by the training loop once per step. Drawn where the generator lives
+        (the run's device: no copy from the host per step), so the CPU draws what it always drew."""
+        device = generator.device if generator is not None else self.noise.device
+        u = torch.rand(self.noise.shape, generator=generator, device=device).to(self.noise.device)
         self.noise.copy_(-torch.log(-torch.log(u.clamp(1e-10, 1 - 1e-10))))
 
     def set_allowed(self, allowed: Tensor | None) -> None:
@@ -80,17 +84,23 @@ class ChannelGates(nn.Module):
         self.reserved[top] = True
 
     def _masked(self, allowed: Tensor) -> Tensor:
-        return self.alpha if bool(allowed.all()) else self.alpha.masked_fill(~allowed, float("-inf"))
+        return self.alpha.masked_fill(~allowed, float("-inf"))
+
+    def blocked(self) -> Tensor:
+        """Options each channel may not take now: not `allowed`, and 0 where `reserved` (a channel whose only
+        option is 0 stays pruned). Rebuilt only after either buffer changed (supernet/derived.py), so the
+        per-step logits neither recompute it nor read a device value."""
+        return derived(self, "_blocked", (self.allowed, self.reserved), self._make_blocked)
+
+    def _make_blocked(self) -> Tensor:
+        allowed = self.allowed.clone()
+        allowed[0] &= ~self.reserved
+        allowed[0] |= ~allowed.any(0)
+        return ~allowed
 
     def logits(self) -> Tensor:
-        """alpha with disallowed options at -inf (alpha itself when everything is allowed)."""
-        allowed = self.allowed
-        if bool(self.reserved.any()):
-            allowed = allowed.clone()
-            allowed[0] &= ~self.reserved
-            if not bool(allowed.any(0).all()):  # a channel whose only option is 0 stays pruned
-                allowed[0] |= ~allowed.any(0)
-        return self._masked(allowed)
+        """alpha with the blocked options at -inf."""
+        return self.alpha.masked_fill(self.blocked(), float("-inf"))
 
     def probs(self) -> Tensor:
         """theta, shape (|B|, C); columns sum to one. 'hard' modes are one-hot in value, soft in gradient."""

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from supernet.derived import derived
 from supernet.gates import ChannelGates
 from supernet.quant import quantize_activation
 
@@ -75,7 +76,7 @@ class ActQuant(nn.Module):
         if not self.enabled:
             return x
         clip = self.clip.abs() + 1e-8  # keep the grid valid if the optimizer pushes clip through 0
-        signed = bool(self.signed)
+        signed = derived(self, "_signed", (self.signed,), lambda: bool(self.signed))  # read once per change
         if self.gates is None:
             return quantize_activation(x, clip, self.options[0], signed)
         p = self.probs()

@@ -13,6 +13,8 @@ is also the MSE-optimal binary step. 0 bits is the pruned channel: all zeros.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -35,6 +37,31 @@ def weight_qmax(bits: int) -> int:
     return 2 ** (bits - 1) - 1
 
 
+def constant(values: tuple[float, ...], like: Tensor) -> Tensor:
+    """A small constant tensor on `like`'s device and dtype, made once: building it per call from Python
+    data would be a blocking host-to-device copy in every step on a GPU."""
+    return _constant(tuple(values), like.dtype, like.device)
+
+
+@functools.lru_cache(maxsize=256)
+def _constant(values: tuple[float, ...], dtype: torch.dtype, device: torch.device) -> Tensor:
+    with torch.inference_mode(False), torch.no_grad():  # a plain tensor even when first asked in inference mode
+        return torch.tensor(values, dtype=dtype, device=device)
+
+
+def _candidates(amax: Tensor, levels: list[int]) -> Tensor:
+    """Clip candidates k/16 * amax / q for every q in `levels`, stacked: (len(levels) * K, C)."""
+    ratios = constant(tuple(k / CLIP_CANDIDATES for k in range(1, CLIP_CANDIDATES + 1)), amax)
+    scaled = ratios.unsqueeze(1) * amax.unsqueeze(0)  # (K, C)
+    parts = [(scaled / q).clamp_min(_EPS) for q in levels]  # divided by the Python int, as one bit-width alone
+    return torch.cat(parts) if len(parts) > 1 else parts[0]
+
+
+def _row_dot(r: Tensor, rows: Tensor) -> Tensor:
+    """sum_n r[k, c, n] * rows[c, n], shape (k, c): einsum("kcn,cn->kc") without its reshapes (the same bmm)."""
+    return torch.bmm(r.permute(1, 0, 2), rows.unsqueeze(-1)).squeeze(-1).T
+
+
 @torch.no_grad()
 def _steps(w: Tensor, bits: list[int], input_weight: Tensor | None) -> Tensor:
     """Per-channel steps of the bit-widths `bits` (all >= 2), shape (len(bits), C_out).
@@ -42,27 +69,32 @@ def _steps(w: Tensor, bits: list[int], input_weight: Tensor | None) -> Tensor:
     Up to MSE_MAX_BITS: the candidate clip with the least (input-weighted) squared error, ties to
     the largest clip, so a channel whose error is flat (e.g. all zeros) keeps the max-based step.
     Wider: max|W| / qmax. One function for the stacked and the single quantizer: bit for bit alike.
+    Every MSE bit-width is searched in one batched pass (the same arithmetic per candidate as one at a time).
     """
     rows = _rows(w)
     weight = _rows(torch.ones_like(w) * input_weight) if input_weight is not None else None
     amax = (rows.abs() * weight if weight is not None else rows.abs()).amax(1)  # (C,)
-    qmax = torch.tensor([weight_qmax(b) for b in bits], dtype=w.dtype, device=w.device)
+    qmax = constant(tuple(weight_qmax(b) for b in bits), w)
     steps = amax.unsqueeze(0) / qmax.unsqueeze(1)  # (n, C): max-based
-    ratios = torch.arange(1, CLIP_CANDIDATES + 1, dtype=w.dtype, device=w.device) / CLIP_CANDIDATES
-    for i, b in enumerate(bits):
-        if b > MSE_MAX_BITS:
-            continue
-        q = weight_qmax(b)
-        cand = (ratios.unsqueeze(1) * amax.unsqueeze(0) / q).clamp_min(_EPS).unsqueeze(-1)  # (K, C, 1)
-        r = torch.round(rows / cand).clamp_(-q, q)  # (K, C, N) integer levels
-        # sum_n w_n (x_n - s r_n)^2 = const - 2 s sum_n w_n x_n r_n + s^2 sum_n w_n r_n^2 (w_n: input weight)
-        wx = rows * weight if weight is not None else rows
-        cross = torch.einsum("kcn,cn->kc", r, wx)
-        sq = torch.einsum("kcn,cn->kc", r.square_(), weight) if weight is not None else r.square_().sum(-1)
-        s_ = cand.squeeze(-1)
-        err = s_ * (s_ * sq - 2 * cross)  # (K, C), up to the per-channel constant
-        best = (CLIP_CANDIDATES - 1) - err.flip(0).argmin(0)  # (C,), ties to the largest clip
-        steps[i] = cand.squeeze(-1).gather(0, best.unsqueeze(0)).squeeze(0)
+    mse = [i for i, b in enumerate(bits) if b <= MSE_MAX_BITS]
+    if not mse:
+        return steps
+    levels = [weight_qmax(bits[i]) for i in mse]
+    k, m = CLIP_CANDIDATES, len(mse)
+    cand = _candidates(amax, levels)  # (m * K, C)
+    bound = constant(tuple(q for q in levels for _ in range(k)), w).reshape(-1, 1, 1)
+    r = torch.round(rows / cand.unsqueeze(-1)).clamp_(-bound, bound)  # (m * K, C, N) integer levels
+    # sum_n w_n (x_n - s r_n)^2 = const - 2 s sum_n w_n x_n r_n + s^2 sum_n w_n r_n^2 (w_n: input weight)
+    wx = rows * weight if weight is not None else rows
+    cross = _row_dot(r, wx)
+    sq = _row_dot(r.square_(), weight) if weight is not None else r.square_().sum(-1)
+    err = cand * (cand * sq - 2 * cross)  # (m * K, C), up to the per-channel constant
+    best = (k - 1) - err.view(m, k, -1).flip(1).argmin(1)  # (m, C), ties to the largest clip
+    chosen = cand.view(m, k, -1).gather(1, best.unsqueeze(1)).squeeze(1)
+    if mse == list(range(m)):  # bits are sorted: the MSE widths come first
+        steps[:m] = chosen
+    else:
+        steps[mse] = chosen
     return steps
 
 
@@ -105,7 +137,7 @@ def quantize_weight_stack(w: Tensor, bits: tuple[int, ...], input_weight: Tensor
     multi = [b for b in bits if b >= 2]
     out = {b: quantize_weight(w, b, input_weight) for b in bits if b < 2}  # 0 (zeros) and 1 (sign * mean)
     if multi:
-        qmax = torch.tensor([weight_qmax(b) for b in multi], dtype=w.dtype, device=w.device)
+        qmax = constant(tuple(weight_qmax(b) for b in multi), w)
         scale = _steps(w.detach(), multi, input_weight).clamp_min(_EPS)
         scale = scale.reshape((len(multi), -1) + (1,) * (w.dim() - 1))
         bound = qmax.reshape((-1,) + (1,) * w.dim())
@@ -117,13 +149,29 @@ def quantize_weight_stack(w: Tensor, bits: tuple[int, ...], input_weight: Tensor
     return torch.stack([out[b] for b in bits])
 
 
-def quantize_weight_per_channel(w: Tensor, bits: Tensor) -> Tensor:
-    """Fake-quantize each output channel of `w` at its own bit-width (`bits` is a (C_out,) int tensor)."""
-    out = torch.zeros_like(w)
-    for b in torch.unique(bits).tolist():
-        rows = (bits == b).nonzero().flatten()
-        out = out.index_copy(0, rows, quantize_weight(w.index_select(0, rows), int(b)))
-    return out
+Groups = tuple[tuple[int, ...], Tensor]  # (distinct bit-widths, each channel's index among them)
+
+
+def precision_groups(bits: Tensor) -> Groups:
+    """(the distinct bit-widths, each channel's index among them) of a (C_out,) bits tensor: read on the
+    host, so a caller whose bits are fixed (a fine-tuned layer) computes it once, not every step."""
+    options = tuple(sorted({int(b) for b in bits.tolist()}))
+    index = torch.tensor([options.index(int(b)) for b in bits.tolist()], dtype=torch.long, device=bits.device)
+    return options, index
+
+
+def quantize_weight_per_channel(w: Tensor, bits: Tensor, groups: Groups | None = None) -> Tensor:
+    """Fake-quantize each output channel of `w` at its own bit-width (`bits` is a (C_out,) int tensor).
+
+    Every channel is quantized at each of the layer's widths in one stacked pass and picks its own: a
+    channel's grid depends on its row alone, so this equals quantizing each precision group apart, with a
+    handful of ops instead of a dozen per group. `groups`: precision_groups(bits), when known.
+    """
+    options, index = groups if groups is not None else precision_groups(bits)
+    if len(options) == 1:
+        return quantize_weight(w, options[0])
+    stacked = quantize_weight_stack(w, options)  # (n, C_out, ...)
+    return stacked[index, torch.arange(w.shape[0], device=w.device)]
 
 
 def activation_levels(bits: int, signed: bool) -> int:
@@ -146,10 +194,22 @@ _hardtanh_backward = torch.ops.aten.hardtanh_backward  # g where lo < x < hi, in
 
 
 class _Pact(torch.autograd.Function):
+    """The clip stays a device tensor throughout: reading it on the host (float(clip)) would wait for the
+    device at every quantizer in both passes.
+
+    The backward needs "strictly inside (lo, clip)" per element. Comparing x with a device tensor and then
+    selecting by a bool mask is 3-4x slower on the CPU than hardtanh_backward, which takes host scalars; so
+    it runs on u = x / clip against the constants lo / clip in {-1, 0} and 1. For floats 0 < a < b, a / b
+    rounds to at most the float below 1 (IEEE division is monotone), and x == clip gives exactly 1, so u
+    selects exactly the elements x does (up to an x so tiny that x / clip underflows to 0: none in practice).
+    """
+
     @staticmethod
     def forward(ctx, x: Tensor, clip: Tensor, levels: int, signed: bool) -> Tensor:  # type: ignore[override]
-        c, step = float(clip), clip / levels
-        q = x.clamp(-c if signed else 0.0, c).div_(step).round_().mul_(step)
+        # clamping x / step to the levels rounds to what clamping x to the clip first rounds to (clip / step is
+        # within rounding error of `levels`), and the bounds are host constants: no read of the clip
+        step = clip / levels
+        q = (x / step).clamp_(-levels if signed else 0, levels).round_().mul_(step)
         ctx.save_for_backward(x, clip, q)
         ctx.signed = signed
         return q
@@ -157,14 +217,13 @@ class _Pact(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g: Tensor) -> tuple[Tensor | None, Tensor | None, None, None]:  # type: ignore[override]
         x, clip, q = ctx.saved_tensors
-        c = float(clip)
-        lo = -c if ctx.signed else 0.0
-        grad_x = _hardtanh_backward(g, x, lo, c)  # g strictly inside (lo, clip), 0 elsewhere
+        u, lo = x / clip, (-1.0 if ctx.signed else 0.0)
+        grad_x = _hardtanh_backward(g, u, lo, 1.0) if ctx.needs_input_grad[0] else None  # g strictly inside
         grad_clip = None
         if ctx.needs_input_grad[1]:
             # dq/dclip = (q - x) / clip inside; q / clip outside, which is 1 at and above the clip,
             # -1 at and below -clip (signed) and 0 below 0 (unsigned). In one expression:
             # (q - x_inside) / clip, with x_inside = x inside the range and 0 elsewhere.
-            x_inside = _hardtanh_backward(x, x, lo, c)
+            x_inside = _hardtanh_backward(x, u, lo, 1.0)
             grad_clip = (torch.dot(g.flatten(), (q - x_inside).flatten()) / clip).reshape(clip.shape)
-        return (grad_x if ctx.needs_input_grad[0] else None), grad_clip, None, None
+        return grad_x, grad_clip, None, None
