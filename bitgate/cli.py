@@ -1,4 +1,4 @@
-"""`bitgate`: search, sweep, pareto, cost, targets, export.
+"""`bitgate`: search, sweep, pareto, cost, targets, export, verify.
 
 Exit codes: 0 done; 2 bad input or an unreadable run-folder file (one line on stderr, nothing
 trained); 3 training diverged (the last finite checkpoint is kept); 130 interrupted by Ctrl-C
@@ -27,6 +27,7 @@ EPILOG = """examples:
   bitgate sweep --config configs/cifar10_resnet8_paper.toml --executor ray --address auto --gpus-per-point 1
   bitgate pareto runs/sweep-* --cost size
   bitgate export runs/<run> --format all --target stm32h7
+  bitgate verify runs/<run> --core all --inputs 32
   bitgate show runs/sweep-*/03-*
   bitgate report runs/sweep-digits_cnn-stm32h7-seed0
 """
@@ -88,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--flavour", choices=("reference", "cmsis-nn"),
                    help="reference: exact integer model + portable C; cmsis-nn: int8 NHWC calls to CMSIS-NN "
                    "(default: the flavour the run was searched for, its target's)")
+    p = sub.add_parser("verify", help="run a Cortex-M run's cmsis-nn export on emulated cores: bit-exactness, "
+                       "argmax, Flash, RAM and instructions against the costs; writes RUN_DIR/verify.json")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--core", default="all", help="m4, m7, m33, m55 (m3 too), comma-separated, or all (default: "
+                   "m4, m7, m33 and m55)")  # fmt: skip
+    p.add_argument("--inputs", type=int, default=16, help="test-set inputs to run on every core (default 16)")
+    p.add_argument("--opt", default="O2", help="optimisation level of CMSIS-NN and model.c: O2 (default), O3 or Os")
     p = sub.add_parser("show", help="draw a finished run's architecture: RUN_DIR/arch.png")
     p.add_argument("run_dir", type=Path)
     p = sub.add_parser("report", help="a self-contained HTML report of a sweep: SWEEP_DIR/report.html")

@@ -194,6 +194,25 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from bitgate.verify_run import verify_run
+    from bitgate.verify_table import render
+    from deploy.firmware import FirmwareError
+
+    opt = args.opt if args.opt.startswith("-") else f"-{args.opt}"  # `--opt O3`: argparse reads "-O3" as a flag
+    try:
+        result, path = verify_run(args.run_dir, args.core, args.inputs, opt)
+    except FirmwareError as exc:  # a build that fails or a firmware that crashes is a finding, not bad input
+        print(f"bitgate verify: firmware error: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+        return 1
+    print(render(json.loads(path.read_text())))
+    print(f"written: {path}")
+    return 0 if all(c.bit_exact for c in result.cores) else 1
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from reports.arch_plot import show
 

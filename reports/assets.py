@@ -24,7 +24,7 @@ div.wide { overflow-x: auto; max-height: 32em; }
 table { border-collapse: collapse; font-size: 12.5px; }
 th, td { border-bottom: 1px solid #e3e3e3; padding: 3px 8px; text-align: right; white-space: nowrap; }
 th { background: #f4f4f4; position: sticky; top: 0; } td.l, th.l { text-align: left; }
-tr.sel td { background: #fff3c4; } tbody tr { cursor: pointer; }
+tr.sel td { background: #fff3c4; } tbody tr[data-i] { cursor: pointer; }
 #tip { position: fixed; display: none; background: #222; color: #fff; padding: 4px 8px; border-radius: 4px;
        font-size: 12px; pointer-events: none; z-index: 9; }
 #which { min-height: 1.4em; color: #333; font-weight: 600; }
@@ -54,7 +54,7 @@ JS = r"""
     g.addEventListener('mouseleave', function () { tip.style.display = 'none'; });
     g.addEventListener('click', function () { select(g.dataset.i, true); });
   });
-  all('tbody tr').forEach(function (tr) {
+  all('tbody tr[data-i]').forEach(function (tr) {
     tr.addEventListener('mouseenter', function () { select(tr.dataset.i, false); });
     tr.addEventListener('click', function (e) { if (e.target.tagName !== 'A') { select(tr.dataset.i, true); } });
   });

@@ -1,7 +1,8 @@
 """`bitgate report SWEEP_DIR`: one self-contained report.html for a sweep.
 
 Fronts (inline SVG, every point labelled by method and knob), a table of the points (accuracy,
-every cost, epochs, wall time, a link to the run folder) and each point's architecture picture
+every cost, epochs, wall time, a link to the run folder), the figures measured on emulated Cortex-M
+cores next to the predicted ones for points with a verify.json, and each point's architecture picture
 (arch.png, written into its run folder by `show` and inlined as base64). Style and script are
 inline too: the file opens offline, e-mailed or copied anywhere (only the run-folder links are
 relative and need the sweep folder next to it).
@@ -20,6 +21,7 @@ from reports.arch_plot import headline, png_bytes
 from reports.assets import CSS, JS
 from reports.front_svg import front_svg, method_colours
 from reports.layers import read_json, summarize
+from reports.measured import measured_section
 from reports.points import Point, find_points, front_costs, unit
 from search.rundir import atomic_write_bytes, atomic_write_text
 
@@ -105,6 +107,7 @@ point (or a table row) to see which run it is; a click scrolls to its architectu
 <div class="fronts">{panels}</div>
 <h2>Points</h2>
 {_table(points, every, out)}
+{measured_section([(f"{p.index:02d} {p.label}", p.measured) for p in points])}
 <h2>Architectures</h2>
 <p class="meta">One row per searchable layer in network order: output channels stacked by weight bit-width
 (pruned channels in their own colour), and each layer's share of the run's size and latency.</p>

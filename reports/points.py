@@ -9,6 +9,7 @@ import pandas as pd
 
 import cost_models
 from reports.layers import knob_label, read_json
+from reports.measured import CoreMeasure, read_measured
 from reports.pareto import pareto_mask
 from search.config import SearchConfig
 
@@ -28,6 +29,7 @@ class Point:
     epochs: dict[str, int]
     seconds: dict[str, float]
     on_front: dict[str, bool] = field(default_factory=dict)  # cost -> on its (target, method) front
+    measured: tuple[CoreMeasure, ...] = ()  # per emulated core, when the run has a verify.json
 
     @property
     def label(self) -> str:
@@ -60,6 +62,7 @@ def find_points(folder: str | Path) -> list[Point]:
                 costs={k: float(v) for k, v in m["costs"].items()},
                 epochs=dict(m.get("epochs", {})),
                 seconds={k: float(v) for k, v in m.get("seconds", {}).items()},
+                measured=read_measured(path.parent),
             )
         )
     if not points:

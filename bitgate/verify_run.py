@@ -1,0 +1,153 @@
+"""`bitgate verify RUN`: a finished Cortex-M run exported, run on emulated cores, and set beside its costs.
+
+Everything that can be refused is refused before anything is written (one line, exit 2): no such run,
+an unfinished run, an unknown core, a run whose target is not a Cortex-M or was priced for another
+flavour than cmsis-nn, a number of inputs <= 0, a missing cross toolchain / QEMU / CMSIS-NN. Then the
+run is exported (RUN/export/cmsis-nn), the first N test inputs run on every core (deploy/verify.py), and
+RUN/verify.json is written: the measured figures next to the predicted ones.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import cost_models
+from deploy.firmware import boards, find_cmsis_nn, find_toolchain
+from deploy.verify import LatencyPrediction, Prediction, VerifyResult, verify_export
+from search.config import ConfigError, SearchConfig
+from search.model_file import load_arch, load_model
+from search.pricing import layer_choices
+from search.run import load_data, load_run_config, run_target
+from search.rundir import atomic_write_json
+from supernet import Architecture, to_supernet
+from targets import get_target, target_names
+from targets.target import Target
+from zoo import create_model
+
+ALL_CORES = ("m4", "m7", "m33", "m55")  # `--core all`; m3 (plain C, no DSP) only when named
+FLAVOUR = "cmsis-nn"
+LATENCY_UNITS = ("cycles", "instructions")
+
+
+def parse_cores(spec: str) -> tuple[str, ...]:
+    """'all', one core, or a comma-separated list, checked against the firmware's boards."""
+    known = boards()
+    names = ALL_CORES if spec == "all" else tuple(dict.fromkeys(s.strip() for s in spec.split(",") if s.strip()))
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise ConfigError(f"--core {spec!r}: unknown core {unknown[0] if unknown else ''!r}; choose from "
+                          f"{', '.join(known)} or all")  # fmt: skip
+    return names
+
+
+def check_run(run_dir: Path) -> tuple[SearchConfig, dict[str, Any], Target]:
+    """The run's config, metrics and target, or one line saying why it cannot be verified."""
+    cfg = load_run_config(run_dir)  # no folder / no config.json: one line
+    metrics_path = run_dir / "metrics.json"
+    if not (run_dir / "model.pt").exists() or not metrics_path.exists():
+        raise ConfigError(f"{run_dir} has not finished (no model.pt / metrics.json): resume it with --resume")
+    metrics = json.loads(metrics_path.read_text())
+    target = run_target(cfg)
+    if target.family != "cortex-m":
+        raise ConfigError(f"{run_dir} was searched for {target.name!r} (family {target.family!r}): verify runs "
+                          "Cortex-M targets on emulated cores")  # fmt: skip
+    if target.flavour != FLAVOUR:
+        raise ConfigError(f"{run_dir} was priced for the {target.flavour!r} flavour; verify measures the "
+                          f"{FLAVOUR} export (search with flavour={FLAVOUR})")  # fmt: skip
+    return cfg, metrics, target
+
+
+def check_tools() -> None:
+    """One line naming what to install when the firmware cannot be built here."""
+    problem = find_toolchain().problem
+    if problem is None and find_cmsis_nn() is None:
+        problem = "CMSIS-NN sources not found: set CMSIS_NN_PATH or put them in shared/third_party/CMSIS-NN"
+    if problem:
+        raise ConfigError(problem)
+
+
+def target_core(target: Target) -> str | None:
+    """The emulated core a Cortex-M target's latency model describes (its params.core), if it says."""
+    core = target.params.get("core")
+    return str(core) if core else None
+
+
+def latency_targets(run_target_: Target, cores: Sequence[str]) -> dict[str, Target]:
+    """core -> the target whose latency model predicts it: the run's own for its core, else the first
+    registered Cortex-M target of that core (none: no prediction for that core)."""
+    found: dict[str, Target] = {}
+    for t in [run_target_, *(get_target(n) for n in target_names())]:
+        core = target_core(t)
+        if t.family == "cortex-m" and core in cores and core not in found:
+            found[core] = t
+    return found
+
+
+def _latency(choices, target: Target) -> LatencyPrediction | None:
+    names = [n for n in cost_models.applicable(target) if cost_models.get(n).unit in LATENCY_UNITS]
+    if not names:
+        return None
+    cost = cost_models.get(names[0])
+    with torch.no_grad():
+        total = float(cost(choices, target))
+    cpi = target.params.get("cycles_per_instruction")
+    instructions = total if cost.unit == "instructions" else (total / float(cpi) if cpi else None)
+    return LatencyPrediction(target=target.name, cost=cost.name, unit=cost.unit, total=total,
+                             instructions=instructions, per_layer=None)  # fmt: skip
+
+
+def predict(cfg: SearchConfig, metrics: dict[str, Any], target: Target, arch: Architecture,
+            calibration: torch.Tensor, classes: int, cores: Sequence[str]) -> Prediction:  # fmt: skip
+    """Flash and RAM as the search priced them (metrics.json); latency evaluated now, per core."""
+    costs = metrics.get("costs", {})
+    by_core = latency_targets(target, cores)
+    latency: dict[str, LatencyPrediction] = {}
+    if by_core:
+        torch.manual_seed(cfg.seed)
+        model = create_model(cfg.model, classes, tuple(calibration.shape[1:]))
+        bits = sorted({0} | {b for bs in arch.weight_bits.values() for b in bs})
+        net = to_supernet(model, calibration, bits=bits, act_bits=sorted(set(arch.act_bits.values())),
+                          exclude=cfg.exclude, keep_channels=cfg.keep_channels)  # fmt: skip
+        choices = layer_choices(net, arch)
+        for core, t in by_core.items():
+            found = _latency(choices, t)
+            if found is not None:
+                latency[core] = found
+    return Prediction(memory=costs.get("memory"), peak_activation_ram=costs.get("peak_activation_ram"),
+                      latency=latency)  # fmt: skip
+
+
+def verify_run(run_dir: Path, cores: str = "all", inputs: int = 16, opt: str = "-O2") -> tuple[VerifyResult, Path]:
+    """Export RUN_DIR (cmsis-nn), measure it on `cores` with its first `inputs` test inputs, write verify.json."""
+    from bitgate.export_run import CALIBRATION_SAMPLES, export_run
+    from deploy.firmware.cmsis_lib import check_opt
+
+    if inputs <= 0:
+        raise ConfigError(f"--inputs must be a positive number of test inputs, got {inputs}")
+    names = parse_cores(cores)
+    try:
+        opt = check_opt(opt)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    run_dir = Path(run_dir)
+    cfg, metrics, target = check_run(run_dir)
+    check_tools()
+    export_run(run_dir, "c", flavour=FLAVOUR)  # RUN/export/cmsis-nn, calibrated as `bitgate export` does
+    data = load_data(cfg)
+    x = data.test.batch(slice(0, inputs))[0]
+    model = load_model(run_dir)
+    with torch.no_grad():
+        logits = model(x).double().numpy()
+    arch = load_arch(run_dir / "arch.json")
+    calibration = data.train.batch(slice(0, CALIBRATION_SAMPLES))[0]
+    prediction = predict(cfg, metrics, target, arch, calibration, data.num_classes, names)
+    result = verify_export(run_dir / "export" / FLAVOUR, x.numpy(), logits, names, opt, prediction)
+    path = run_dir / "verify.json"
+    atomic_write_json(path, {"run": run_dir.name, "target": target.name, "model": cfg.model, **result.to_dict(),
+                             "test_inputs": int(len(x))})  # fmt: skip
+    return result, path
