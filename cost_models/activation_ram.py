@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from cost_models.common import F64, ceil_ste, expected_bits, in_features, in_positions, kept_out, zero
 from cost_models.registry import register
+from cost_models.stacked import stack
 from supernet.spec import DeployPlan, LayerChoice, LayerChoices
 from targets.target import Target
 
@@ -67,19 +69,61 @@ def layer_buffers(choice: LayerChoice, mode: str = "packed") -> tuple[Tensor, Te
 
 
 def buffer_bytes(choices: Sequence[LayerChoice], plan: DeployPlan, mode: str) -> Tensor:
-    """Bytes of every planned buffer, each rounded up to the plan's alignment, shape (B,)."""
-    ref = zero(choices)
-    out = []
-    for buf in plan.buffers:
-        channels = kept_out(choices[buf.source]) if buf.source is not None else ref + buf.channels
-        values = channels * buf.per_channel
-        if buf.bits_from is None:
-            raw = storage_bytes(values, float(buf.bits), mode)
-        else:
-            ch = choices[buf.bits_from]
-            raw = storage_bytes(values, expected_bits(ch.act_bits, ch.act_probs) + buf.bits, mode)
-        out.append(ceil_ste(raw / plan.align) * plan.align)
-    return torch.stack(out)
+    """Bytes of every planned buffer, each rounded up to the plan's alignment, shape (B,): one batched
+    computation over the buffers (their sources and bit-widths gathered from per-layer rows)."""
+    s = stack(choices)
+    c = _plan_constants(plan, choices[0].weight_probs.device)
+    kept = torch.cat([s.kept_out, s.kept_out.new_zeros(1)])  # index L: a buffer of all channels
+    channels = torch.where(c.has_source, kept[c.source], c.channels)
+    values = channels * c.per_channel
+    act = torch.cat([s.expected_act_bits(), s.kept_out.new_zeros(1)])
+    bits = torch.where(c.has_bits_from, act[c.bits_from] + c.bits, c.bits)  # bits_from: an offset on its bits
+    if mode == "byte":
+        raw = values * c.byte_width
+    else:  # packed sub-byte values; wide (int32) buffers take whole bytes per value
+        raw = torch.where(c.wide, values * c.byte_width, ceil_ste(values * bits / 8))
+    return ceil_ste(raw / plan.align) * plan.align
+
+
+class _PlanConstants(NamedTuple):
+    has_source: Tensor
+    source: Tensor
+    channels: Tensor
+    per_channel: Tensor
+    has_bits_from: Tensor
+    bits_from: Tensor
+    bits: Tensor
+    wide: Tensor  # static widths above 8 bits (int32 tensors)
+    byte_width: Tensor  # whole bytes per value: ceil(bits / 8) for wide buffers, else 1
+    live: Tensor  # (ops, buffers) 0/1
+
+
+def _plan_constants(plan: DeployPlan, device: torch.device) -> _PlanConstants:
+    """The plan's per-buffer numbers as tensors, made once per plan and device."""
+    cache = plan.__dict__.setdefault("_tensors", {})  # a frozen dataclass still has its __dict__
+    if device not in cache:
+        bufs = plan.buffers
+        n_layers = -1  # a placeholder row index (the appended zero) for buffers without a layer
+
+        def f64(values) -> Tensor:
+            return torch.tensor([float(v) for v in values], dtype=F64, device=device)
+
+        def idx(values) -> Tensor:
+            return torch.tensor([n_layers if v is None else v for v in values], dtype=torch.long, device=device)
+
+        wide = [b.bits_from is None and b.bits > 8 for b in bufs]
+        with torch.inference_mode(False), torch.no_grad():
+            cache[device] = _PlanConstants(
+                has_source=torch.tensor([b.source is not None for b in bufs], device=device),
+                source=idx(b.source for b in bufs), channels=f64(b.channels for b in bufs),
+                per_channel=f64(b.per_channel for b in bufs),
+                has_bits_from=torch.tensor([b.bits_from is not None for b in bufs], device=device),
+                bits_from=idx(b.bits_from for b in bufs), bits=f64(b.bits for b in bufs),
+                wide=torch.tensor(wide, device=device),
+                byte_width=f64(math.ceil(b.bits / 8) if w else 1 for b, w in zip(bufs, wide, strict=True)),
+                live=live_matrix(bufs, device),
+            )  # fmt: skip
+    return cache[device]
 
 
 def live_matrix(buffers, device=None) -> Tensor:
@@ -94,7 +138,7 @@ def live_matrix(buffers, device=None) -> Tensor:
 def planned_ram(choices: Sequence[LayerChoice], plan: DeployPlan, mode: str) -> Tensor:
     """Arena (largest live sum, or the exporter's placement at a discrete architecture) + scratch."""
     sizes = buffer_bytes(choices, plan, mode)
-    peak = (live_matrix(plan.buffers, sizes.device) @ sizes).max()
+    peak = (_plan_constants(plan, sizes.device).live @ sizes).max()
     if plan.place is not None:  # one architecture: the exact arena of the exporter's first-fit placement
         arena = plan.place([int(round(v)) for v in sizes.detach().tolist()])
         peak = peak + (arena - peak.detach())

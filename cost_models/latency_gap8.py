@@ -27,48 +27,64 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor
 
-from cost_models.common import ceil_ste, channel_mass, in_features, kept_out, param, zero
+from cost_models.common import ceil_ste, param, zero
 from cost_models.registry import for_family, register
-from supernet.spec import LayerChoice
+from cost_models.stacked import Stacked, layer_constants, refuse_unstorable, stack
+from supernet.spec import LayerChoice, LayerSpec
 from targets.target import Target
 
 
 def _ox_oy_kx_ky(choice: LayerChoice) -> tuple[int, int, int, int]:
-    spec = choice.spec
+    return _geometry(choice.spec)
+
+
+def _geometry(spec: LayerSpec) -> tuple[int, int, int, int]:
+    """(OX, OY, Kx, Ky) in PLiNIO's naming; a linear layer: (1, 1, 1, 1), unused."""
+    if spec.kind == "linear":
+        return 1, 1, 1, 1
     if not spec.out_spatial:
         raise ValueError(f"layer {spec.name!r}: conv LayerSpec needs out_spatial for the GAP8 latency model")
     if len(spec.out_spatial) > 2 or len(spec.kernel_size) > 2:
         raise ValueError(f"layer {spec.name!r}: the GAP8 model handles Conv1d/Conv2d only")
     height, width = (1, *spec.out_spatial)[-2:]  # Conv1d -> height 1
     kh, kw = (1, 1, *spec.kernel_size)[-2:]
-    return height, width, kh, kw  # (OX, OY, Kx, Ky) in PLiNIO's naming
+    return height, width, kh, kw
+
+
+def _constants(spec: LayerSpec) -> tuple[float, ...]:
+    """Per layer: OX*OY*Kx*Ky (depthwise), Kx*Ky, ceil(OX/2)*ceil(OY/8), linear?, depthwise?"""
+    ox, oy, kx, ky = _geometry(spec)
+    return ox * oy * kx * ky, kx * ky, math.ceil(ox / 2) * math.ceil(oy / 8), spec.kind == "linear", spec.depthwise
 
 
 def layer_cycles(choice: LayerChoice) -> Tensor:
     """PULP-NN cycles of one layer at 8 bits, from expected kept channel counts."""
-    spec = choice.spec
-    cout = kept_out(choice)
-    cout4 = ceil_ste(cout / 4)
-    if spec.kind == "linear":
-        return ceil_ste(in_features(choice) / 2) * cout4
-    ox, oy, kx, ky = _ox_oy_kx_ky(choice)
-    if spec.depthwise:
-        return 4 * cout4 * ox * oy * kx * ky
-    cin = in_features(choice) / spec.groups
+    return _cycles(stack([choice]))[0]
+
+
+def _cycles(s: Stacked) -> Tensor:
+    """(L,) PULP-NN cycles at 8 bits of every layer (each layer's own formula, selected per layer)."""
+    area, taps, iterations, linear, depthwise = layer_constants(s.geometry, "gap8", _constants).unbind(1)
+    cout4 = ceil_ste(s.kept_out / 4)
+    fin = s.in_features
+    dense = fin / s.geometry.groups
     present = cout4.clamp(max=1.0)  # 0 when every output channel is pruned, else 1
-    im2col = 2 * kx * ky * cin * present
-    return math.ceil(ox / 2) * math.ceil(oy / 8) * (im2col + cout4 * (15 + 14 * ceil_ste(kx * ky * cin / 4)))
+    conv = iterations * (2 * taps * dense * present + cout4 * (15 + 14 * ceil_ste(taps * dense / 4)))
+    cycles = torch.where(depthwise > 0, 4 * cout4 * area, conv)
+    return torch.where(linear > 0, ceil_ste(fin / 2) * cout4, cycles)
 
 
 @register("latency_gap8", unit="cycles", applies_to=for_family("gap8"))
 def latency_gap8(choices: Sequence[LayerChoice], target: Target) -> Tensor:
     """Expected cluster cycles on GAP8; pruning saves cycles, sub-byte weights (almost) do not."""
     overhead = param(target, "subbyte_overhead", 0.0)
-    total = zero(choices)
-    for ch in choices:
-        sub = sum((n for bits, n in channel_mass(ch, target) if bits < 8), zero(choices))
-        share = sub / kept_out(ch).clamp(min=1e-12)
-        total = total + layer_cycles(ch) * (1 + overhead * share)
-    return total
+    if not choices:
+        return zero(choices)
+    s = stack(choices)
+    refuse_unstorable(s, tuple(target.storage_bits), target.name)
+    sub = (s.mass * s.column([0 < b < 8 for b in s.options])).sum(1)
+    share = sub / s.kept_out.clamp(min=1e-12)
+    return (_cycles(s) * (1 + overhead * share)).sum()

@@ -16,8 +16,9 @@ from typing import Any
 
 from torch import Tensor
 
-from cost_models.common import bit_probs, channel_mass, out_positions, weights_per_channel, zero
+from cost_models.common import zero
 from cost_models.registry import for_family, register
+from cost_models.stacked import refuse_unstorable, stack
 from supernet.spec import LayerChoice
 from targets.target import Target
 
@@ -43,14 +44,19 @@ def mac_per_cycle_lut(target: Target) -> dict[int, dict[int, float]]:
 def latency_mpic(choices: Sequence[LayerChoice], target: Target) -> Tensor:
     """Expected cycles on MPIC: MACs split by (activation bits, weight bits), each at its LUT throughput."""
     lut = mac_per_cycle_lut(target)
-    total = zero(choices)
-    for ch in choices:
-        per_channel_macs = out_positions(ch) * weights_per_channel(ch)
-        for a, p_a in bit_probs(ch.act_bits, ch.act_probs):
-            for w, n in channel_mass(ch, target):
-                if w not in lut.get(a, {}):
-                    if bool(p_a > 0) and bool(n > 0):
-                        raise ValueError(f"target {target.name!r}: no MPIC throughput for a{a}/w{w} in mac_per_cycle")
-                    continue
-                total = total + p_a * per_channel_macs * n / lut[a][w]
-    return total
+    if not choices:
+        return zero(choices)
+    s = stack(choices)
+    refuse_unstorable(s, tuple(target.storage_bits), target.name)
+    acts, weights = s.geometry.act_options, s.options
+    missing = [(i, j) for i, a in enumerate(acts) for j, w in enumerate(weights) if w and w not in lut.get(a, {})]
+    for i, j in missing:  # a pair the LUT lacks may exist as options, but must not be chosen (reads the device)
+        if bool(((s.act[:, i] > 0) & (s.mass[:, j] > 0)).any()):
+            pair = f"a{acts[i]}/w{weights[j]}"
+            raise ValueError(f"target {target.name!r}: no MPIC throughput for {pair} in mac_per_cycle")
+    table = s.column([lut.get(a, {}).get(w, 1.0) if w else 1.0 for a in acts for w in weights]).view(len(acts), -1)
+    used = s.column([float(bool(w) and w in lut.get(a, {})) for a in acts for w in weights]).view(len(acts), -1)
+    per_channel_macs = s.geometry.out_positions * s.weights_per_channel  # (L,)
+    # p_a * macs_per_channel * n_w / LUT[a][w] for every layer, a and w (as one layer at a time computes it)
+    terms = (s.act * per_channel_macs.unsqueeze(1)).unsqueeze(2) * s.mass.unsqueeze(1) / table * used
+    return terms.sum()

@@ -32,11 +32,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor
 
-from cost_models.common import bit_probs, ceil_ste, channel_mass, in_features, param, zero
+from cost_models.common import ceil_ste, param, zero
 from cost_models.registry import for_family, register
-from supernet.spec import LayerChoice
+from cost_models.stacked import Stacked, layer_constants, refuse_unstorable, stack
+from supernet.spec import LayerChoice, LayerSpec
 from targets.target import Target
 
 ACT_BITS = 8  # NE16 (as modelled) reads and writes 8-bit activations
@@ -65,7 +67,7 @@ def _streamout(c: dict[str, float]) -> float:
     return c["streamout_setup_cycles"] + c["tile_h"] * c["tile_w"] * beats
 
 
-def dense_pass(c: dict[str, float], ko: Tensor, ki: Tensor, wbits: int, one_by_one: bool) -> Tensor:
+def dense_pass(c: dict[str, float], ko: Tensor, ki: Tensor, wbits: Tensor | int, one_by_one: bool) -> Tensor:
     """Cycles of one 3x3 (or 1x1) pass over one spatial tile for ko output channels of ki inputs."""
     n_in = ceil_ste(ki / c["tile_k_in"])
     per_tile = n_in * (_load(c, one_by_one) + 2 * c["fifo_cycles"] + c["update_cycles"])
@@ -74,7 +76,7 @@ def dense_pass(c: dict[str, float], ko: Tensor, ki: Tensor, wbits: int, one_by_o
     return ceil_ste(ko / c["tile_k_out"]) * per_tile + ko * per_channel
 
 
-def depthwise_pass(c: dict[str, float], ko: Tensor, wbits: int) -> Tensor:
+def depthwise_pass(c: dict[str, float], ko: Tensor, wbits: Tensor | int) -> Tensor:
     """Cycles of one 3x3 depthwise pass over one spatial tile for ko channels."""
     fixed = _load(c, False) + 2 * c["fifo_cycles"] + c["update_cycles"] + c["normquant_setup_cycles"] + _streamout(c)
     return ceil_ste(ko / c["tile_k_in"]) * fixed + ko * (1 + wbits + c["normquant_cycles_per_channel"])
@@ -85,43 +87,55 @@ def kernel_passes(kh: int, kw: int) -> tuple[int, int]:
     return (kh // 3) * (kw // 3), (kh % 3) * kw + (kw % 3) * kh - (kh % 3) * (kw % 3)
 
 
+def _shape(spec: LayerSpec) -> tuple[int, int, int, int]:
+    """(height, width, kh, kw) of a layer NE16 can run; refuses the others (one line naming the layer)."""
+    if spec.kind == "linear":
+        return 1, 1, 1, 1
+    if len(spec.out_spatial) not in (1, 2) or len(spec.kernel_size) != len(spec.out_spatial):
+        raise ValueError(f"layer {spec.name!r}: the NE16 model handles Conv1d/Conv2d/Linear with out_spatial")
+    height, width = (1, *spec.out_spatial)[-2:]
+    kh, kw = (1, *spec.kernel_size)[-2:]
+    if spec.groups > 1 and not spec.depthwise:
+        raise ValueError(f"layer {spec.name!r}: the NE16 model handles dense and depthwise convs, not groups")
+    if spec.depthwise and (kh, kw) != (3, 3):
+        raise ValueError(f"layer {spec.name!r}: NE16 depthwise convs must be 3x3, got {kh}x{kw}")
+    return height, width, kh, kw
+
+
 def layer_cycles(choice: LayerChoice, target: Target) -> Tensor:
     """Expected NE16 cycles of one layer: one job per weight precision group."""
-    spec, c = choice.spec, _consts(target)
-    for a, p in bit_probs(choice.act_bits, choice.act_probs):
-        if a != ACT_BITS and bool(p > 0):
-            raise ValueError(f"layer {spec.name!r}: the NE16 model takes 8-bit activations only, not {a}-bit")
-    if spec.kind == "linear":
-        height = width = 1
-        kh = kw = 1
-    else:
-        if len(spec.out_spatial) not in (1, 2) or len(spec.kernel_size) != len(spec.out_spatial):
-            raise ValueError(f"layer {spec.name!r}: the NE16 model handles Conv1d/Conv2d/Linear with out_spatial")
-        height, width = (1, *spec.out_spatial)[-2:]
-        kh, kw = (1, *spec.kernel_size)[-2:]
-        if spec.groups > 1 and not spec.depthwise:
-            raise ValueError(f"layer {spec.name!r}: the NE16 model handles dense and depthwise convs, not groups")
-        if spec.depthwise and (kh, kw) != (3, 3):
-            raise ValueError(f"layer {spec.name!r}: NE16 depthwise convs must be 3x3, got {kh}x{kw}")
-    tiles = _spatial_tiles(c, height, width)
-    n3, n1 = kernel_passes(kh, kw)
-    ki = in_features(choice)
-    total = zero([choice])
-    for bits, ko in channel_mass(choice, target):
-        if spec.depthwise:
-            total = total + tiles * depthwise_pass(c, ko, bits)
-            continue
-        if n3:
-            total = total + n3 * tiles * dense_pass(c, ko, ki, bits, one_by_one=False)
-        if n1:
-            total = total + n1 * tiles * dense_pass(c, ko, ki, bits, one_by_one=True)
-    return total
+    return _cycles(stack([choice]), target).sum()
+
+
+def _cycles(s: Stacked, target: Target) -> Tensor:
+    """(L, O) expected cycles of every layer's job at each weight option (0 for the 0-bit option)."""
+    c = _consts(target)
+    for i, a in enumerate(s.geometry.act_options):  # reads the device only when such an option exists
+        if a != ACT_BITS and bool((s.act[:, i] > 0).any()):
+            name = s.geometry.specs[int((s.act[:, i] > 0).nonzero()[0])].name
+            raise ValueError(f"layer {name!r}: the NE16 model takes 8-bit activations only, not {a}-bit")
+
+    def per_layer(spec: LayerSpec) -> tuple[float, ...]:
+        height, width, kh, kw = _shape(spec)
+        n3, n1 = kernel_passes(kh, kw)
+        return _spatial_tiles(c, height, width), n3, n1, spec.depthwise
+
+    key = "ne16:" + repr(sorted(c.items()))  # the tile geometry is target data
+    tiles, n3, n1, depthwise = layer_constants(s.geometry, key, per_layer).unbind(1)
+    ko, ki = s.mass, s.in_features.unsqueeze(1)  # (L, O), (L, 1)
+    wbits = s.column(s.options)
+    tiles, n3, n1, depthwise = (t.unsqueeze(1) for t in (tiles, n3, n1, depthwise))
+    dense = n3 * tiles * dense_pass(c, ko, ki, wbits, one_by_one=False)
+    dense = dense + n1 * tiles * dense_pass(c, ko, ki, wbits, one_by_one=True)
+    cycles = torch.where(depthwise > 0, tiles * depthwise_pass(c, ko, wbits), dense)
+    return cycles * s.column([b > 0 for b in s.options])  # 0-bit channels cost nothing
 
 
 @register("latency_ne16", unit="cycles", applies_to=for_family("ne16"))
 def latency_ne16(choices: Sequence[LayerChoice], target: Target) -> Tensor:
     """Expected NE16 cycles: pruning and fewer weight bits both save cycles (8-bit activations)."""
-    total = zero(choices)
-    for ch in choices:
-        total = total + layer_cycles(ch, target)
-    return total
+    if not choices:
+        return zero(choices)
+    s = stack(choices)
+    refuse_unstorable(s, tuple(target.storage_bits), target.name)
+    return _cycles(s, target).sum()

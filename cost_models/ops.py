@@ -13,8 +13,9 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from cost_models.common import channel_mass, expected_bits, kept_out, out_positions, weights_per_channel, zero
+from cost_models.common import kept_out, out_positions, weights_per_channel, zero
 from cost_models.registry import register
+from cost_models.stacked import refuse_unstorable, stack
 from supernet.spec import LayerChoice
 from targets.target import Target
 
@@ -27,18 +28,19 @@ def layer_macs(choice: LayerChoice) -> Tensor:
 @register("macs", unit="MACs")
 def macs(choices: Sequence[LayerChoice], target: Target) -> Tensor:
     """Expected multiply-accumulates per inference."""
-    total = zero(choices)
-    for ch in choices:
-        total = total + layer_macs(ch)
-    return total
+    if not choices:
+        return zero(choices)
+    s = stack(choices)
+    return (s.geometry.out_positions * s.weights_per_channel * s.kept_out).sum()
 
 
 @register("bitops", unit="bitops")
 def bitops(choices: Sequence[LayerChoice], target: Target) -> Tensor:
     """Expected MACs weighted by weight bits times input activation bits (compute bits, not storage)."""
-    total = zero(choices)
-    for ch in choices:
-        weight_bits = sum((bits * n for bits, n in channel_mass(ch, target)), zero(choices))
-        per_channel_macs = out_positions(ch) * weights_per_channel(ch)
-        total = total + per_channel_macs * weight_bits * expected_bits(ch.act_bits, ch.act_probs)
-    return total
+    if not choices:
+        return zero(choices)
+    s = stack(choices)
+    refuse_unstorable(s, tuple(target.storage_bits), target.name)
+    weight_bits = (s.mass * s.column(s.options)).sum(1)  # (L,) sum_b b * n_b
+    per_channel_macs = s.geometry.out_positions * s.weights_per_channel
+    return (per_channel_macs * weight_bits * s.expected_act_bits()).sum()

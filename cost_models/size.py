@@ -24,22 +24,23 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
-from cost_models.common import ceil_ste, channel_mass, kept_out, weights_per_channel, zero
+from cost_models.common import ceil_ste, zero
 from cost_models.registry import register
+from cost_models.stacked import refuse_unstorable, stack
 from supernet.spec import LayerChoice
 from targets.target import Target
 
 
 def _weight_bits(choices: Sequence[LayerChoice], target: Target, whole_bytes: bool) -> Tensor:
     """Sum over layers and precision groups of n_b * wpc * storage(b) bits, each group rounded up to a
-    whole byte when `whole_bytes` (the packed arrays the exporter writes)."""
-    total = zero(choices)
-    for ch in choices:
-        wpc = weights_per_channel(ch)
-        for bits, n in channel_mass(ch, target):
-            group = n * wpc * target.storage(bits)
-            total = total + (ceil_ste(group / 8) * 8 if whole_bytes else group)
-    return total
+    whole byte when `whole_bytes` (the packed arrays the exporter writes). One batched computation."""
+    if not choices:
+        return zero(choices)
+    s = stack(choices)
+    refuse_unstorable(s, tuple(target.storage_bits), target.name)
+    storage = s.column([target.storage(b) if b in target.storage_bits or b == 0 else 0 for b in s.options])
+    group = s.mass * s.weights_per_channel.unsqueeze(1) * storage  # (L, O) bits
+    return (ceil_ste(group / 8) * 8 if whole_bytes else group).sum()
 
 
 @register("size", unit="bytes")
@@ -62,8 +63,7 @@ def metadata_bytes_per_channel(target: Target) -> float:
 @register("memory", unit="bytes")
 def memory(choices: Sequence[LayerChoice], target: Target) -> Tensor:
     """Packed weights + per-kept-channel bias and requantization parameters, in bytes."""
-    meta = metadata_bytes_per_channel(target)
     total = size(choices, target)
-    for ch in choices:
-        total = total + kept_out(ch) * meta
-    return total
+    if not choices:
+        return total
+    return total + stack(choices).kept_out.sum() * metadata_bytes_per_channel(target)

@@ -26,13 +26,14 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from cost_models.common import F64, ceil_ste, theta, weights_per_channel, zero
+from cost_models.common import ceil_ste, zero
 from cost_models.registry import register
+from cost_models.stacked import refuse_unstorable, stack
 from supernet.spec import LayerChoice
 from targets.target import Target
 
 
-def group_bytes(channels: Tensor, wpc: Tensor, nonzeros: Tensor, storage: int) -> Tensor:
+def group_bytes(channels: Tensor, wpc: Tensor, nonzeros: Tensor, storage: Tensor | int) -> Tensor:
     """min(dense, bitmask) bytes of one precision group (see module docstring)."""
     dense = ceil_ste(channels * wpc * storage / 8)
     sparse = ceil_ste(channels * wpc / 8) + ceil_ste(nonzeros * storage / 8)
@@ -42,16 +43,12 @@ def group_bytes(channels: Tensor, wpc: Tensor, nonzeros: Tensor, storage: int) -
 @register("size_sparse", unit="bytes")
 def size_sparse(choices: Sequence[LayerChoice], target: Target) -> Tensor:
     """Bytes of packed weights, each precision group dense or bitmask + non-zeros, whichever is smaller."""
-    total = zero(choices)
-    for ch in choices:
-        wpc = weights_per_channel(ch)
-        probs = theta(ch)
-        nnz = ch.nonzeros.to(F64) if ch.nonzeros is not None else wpc.expand(probs.shape[1])
-        for i, bits in enumerate(ch.weight_bits):
-            if bits == 0 or not bool((probs[i] > 0).any()):
-                continue
-            if bits not in target.storage_bits:
-                raise ValueError(f"layer {ch.spec.name!r} uses {bits}-bit weights but target {target.name!r} "
-                                 f"supports only {sorted(target.storage_bits)}")  # fmt: skip
-            total = total + group_bytes(probs[i].sum(), wpc, (probs[i] * nnz).sum(), target.storage(bits))
-    return total
+    if not choices:
+        return zero(choices)
+    s = stack(choices)
+    refuse_unstorable(s, tuple(target.storage_bits), target.name)
+    storage = s.column([target.storage(b) if b in target.storage_bits or b == 0 else 0 for b in s.options])
+    wpc = s.weights_per_channel.unsqueeze(1)
+    every = s.mass * wpc  # without counts every weight counts as non-zero
+    nnz = every if s.nonzero_mass is None else torch.where(s.has_nonzeros.unsqueeze(1), s.nonzero_mass, every)
+    return group_bytes(s.mass, wpc, nnz, storage).sum()  # the 0-bit option: storage 0, so its dense bytes 0

@@ -74,7 +74,10 @@ def plan_buffers(net, act_bits: dict[str, int], flavour: str = "reference",
     plan = cache[key]
     if plan is None or discrete:
         return plan
-    return replace(plan, place=None)
+    soft = (*key, "soft")  # the same object every step, so what the RAM cost derives from it is made once
+    if soft not in cache:
+        cache[soft] = replace(plan, place=None)
+    return cache[soft]
 
 
 def place(buffers: Sequence[Buffer], sizes: list[int]) -> int:
