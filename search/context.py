@@ -40,11 +40,15 @@ BLOWUP_FACTOR, BLOWUP_FLOOR = 100.0, 10.0
 LOSS_KEYS = ("loss", "task_loss")
 
 
-def epoch_generator(seed: int, phase: str, epoch: int) -> torch.Generator:
-    """Seed torch and return a generator from (seed, phase, epoch) alone, so a resumed epoch replays exactly."""
+def epoch_generator(seed: int, phase: str, epoch: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """Seed torch and return a generator from (seed, phase, epoch) alone, so a resumed epoch replays exactly.
+
+    The generator lives on the run's device: shuffling, augmentation and Gumbel noise are drawn there, with
+    no copy from the host per step. On the CPU that is the stream every run always drew; a GPU run draws
+    another stream from the same seed (reproducible on that device type, not equal to the CPU's)."""
     s = (seed * 1_000_003 + zlib.crc32(phase.encode()) * 1_009 + epoch) % (2**63)
     torch.manual_seed(s)
-    return torch.Generator().manual_seed(s)
+    return torch.Generator(device=device).manual_seed(s)
 
 
 def divergence(metrics: dict[str, Any], objects: dict[str, Any], best: dict[str, float] | None = None) -> str | None:
@@ -159,7 +163,7 @@ class RunContext:
         try:
             with data_parallel(modules, self.device):  # DistributedDataParallel under torchrun; else nothing
                 for epoch in bar:
-                    metrics = epoch_fn(epoch, epoch_generator(self.cfg.seed, name, epoch))
+                    metrics = epoch_fn(epoch, epoch_generator(self.cfg.seed, name, epoch, self.device))
                     best = best_losses(self.history, name, before=epoch)
                     self.history.log(name, epoch, metrics)
                     why = divergence(metrics, objects, best)

@@ -4,10 +4,10 @@
 laptop and on a GPU server. Explicit names (`cpu`, `cuda`, `cuda:1`, `mps`) are checked against what
 this machine has before anything is written, with a one-line error.
 
-Random generators stay on the CPU (see `search.context.epoch_generator`): shuffling orders,
-augmentation offsets and Gumbel noise are drawn there and moved, so the same seed gives the same
-architecture on every machine of the same device type (float kernels differ between device types, so
-CPU and GPU runs of one seed agree in their random draws, not bit for bit in their weights).
+Random generators live on the run's device (see `search.context.epoch_generator`): shuffling orders,
+augmentation offsets and Gumbel noise are drawn there, with no copy from the host per step, so the same
+seed gives the same architecture on every machine of the same device type (a GPU draws another stream
+than the CPU from one seed, and float kernels differ between device types anyway).
 """
 
 from __future__ import annotations

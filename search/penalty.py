@@ -12,6 +12,10 @@ stays a plain step. It owns
 An epoch calls start_epoch() first; each step calls penalty(progress) after the forward pass and
 after_step() after the optimizers; the epoch's history row reads costs_row() and strengths_row().
 state_dict() holds what a checkpoint must keep, under the keys older checkpoints used.
+
+Within an epoch nothing is read back to the host: the argmax costs, the strengths, each limit's "is it
+pushing" and the epoch's lowest and highest strengths stay device tensors (a GPU never waits for the
+step to finish); the epoch's row and the checkpoint read them once.
 """
 
 from __future__ import annotations
@@ -71,24 +75,24 @@ class CostPenalty:
         self.controllers = {c: StrengthController(1.0, start, cfg.budget_rate, steps) for c in limited}
         self.start_cost: dict[str, float] = {}  # each limit's argmax cost where its stage began
         self.limits: tuple[Limit, ...] = ()
-        self.deployed: dict[str, float] = {}  # the argmax costs after the last step, per limit
+        self.deployed: dict[str, Tensor] = {}  # the argmax costs after the last step, per limit (device)
         self.targets: dict[str, float] = {}
-        self.seen: dict[str, list[float]] = {}  # each limit's lowest and highest strength in this epoch
+        self.seen: dict[str, list[float | Tensor]] = {}  # each limit's lowest and highest strength this epoch
 
     @property
     def order(self) -> list[str]:
         """The costs limited in this stage, in a fixed order: the loss sums its terms alike every run."""
         return [limit.cost for limit in self.limits]
 
-    def strength(self, cost: str) -> float:
+    def strength(self, cost: str) -> float | Tensor:
         return self.controllers[cost].strength if cost in self.controllers else self.fixed
 
     def start_epoch(self, stage: int, local_epoch: int) -> None:
         """Take the stage's limits and the deployed costs; a stage's first epoch records where its descent starts."""
         self.limits = self.stage_limits[stage]
         self.deployed = self.argmax_costs(self.order)
-        if local_epoch == 0:
-            self.start_cost.update({c: self.deployed[c] for c in self.order})
+        if local_epoch == 0:  # read once per stage: the targets are walked down on the host from it
+            self.start_cost.update({c: float(self.deployed[c]) for c in self.order})
         self.seen = {c: [self.strength(c)] * 2 for c in self.order}
         self.targets = {}
 
@@ -98,12 +102,15 @@ class CostPenalty:
         cannot overshoot far under a limit and settles where the two meet."""
         for limit in self.limits:
             self.targets[limit.cost] = budget_target(limit.budget, self.start_cost[limit.cost], progress)
-        pushing = [c for c in self.order if self.deployed[c] > self.targets[c]]
         fixed = [] if self.main in self.order else [self.main]  # no limit on the run's own cost: fixed strength
         total: Tensor | float = 0.0
-        for c, cost in self.costs(fixed + pushing).items():
-            strength = self.fixed if c in fixed else self.strength(c)
-            total = total + strength * cost / self.refs[c]
+        for c, cost in self.costs(fixed + self.order).items():
+            if c in fixed:
+                total = total + self.fixed * cost / self.refs[c]
+                continue
+            # pushing or not is decided on the device: the term times 1 (its cost is above its target) or 0
+            pushing = (self.deployed[c] > self.targets[c]).to(cost.dtype)
+            total = total + self.strength(c) * cost / self.refs[c] * pushing
         return total
 
     def after_step(self) -> None:
@@ -113,7 +120,8 @@ class CostPenalty:
             controller = self.controllers[c]
             controller.budget = self.targets[c]
             s = controller.update(self.deployed[c])
-            self.seen[c] = [min(self.seen[c][0], s), max(self.seen[c][1], s)]
+            low, high = (torch.as_tensor(v, dtype=s.dtype, device=s.device) for v in self.seen[c])
+            self.seen[c] = [torch.minimum(low, s), torch.maximum(high, s)]
 
     def costs(self, names: Sequence[str]) -> dict[str, Tensor]:
         """Several costs of the current gates from one layer_choices() (it carries the RAM plan)."""
@@ -123,14 +131,15 @@ class CostPenalty:
         return {c: cost_models.evaluate(c, choices, self.target) for c in names}
 
     @torch.no_grad()
-    def argmax_costs(self, names: Sequence[str]) -> dict[str, float]:
-        """The costs of what discretization would pick now (hard gates: one-hot probabilities)."""
+    def argmax_costs(self, names: Sequence[str]) -> dict[str, Tensor]:
+        """The costs of what discretization would pick now (hard gates: one-hot probabilities), on the device:
+        the same batched cost models at one-hot probabilities (closed form), no read back per step."""
         if not names:
             return {}
         mode = next(self.net.all_gates()).mode
         self.net.set_sampling("hard")
         try:
-            return {c: float(v) for c, v in self.costs(names).items()}
+            return self.costs(names)
         finally:
             self.net.set_sampling(mode)
 
@@ -139,30 +148,30 @@ class CostPenalty:
         with torch.no_grad():
             expected = float(self.costs([self.main])[self.main])
         deployed = self.deployed[self.main] if self.main in self.deployed else self.argmax_costs([self.main])[self.main]
-        return {"cost": expected, "arch_cost": deployed}
+        return {"cost": expected, "arch_cost": float(deployed)}
 
     def strengths_row(self) -> dict[str, float | str]:
         """Strengths, budgets and targets of the epoch; a second limit's under its own columns (name@cost)."""
-        s = self.strength(self.main)
-        low, high = self.seen.get(self.main, [s, s])
+        s = float(self.strength(self.main))
+        low, high = (float(v) for v in self.seen.get(self.main, [s, s]))
         budgets = {limit.cost: limit.budget for limit in self.limits}
         row: dict[str, float | str] = {"strength": s, "strength_min": low, "strength_max": high}
         row.update(budget=budgets.get(self.main, ""), target=self.targets.get(self.main, ""))
         for c in sorted(set(self.order) - {self.main}):
-            row[f"arch_cost@{c}"] = self.deployed[c]
-            row[f"strength@{c}"] = self.strength(c)
+            row[f"arch_cost@{c}"] = float(self.deployed[c])
+            row[f"strength@{c}"] = float(self.strength(c))
             row[f"budget@{c}"] = budgets[c]
             row[f"target@{c}"] = self.targets.get(c, "")
         return row
 
     def summary(self) -> dict[str, float]:
         """metrics.json's search_cost_ref and final strengths."""
-        out = {"cost_ref": self.refs[self.main], "final_strength": self.strength(self.main)}
-        out.update({f"final_strength@{c}": self.strength(c) for c in sorted(set(self.refs) - {self.main})})
+        out = {"cost_ref": self.refs[self.main], "final_strength": float(self.strength(self.main))}
+        out.update({f"final_strength@{c}": float(self.strength(c)) for c in sorted(set(self.refs) - {self.main})})
         return out
 
     def state_dict(self) -> dict[str, float]:
-        state = {_key("strength", c, self.main): self.strength(c) for c in self.refs}
+        state = {_key("strength", c, self.main): float(self.strength(c)) for c in self.refs}
         state.update({_key("start_cost", c, self.main): v for c, v in self.start_cost.items()})
         return state
 

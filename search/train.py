@@ -34,16 +34,16 @@ def evaluate(model: nn.Module, dataset: InMemoryDataset, batch_size: int = 512) 
     model.eval()
     correct = 0
     for x, y in batches(dataset, batch_size):
-        correct += int((model(x).argmax(1) == y).sum())
+        correct = correct + (model(x).argmax(1) == y).sum()  # counted on the device, read once
     model.train(was)
-    return correct / max(len(dataset), 1)
+    return int(correct) / max(len(dataset), 1)
 
 
 def train_epoch(model: nn.Module, ctx: RunContext, optimizer: torch.optim.Optimizer, gen: torch.Generator,
                 penalty: Penalty | None = None) -> dict[str, float]:  # fmt: skip
     """One epoch of plain supervised training (optionally + a penalty, e.g. ADMM's proximal term)."""
     model.train()
-    total, n = 0.0, 0
+    total, n = 0.0, 0  # summed on the device in float64 (what Python's float sum did), read once per epoch
     for x, y in batches(ctx.data.train, ctx.cfg.batch_size, shuffle=True, generator=gen, augment=ctx.data.augment):
         loss = F.cross_entropy(model(x), y)
         if penalty is not None:
@@ -51,24 +51,32 @@ def train_epoch(model: nn.Module, ctx: RunContext, optimizer: torch.optim.Optimi
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        total, n = total + loss.item() * len(y), n + len(y)
-    return {"loss": total / max(n, 1), "val_acc": evaluate(model, ctx.data.val)}
+        total, n = total + loss.detach().double() * len(y), n + len(y)
+    return {"loss": float(total) / max(n, 1), "val_acc": evaluate(model, ctx.data.val)}
+
+
+def step_kind(device: torch.device) -> dict[str, bool]:
+    """How an optimizer steps on `device`: one fused kernel on a GPU (no host read of its step counters,
+    one launch for all parameters); PyTorch's default elsewhere (on the CPU its per-parameter loop,
+    which keeps CPU results bit for bit as they were; it reads each step counter once per step)."""
+    return {"fused": True} if device.type == "cuda" else {}
 
 
 def weight_optimizer(params, ctx: RunContext) -> torch.optim.Optimizer:
     """Adam (default) or SGD with momentum for the network's weights (cfg.optimizer)."""
     cfg = ctx.cfg
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                               **step_kind(ctx.device))  # fmt: skip
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **step_kind(ctx.device))
 
 
 def arch_optimizer(params, ctx: RunContext) -> torch.optim.Optimizer:
     """The gates' own optimizer (seed 001 trains them apart from the weights, with their own rate)."""
     cfg = ctx.cfg
     if cfg.arch_optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.arch_lr, momentum=cfg.momentum)
-    return torch.optim.Adam(params, lr=cfg.arch_lr)
+        return torch.optim.SGD(params, lr=cfg.arch_lr, momentum=cfg.momentum, **step_kind(ctx.device))
+    return torch.optim.Adam(params, lr=cfg.arch_lr, **step_kind(ctx.device))
 
 
 def lr_schedule(opt: torch.optim.Optimizer, epochs: int, ctx: RunContext) -> torch.optim.lr_scheduler.LRScheduler:
@@ -209,7 +217,7 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequen
         net.set_sampling(hardened(cfg.sampling) if hard else cfg.sampling)
         net.train()
         penalty.start_epoch(stage, local)
-        task_sum, n = 0.0, 0
+        task_sum, n = 0.0, 0  # on the device, read once per epoch
         for i, (x, y) in enumerate(batches(ctx.data.train, cfg.batch_size, shuffle=True, generator=gen,
                                            augment=ctx.data.augment)):  # fmt: skip
             # "anneal" moves tau every step (it ends at tau_final), the other schedules once per epoch
@@ -224,13 +232,13 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequen
             w_opt.step()
             a_opt.step()
             penalty.after_step()  # the strengths follow the deployed (argmax) costs
-            task_sum, n = task_sum + task_loss.item() * len(y), n + len(y)
+            task_sum, n = task_sum + task_loss.detach().double() * len(y), n + len(y)
         w_sched.step()
         costs = penalty.costs_row()
         deployed_acc = hard_accuracy(net, ctx)  # what discretization would deploy now
         hardening.after_epoch(hard, deployed_acc)
         tau_now = float(next(net.all_gates()).tau)
-        row = {"task_loss": task_sum / max(n, 1), "val_acc": deployed_acc, **costs, "tau": tau_now}
+        row = {"task_loss": float(task_sum) / max(n, 1), "val_acc": deployed_acc, **costs, "tau": tau_now}
         return {**row, **penalty.strengths_row(), "hard_gates": int(hard)}
 
     objects = {"net": net, "w_opt": w_opt, "a_opt": a_opt, "w_sched": w_sched}

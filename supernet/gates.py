@@ -9,6 +9,9 @@ a pure function of the parameters and of buffers the training loop sets between 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import torch
@@ -19,6 +22,24 @@ from supernet.derived import derived
 
 SAMPLING_MODES = ("soft", "gumbel", "hard", "hard-gumbel")
 TAU_SCHEDULES = ("anneal", "exp", "linear", "constant")
+
+
+_MEMO: ContextVar[dict[tuple[int, str], Tensor] | None] = ContextVar("bitgate_gate_probs", default=None)
+
+
+@contextmanager
+def one_evaluation() -> Iterator[None]:
+    """Within the block every gate computes its probabilities once (per sampling mode) and hands out that one
+    tensor: a forward pass reads a gate in each layer that shares it (a residual group) and in each consumer's
+    input weighting, a cost in each layer's record. The values are the same; the graph has one softmax per
+    gate instead of one per read. Nested blocks share the outermost one's values. Change no gate (its
+    parameters, temperature or noise) inside a block."""
+    token = _MEMO.set({}) if _MEMO.get() is None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _MEMO.reset(token)
 
 
 class ChannelGates(nn.Module):
@@ -103,12 +124,23 @@ class ChannelGates(nn.Module):
         return self.alpha.masked_fill(self.blocked(), float("-inf"))
 
     def probs(self) -> Tensor:
-        """theta, shape (|B|, C); columns sum to one. 'hard' modes are one-hot in value, soft in gradient."""
+        """theta, shape (|B|, C); columns sum to one. 'hard' modes are one-hot in value, soft in gradient.
+        Inside `one_evaluation()` computed once per gate and sampling mode."""
+        memo = _MEMO.get()
+        if memo is None:
+            return self._probs()
+        key = (id(self), self.mode)
+        if key not in memo:
+            memo[key] = self._probs()
+        return memo[key]
+
+    def _probs(self) -> Tensor:
         logits = self.logits()
         logits = logits + self.noise if self.mode in ("gumbel", "hard-gumbel") else logits
         soft = F.softmax(logits / self.tau, dim=0)
         if self.mode in ("hard", "hard-gumbel"):
-            onehot = F.one_hot(soft.argmax(0), len(self.options)).T.to(soft.dtype)
+            # the one-hot of the argmax by a scatter: F.one_hot checks its indices on the host (CPU)
+            onehot = torch.zeros_like(soft).scatter_(0, soft.argmax(0, keepdim=True), 1.0)
             return onehot + (soft - soft.detach())
         return soft
 

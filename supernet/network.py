@@ -10,7 +10,7 @@ from torch import Tensor, fx, nn
 
 from supernet.arch import Architecture
 from supernet.gated import GatedLayer, input_keep
-from supernet.gates import SAMPLING_MODES, ChannelGates
+from supernet.gates import SAMPLING_MODES, ChannelGates, one_evaluation
 from supernet.graph import Analysis
 from supernet.spec import DeployPlan, LayerChoice, LayerChoices, LayerSpec
 
@@ -44,7 +44,8 @@ class Supernet(nn.Module):
         }
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        with one_evaluation():  # each gate's probabilities once per pass, however many layers read them
+            return self.net(x)
 
     # ---- structure ---------------------------------------------------------------------------
     @property
@@ -120,6 +121,7 @@ class Supernet(nn.Module):
         discrete = arch is not None
         return LayerChoices(choices, planner=lambda flavour: plan(self, arch_act_bits(self, arch), flavour, discrete))
 
+    @one_evaluation()
     def _live_choices(self) -> list[LayerChoice]:
         choices = []
         for name, info in self.info.layers.items():

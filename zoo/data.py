@@ -87,10 +87,18 @@ class InMemoryDataset(Dataset):
         else:
             x = x.float()
         if self.mean is not None:
-            shape = (1, -1) + (1,) * (x.dim() - 2)
-            mean = torch.tensor(self.mean, device=x.device).view(shape)
-            x = (x - mean) / torch.tensor(self.std, device=x.device).view(shape)
+            mean, std = self._statistics(x.device, x.dim())
+            x = (x - mean) / std
         return x
+
+    def _statistics(self, device: torch.device, dims: int) -> tuple[Tensor, Tensor]:
+        """mean and std shaped for a batch on `device`, made once (not copied from the host per batch)."""
+        cache = self.__dict__.setdefault("_stats", {})
+        if (device, dims) not in cache:
+            shape = (1, -1) + (1,) * (dims - 2)
+            cache[(device, dims)] = (torch.tensor(self.mean, device=device).view(shape),
+                                     torch.tensor(self.std, device=device).view(shape))  # fmt: skip
+        return cache[(device, dims)]
 
 
 def identity(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -103,8 +111,9 @@ class RandomCropFlip:
     """Random crop after zero padding + horizontal flip on a whole (N, C, H, W) batch, seeded.
 
     Applied to normalized batches, so the padding is the data set's mean colour (0 after normalization).
-    Offsets and flips are drawn on the CPU generator and moved to the batch's device: the same seed
-    draws the same augmentation on every device.
+    Offsets and flips are drawn where the generator lives: a run's generator is on its device (see
+    search.context.epoch_generator), so a GPU batch is augmented without a copy from the host; on the
+    CPU the draws are the ones a CPU generator always made.
     """
 
     padding: int = 4
@@ -113,16 +122,17 @@ class RandomCropFlip:
     def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         n, c, h, w = x.shape
         p, dev = self.padding, x.device
+        draw = generator.device if generator is not None else dev
         if p:
             xp = F.pad(x, (p, p, p, p))
-            dy = torch.randint(0, 2 * p + 1, (n,), generator=generator).to(dev)
-            dx = torch.randint(0, 2 * p + 1, (n,), generator=generator).to(dev)
+            dy = torch.randint(0, 2 * p + 1, (n,), generator=generator, device=draw).to(dev)
+            dx = torch.randint(0, 2 * p + 1, (n,), generator=generator, device=draw).to(dev)
             rows = (dy[:, None] + torch.arange(h, device=dev))[:, None, :, None]
             cols = (dx[:, None] + torch.arange(w, device=dev))[:, None, None, :]
             batch = torch.arange(n, device=dev)[:, None, None, None]
             x = xp[batch, torch.arange(c, device=dev)[None, :, None, None], rows, cols]
         if self.flip:
-            mask = (torch.rand(n, generator=generator) < 0.5).to(dev)
+            mask = (torch.rand(n, generator=generator, device=draw) < 0.5).to(dev)
             x = torch.where(mask[:, None, None, None], x.flip(3), x)
         return x
 
@@ -158,10 +168,11 @@ def batches(
 ) -> Iterator[tuple[Tensor, Tensor]]:
     """Yield (inputs, labels) batches on the data set's device; seeded shuffling via ``generator``.
 
-    The order is drawn on the CPU generator (reproducible on every device) and moved with the batch.
+    The order is drawn where the generator lives (a CPU generator: the CPU) and moved with the batch.
     """
     n = len(dataset)
-    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    draw = generator.device if generator is not None else torch.device("cpu")
+    order = torch.randperm(n, generator=generator, device=draw) if shuffle else torch.arange(n)
     stop = n - n % batch_size if drop_last else n
     for x, y in dataset.iter_batches(order[:stop], batch_size):
         yield (augment(x, generator) if augment is not None else x), y
