@@ -1,8 +1,7 @@
-"""CIFAR-10 and generic ImageFolder trees, decoded once into uint8 tensors.
+"""CIFAR-10 (its folder tree or the python-pickle release) and generic ImageFolder trees.
 
-Splits and subsets are chosen from the file list *before* decoding, so a 200-image subset of a
-60,000-image tree costs 200 decodes, not 60,000. (Serial PIL decoding measured faster than a
-2-thread pool on the 2-core development machine: ~8,000 CIFAR JPEGs per second.)
+Both share the body of every image-file loader (zoo/datasets/image_files.py): choose the splits
+from the file list, decode only those, wrap them.
 """
 
 from __future__ import annotations
@@ -14,87 +13,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from zoo.data import (
-    CACHE_DIR,
-    SHARED_DATA,
-    DataSplits,
-    InMemoryDataset,
-    RandomCropFlip,
-    balanced_pick,
-    identity,
-    missing_root,
-    register_dataset,
-    stratified_split,
-)
+from zoo.data import CACHE_DIR, SHARED_DATA, DataSplits, missing_root, register_dataset, stratified_split
+from zoo.datasets.image_files import IMAGE_SUFFIXES, Arrays, decode_selected, image_splits, scan_folder, select
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".gif", ".tif", ".tiff", ".webp"}
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 # Per-channel statistics of the original CIFAR-10 training set (the shared JPEG copy is within 1%).
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 CIFAR10_BINARY = "cifar-10-batches-py"
-
-
-def scan_folder(folder: Path, classes: tuple[str, ...] | None = None) -> tuple[list[Path], Tensor, tuple[str, ...]]:
-    """Image paths and labels of ``folder/<class>/*``; classes sorted by name, as torchvision's ImageFolder."""
-    if classes is None:
-        classes = tuple(sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")))
-    paths, labels = [], []
-    for i, c in enumerate(classes):
-        files = (
-            sorted(f for f in (folder / c).iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-            if (folder / c).is_dir()
-            else []
-        )
-        paths += files
-        labels += [i] * len(files)
-    return paths, torch.tensor(labels, dtype=torch.long), classes
-
-
-def decode(paths: list[Path], size: tuple[int, int] | None = None, grayscale: bool = False) -> Tensor:
-    """Decode images into one (N, C, H, W) uint8 tensor, resized (bilinear) to ``size`` = (H, W) if given."""
-    from PIL import Image
-
-    mode, out = ("L" if grayscale else "RGB"), []
-    for p in paths:
-        with Image.open(p) as im:
-            im = im.convert(mode)
-            if size is not None and im.size != (size[1], size[0]):
-                im = im.resize((size[1], size[0]), Image.BILINEAR)
-            a = np.asarray(im)
-        if out and a.shape != out[0].shape:
-            raise ValueError(f"{p}: size {a.shape[:2]} differs from {out[0].shape[:2]}; pass size=(H, W) to resize")
-        out.append(a)
-    if not out:
-        return torch.zeros((0, 1 if grayscale else 3, *(size or (0, 0))), dtype=torch.uint8)
-    x = torch.from_numpy(np.stack(out))
-    return x[:, None] if grayscale else x.permute(0, 3, 1, 2).contiguous()
-
-
-def _select(
-    y_train: Tensor,
-    y_test: Tensor,
-    seed: int,
-    val_fraction: float,
-    train_subset: int | None,
-    val_subset: int | None,
-    test_subset: int | None,
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Indices of train, val (class-balanced hold-out of train) and test; subsets are seeded and balanced.
-
-    The validation hold-out depends only on (seed, val_fraction), never on the subset sizes, so runs
-    with different ``train_subset`` are validated on the same images.
-    """
-    g = torch.Generator().manual_seed(seed)
-    train, val = stratified_split(y_train, val_fraction, g)
-    if train_subset is not None:
-        train = train[balanced_pick(y_train[train], train_subset, g)]
-    if val_subset is not None:
-        val = val[balanced_pick(y_train[val], val_subset, g)]
-    test = torch.arange(len(y_test))
-    if test_subset is not None:
-        test = balanced_pick(y_test, test_subset, g)
-    return train, val, test
 
 
 def _folder_arrays(
@@ -107,7 +33,7 @@ def _folder_arrays(
     grayscale: bool,
     classes: tuple[str, ...] | None = None,
     **subsets: int | None,
-):
+) -> tuple[list[Arrays], tuple[str, ...]]:
     """Decode the selected files of an ImageFolder layout: ((x, y) for train, val, test), classes."""
     paths, labels, classes = scan_folder(train_dir, classes)
     if test_dir is not None:
@@ -118,12 +44,8 @@ def _folder_arrays(
         paths, labels = [paths[i] for i in pool], labels[pool]
     if not paths:
         raise ValueError(f"no images under {train_dir}/<class>/ (suffixes {', '.join(sorted(IMAGE_SUFFIXES))})")
-    tr, va, te = _select(labels, test_labels, seed, val_fraction, **subsets)
-    out = [
-        (decode([ps[i] for i in idx.tolist()], size, grayscale), ys[idx])
-        for ps, ys, idx in ((paths, labels, tr), (paths, labels, va), (test_paths, test_labels, te))
-    ]
-    return out, classes
+    splits = decode_selected((paths, labels), (test_paths, test_labels), seed, val_fraction, size, grayscale, **subsets)
+    return splits, classes
 
 
 class _ArraysOnly(pickle.Unpickler):
@@ -230,21 +152,11 @@ def load_cifar10(
             x_tr, y_tr = keep_classes(x_tr, y_tr, available, chosen)
             x_te, y_te = keep_classes(x_te, y_te, available, chosen)
         classes = chosen
-        tr, va, te = _select(y_tr, y_te, seed, vf, **subsets)
+        tr, va, te = select(y_tr, y_te, seed, vf, **subsets)
         splits = [(x_tr[tr], y_tr[tr]), (x_tr[va], y_tr[va]), (x_te[te], y_te[te])]
     if splits[0][0].shape[1:] != (3, 32, 32):
         raise ValueError(f"cifar10: images under {root} are {tuple(splits[0][0].shape[1:])}, expected (3, 32, 32)")
-    train, val, test = (InMemoryDataset(x, y, CIFAR10_MEAN, CIFAR10_STD) for x, y in splits)
-    return DataSplits(
-        name="cifar10",
-        train=train,
-        val=val,
-        test=test,
-        num_classes=len(classes),
-        in_shape=(3, 32, 32),
-        classes=classes,
-        augment=RandomCropFlip(4) if augment else identity,
-    )
+    return image_splits("cifar10", splits, CIFAR10_MEAN, CIFAR10_STD, classes, crop_pad=4 if augment else 0)
 
 
 @register_dataset("imagefolder")
@@ -288,14 +200,4 @@ def load_imagefolder(
     x_train = splits[0][0].float().div(255.0)
     mean = x_train.mean(dim=(0, 2, 3)).tolist()
     std = x_train.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist()
-    train, val, test = (InMemoryDataset(x, y, mean, std) for x, y in splits)
-    return DataSplits(
-        name="imagefolder",
-        train=train,
-        val=val,
-        test=test,
-        num_classes=len(classes),
-        in_shape=tuple(splits[0][0].shape[1:]),
-        classes=classes,
-        augment=RandomCropFlip(4) if augment else identity,
-    )
+    return image_splits("imagefolder", splits, mean, std, classes, crop_pad=4 if augment else 0)

@@ -22,17 +22,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from zoo.data import (
-    CACHE_DIR,
-    SHARED_DATA,
-    DataSplits,
-    InMemoryDataset,
-    RandomCropFlip,
-    identity,
-    missing_root,
-    register_dataset,
-)
-from zoo.datasets.images import IMAGE_SUFFIXES, _select, choose_classes, decode
+from zoo.data import CACHE_DIR, SHARED_DATA, DataSplits, missing_root, register_dataset
+from zoo.datasets.image_files import IMAGE_SUFFIXES, decode_selected, image_splits
+from zoo.datasets.images import choose_classes
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -99,17 +91,6 @@ def load_tinyimagenet(
     if not train_paths:
         raise ValueError(f"tinyimagenet: no images under {root}/train/<wnid>/images/ for {len(chosen)} classes")
     vf = 0.1 if val_fraction is None else val_fraction
-    tr, va, te = _select(y_train, y_test, seed, vf, train_subset, val_subset, test_subset)
-    parts = ((train_paths, y_train, tr), (train_paths, y_train, va), (test_paths, y_test, te))
-    splits = [(decode([paths[i] for i in idx.tolist()], (64, 64)), ys[idx]) for paths, ys, idx in parts]
-    train, val, test = (InMemoryDataset(x, y, IMAGENET_MEAN, IMAGENET_STD) for x, y in splits)
-    return DataSplits(
-        name="tinyimagenet",
-        train=train,
-        val=val,
-        test=test,
-        num_classes=len(chosen),
-        in_shape=(3, 64, 64),
-        classes=chosen,
-        augment=RandomCropFlip(8) if augment else identity,
-    )
+    subsets = dict(train_subset=train_subset, val_subset=val_subset, test_subset=test_subset)
+    splits = decode_selected((train_paths, y_train), (test_paths, y_test), seed, vf, (64, 64), **subsets)
+    return image_splits("tinyimagenet", splits, IMAGENET_MEAN, IMAGENET_STD, chosen, crop_pad=8 if augment else 0)
