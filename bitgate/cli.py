@@ -8,7 +8,6 @@ trained); 3 training diverged (the last finite checkpoint is kept); 130 interrup
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -162,10 +161,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError) as exc:
         print(f"bitgate {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
-
-
-def dump(obj) -> str:
-    return json.dumps(obj, indent=1)
 
 
 if __name__ == "__main__":

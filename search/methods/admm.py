@@ -56,7 +56,6 @@ from search.methods import MethodOptions, MethodResult, register_method, require
 from search.methods.common import build_supernet, set_gates, storable_bits
 from search.methods.differentiable import calibration_batch
 from search.methods.knapsack import knapsack
-from search.methods.sequential import weight_gates
 from search.penalty import reference_cost
 from search.pricing import layer_choices
 from search.train import train_epoch, weight_optimizer
@@ -84,9 +83,9 @@ class Projection:
 
     def __init__(self, net: Supernet, ctx: RunContext, bits: tuple[int, ...], budget: float) -> None:
         self.net, self.ctx, self.bits, self.budget = net, ctx, bits, budget
-        self.items = [[n for n in net.layer_names if net.layer(n).gates is g] for g in weight_gates(net)]
+        self.items = [[n for n in net.layer_names if net.layer(n).gates is g] for g in net.weight_gates()]
         self.options = [[(k, b) for k in (range(1, g.channels + 1) if g.prunable else [g.channels]) for b in bits]
-                        for g in weight_gates(net)]  # fmt: skip
+                        for g in net.weight_gates()]  # fmt: skip
         self.full = self.arch({i: (net.specs[it[0]].out_channels, max(bits)) for i, it in enumerate(self.items)}, None)
         self.upper = self.sizes(self.full)  # every input channel counted: an upper bound
 

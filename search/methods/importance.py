@@ -61,7 +61,6 @@ from search.context import RunContext
 from search.methods import MethodOptions, MethodResult, register_method, require
 from search.methods.common import arch_accuracy, build_supernet, layer_arch, layer_outputs, storable_bits
 from search.methods.differentiable import calibration_batch
-from search.methods.sequential import weight_gates
 from search.methods.sparsity import masked_network
 from search.train import evaluate
 from supernet import Supernet
@@ -148,7 +147,7 @@ def importance(model: nn.Module, ctx: RunContext) -> MethodResult:
     available = storable_bits(ctx)
     net = build_supernet(model, x, ctx, bits=(0, *available), act_bits=ctx.cfg.act_bits[-1:])
     scores = importance_scores(model, net.layer_names, x, model_bits, opts.sparsity_eps)
-    groups = [[n for n in net.layer_names if net.layer(n).gates is g] for g in weight_gates(net)]
+    groups = [[n for n in net.layer_names if net.layer(n).gates is g] for g in net.weight_gates()]
     last_of_group = {layers[-1]: layers for layers in groups}
     bits = {n: max(available) for n in net.layer_names}
     pruned: dict[str, list[int]] = {}

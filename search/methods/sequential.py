@@ -31,24 +31,19 @@ from search.methods import MethodResult, register_method
 from search.methods.common import build_supernet, set_gates
 from search.methods.differentiable import calibration_batch, fit_budget, target_bits
 from search.train import search
-from supernet import ChannelGates, Supernet, discretize
-
-
-def weight_gates(net: Supernet) -> list[ChannelGates]:
-    """The weight gates of every layer, once each (Supernet.weight_gates)."""
-    return net.weight_gates()
+from supernet import Supernet, discretize
 
 
 def allow_prune_only(net: Supernet) -> None:
     """Phase one: each channel chooses between 0 (pruned) and the top bit-width."""
-    for g in weight_gates(net):
+    for g in net.weight_gates():
         top = max(g.options)
         g.set_allowed(torch.tensor([b in (0, top) for b in g.options]))
 
 
 def allow_mps_on_kept(net: Supernet) -> None:
     """Phase two: freeze the pruning decisions of phase one; kept channels choose a non-zero bit-width."""
-    for g in weight_gates(net):
+    for g in net.weight_gates():
         kept = torch.tensor([b > 0 for b in g.choice()])
         if not bool(kept.any()):  # never prune a whole group: keep its most-wanted channel
             alpha = g.logits().detach()

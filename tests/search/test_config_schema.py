@@ -74,4 +74,3 @@ def test_a_run_folder_of_either_layout_shows_exports_reports_and_resumes(folders
     assert main(["search", "--resume", str(folder)]) == 0
     after = json.loads((folder / "metrics.json").read_text())
     assert (after["test_acc"], after["cost"]) == (before["test_acc"], before["cost"])
-

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from search.methods.sequential import allow_mps_on_kept, allow_prune_only, weight_gates
+from search.methods.sequential import allow_mps_on_kept, allow_prune_only
 from supernet import ChannelGates, to_supernet
 from zoo.models import create_model
 
@@ -66,13 +66,13 @@ def test_prune_then_mps_phases_keep_the_pruning_decisions():
     torch.manual_seed(0)
     net = to_supernet(create_model("digits_cnn", 4, (1, 8, 8)), torch.randn(8, 1, 8, 8), bits=(0, 2, 4, 8))
     allow_prune_only(net)
-    for g in weight_gates(net):
+    for g in net.weight_gates():
         with torch.no_grad():
             g.alpha.copy_(torch.randn_like(g.alpha) * 3)
         assert set(g.choice()) <= {0, 8}
-    kept = [[b > 0 for b in g.choice()] for g in weight_gates(net)]
+    kept = [[b > 0 for b in g.choice()] for g in net.weight_gates()]
     allow_mps_on_kept(net)
-    for g, k in zip(weight_gates(net), kept, strict=True):
+    for g, k in zip(net.weight_gates(), kept, strict=True):
         with torch.no_grad():
             g.alpha.copy_(torch.randn_like(g.alpha) * 3)  # whatever phase two learns...
         now = [b > 0 for b in g.choice()]
