@@ -1,51 +1,141 @@
-"""Arm Cortex-M latency with CMSIS-NN: 4-bit saves Flash, not cycles; groups cost calls.
+"""Arm Cortex-M latency with CMSIS-NN: instructions measured per kernel call, times cycles per instruction.
 
-CMSIS-NN has int8 kernels and packed-int4 weight kernels; the int4 path unpacks weights
-to int16 and feeds the same dual 16-bit MAC (SMLAD) as int8, so both run at the same
-throughput. There is no 2-bit kernel. A per-channel mixed layer deploys as one kernel
-call per precision group, so
+    cycles = cycles_per_instruction x ( sum over layers and precision groups of the group's kernel call
+                                        + the group's copies + the network's glue ops + bg_infer itself )
 
-  cycles = sum_layers MACs / macs_per_cycle + call_overhead_cycles * E[#non-empty groups]
+Each call is priced by a table of retired instructions fitted to the CMSIS-NN code the cmsis-nn export
+runs, measured on the emulated core (target.params.latency_table, e.g. targets/devices/latency/
+cortex-m4.toml; benchmarks/cortexm_calibrate.py): per kernel kind (cost_models/cortexm_calls.py), a sum
+of coefficient x loop count (cost_models/cortexm_features.py). So s4 kernels cost what unpacking nibbles
+costs, a first layer with one input channel what its im2col costs, a Linear layer what its one-column
+path costs. The function of each group is the exporter's own rule (cost_models/cmsis_kernels.py).
+cycles_per_instruction (target.params) is the core's published-figure factor with its source in the
+target file: the instruction part is measured, the factor is not.
 
-E[#non-empty groups] = sum_{b>0} (1 - prod_c (1 - theta[b, c])) is exact at one-hot theta.
-Both constants come from target.params (see targets/devices/stm32*.toml for their sources).
+Expected costs, exact at one-hot gates: a group of bit-width b has n_b = sum_c theta[b, c] channels; its
+call happens with probability 1 - prod_c (1 - theta[b, c]) (per-call terms are weighted by it); its input
+channels are the expected kept inputs. A group that is not the layer's only one copies its output into
+place (scatter) and, for a depthwise layer, gathers its input channels first (weighted by the probability
+that another group exists). An s4 depthwise group with an odd channel count and padding gets a padded
+input copy (model.c's `pad`): priced by the rounded count's parity. The network's glue ops (adds, pools,
+requantization, clamps, concatenations, standalone BatchNorms) come from the cmsis-nn deploy plan
+(`LayerChoices.deploy_plan("cmsis-nn")`), with bg_infer's own few instructions; hand-built choice lists
+without a plan price the layers' calls and copies only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from cost_models.common import channel_mass, param, theta, zero
-from cost_models.ops import layer_macs
+from cost_models.cmsis_kernels import conv_function
+from cost_models.common import F64, channel_mass, in_features, kept_out, param, theta, zero
+from cost_models.cortexm_calls import conv_call, conv_kind, glue_call, two_d
+from cost_models.cortexm_features import Call, per_call
+from cost_models.cortexm_table import LatencyTable, load_table
 from cost_models.registry import for_family, register
-from supernet.spec import LayerChoice
+from supernet.spec import GlueOp, LayerChoice
 from targets.target import Target
 
+FALLBACK = {"clamp": "requant", "affine": "requant"}  # per-element loops the grid may not have produced
 
-def expected_groups(choice: LayerChoice, target: Target) -> Tensor:
-    """Expected number of precision groups with at least one channel in a layer."""
-    probs = theta(choice)
+
+def target_table(target: Target) -> LatencyTable:
+    """The latency table a Cortex-M target names (params.latency_table: a path, relative to its TOML file)."""
+    path = target.params.get("latency_table")
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"target {target.name!r}: params.latency_table (a latency table file) is required")
+    return load_table(Path(path))
+
+
+def price(table: LatencyTable, kind: str, call: Call, presence: Tensor | float = 1.0) -> Tensor:
+    """Instructions of one call of `kind`; per-call features are weighted by `presence`."""
+    if kind not in table.kinds and FALLBACK.get(kind) in table.kinds:
+        kind = FALLBACK[kind]
+    total = torch.zeros((), dtype=F64)
+    for feature, coefficient in table.coefficients(kind).items():
+        value = call.feature(feature)
+        total = total + coefficient * (value * presence if per_call(feature) else value)
+    return total
+
+
+def _geometry(choice: LayerChoice) -> dict:
+    spec = choice.spec
+    if spec.kind == "linear":
+        one = (1, 1)
+        return {"in_hw": one, "out_hw": one, "kernel": one, "stride": one, "pad": (0, 0), "dilation": one}
+    stride, pad, dilation = spec.geometry()
+    return {"in_hw": two_d(spec.in_spatial, 1), "out_hw": two_d(spec.out_spatial, 1),
+            "kernel": two_d(spec.kernel_size, 1), "stride": two_d(stride, 1), "pad": two_d(pad, 0),
+            "dilation": two_d(dilation, 1)}  # fmt: skip
+
+
+def _padded(g: dict) -> dict:
+    """The geometry of an explicitly padded input read with padding 0 (model.c's `pad` copy)."""
+    (ih, iw), (oh, ow), (kh, kw) = g["in_hw"], g["out_hw"], g["kernel"]
+    (sh, sw), (ph, pw), (dh, dw) = g["stride"], g["pad"], g["dilation"]
+    hw = (max(ih + ph, (oh - 1) * sh + (kh - 1) * dh + 1), max(iw + pw, (ow - 1) * sw + (kw - 1) * dw + 1))
+    return {**g, "in_hw": hw, "pad": (0, 0)}
+
+
+def layer_instructions(choice: LayerChoice, table: LatencyTable, target: Target) -> Tensor:
+    """Instructions of one layer: every precision group's kernel call and copies."""
+    spec, probs, g = choice.spec, theta(choice), _geometry(choice)
     channel_mass(choice, target)  # refuses bit-widths the target has no kernel for
+    depthwise, out_pixels = spec.depthwise, g["out_hw"][0] * g["out_hw"][1]
+    groups = [(i, b) for i, b in enumerate(choice.weight_bits) if b > 0]
+    present = {i: 1 - torch.prod(1 - probs[i]) for i, _ in groups}
     total = zero([choice])
-    for i, bits in enumerate(choice.weight_bits):
-        if bits > 0:
-            total = total + 1 - torch.prod(1 - probs[i])
+    for i, bits in groups:
+        n = probs[i].sum()
+        c = n if depthwise else in_features(choice)
+        storage = 8 if bits > 4 else 4
+        fn = conv_function(storage, depthwise, g["kernel"], g["stride"], g["pad"], g["dilation"], out_pixels)
+        kind = conv_kind(fn, g["kernel"], g["pad"], g["dilation"], table.path)
+        geo = {k: g[k] for k in ("in_hw", "out_hw", "kernel", "stride", "pad", "dilation")}
+        call = conv_call(n, c, **geo)
+        others = 1 - torch.prod(torch.stack([1 - present[j] for j, _ in groups if j != i] or [zero([choice])]))
+        copies = price(table, "scatter", call, present[i]) if out_pixels > 1 else zero([choice])
+        if depthwise:
+            copies = copies + price(table, "gather", call, present[i])
+        cost = price(table, kind, call, present[i]) + others * copies
+        if depthwise and storage == 4 and any(g["pad"]):
+            odd = (torch.remainder(torch.round(n.detach()), 2) == 1).to(F64)
+            padded = conv_call(n, c, **_padded(geo))
+            odd_cost = price(table, kind, padded, present[i]) + price(table, "pad", call, present[i])
+            if out_pixels > 1:
+                odd_cost = odd_cost + others * price(table, "scatter", call, present[i])
+            cost = odd * odd_cost + (1 - odd) * cost
+        total = total + cost
+    return total
+
+
+def glue_instructions(op: GlueOp, choices: Sequence[LayerChoice], table: LatencyTable) -> Tensor:
+    """Instructions of one network glue op of the deploy plan, from its expected kept channels."""
+    kept = kept_out(choices[op.source]) if op.source is not None else torch.tensor(float(op.channels), dtype=F64)
+    return price(table, op.kind, glue_call(kept * op.per_channel, op.per_channel, op.window, op.inputs))
+
+
+def instructions(choices: Sequence[LayerChoice], table: LatencyTable, target: Target) -> Tensor:
+    """Expected retired instructions of one inference of the cmsis-nn export (the table's core)."""
+    total = zero(choices)
+    for ch in choices:
+        total = total + layer_instructions(ch, table, target)
+    plan = choices.deploy_plan("cmsis-nn") if hasattr(choices, "deploy_plan") else None
+    if plan is not None:
+        for op in plan.ops:
+            total = total + glue_instructions(op, choices, table)
+        total = total + price(table, "network", glue_call(float(choices[-1].spec.out_channels)))
     return total
 
 
 @register("latency_cortexm", unit="cycles", applies_to=for_family("cortex-m"))
 def latency_cortexm(choices: Sequence[LayerChoice], target: Target) -> Tensor:
-    """Expected cycles of CMSIS-NN kernels: MAC throughput plus a per-kernel-call overhead."""
-    if "macs_per_cycle" not in target.params or "call_overhead_cycles" not in target.params:
-        raise ValueError(f"target {target.name!r}: params.macs_per_cycle and params.call_overhead_cycles are required")
-    mpc = param(target, "macs_per_cycle", 0.0)
-    overhead = param(target, "call_overhead_cycles", 0.0)
-    if mpc <= 0:
-        raise ValueError(f"target {target.name!r}: params.macs_per_cycle must be positive, got {mpc}")
-    total = zero(choices)
-    for ch in choices:
-        total = total + layer_macs(ch) / mpc + overhead * expected_groups(ch, target)
-    return total
+    """Expected cycles of the cmsis-nn export: measured instructions x the core's cycles per instruction."""
+    cpi = param(target, "cycles_per_instruction", 0.0)
+    if cpi <= 0:
+        raise ValueError(f"target {target.name!r}: params.cycles_per_instruction must be a positive number")
+    return cpi * instructions(choices, target_table(target), target)

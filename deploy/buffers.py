@@ -169,7 +169,8 @@ def _cmsis_plan(net, act_bits: dict[str, int]) -> DeployPlan | None:
         else:
             if op["op"] == "avgpool":
                 pools.append((out_src, tensors[op["output"]]["shape"][-1]))
-            glue.append(_glue(op["op"], _chw(tensors[op["output"]]["shape"]), out_src, net, names, op))
+            glue.append(_glue(op["op"], _chw(tensors[op["output"]]["shape"]), out_src, net, names, op,
+                              len(op["inputs"])))  # fmt: skip
     buffers = tuple(buffers)
     scratch = _CmsisScratch(tuple(convs), tuple(pools))
     return DeployPlan("cmsis-nn", buffers, ALIGN, scratch, lambda sizes: place(buffers, sizes), tuple(glue))
@@ -233,12 +234,13 @@ class _CmsisScratch:
 # ------------------------------------------------------------------------------------------ shared
 
 
-def _glue(kind: str, out_shape: Sequence[int], src: int | None, net, names: list[str], attrs: dict) -> GlueOp:
+def _glue(kind: str, out_shape: Sequence[int], src: int | None, net, names: list[str], attrs: dict,
+          inputs: int = 1) -> GlueOp:  # fmt: skip
     """A non-layer op: its output channels (as a layer's kept channels) and elements per channel."""
     shape = tuple(int(s) for s in out_shape)
     channels = net.specs[names[src]].out_channels if src is not None else shape[0]
     kernel = attrs.get("kernel") or (1, 1)
-    return GlueOp(kind, channels, int(np.prod(shape)) // channels, src, int(np.prod(kernel)))
+    return GlueOp(kind, channels, int(np.prod(shape)) // channels, src, int(np.prod(kernel)), inputs)
 
 
 def _chw(shape: Sequence[int]) -> tuple[int, ...]:

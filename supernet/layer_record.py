@@ -58,6 +58,7 @@ def record_layer(out: Analysis, node: fx.Node, mod: nn.Module, flow: Flow | None
         in_spatial=tuple(spatial[0]),
         out_spatial=tuple(spatial[1]),
         has_bias=mod.bias is not None,
+        **({} if linear else _geometry(mod)),
     )
     segments = flow.segments
     own = segments[0][0] if len(segments) == 1 else None
@@ -79,3 +80,12 @@ def record_layer(out: Analysis, node: fx.Node, mod: nn.Module, flow: Flow | None
             out.mark(Flow.of_group(group, 1), why)  # channels alone: keep them all
     out.layers[node.target] = LayerNode(node.target, node.name, spec, group, flow, bn)
     return opaque(node) if tokens else Flow.of_group(group, spec.out_channels)
+
+
+def _geometry(mod: nn.Module) -> dict[str, tuple[int, ...]]:
+    """stride, padding (before each dim; 'same' puts the odd pixel after, as PyTorch) and dilation of a conv."""
+    pad = mod.padding
+    if isinstance(pad, str):
+        same = pad == "same"
+        pad = tuple(d * (k - 1) // 2 if same else 0 for d, k in zip(mod.dilation, mod.kernel_size, strict=True))
+    return {"stride": tuple(mod.stride), "padding": tuple(pad), "dilation": tuple(mod.dilation)}

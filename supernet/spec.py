@@ -32,6 +32,11 @@ class LayerSpec:
     in_spatial: tuple[int, ...] = ()
     out_spatial: tuple[int, ...] = ()
     has_bias: bool = True
+    # conv geometry per spatial dim (padding: zeros added before each dim); () when unknown (hand-built
+    # specs), then latency models infer it from the spatial sizes (`geometry`)
+    stride: tuple[int, ...] = ()
+    padding: tuple[int, ...] = ()
+    dilation: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in ("conv", "linear"):
@@ -51,6 +56,21 @@ class LayerSpec:
     def out_positions(self) -> int:
         """Output pixels (conv) or 1 (linear): how often each weight is used per inference."""
         return math.prod(self.out_spatial) if self.out_spatial else 1
+
+    def geometry(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """(stride, padding before, dilation) per spatial dim, inferred where the spec leaves them out:
+        stride = in / out rounded, dilation 1, padding half of what the output size needs (PyTorch's
+        symmetric padding); sizes unknown: stride 1, no padding."""
+        ks = self.kernel_size
+        known = len(self.in_spatial) == len(self.out_spatial) == len(ks)
+        ins, outs = (self.in_spatial, self.out_spatial) if known else ((0,) * len(ks), (0,) * len(ks))
+        stride = self.stride or tuple(max(1, round(i / o)) if o else 1 for i, o in zip(ins, outs, strict=True))
+        dilation = self.dilation or (1,) * len(ks)
+        if self.padding:
+            return tuple(stride), tuple(self.padding), tuple(dilation)
+        need = [max(0, (o - 1) * st + d * (k - 1) + 1 - i) if o else 0
+                for i, o, k, st, d in zip(ins, outs, ks, stride, dilation, strict=True)]  # fmt: skip
+        return tuple(stride), tuple(-(-n // 2) for n in need), tuple(dilation)
 
     @property
     def weights_per_channel(self) -> int:
@@ -109,7 +129,7 @@ class GlueOp:
 
     Its output holds `channels` x `per_channel` values when nothing is pruned; `source` is the layer whose
     kept channels it carries (None: all kept); `window` the input values read per output value (pooling
-    taps). Latency models price these from the expected kept channels.
+    taps); `inputs` the tensors it reads. Latency models price these from the expected kept channels.
     """
 
     kind: str
@@ -117,6 +137,7 @@ class GlueOp:
     per_channel: int
     source: int | None
     window: int = 1
+    inputs: int = 1  # tensors it reads (a concat's parts)
 
 
 @dataclass(frozen=True)

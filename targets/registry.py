@@ -90,6 +90,9 @@ def load_target_toml(path: str | Path) -> Target:
     except ValueError:
         raise ValueError(f"{path}: 'storage_bits' keys must be bit-widths like \"4\"") from None
     fields: dict[str, Any] = {k: data[k] for k in REQUIRED_KEYS + OPTIONAL_KEYS if k in data}
+    table = fields.get("params", {}).get("latency_table")
+    if isinstance(table, str) and table and not Path(table).is_absolute():  # data beside the device file
+        fields["params"] = {**fields["params"], "latency_table": str(path.parent / table)}
     fields.update(name=data.get("name", path.stem), description=data.get("description", ""), storage_bits=storage)
     try:
         return Target(**fields)

@@ -117,6 +117,81 @@ def ref_ne16(layers, t):
     return total
 
 
+# Loop counts of the Cortex-M latency tables' symbols, on plain ints (cost_models/cortexm_features.py
+# says what each one counts in CMSIS-NN's loops).
+SYMBOL_COUNTS = {
+    "P": lambda v: v["P"], "P2": lambda v: v["P"] // 2, "Po": lambda v: v["P"] % 2, "P4": lambda v: v["P"] // 4,
+    "Pr4": lambda v: v["P"] % 4, "Ho": lambda v: v["Ho"], "Q2": lambda v: v["Ho"] * (v["Wo"] // 2),
+    "Qo": lambda v: v["Ho"] * (v["Wo"] % 2), "Q4": lambda v: v["Ho"] * (v["Wo"] // 4),
+    "Qr4": lambda v: v["Ho"] * (v["Wo"] % 4), "Pin": lambda v: v["Pin"], "V": lambda v: v["V"], "R": lambda v: v["R"],
+    "T": lambda v: v["T"], "Ppad": lambda v: v["Ppad"], "W": lambda v: 1, "X": lambda v: 1, "E": lambda v: v["E"],
+    "E4": lambda v: v["E"] // 4, "Er4": lambda v: v["E"] % 4, "Ec16": lambda v: -(-v["E"] // 16),
+    "n": lambda v: v["n"], "n2": lambda v: v["n"] // 2, "no": lambda v: v["n"] % 2, "n4": lambda v: v["n"] // 4,
+    "nr4": lambda v: v["n"] % 4, "nc4": lambda v: -(-v["n"] // 4), "nc16": lambda v: -(-v["n"] // 16),
+    "c": lambda v: v["c"], "c4": lambda v: v["c"] // 4, "cr4": lambda v: v["c"] % 4, "cc16": lambda v: -(-v["c"] // 16),
+    "K": lambda v: v["c"] * v["T"], "K4": lambda v: v["c"] * v["T"] // 4, "Kr4": lambda v: v["c"] * v["T"] % 4,
+    "K16": lambda v: v["c"] * v["T"] // 16, "K16r": lambda v: v["c"] * v["T"] % 16 // 4,
+    "Kc16": lambda v: -(-v["c"] * v["T"] // 16),
+}  # fmt: skip
+
+
+def valid_taps(ih, iw, oh, ow, k, stride, pad):
+    """(taps inside the input summed over output pixels, valid kernel rows summed likewise), by brute force."""
+    taps = rows = 0
+    for oy in range(oh):
+        for ox in range(ow):
+            ys = [oy * stride - pad + t for t in range(k) if 0 <= oy * stride - pad + t < ih]
+            xs = [ox * stride - pad + t for t in range(k) if 0 <= ox * stride - pad + t < iw]
+            taps, rows = taps + len(ys) * len(xs), rows + len(ys)
+    return taps, rows
+
+
+def call(table, kind, v, present=1):
+    """Instructions of one call: coefficient x the product of its symbols' counts (per-call ones only if present)."""
+    total = 0.0
+    for feature, coefficient in table.kinds[kind].items():
+        syms = [] if feature == "1" else feature.split("*")
+        count = math.prod(SYMBOL_COUNTS[s](v) for s in syms)
+        total += coefficient * count * (present if not set(syms) & {"n", "n2", "no", "n4", "nr4", "nc4", "nc16"} else 1)
+    return total
+
+
+def ref_cortexm(layers, t):
+    """CHAIN on a Cortex-M table by hand: c1 3x3 / pad 1 (arm_convolve_*), dw 3x3 / stride 2 / pad 1 (wrapper:
+    3x3 kernel on DSP cores, _opt on Helium; s4 generic, an odd s4 group padded explicitly to 9x9), pw 1x1 / stride
+    2 (arm_convolve_1x1_*), fc a Linear (s8 generic, s4 the 1x1 kernel); a group that is not the layer's only one
+    copies its output (scatter) and, depthwise, gathers its input; no glue and no bg_infer without a plan."""
+    from cost_models.cortexm_table import load_table
+
+    table = load_table(t.params["latency_table"])
+    helium = table.path == "mve"
+    geometry = {"c1": (8, 8, 8, 8, 3, 1, 1), "dw": (8, 8, 4, 4, 3, 2, 1), "pw": (4, 4, 2, 2, 1, 2, 0),
+                "fc": (1, 1, 1, 1, 1, 1, 0)}  # ih, iw, oh, ow, k, stride, pad  # fmt: skip
+    total = 0.0
+    for L in layers:
+        name = L["spec"].name
+        ih, iw, oh, ow, k, stride, pad = geometry[name]
+        groups = {b: sum(1 for x in L["bits"] if x == b) for b in set(L["bits"]) - {0}}
+        for b, n in groups.items():
+            s = "s8" if b > 4 else "s4"
+            c = n if name == "dw" else sum(L["in_kept"]) * L["spec"].in_unit
+            taps, rows = valid_taps(ih, iw, oh, ow, k, stride, pad)
+            v = {"n": n, "c": c, "P": oh * ow, "Ho": oh, "Wo": ow, "Pin": ih * iw, "T": k * k, "V": taps, "R": rows,
+                 "Ppad": 81 if name == "dw" else ih * iw, "E": 0}  # fmt: skip
+            kind = {"c1": f"conv_{s}", "pw": f"conv1x1s_{s}", "fc": "conv_s8" if s == "s8" else "conv1x1_s4",
+                    "dw": "dw_s4" if s == "s4" else ("dwopt_s8" if helium else "dw3x3_s8")}[name]  # fmt: skip
+            others = len(groups) > 1
+            if name == "dw" and s == "s4" and n % 2:  # read from a 9x9 copy of its input, padding 0
+                taps, rows = valid_taps(9, 9, oh, ow, k, stride, 0)
+                total += call(table, kind, {**v, "Pin": 81, "V": taps, "R": rows}) + call(table, "pad", v)
+                total += call(table, "scatter", v) if others else 0
+                continue
+            total += call(table, kind, v)
+            if others and oh * ow > 1:
+                total += call(table, "scatter", v) + (call(table, "gather", v) if name == "dw" else 0)
+    return total * t.params["cycles_per_instruction"]
+
+
 REFERENCES = {
     "size": ref_size,
     "size_sparse": ref_size,  # without non-zero counts every weight is non-zero: dense is smaller
@@ -130,11 +205,7 @@ REFERENCES = {
     ),
     "latency_gap8": ref_gap8,
     "latency_ne16": ref_ne16,
-    "latency_cortexm": lambda ls, t: sum(
-        sum(macs_per_channel(L) for b in L["bits"] if b) / t.params["macs_per_cycle"]
-        + t.params["call_overhead_cycles"] * len(set(L["bits"]) - {0})
-        for L in ls
-    ),
+    "latency_cortexm": ref_cortexm,
 }
 
 PAIRS = [(t, c) for t in target_names() for c in applicable(get_target(t))]

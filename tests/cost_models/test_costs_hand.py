@@ -143,12 +143,33 @@ def test_latency_ne16_by_hand(make_discrete):
         cost("latency_ne16", [make_discrete(spec, W, [8] * 40, act=4)], "gap9_ne16")
 
 
-def test_latency_cortexm(make_discrete):
-    choice = make_discrete(CONV, (0, 4, 8), [8, 4, 0, 4])  # 2 groups -> 2 kernel calls
-    assert cost("latency_cortexm", [choice], "stm32l4") == 64 * 27 * 3 / 0.5 + 2 * 300
-    assert cost("latency_cortexm", [choice], "stm32h7") == pytest.approx(64 * 27 * 3 / 0.8 + 2 * 300, rel=1e-12)
-    one_group = make_discrete(CONV, (0, 4, 8), [4, 4, 0, 4])
-    assert cost("latency_cortexm", [one_group], "stm32l4") == 64 * 27 * 3 / 0.5 + 300
+def test_latency_cortexm(make_discrete, tmp_path):
+    """A table with round numbers: a call costs 100 + 10 (s8) or 20 (s4) per pixel pair x channel x 4 columns,
+    a scatter 1 per copied byte; 2 cycles per instruction."""
+    (tmp_path / "t.toml").write_text('''core = "m4"
+path = "dsp"
+[kinds.conv_s8]
+"1" = 100
+"P2*n*K4" = 10
+[kinds.conv_s4]
+"1" = 100
+"P2*n*K4" = 20
+[kinds.scatter]
+"P*n" = 1
+[kinds.network]
+"1" = 0
+''')
+    base = get_target("stm32l4")
+    target = dataclasses.replace(base, params={**base.params, "latency_table": str(tmp_path / "t.toml"),
+                                               "cycles_per_instruction": 2.0})  # fmt: skip
+    # CONV 3x3, pad 1, 8x8 -> 32 pixel pairs, K = 27 columns -> 6 steps of 4. s8: 1 channel, s4: 2 channels.
+    two = make_discrete(CONV, (0, 4, 8), [8, 4, 0, 4])
+    s8, s4, scatter = 100 + 10 * 32 * 1 * 6, 100 + 20 * 32 * 2 * 6, 64 * 1 + 64 * 2
+    assert cost("latency_cortexm", [two], target) == 2 * (s8 + s4 + scatter)
+    one_group = make_discrete(CONV, (0, 4, 8), [4, 4, 0, 4])  # one call, written in place: no scatter
+    assert cost("latency_cortexm", [one_group], target) == 2 * (100 + 20 * 32 * 3 * 6)
+    pruned_in = make_discrete(CONV, (0, 4, 8), [4, 4, 0, 4], in_kept=[1, 0, 1])  # K = 18 -> 4 steps
+    assert cost("latency_cortexm", [pruned_in], target) == 2 * (100 + 20 * 32 * 3 * 4)
 
 
 def test_cortexm_refuses_2_bit_weights(conv):

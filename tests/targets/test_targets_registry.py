@@ -34,8 +34,15 @@ act_bits = [8]
 costs = ["memory", "latency_cortexm"]
 
 [params]
-macs_per_cycle = 0.25
-call_overhead_cycles = 100
+latency_table = "board_latency.toml"  # beside this file
+cycles_per_instruction = 2.0
+"""
+LATENCY_TOML = """core = "m4"
+path = "dsp"
+[kinds.conv_s8]
+"n*K" = 1
+[kinds.conv1x1_s4]
+"n*K" = 2
 """
 
 
@@ -119,12 +126,14 @@ def test_target_validation_and_storage_defaults():
 def test_toml_device_in_tmp_path_registers_and_is_priced(tmp_path):
     path = tmp_path / "board.toml"
     path.write_text(DEVICE_TOML.format(name="myboard"))
+    (tmp_path / "board_latency.toml").write_text(LATENCY_TOML)
     register_target(load_target_toml(path))
     target = get_target("myboard")
     assert "myboard" in target_names() and target.family == "cortex-m"
     choice = linear_choice([8, 8, 4, 0])  # 8 inputs: 2*8 B at 8 bits + 8*4/8 B at 4 bits, 3 kept channels
     assert evaluate("memory", [choice], target).item() == 16 + 4 + 3 * 9
-    assert evaluate("latency_cortexm", [choice], target).item() == 24 / 0.25 + 2 * 100
+    # a Linear layer: s8 group (2 channels) on arm_convolve_s8, s4 group (1) on the 1x1 kernel, 8 columns each
+    assert evaluate("latency_cortexm", [choice], target).item() == 2.0 * (1 * 2 * 8 + 2 * 1 * 8)
     with pytest.raises(ValueError, match="already registered"):
         register_target(Target(**kwargs(name="myboard")))  # a different target under the same name
     register_target(Target(**kwargs(name="myboard")), replace=True)
