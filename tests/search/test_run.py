@@ -41,7 +41,7 @@ def test_tiny_search_writes_every_file_and_exact_cost(tiny_cfg):
     assert metrics["fit"]["ram_bytes"] == round(metrics["costs"]["peak_activation_ram"]) and metrics["fit"]["fits"]
     history = (folder / "history.csv").read_text().splitlines()
     assert len(history) == 1 + 2 + 3 + 1  # header + warm-up + search + fine-tune epochs
-    assert metrics["test_acc"] > 0.5  # 4 classes: well above chance
+    assert metrics["test_acc"] > 0.4  # 4 classes: far above chance (0.25); seeds 0-4 score 0.65-0.74
 
 
 def test_runs_never_overwrite_each_other(tiny_cfg):

@@ -132,7 +132,11 @@ def test_no_group_loses_its_channels_at_any_strength(tiny_cfg, monkeypatch, stre
 
 
 def test_tight_budget_fills_it_and_keeps_a_working_network(tiny_cfg, monkeypatch) -> None:
-    """5% of the unpruned 8-bit size: argmax inside [90%, 100%] of the budget, accuracy far above chance."""
+    """5% of the unpruned 8-bit size: argmax inside [90%, 100%] of the budget, no layer death, accuracy far
+    above chance. The collapse this guards against (issue 10: every layer at one channel) scores chance;
+    a working network here scores 0.59-0.77 depending on the seed and the CPU (an AMD EPYC with torch
+    2.14 gets 0.59 at seed 0), so the bar sits at chance + 0.15, four binomial deviations above chance
+    on 128 test samples, not inside that spread."""
     net = _net()
     full = _size(net, Architecture.uniform({n: s.out_channels for n, s in net.specs.items()}, 8, 8))
     budget = 0.05 * full
@@ -140,7 +144,7 @@ def test_tight_budget_fills_it_and_keeps_a_working_network(tiny_cfg, monkeypatch
     cfg = replace(tiny_cfg, budget=budget, warmup_epochs=4, search_epochs=6, finetune_epochs=3, lr=0.005)
     metrics = run(cfg)
     assert 0.9 * budget <= metrics["costs"]["size"] <= budget
-    assert metrics["test_acc"] >= 0.6  # 4 classes: chance is 0.25 (seeds 0-2: 0.67-0.76)
+    assert metrics["test_acc"] >= 0.4  # 4 classes: chance is 0.25
     assert all(min(k.values()) >= 1 for k in seen)
 
 
