@@ -68,7 +68,7 @@ def _run_chunk(manifest: dict[str, Any], arrays: dict[str, np.ndarray], x: np.nd
             y = np.concatenate([v.reshape(len(v), -1, c) for v, c in zip(ins, op["channels"], strict=True)], axis=-1)
             y = y.reshape((len(y), *manifest["tensors"][op["output"]]["shape"]))
         elif kind == "add":
-            y = _add(op, ins[0], ins[1])
+            y = elementwise_add(op, ins[0], ins[1])
         elif kind == "avgpool":
             win = _windows(ins[0], op, op["kernel"])
             valid = _windows(np.ones_like(ins[0][:1]), op, op["kernel"], pad_value=0)
@@ -84,7 +84,8 @@ def _run_chunk(manifest: dict[str, Any], arrays: dict[str, np.ndarray], x: np.nd
     return values
 
 
-def _add(op: dict[str, Any], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def elementwise_add(op: dict[str, Any], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """arm_elementwise_add_s8 on stored int8 values (int64 arrays), before its activation clamp."""
     shift = op["left_shift"]
     a = requantize((a + op["input_1_offset"]) << shift, op["input_1_mult"], op["input_1_shift"])
     b = requantize((b + op["input_2_offset"]) << shift, op["input_2_mult"], op["input_2_shift"])
@@ -132,4 +133,4 @@ def _conv(op: dict[str, Any], arrays: dict[str, np.ndarray], x: np.ndarray) -> n
     return out.reshape(n, -1) if op["linear"] else out
 
 
-__all__ = ["quantize_input", "run"]
+__all__ = ["elementwise_add", "quantize_input", "run"]

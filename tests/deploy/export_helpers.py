@@ -24,6 +24,7 @@ from deploy import ExportReport, export, interpreter
 from deploy.buffers import plan_buffers
 from supernet import Architecture, Supernet, discretize, materialize, to_supernet
 from targets.registry import get_target
+from zoo.models import create_model
 
 N_EVAL = 256
 SEPARATION_STEPS = 2.0
@@ -98,6 +99,37 @@ def build_case(
     q = interpreter.run(manifest, arrays, interpreter.quantize_input(manifest, x.numpy()))
     return Case(name, net, arch, small, x, report, ref[keep], run_onnx(report.files["model.onnx"], x), q,
                 manifest, arrays)  # fmt: skip
+
+
+def small_mobilenet_v2(num_classes: int) -> nn.Module:
+    """A width-0.25 torchvision MobileNetV2 with four stages (ReLU6, residual adds without ReLU, adaptive
+    average pooling): every op MobileNetV2 deploys with, small enough for the emulated cores' tests."""
+    import torchvision
+
+    blocks = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 2, 2], [6, 64, 1, 2]]  # t, c, n, s
+    return torchvision.models.mobilenet_v2(num_classes=num_classes, width_mult=0.25, inverted_residual_setting=blocks)
+
+
+# the models the Cortex-M tests deploy (tests/deploy/test_deploy_c.py on the host, tests/deploy/firmware on the
+# emulated cores): name -> (factory, input shape, calibration pool size)
+CORTEX_M_MODELS = {
+    "resnet8": (lambda: create_model("resnet8", 10, (3, 32, 32)), (3, 32, 32), 512),
+    "dscnn": (lambda: create_model("dscnn", 12, (1, 49, 10)), (1, 49, 10), 512),
+    "digits_cnn": (lambda: create_model("digits_cnn", 10, (1, 8, 8)), (1, 8, 8), 1024),
+    "mobilenet_v2": (lambda: small_mobilenet_v2(10), (3, 32, 32), 512),
+}
+
+
+def random_mixed(name: str, arch_seed: int = 1) -> tuple[Supernet, Architecture, nn.Module, torch.Tensor]:
+    """(supernet, random architecture with pruned channels and 2/4/8-bit weights, its materialized network,
+    the calibration pool) of a CORTEX_M_MODELS model: the same on the host and on the emulated cores."""
+    factory, shape, n = CORTEX_M_MODELS[name]
+    torch.manual_seed(0)
+    model = factory()
+    pool = varied_images(n, shape, torch.Generator().manual_seed(0))
+    net = to_supernet(model, pool, bits=(0, 2, 4, 8))
+    arch = set_random_arch(net, seed=arch_seed)
+    return net, arch, materialize(net, arch).eval(), pool
 
 
 def varied_images(n: int, shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
