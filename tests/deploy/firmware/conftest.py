@@ -1,11 +1,13 @@
 """Fixtures of the firmware tests: the toolchain check, CMSIS-NN built once per session for every core
-(cached on disk: BITGATE_CACHE_DIR or the user cache), and cmsis-nn exports of random mixed architectures
-(pruned channels, 2/4/8-bit weights) with int8 inputs and the cmsis_interpreter's outputs."""
+(cached on disk: BITGATE_CACHE_DIR or the user cache), cmsis-nn exports of random mixed architectures
+(pruned channels, 2/4/8-bit weights, 2-bit in s4 fields) with int8 inputs, the cmsis_interpreter's outputs
+and PyTorch's logits, and each (model, core) built and run once per session (`measured`)."""
 
 from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,14 +15,15 @@ import numpy as np
 import pytest
 import torch
 from c_build import CORTEX_M_2IN4
-from export_helpers import set_random_arch, varied_images
+from export_helpers import random_mixed
 
 from deploy import cmsis_interpreter, export, interpreter
-from deploy.firmware import find_cmsis_nn, find_toolchain
+from deploy.cmsis_torch import cmsis_network
+from deploy.firmware import Measurement, build_firmware, find_cmsis_nn, find_toolchain, run_firmware
 from deploy.firmware.boards import get_board
+from deploy.firmware.build import Firmware
 from deploy.firmware.cmsis_lib import build_cmsis_library
-from search.models import create_model
-from supernet import materialize, to_supernet
+from supernet import Architecture, Supernet
 
 CORES = ("m4", "m7", "m33", "m55")  # every emulated core the default tests run (m3 runs under -m slow)
 TOOLS = find_toolchain()
@@ -28,8 +31,17 @@ CMSIS = find_cmsis_nn()
 MISSING = TOOLS.problem or (None if CMSIS else "CMSIS-NN sources not found: set CMSIS_NN_PATH or put them in "
                             "shared/third_party/CMSIS-NN next to the project")  # fmt: skip
 needs_firmware = pytest.mark.skipif(MISSING is not None, reason=f"firmware tests skip: {MISSING}")
-# model: (input shape, calibration pool size, inputs run on the emulator, architecture seed)
-MODELS = {"digits_cnn": ((1, 8, 8), 256, 6, 1), "resnet8": ((3, 32, 32), 256, 2, 1)}
+
+
+@dataclass(frozen=True)
+class ModelCase:
+    inputs: int  # inputs run on the emulator
+    cores: tuple[str, ...]  # cores in the default suite; the others run under -m slow
+
+
+# export_helpers.CORTEX_M_MODELS builds them, as tests/deploy/test_deploy_c.py does: the same exports
+MODELS = {"digits_cnn": ModelCase(6, CORES), "resnet8": ModelCase(2, CORES), "dscnn": ModelCase(3, CORES),
+          "mobilenet_v2": ModelCase(3, ("m55",))}  # fmt: skip
 
 
 @dataclass
@@ -40,6 +52,10 @@ class FirmwareExport:
     arrays: dict
     x: np.ndarray  # int8 NHWC inputs as bg_infer takes them
     expected: np.ndarray  # cmsis_interpreter's outputs, in bg_infer's order
+    net: Supernet | None = None
+    arch: Architecture | None = None
+    pool: torch.Tensor | None = None  # float inputs; x are the first len(x) of them
+    torch_logits: np.ndarray | None = None  # on x: the fake-quantized network computing the flavour's arithmetic
 
 
 @pytest.fixture(scope="session")
@@ -53,24 +69,51 @@ def cmsis_libraries() -> dict[str, Path]:
     return libs
 
 
-def export_model(name: str, out: Path, bits: tuple[int, ...] = (0, 2, 4, 8)) -> FirmwareExport:
-    shape, pool_size, n_inputs, seed = MODELS[name]
-    torch.manual_seed(0)
-    pool = varied_images(pool_size, shape, torch.Generator().manual_seed(0))
-    net = to_supernet(create_model(name, 10, shape), pool, bits=bits)
-    arch = set_random_arch(net, seed=seed)
+def export_model(name: str, out: Path) -> FirmwareExport:
+    """The cmsis-nn export of export_helpers.random_mixed(name) (2-bit weights in s4 fields)."""
+    case = MODELS[name]
+    net, arch, small, pool = random_mixed(name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # requantization notes do not matter to the firmware
-        export(materialize(net, arch).eval(), pool, out, formats="c", target=CORTEX_M_2IN4, arch=arch,
-               flavour="cmsis-nn")  # fmt: skip
+        export(small, pool, out, formats="c", target=CORTEX_M_2IN4, arch=arch, flavour="cmsis-nn")
     manifest, arrays = interpreter.load(out)
-    x = cmsis_interpreter.quantize_input(manifest, pool[:n_inputs].numpy())
+    x = cmsis_interpreter.quantize_input(manifest, pool[: case.inputs].numpy())
     expected = cmsis_interpreter.run(manifest, arrays, x, deployed_order=True)
-    return FirmwareExport(name, out, manifest, arrays, x, expected)
+    with torch.no_grad():
+        logits = cmsis_network(small, pool)(pool[: case.inputs]).double().numpy()
+    return FirmwareExport(name, out, manifest, arrays, x, expected, net, arch, pool, logits)
+
+
+@pytest.fixture(scope="session")
+def exports(tmp_path_factory) -> Callable[[str], FirmwareExport]:
+    """export(name): the model's export, made once per session."""
+    made: dict[str, FirmwareExport] = {}
+
+    def get(name: str) -> FirmwareExport:
+        if name not in made:
+            made[name] = export_model(name, tmp_path_factory.mktemp(f"fw-{name}"))
+        return made[name]
+
+    return get
 
 
 @pytest.fixture(scope="session", params=list(MODELS))
-def model_export(request, tmp_path_factory) -> FirmwareExport:
+def model_export(request, exports) -> FirmwareExport:
     if MISSING:
         pytest.skip(f"firmware tests skip: {MISSING}")
-    return export_model(request.param, tmp_path_factory.mktemp(f"fw-{request.param}"))
+    return exports(request.param)
+
+
+def _pairs() -> list:
+    """(model, core) for every model and core; those outside the model's default cores marked slow."""
+    return [pytest.param((m, c), id=f"{m}-{c}", marks=() if c in case.cores else pytest.mark.slow)
+            for m, case in MODELS.items() for c in CORES]  # fmt: skip
+
+
+@pytest.fixture(scope="session", params=_pairs())
+def measured(request, exports, cmsis_libraries) -> tuple[FirmwareExport, Firmware, Measurement]:
+    """One export built for one core (-O2, profiling marks) and run on its inputs, once per session."""
+    name, core = request.param
+    export_ = exports(name)
+    fw = build_firmware(export_.out_dir, core, "-O2", profile=True)
+    return export_, fw, run_firmware(fw, export_.x)

@@ -1,24 +1,17 @@
-"""Exports of random mixed architectures (digits_cnn, ResNet-8: pruned channels, 2/4/8-bit weights) as
-firmware on every emulated core: outputs bit for bit the cmsis_interpreter's, Flash and static RAM read
-from the ELF equal to the export's figures, instruction counts that add up, one mark per listed marker."""
+"""Exports of random mixed architectures (digits_cnn, ResNet-8, DS-CNN, MobileNetV2: pruned channels, 2/4/8-bit
+weights) as firmware on every emulated core (conftest.MODELS says which run by default): outputs bit for bit
+the cmsis_interpreter's, Flash and static RAM read from the ELF equal to the export's figures, instruction
+counts that add up, one mark per listed marker."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from conftest import CORES, needs_firmware
+from conftest import needs_firmware
 
-from deploy.firmware import build_firmware, run_firmware
 from deploy.firmware.attribution import CALL, MARK_CALIBRATE, MARK_CALL, MARK_RETURN
 from deploy.firmware.build import STACK_BYTES
 
 pytestmark = needs_firmware
-
-
-@pytest.fixture(scope="module", params=CORES)
-def measured(request, model_export, cmsis_libraries):
-    fw = build_firmware(model_export.out_dir, request.param, "-O2", profile=True)
-    return model_export, fw, run_firmware(fw, model_export.x)
 
 
 def test_outputs_equal_the_interpreter_bit_for_bit(measured):
