@@ -17,6 +17,8 @@ from typing import Any
 import torch
 
 import cost_models
+from cost_models.latency_cortexm import instructions, layer_instructions, target_table
+from deploy.cmsis_torch import cmsis_network
 from deploy.firmware import boards, find_cmsis_nn, find_toolchain
 from deploy.verify import LatencyPrediction, Prediction, VerifyResult, verify_export
 from search.config import ConfigError, SearchConfig
@@ -31,7 +33,6 @@ from zoo import create_model
 
 ALL_CORES = ("m4", "m7", "m33", "m55")  # `--core all`; m3 (plain C, no DSP) only when named
 FLAVOUR = "cmsis-nn"
-LATENCY_UNITS = ("cycles", "instructions")
 
 
 def parse_cores(spec: str) -> tuple[str, ...]:
@@ -72,33 +73,36 @@ def check_tools() -> None:
 
 
 def target_core(target: Target) -> str | None:
-    """The emulated core a Cortex-M target's latency model describes (its params.core), if it says."""
-    core = target.params.get("core")
-    return str(core) if core else None
+    """The emulated core a Cortex-M target's latency table was measured on (None: it names no table)."""
+    try:
+        return target_table(target).core
+    except (ValueError, OSError):
+        return None
 
 
 def latency_targets(run_target_: Target, cores: Sequence[str]) -> dict[str, Target]:
     """core -> the target whose latency model predicts it: the run's own for its core, else the first
-    registered Cortex-M target of that core (none: no prediction for that core)."""
+    registered Cortex-M target measured on that core (none: no prediction for that core)."""
     found: dict[str, Target] = {}
     for t in [run_target_, *(get_target(n) for n in target_names())]:
+        if t.family != "cortex-m":
+            continue
         core = target_core(t)
-        if t.family == "cortex-m" and core in cores and core not in found:
+        if core in cores and core not in found:
             found[core] = t
     return found
 
 
-def _latency(choices, target: Target) -> LatencyPrediction | None:
-    names = [n for n in cost_models.applicable(target) if cost_models.get(n).unit in LATENCY_UNITS]
-    if not names:
-        return None
-    cost = cost_models.get(names[0])
+def _latency(choices, target: Target) -> LatencyPrediction:
+    """latency_cortexm on `target`: its cycles, and the measured-instruction model under them, in total and
+    per layer (each layer's precision groups' calls and copies, as the firmware's per-layer counts)."""
+    table = target_table(target)
     with torch.no_grad():
-        total = float(cost(choices, target))
-    cpi = target.params.get("cycles_per_instruction")
-    instructions = total if cost.unit == "instructions" else (total / float(cpi) if cpi else None)
-    return LatencyPrediction(target=target.name, cost=cost.name, unit=cost.unit, total=total,
-                             instructions=instructions, per_layer=None)  # fmt: skip
+        cycles = float(cost_models.evaluate("latency_cortexm", choices, target))
+        total = float(instructions(choices, table, target))
+        per_layer = {ch.spec.name: float(layer_instructions(ch, table, target)) for ch in choices}
+    return LatencyPrediction(target=target.name, cost="latency_cortexm", unit=cost_models.get("latency_cortexm").unit,
+                             total=cycles, instructions=total, per_layer=per_layer)  # fmt: skip
 
 
 def predict(cfg: SearchConfig, metrics: dict[str, Any], target: Target, arch: Architecture,
@@ -114,10 +118,7 @@ def predict(cfg: SearchConfig, metrics: dict[str, Any], target: Target, arch: Ar
         net = to_supernet(model, calibration, bits=bits, act_bits=sorted(set(arch.act_bits.values())),
                           exclude=cfg.exclude, keep_channels=cfg.keep_channels)  # fmt: skip
         choices = layer_choices(net, arch)
-        for core, t in by_core.items():
-            found = _latency(choices, t)
-            if found is not None:
-                latency[core] = found
+        latency = {core: _latency(choices, t) for core, t in by_core.items()}
     return Prediction(memory=costs.get("memory"), peak_activation_ram=costs.get("peak_activation_ram"),
                       latency=latency)  # fmt: skip
 
@@ -141,12 +142,13 @@ def verify_run(run_dir: Path, cores: str = "all", inputs: int = 16, opt: str = "
     data = load_data(cfg)
     x = data.test.batch(slice(0, inputs))[0]
     model = load_model(run_dir)
+    calibration = data.train.batch(slice(0, CALIBRATION_SAMPLES))[0]  # as export_run calibrates
     with torch.no_grad():
         logits = model(x).double().numpy()
+        flavour = cmsis_network(model, calibration)(x).double().numpy()
     arch = load_arch(run_dir / "arch.json")
-    calibration = data.train.batch(slice(0, CALIBRATION_SAMPLES))[0]
     prediction = predict(cfg, metrics, target, arch, calibration, data.num_classes, names)
-    result = verify_export(run_dir / "export" / FLAVOUR, x.numpy(), logits, names, opt, prediction)
+    result = verify_export(run_dir / "export" / FLAVOUR, x.numpy(), logits, names, opt, prediction, flavour)
     path = run_dir / "verify.json"
     atomic_write_json(path, {"run": run_dir.name, "target": target.name, "model": cfg.model, **result.to_dict(),
                              "test_inputs": int(len(x))})  # fmt: skip

@@ -4,7 +4,9 @@ The search prices a network with cost models; this is where those prices meet th
 For every core the export is built as firmware (deploy/firmware), N inputs run under QEMU, and:
 
   bit-exactness  the firmware's int8 outputs against deploy.cmsis_interpreter (logits equal, inputs
-                 whose every logit is equal): the C and the numpy twin must be the same computation
+                 whose every logit is equal): the C and the numpy twin must be the same computation; and,
+                 when given, against the PyTorch network computing the flavour's arithmetic
+                 (deploy.cmsis_torch.cmsis_network): the trained network and the deployed one are one
   agreement      argmax against the PyTorch model's logits, on the inputs whose two largest logits are
                  at least SEPARATION_STEPS output steps apart (closer ones cannot be ordered by int8)
   Flash          the model's read-only objects in the ELF against the `memory` cost
@@ -40,7 +42,7 @@ class LatencyPrediction:
     unit: str  # its unit ("cycles", "instructions")
     total: float
     instructions: float | None = None  # the total in instructions, when the model or its target says how
-    per_layer: dict[str, float] | None = None  # layer -> `unit`, when the model gives a breakdown
+    per_layer: dict[str, float] | None = None  # layer -> instructions, when the model gives a breakdown
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class CoreResult:
     inputs_bit_exact: int  # inputs whose every logit equals the interpreter's
     argmax_agree: int  # separated inputs whose argmax equals PyTorch's
     argmax_compared: int  # separated inputs
+    flavour_equal: int | None  # logits equal to the PyTorch network computing the flavour's arithmetic
     flash_model_bytes: int  # the model's read-only objects in the image
     flash_weight_bytes: int
     flash_metadata_bytes: int
@@ -119,8 +122,10 @@ def _mean(grouped: dict[str, np.ndarray]) -> dict[str, float]:
 
 
 def measure_core(export_dir: Path, core: str, x: np.ndarray, expected: np.ndarray, class_order: np.ndarray,
-                 reference_argmax: np.ndarray, compared: np.ndarray, opt: str) -> CoreResult:  # fmt: skip
-    """Build and run the export on `core`; compare with the interpreter's outputs and PyTorch's argmax."""
+                 reference_argmax: np.ndarray, compared: np.ndarray, opt: str,
+                 flavour: np.ndarray | None = None) -> CoreResult:  # fmt: skip
+    """Build and run the export on `core`; compare with the interpreter's outputs and PyTorch's argmax (and
+    with `flavour`, the flavour network's logits on the int8 output grid, original class order)."""
     fw = build_firmware(export_dir, core, opt, profile=True)
     m = run_firmware(fw, x)
     logits = np.empty_like(m.outputs)
@@ -130,6 +135,7 @@ def measure_core(export_dir: Path, core: str, x: np.ndarray, expected: np.ndarra
         core=core, machine=fw.board.machine, outputs_equal=int((m.outputs == expected).sum()),
         outputs_total=int(expected.size), inputs_bit_exact=int((m.outputs == expected).all(1).sum()),
         argmax_agree=int(agree[compared].sum()), argmax_compared=int(compared.sum()),
+        flavour_equal=None if flavour is None else int((logits == flavour).sum()),
         flash_model_bytes=m.flash_model_bytes, flash_weight_bytes=m.flash_weight_bytes,
         flash_metadata_bytes=m.flash_metadata_bytes, static_ram_bytes=m.static_ram_bytes,
         ram_objects=dict(fw.memory.model_ram), stack_bytes=m.stack_bytes,
@@ -138,11 +144,13 @@ def measure_core(export_dir: Path, core: str, x: np.ndarray, expected: np.ndarra
 
 
 def verify_export(export_dir: str | Path, images: np.ndarray, reference_logits: np.ndarray, cores: Sequence[str],
-                  opt: str = "-O2", prediction: Prediction | None = None) -> VerifyResult:  # fmt: skip
+                  opt: str = "-O2", prediction: Prediction | None = None,
+                  flavour_logits: np.ndarray | None = None) -> VerifyResult:  # fmt: skip
     """Measure a cmsis-nn C export (model.json + model.c) on each core.
 
     images: float inputs as the model takes them (N, C, H, W) or (N, C, L); reference_logits: the
-    PyTorch model's (N, classes) logits on them, in the original class order."""
+    PyTorch model's (N, classes) logits on them, in the original class order; flavour_logits: those of
+    the same model computing the flavour's arithmetic (cmsis_network, calibrated as the export was)."""
     export_dir = Path(export_dir)
     manifest, arrays = interpreter.load(export_dir)
     images = np.asarray(images, dtype=np.float32)
@@ -155,5 +163,7 @@ def verify_export(export_dir: str | Path, images: np.ndarray, reference_logits: 
     step = float(manifest["output"]["scale"])
     compared = separated(reference_logits, step)
     argmax = reference_logits.argmax(1)
-    results = tuple(measure_core(export_dir, core, x, expected, class_order, argmax, compared, opt) for core in cores)
+    flavour = None if flavour_logits is None else np.rint(np.asarray(flavour_logits, dtype=np.float64) / step)
+    results = tuple(measure_core(export_dir, core, x, expected, class_order, argmax, compared, opt, flavour)
+                    for core in cores)  # fmt: skip
     return VerifyResult(export_dir, opt, len(images), step, prediction or Prediction(), results)

@@ -46,10 +46,14 @@ def test_verify_measures_a_finished_run_on_a_core_beside_its_costs(tiny_cfg, cap
     assert list(v["cores"]) == ["m7"] and v["inputs"] == 3 and v["flavour"] == "cmsis-nn"
     assert core["bit_exact"] and core["outputs_equal"] == core["outputs_total"] == 3 * 4  # synthetic: 4 classes
     assert core["argmax_agree"] == core["argmax_compared"]
+    assert core["flavour_equal"] == core["outputs_total"]  # the run's network computing the flavour's arithmetic
     assert core["flash_model_bytes"] == v["predicted"]["memory"] == metrics["costs"]["memory"]
     assert core["static_ram_bytes"] == v["predicted"]["peak_activation_ram"] == metrics["costs"]["peak_activation_ram"]
     assert len(core["instructions"]) == 3 and core["instructions"][0] > 0 < core["stack_bytes"]
     assert set(core["per_layer"]) == set(load_arch(run_dir / "arch.json").weight_bits)
+    latency = v["predicted"]["latency"]["m7"]
+    assert latency["target"] == "stm32h7" and set(latency["per_layer"]) == set(core["per_layer"])
+    assert latency["total"] == pytest.approx(metrics["costs"]["latency_cortexm"], rel=0.05)  # fresh supernet's plan
     assert f"{metrics['costs']['memory']:,.0f} = {metrics['costs']['memory']:,.0f}" in out
     assert "instructions per inference, by layer" in out and str(run_dir / "verify.json") in out
 
