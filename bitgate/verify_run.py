@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 import cost_models
@@ -25,8 +26,9 @@ from search.config import ConfigError, SearchConfig
 from search.model_file import load_arch, load_model
 from search.pricing import layer_choices
 from search.run import load_data, load_run_config, run_target
-from search.rundir import atomic_write_json
+from search.rundir import RunFileError, atomic_write_json
 from supernet import Architecture, to_supernet
+from supernet.graph import UnsupportedModelError
 from targets import get_target, target_names
 from targets.target import Target
 from zoo import create_model
@@ -52,7 +54,10 @@ def check_run(run_dir: Path) -> tuple[SearchConfig, dict[str, Any], Target]:
     metrics_path = run_dir / "metrics.json"
     if not (run_dir / "model.pt").exists() or not metrics_path.exists():
         raise ConfigError(f"{run_dir} has not finished (no model.pt / metrics.json): resume it with --resume")
-    metrics = json.loads(metrics_path.read_text())
+    try:
+        metrics = json.loads(metrics_path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RunFileError(f"{metrics_path} is not valid JSON ({exc})") from None
     target = run_target(cfg)
     if target.family != "cortex-m":
         raise ConfigError(f"{run_dir} was searched for {target.name!r} (family {target.family!r}): verify runs "
@@ -138,18 +143,27 @@ def verify_run(run_dir: Path, cores: str = "all", inputs: int = 16, opt: str = "
     run_dir = Path(run_dir)
     cfg, metrics, target = check_run(run_dir)
     check_tools()
-    export_run(run_dir, "c", flavour=FLAVOUR)  # RUN/export/cmsis-nn, calibrated as `bitgate export` does
-    data = load_data(cfg)
-    x = data.test.batch(slice(0, inputs))[0]
+    data = load_data(cfg)  # a missing data set, model.pt or arch.json: one line, still nothing written
     model = load_model(run_dir)
+    arch = load_arch(run_dir / "arch.json")
+    export_run(run_dir, "c", flavour=FLAVOUR)  # RUN/export/cmsis-nn, calibrated as `bitgate export` does
+    x = data.test.batch(slice(0, inputs))[0]
     calibration = data.train.batch(slice(0, CALIBRATION_SAMPLES))[0]  # as export_run calibrates
     with torch.no_grad():
         logits = model(x).double().numpy()
-        flavour = cmsis_network(model, calibration)(x).double().numpy()
-    arch = load_arch(run_dir / "arch.json")
     prediction = predict(cfg, metrics, target, arch, calibration, data.num_classes, names)
-    result = verify_export(run_dir / "export" / FLAVOUR, x.numpy(), logits, names, opt, prediction, flavour)
+    result = verify_export(run_dir / "export" / FLAVOUR, x.numpy(), logits, names, opt, prediction,
+                           flavour_logits(model, calibration, x))  # fmt: skip
     path = run_dir / "verify.json"
-    atomic_write_json(path, {"run": run_dir.name, "target": target.name, "model": cfg.model, **result.to_dict(),
-                             "test_inputs": int(len(x))})  # fmt: skip
+    atomic_write_json(path, {"run": run_dir.name, "target": target.name, "model": cfg.model, **result.to_dict()})
     return result, path
+
+
+def flavour_logits(model: torch.nn.Module, calibration: torch.Tensor, x: torch.Tensor) -> np.ndarray | None:
+    """The run's network computing the cmsis-nn kernels' arithmetic on x (None for ops it does not emulate)."""
+    try:
+        network = cmsis_network(model, calibration)
+    except UnsupportedModelError:
+        return None
+    with torch.no_grad():
+        return network(x).double().numpy()
