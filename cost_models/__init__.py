@@ -23,6 +23,7 @@ from cost_models.registry import (
     evaluate_all,
     for_family,
     get,
+    layer_terms,
     names,
     register,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "evaluate_all",
     "for_family",
     "get",
+    "layer_terms",
     "names",
     "register",
 ]

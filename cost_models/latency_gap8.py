@@ -77,14 +77,19 @@ def _cycles(s: Stacked) -> Tensor:
     return torch.where(linear > 0, ceil_ste(fin / 2) * cout4, cycles)
 
 
-@register("latency_gap8", unit="cycles", applies_to=for_family("gap8"))
-def latency_gap8(choices: Sequence[LayerChoice], target: Target) -> Tensor:
-    """Expected cluster cycles on GAP8; pruning saves cycles, sub-byte weights (almost) do not."""
+def gap8_terms(choices: Sequence[LayerChoice], target: Target) -> Tensor:
+    """Expected cluster cycles of every layer, shape (L,)."""
     overhead = param(target, "subbyte_overhead", 0.0)
     if not choices:
-        return zero(choices)
+        return zero(choices).new_zeros(0)
     s = stack(choices)
     refuse_unstorable(s, tuple(target.storage_bits), target.name)
     sub = (s.mass * s.column([0 < b < 8 for b in s.options])).sum(1)
     share = sub / s.kept_out.clamp(min=1e-12)
-    return (_cycles(s) * (1 + overhead * share)).sum()
+    return _cycles(s) * (1 + overhead * share)
+
+
+@register("latency_gap8", unit="cycles", applies_to=for_family("gap8"), terms=gap8_terms)
+def latency_gap8(choices: Sequence[LayerChoice], target: Target) -> Tensor:
+    """Expected cluster cycles on GAP8; pruning saves cycles, sub-byte weights (almost) do not."""
+    return gap8_terms(choices, target).sum()

@@ -40,12 +40,11 @@ def mac_per_cycle_lut(target: Target) -> dict[int, dict[int, float]]:
         raise ValueError(msg) from None
 
 
-@register("latency_mpic", unit="cycles", applies_to=for_family("mpic"))
-def latency_mpic(choices: Sequence[LayerChoice], target: Target) -> Tensor:
-    """Expected cycles on MPIC: MACs split by (activation bits, weight bits), each at its LUT throughput."""
+def mpic_terms(choices: Sequence[LayerChoice], target: Target) -> Tensor:
+    """Expected cycles of every layer, shape (L,)."""
     lut = mac_per_cycle_lut(target)
     if not choices:
-        return zero(choices)
+        return zero(choices).new_zeros(0)
     s = stack(choices)
     refuse_unstorable(s, tuple(target.storage_bits), target.name)
     acts, weights = s.geometry.act_options, s.options
@@ -59,4 +58,10 @@ def latency_mpic(choices: Sequence[LayerChoice], target: Target) -> Tensor:
     per_channel_macs = s.geometry.out_positions * s.weights_per_channel  # (L,)
     # p_a * macs_per_channel * n_w / LUT[a][w] for every layer, a and w (as one layer at a time computes it)
     terms = (s.act * per_channel_macs.unsqueeze(1)).unsqueeze(2) * s.mass.unsqueeze(1) / table * used
-    return terms.sum()
+    return terms.sum((1, 2))
+
+
+@register("latency_mpic", unit="cycles", applies_to=for_family("mpic"), terms=mpic_terms)
+def latency_mpic(choices: Sequence[LayerChoice], target: Target) -> Tensor:
+    """Expected cycles on MPIC: MACs split by (activation bits, weight bits), each at its LUT throughput."""
+    return mpic_terms(choices, target).sum()

@@ -131,11 +131,16 @@ def _cycles(s: Stacked, target: Target) -> Tensor:
     return cycles * s.column([b > 0 for b in s.options])  # 0-bit channels cost nothing
 
 
-@register("latency_ne16", unit="cycles", applies_to=for_family("ne16"))
-def latency_ne16(choices: Sequence[LayerChoice], target: Target) -> Tensor:
-    """Expected NE16 cycles: pruning and fewer weight bits both save cycles (8-bit activations)."""
+def ne16_terms(choices: Sequence[LayerChoice], target: Target) -> Tensor:
+    """Expected NE16 cycles of every layer, shape (L,)."""
     if not choices:
-        return zero(choices)
+        return zero(choices).new_zeros(0)
     s = stack(choices)
     refuse_unstorable(s, tuple(target.storage_bits), target.name)
-    return _cycles(s, target).sum()
+    return _cycles(s, target).sum(1)
+
+
+@register("latency_ne16", unit="cycles", applies_to=for_family("ne16"), terms=ne16_terms)
+def latency_ne16(choices: Sequence[LayerChoice], target: Target) -> Tensor:
+    """Expected NE16 cycles: pruning and fewer weight bits both save cycles (8-bit activations)."""
+    return ne16_terms(choices, target).sum()

@@ -25,22 +25,30 @@ def layer_macs(choice: LayerChoice) -> Tensor:
     return out_positions(choice) * weights_per_channel(choice) * kept_out(choice)
 
 
-@register("macs", unit="MACs")
-def macs(choices: Sequence[LayerChoice], target: Target) -> Tensor:
-    """Expected multiply-accumulates per inference."""
+def macs_terms(choices: Sequence[LayerChoice], target: Target) -> Tensor:
     if not choices:
-        return zero(choices)
+        return zero(choices).new_zeros(0)
     s = stack(choices)
-    return (s.geometry.out_positions * s.weights_per_channel * s.kept_out).sum()
+    return s.geometry.out_positions * s.weights_per_channel * s.kept_out
 
 
-@register("bitops", unit="bitops")
-def bitops(choices: Sequence[LayerChoice], target: Target) -> Tensor:
-    """Expected MACs weighted by weight bits times input activation bits (compute bits, not storage)."""
+def bitops_terms(choices: Sequence[LayerChoice], target: Target) -> Tensor:
     if not choices:
-        return zero(choices)
+        return zero(choices).new_zeros(0)
     s = stack(choices)
     refuse_unstorable(s, tuple(target.storage_bits), target.name)
     weight_bits = (s.mass * s.column(s.options)).sum(1)  # (L,) sum_b b * n_b
     per_channel_macs = s.geometry.out_positions * s.weights_per_channel
-    return (per_channel_macs * weight_bits * s.expected_act_bits()).sum()
+    return per_channel_macs * weight_bits * s.expected_act_bits()
+
+
+@register("macs", unit="MACs", terms=macs_terms)
+def macs(choices: Sequence[LayerChoice], target: Target) -> Tensor:
+    """Expected multiply-accumulates per inference."""
+    return macs_terms(choices, target).sum()
+
+
+@register("bitops", unit="bitops", terms=bitops_terms)
+def bitops(choices: Sequence[LayerChoice], target: Target) -> Tensor:
+    """Expected MACs weighted by weight bits times input activation bits (compute bits, not storage)."""
+    return bitops_terms(choices, target).sum()

@@ -3,7 +3,10 @@
 A cost model is a plain function `(choices, target) -> scalar tensor`, differentiable
 w.r.t. the probabilities in the LayerChoices and exact at one-hot probabilities.
 `applies_to` says on which targets a model is meaningful (a latency model only on its
-own device family), so `evaluate_all` can price an architecture on any target.
+own device family), so `evaluate_all` can price an architecture on any target. A cost that is a
+sum over layers may also give `terms`: the same function returning one entry per layer (the cost of
+that layer from its own record alone), so a change to a few layers is priced on those layers alone
+(the budget repair does, search/constraints/pricer.py).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class CostModel:
     fn: CostFn
     unit: str
     applies_to: Callable[[Target], bool] = _everywhere
+    terms: CostFn | None = None  # per-layer entries (shape (L,)) summing to fn; None: not a sum over layers
 
     def __call__(self, choices: Sequence[LayerChoice], target: Target) -> torch.Tensor:
         return self.fn(choices, target)
@@ -44,13 +48,15 @@ class CostModel:
 COST_MODELS: dict[str, CostModel] = {}
 
 
-def register(name: str, unit: str, applies_to: Callable[[Target], bool] | None = None) -> Callable[[CostFn], CostFn]:
-    """Decorator: register `fn` under `name`; `unit` is shown next to values ("bytes", "cycles")."""
+def register(name: str, unit: str, applies_to: Callable[[Target], bool] | None = None,
+             terms: CostFn | None = None) -> Callable[[CostFn], CostFn]:  # fmt: skip
+    """Decorator: register `fn` under `name`; `unit` is shown next to values ("bytes", "cycles"). `terms`:
+    the cost per layer, when `fn` is their sum (each entry depends on that layer's LayerChoice only)."""
 
     def deco(fn: CostFn) -> CostFn:
         if name in COST_MODELS:
             raise KeyError(f"cost model {name!r} already registered")
-        COST_MODELS[name] = CostModel(name, fn, unit, applies_to or _everywhere)
+        COST_MODELS[name] = CostModel(name, fn, unit, applies_to or _everywhere, terms)
         return fn
 
     return deco
@@ -80,13 +86,25 @@ def applicable(target: Target) -> list[str]:
 
 def evaluate(name: str, choices: Sequence[LayerChoice], target: Target) -> torch.Tensor:
     """Scalar cost `name` of `choices` on `target`; refuses a model built for another device family."""
+    return _applying(name, target)(choices, target)
+
+
+def _applying(name: str, target: Target) -> CostModel:
+    """The model `name`; refuses one built for another device family (one line)."""
     model = get(name)
     if not model.applies_to(target):
         raise ValueError(
             f"cost model {name!r} does not apply to target {target.name!r} (family {target.family!r}); "
             f"applicable: {', '.join(applicable(target))}"
         )
-    return model(choices, target)
+    return model
+
+
+def layer_terms(name: str, choices: Sequence[LayerChoice], target: Target) -> torch.Tensor | None:
+    """Cost `name` of each of `choices` alone, shape (len(choices),), or None if the model is not a sum over
+    layers (its value then depends on the network as a whole: a peak, glue ops of a deploy plan)."""
+    model = _applying(name, target)
+    return model.terms(choices, target) if model.terms is not None else None
 
 
 def evaluate_all(choices: Sequence[LayerChoice], target: Target) -> dict[str, float]:

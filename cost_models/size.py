@@ -32,27 +32,35 @@ from targets.target import Target
 
 
 def _weight_bits(choices: Sequence[LayerChoice], target: Target, whole_bytes: bool) -> Tensor:
-    """Sum over layers and precision groups of n_b * wpc * storage(b) bits, each group rounded up to a
-    whole byte when `whole_bytes` (the packed arrays the exporter writes). One batched computation."""
+    """Per layer, the sum over precision groups of n_b * wpc * storage(b) bits, each group rounded up to a
+    whole byte when `whole_bytes` (the packed arrays the exporter writes), shape (L,). One batched computation."""
     if not choices:
-        return zero(choices)
+        return zero(choices).new_zeros(0)
     s = stack(choices)
     refuse_unstorable(s, tuple(target.storage_bits), target.name)
     storage = s.column([target.storage(b) if b in target.storage_bits or b == 0 else 0 for b in s.options])
     group = s.mass * s.weights_per_channel.unsqueeze(1) * storage  # (L, O) bits
-    return (ceil_ste(group / 8) * 8 if whole_bytes else group).sum()
+    return (ceil_ste(group / 8) * 8 if whole_bytes else group).sum(1)
 
 
-@register("size", unit="bytes")
-def size(choices: Sequence[LayerChoice], target: Target) -> Tensor:
-    """Bytes of packed weights (see module docstring for the exact format)."""
+def size_terms(choices: Sequence[LayerChoice], target: Target) -> Tensor:
     return _weight_bits(choices, target, whole_bytes=True) / 8
 
 
-@register("size_bits", unit="bits")
+def size_bits_terms(choices: Sequence[LayerChoice], target: Target) -> Tensor:
+    return _weight_bits(choices, target, whole_bytes=False)
+
+
+@register("size", unit="bytes", terms=size_terms)
+def size(choices: Sequence[LayerChoice], target: Target) -> Tensor:
+    """Bytes of packed weights (see module docstring for the exact format)."""
+    return size_terms(choices, target).sum()
+
+
+@register("size_bits", unit="bits", terms=size_bits_terms)
 def size_bits(choices: Sequence[LayerChoice], target: Target) -> Tensor:
     """Seed 001's size: sum_layers wpc_eff * sum_c sum_b storage(b) * theta[b, c], no byte rounding."""
-    return _weight_bits(choices, target, whole_bytes=False)
+    return size_bits_terms(choices, target).sum()
 
 
 def metadata_bytes_per_channel(target: Target) -> float:
@@ -60,10 +68,14 @@ def metadata_bytes_per_channel(target: Target) -> float:
     return float(target.deploy_flavour.metadata_bytes)
 
 
-@register("memory", unit="bytes")
+def memory_terms(choices: Sequence[LayerChoice], target: Target) -> Tensor:
+    weights = size_terms(choices, target)
+    if not choices:
+        return weights
+    return weights + stack(choices).kept_out * metadata_bytes_per_channel(target)
+
+
+@register("memory", unit="bytes", terms=memory_terms)
 def memory(choices: Sequence[LayerChoice], target: Target) -> Tensor:
     """Packed weights + per-kept-channel bias and requantization parameters, in bytes."""
-    total = size(choices, target)
-    if not choices:
-        return total
-    return total + stack(choices).kept_out.sum() * metadata_bytes_per_channel(target)
+    return memory_terms(choices, target).sum()

@@ -40,15 +40,20 @@ def group_bytes(channels: Tensor, wpc: Tensor, nonzeros: Tensor, storage: Tensor
     return torch.minimum(dense, sparse)
 
 
-@register("size_sparse", unit="bytes")
-def size_sparse(choices: Sequence[LayerChoice], target: Target) -> Tensor:
-    """Bytes of packed weights, each precision group dense or bitmask + non-zeros, whichever is smaller."""
+def size_sparse_terms(choices: Sequence[LayerChoice], target: Target) -> Tensor:
+    """Bytes of every layer's packed weights, shape (L,)."""
     if not choices:
-        return zero(choices)
+        return zero(choices).new_zeros(0)
     s = stack(choices)
     refuse_unstorable(s, tuple(target.storage_bits), target.name)
     storage = s.column([target.storage(b) if b in target.storage_bits or b == 0 else 0 for b in s.options])
     wpc = s.weights_per_channel.unsqueeze(1)
     every = s.mass * wpc  # without counts every weight counts as non-zero
     nnz = every if s.nonzero_mass is None else torch.where(s.has_nonzeros.unsqueeze(1), s.nonzero_mass, every)
-    return group_bytes(s.mass, wpc, nnz, storage).sum()  # the 0-bit option: storage 0, so its dense bytes 0
+    return group_bytes(s.mass, wpc, nnz, storage).sum(1)  # the 0-bit option: storage 0, so its dense bytes 0
+
+
+@register("size_sparse", unit="bytes", terms=size_sparse_terms)
+def size_sparse(choices: Sequence[LayerChoice], target: Target) -> Tensor:
+    """Bytes of packed weights, each precision group dense or bitmask + non-zeros, whichever is smaller."""
+    return size_sparse_terms(choices, target).sum()

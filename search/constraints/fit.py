@@ -17,7 +17,7 @@ import torch
 
 from cost_models.fit import FLASH_COST, RAM_COST, check_fit, limits
 from search.constraints.limits import Limit
-from search.constraints.repair import MinKept, grow, repair
+from search.constraints.repair import MinKept, Progress, grow, repair
 from search.pricing import layer_choices
 from supernet import Architecture, Supernet
 from targets.target import Target
@@ -37,6 +37,7 @@ def repair_ram(net: Supernet, arch: Architecture, target: Target, ram_budget: fl
         if 0 in gates.options and gates.alpha.shape[1] > 1:
             groups.setdefault(id(gates), []).append(name)
     current = _ram(net, arch, target)
+    progress = Progress("RAM repair", RAM_COST, ram_budget)  # the planned peak is priced on the whole network
     while current > ram_budget:
         best = None
         for layers in groups.values():
@@ -58,6 +59,7 @@ def repair_ram(net: Supernet, arch: Architecture, target: Target, ram_budget: fl
                              f"activation RAM is {current:g} B")  # fmt: skip
         _, arch, saving = best
         current -= saving
+        progress.step(current)
     return replace(arch, meta={**arch.meta, "repaired_to_ram": ram_budget})
 
 

@@ -7,86 +7,120 @@ argmax of the gates can overshoot a budget that the search approached, or stop w
   channel back) where the search wanted it most (largest logit gap), while the result still fits.
 Neither goes below the minimum of kept channels per group (`min_kept`), nor above the options the
 gates allow. Channels of one residual group move together (they share gates).
+
+Each step compares every group's best move by its cost change. The changes come from
+search/constraints/pricer.py: for a cost that is a sum over layers, priced on the layers a move touches
+and kept per group until a move touches one of them (MobileNetV2 from 2.4 MB to 1 MB: thousands of steps
+in seconds, not minutes), else on the whole network per candidate. The result's cost is priced once on
+the whole network at the end: that exact figure is the one checked against the budget.
 """
 
 from __future__ import annotations
 
+import logging
+import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-import torch
-
-import cost_models
-from search.pricing import layer_choices
-from supernet import Architecture, ChannelGates, Supernet
+from search.constraints.moves import GroupMoves
+from search.constraints.pricer import Layout, Priced, moved, price, pricer
+from supernet import Architecture, Supernet
 from targets.target import Target
 
 MinKept = Callable[[int], int]
+PROGRESS_AFTER_S, PROGRESS_EVERY_S = 3.0, 5.0
+log = logging.getLogger("bitgate")
 
 
-def _cost(net: Supernet, arch: Architecture, cost: str, target: Target) -> float:
-    with torch.no_grad():
-        return float(cost_models.evaluate(cost, layer_choices(net, arch), target))
+class Progress:
+    """One log line every few seconds while a repair runs longer than a few seconds."""
+
+    def __init__(self, what: str, cost: str, budget: float) -> None:
+        self.what, self.cost, self.budget = what, cost, budget
+        self.t0 = self.last = time.perf_counter()
+        self.steps = 0
+
+    def step(self, total: float) -> None:
+        self.steps += 1
+        now = time.perf_counter()
+        if now - self.t0 > PROGRESS_AFTER_S and now - self.last > PROGRESS_EVERY_S:
+            self.last = now
+            log.info("%s: %s %s towards %s after %s moves, %.0f s", self.what, self.cost, f"{total:,.0f}",
+                     f"{self.budget:,.0f}", f"{self.steps:,}", now - self.t0)  # fmt: skip
 
 
-def _groups(net: Supernet) -> list[list[str]]:
-    by_gates: dict[int, list[str]] = {}
-    for name in net.layer_names:
-        by_gates.setdefault(id(net.layer(name).gates), []).append(name)
-    return list(by_gates.values())
-
-
-def _move(arch: Architecture, layers: list[str], channels: list[int], bits: int) -> Architecture:
-    new = list(arch.weight_bits[layers[0]])
-    for c in channels:
-        new[c] = bits
-    return replace(arch, weight_bits={**arch.weight_bits, **{n: tuple(new) for n in layers}})
-
-
-def _moves(gates: ChannelGates, bits: tuple[int, ...], direction: int, min_kept: int) -> list[tuple[float, int, int]]:
-    """(logit gap, channel, new bits) of every one-step move; gap = alpha[new] - alpha[current]."""
-    alpha = gates.logits().detach()
-    allowed = gates.allowed
-    kept = sum(b > 0 for b in bits)
+def _groups(net: Supernet, layout: Layout, arch: Architecture, direction: int, min_kept: MinKept) -> list[GroupMoves]:
     out = []
-    for c, b in enumerate(bits):
-        col = c if alpha.shape[1] > 1 else 0
-        i = gates.options.index(b) if b in gates.options else 0
-        j = i + direction
-        while 0 <= j < len(gates.options) and not bool(allowed[j, col]):  # skip masked options
-            j += direction
-        if not 0 <= j < len(gates.options):
-            continue
-        if gates.options[j] == 0 and kept <= min_kept:
-            continue
-        out.append((float(alpha[j, col] - alpha[i, col]), c, gates.options[j]))
+    for k, layers in enumerate(layout.groups):
+        bits = list(arch.weight_bits[layers[0]])
+        out.append(GroupMoves(k, net.layer(layers[0]).gates, bits, direction, min_kept(len(bits))))
     return out
+
+
+def _result(arch: Architecture, layout: Layout, groups: list[GroupMoves], moved_groups: set[int]) -> Architecture:
+    weight_bits = dict(arch.weight_bits)
+    for k in moved_groups:
+        weight_bits.update(dict.fromkeys(layout.groups[k], tuple(groups[k].bits)))
+    return replace(arch, weight_bits=weight_bits)
+
+
+def _stale(cached: dict[int, tuple[float, Priced] | None], touched: dict[int, set[int] | None],
+           group: int, layers: set[int] | None) -> None:  # fmt: skip
+    """Forget the moved group's candidate and every candidate whose pricing read a layer the move changed."""
+    for k in list(cached):
+        if k == group or layers is None or touched.get(k) is None or touched[k] & layers:
+            cached.pop(k)
 
 
 def repair(net: Supernet, arch: Architecture, cost: str, target: Target, budget: float,
            min_kept: MinKept = lambda channels: 1) -> Architecture:  # fmt: skip
     """Cheapest-regret greedy descent; raises ValueError if even the smallest architecture is over budget."""
-    current = _cost(net, arch, cost, target)
-    while current > budget:
-        best = None
-        for layers in _groups(net):
-            gates = net.layer(layers[0]).gates
-            bits = arch.weight_bits[layers[0]]
-            moves = _moves(gates, bits, -1, min_kept(len(bits)))
-            if not moves:
-                continue
-            gap, c, lower = max(moves)  # the lowering the gates regret least
-            channels = [c] if gates.channels > 1 else list(range(len(bits)))
-            trial = _move(arch, layers, channels, lower)
-            saving = current - _cost(net, trial, cost, target)
-            score = -gap / saving if saving > 0 else float("inf")
-            if best is None or score < best[0]:
-                best = (score, trial, saving)
-        if best is None:
-            raise ValueError(f"budget {budget:g} cannot be met: the smallest reachable {cost} is {current:g}")
-        _, arch, saving = best
-        current -= saving
+    layout = Layout(net)
+    total = price(net, arch, cost, target)
+    moved_groups: set[int] = set()
+    while total > budget:  # once, unless the incremental total drifted from the exact one (float costs)
+        arch = _shrink(net, layout, arch, cost, target, budget, min_kept, moved_groups)
+        total = price(net, arch, cost, target)
     return replace(arch, meta={**arch.meta, "repaired_to_budget": budget})
+
+
+def _shrink(net: Supernet, layout: Layout, arch: Architecture, cost: str, target: Target, budget: float,
+            min_kept: MinKept, moved_groups: set[int]) -> Architecture:  # fmt: skip
+    pr = pricer(net, layout, arch, cost, target)
+    groups = _groups(net, layout, arch, -1, min_kept)
+    cached: dict[int, tuple[float, Priced] | None] = {}
+    touched: dict[int, set[int] | None] = {}
+    progress = Progress("repair", cost, budget)
+    while pr.total > budget:
+        fresh = [(k, best) for k in range(len(groups)) if k not in cached for best in [groups[k].best()]]
+        for k, best in fresh:
+            if best is None:
+                cached[k] = None
+        todo = [(k, gap, move) for k, best in fresh if best is not None for gap, move in [best]]
+        priced = pr.price([(move, tuple(groups[k].bits)) for k, _, move in todo])  # one batched call
+        for (k, gap, _), p in zip(todo, priced, strict=True):
+            cached[k] = (gap, p)
+            touched[k] = set(p.records) if p.records is not None else None
+        best = None
+        for k in range(len(groups)):  # the lowering regretted least per unit of cost saved; ties: the first group
+            if cached[k] is None:
+                continue
+            gap, p = cached[k]
+            saving = -p.delta
+            score = -gap / saving if saving > 0 else math.inf
+            if best is None or score < best[0]:
+                best = (score, k)
+        if best is None:
+            raise ValueError(f"budget {budget:g} cannot be met: the smallest reachable {cost} is {pr.total:g}")
+        k = best[1]
+        _, p = cached[k]
+        pr.apply(p)
+        groups[k].taken()
+        moved_groups.add(k)
+        _stale(cached, touched, k, touched[k])
+        progress.step(pr.total)
+    return _result(arch, layout, groups, moved_groups)
 
 
 def grow(net: Supernet, arch: Architecture, cost: str, target: Target, budget: float,
@@ -97,32 +131,64 @@ def grow(net: Supernet, arch: Architecture, cost: str, target: Target, budget: f
     would overshoot is skipped for a smaller one, so the result fills the budget as far as single
     steps allow (it never exceeds it). `also`: other (cost, limit) pairs every move must keep
     (e.g. the RAM limit while filling a Flash budget)."""
-    current = _cost(net, arch, cost, target)
-    if current > budget or any(_cost(net, arch, c, target) > b for c, b in also):
+    layout = Layout(net)
+    main = pricer(net, layout, arch, cost, target)
+    others = [(pricer(net, layout, arch, c, target), b) for c, b in also]
+    if main.total > budget or any(o.total > b for o, b in others):
         return arch
-    start = current
-    blocked: set[tuple[int, int, int]] = set()  # (group, channel, bits) that did not fit
+    start = main.total
+    groups = _groups(net, layout, arch, +1, lambda channels: 0)
+    cached: dict[int, tuple[float, Priced] | None] = {}
+    touched: dict[int, set[int] | None] = {}
+    extra: dict[int, list[Priced]] = {}  # the candidate priced under each `also` cost
+    moved_groups: set[int] = set()
+    progress = Progress("grow", cost, budget)
+
+    def fits(p: Priced, ps: list[Priced]) -> bool:
+        return main.total + p.delta <= budget and all(
+            o.total + q.delta <= b for (o, b), q in zip(others, ps, strict=True))
+
+    def candidate(k: int) -> tuple[float, Priced] | None:
+        """The group's most wanted move that fits now; a move that does not is dropped for good."""
+        while True:
+            if k in cached:
+                if cached[k] is None or fits(cached[k][1], extra[k]):  # totals rose since it was priced
+                    return cached[k]
+                groups[k].drop()
+                cached.pop(k)
+            best = groups[k].best()
+            if best is None:
+                cached[k] = None
+                continue
+            gap, move = best
+            old = tuple(groups[k].bits)
+            p, ps = main.price([(move, old)])[0], [o.price([(move, old)])[0] for o, _ in others]
+            if not fits(p, ps):
+                groups[k].drop()
+                continue
+            cached[k], extra[k] = (gap, p), ps
+            layers = [p.records] + [q.records for q in ps]
+            touched[k] = None if any(r is None for r in layers) else set().union(*layers)
+
     while True:
         best = None
-        for g, layers in enumerate(_groups(net)):
-            gates = net.layer(layers[0]).gates
-            bits = arch.weight_bits[layers[0]]
-            for gap, c, higher in sorted(_moves(gates, bits, +1, 0), reverse=True):
-                if (g, c, higher) in blocked:
-                    continue
-                channels = [c] if gates.channels > 1 else list(range(len(bits)))
-                trial = _move(arch, layers, channels, higher)
-                added = _cost(net, trial, cost, target) - current
-                if current + added > budget or any(_cost(net, trial, c2, target) > b for c2, b in also):
-                    blocked.add((g, c, higher))
-                    continue
-                if best is None or gap > best[0]:
-                    best = (gap, trial, added)
-                break  # the group's most-wanted move that fits
+        for k in range(len(groups)):  # the most wanted move across groups; ties: the first group
+            c = candidate(k)
+            if c is not None and (best is None or c[0] > best[0]):
+                best = (c[0], k)
         if best is None:
             break
-        _, arch, added = best
-        current += added
-    if current == start:
+        k = best[1]
+        main.apply(cached[k][1])
+        for (o, _), q in zip(others, extra[k], strict=True):
+            o.apply(q)
+        groups[k].taken()
+        moved_groups.add(k)
+        _stale(cached, touched, k, touched[k])
+        progress.step(main.total)
+    if main.total == start:
         return arch
-    return replace(arch, meta={**arch.meta, "grown_to_budget": budget})
+    return replace(_result(arch, layout, groups, moved_groups), meta={**arch.meta, "grown_to_budget": budget})
+
+
+__all__ = ["MinKept", "grow", "moved", "repair"]
