@@ -101,3 +101,12 @@ def test_a_missing_toolchain_is_one_line_naming_the_packages(tiny_cfg, tmp_path,
     err = capsys.readouterr().err.strip()
     assert "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm" in err
     assert len(err.splitlines()) == 1 and _written(folder) == []
+
+
+def test_missing_cmsis_nn_sources_are_one_line(tiny_cfg, tmp_path, capsys, monkeypatch):
+    folder = _hand_run(tiny_cfg, tmp_path, target="stm32h7")
+    monkeypatch.setattr(verify_module, "find_toolchain", lambda: Toolchain("gcc", "nm", "size", True, "qemu", "cc"))
+    monkeypatch.setattr(verify_module, "find_cmsis_nn", lambda: None)
+    assert main(["verify", str(folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "CMSIS_NN_PATH" in err and len(err.splitlines()) == 1 and _written(folder) == []
