@@ -1,4 +1,4 @@
-"""`bitgate`: search, sweep, pareto, cost, targets, export, verify.
+"""`bitgate`: search, sweep, pareto, cost, targets, export, verify, calibrate.
 
 Exit codes: 0 done; 2 bad input or an unreadable run-folder file (one line on stderr, nothing
 trained); 3 training diverged (the last finite checkpoint is kept); 130 interrupted by Ctrl-C
@@ -27,6 +27,8 @@ EPILOG = """examples:
   bitgate pareto runs/sweep-* --cost size
   bitgate export runs/<run> --format all --target stm32h7
   bitgate verify runs/<run> --core all --inputs 32
+  bitgate calibrate --core m33 --out my_targets/
+  bitgate calibrate --import-log board.log --export runs/<run>/export/cmsis-nn --core m33 --target my_m33.toml
   bitgate show runs/sweep-*/03-*
   bitgate report runs/sweep-digits_cnn-stm32h7-seed0
 """
@@ -95,6 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
                    "m4, m7, m33 and m55)")  # fmt: skip
     p.add_argument("--inputs", type=int, default=16, help="test-set inputs to run on every core (default 16)")
     p.add_argument("--opt", default="O2", help="optimisation level of CMSIS-NN and model.c: O2 (default), O3 or Os")
+    p = sub.add_parser("calibrate", help="measure a Cortex-M core's latency table (a new device), or a board's "
+                       "cycles per instruction from its DWT log (--import-log)")  # fmt: skip
+    p.add_argument("--core", required=True, help="the emulated core: m4, m7, m33 or m55")
+    p.add_argument("--out", type=Path, help="folder for cortex-CORE.toml and the target file (the grid); "
+                   "the JSON of an --import-log (default: LOG.cpi.json)")  # fmt: skip
+    p.add_argument("--name", help="name of the target file written beside the table (default: my_CORE)")
+    p.add_argument("--networks", type=int, default=160, help="grid networks to measure (default 160, as built in)")
+    p.add_argument("--opt", default="O2", help="optimisation level of CMSIS-NN and model.c: O2 (default), O3 or Os")
+    p.add_argument("--import-log", type=Path, metavar="LOG", help="a board's output of the export's profiling "
+                   "firmware (bg-mark lines): fit cycles per instruction instead of measuring the grid")  # fmt: skip
+    p.add_argument("--export", type=Path, help="with --import-log: the cmsis-nn export the board ran")
+    p.add_argument("--target", type=Path, help="with --import-log: a target TOML whose cycles_per_instruction "
+                   "is set to the measured factor")  # fmt: skip
     p = sub.add_parser("show", help="draw a finished run's architecture: RUN_DIR/arch.png")
     p.add_argument("run_dir", type=Path)
     p = sub.add_parser("report", help="a self-contained HTML report of a sweep: SWEEP_DIR/report.html")

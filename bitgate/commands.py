@@ -213,6 +213,34 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if all(c.bit_exact for c in result.cores) else 1
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    import sys
+
+    from bitgate.calibrate_run import calibrate, import_board_log
+    from deploy.firmware import FirmwareError
+
+    try:
+        if args.import_log is not None:
+            if args.export is None:
+                raise ConfigError("--import-log needs --export: the cmsis-nn export whose firmware the board ran")
+            fit, path = import_board_log(args.import_log, args.export, args.core, args.target, args.out, args.opt)
+            print(f"{fit.core}: {fit.cycles:,.0f} cycles / {fit.instructions:,.0f} instructions per inference = "
+                  f"{fit.cpi:.3f} cycles per instruction ({fit.inferences} inferences)")  # fmt: skip
+            for kind, row in sorted(fit.per_kind.items(), key=lambda kv: -kv[1]["cycles"]):
+                print(f"  {kind:12s} {row['cycles']:>14,.0f} cycles {row['instructions']:>14,.0f} instructions "
+                      f"{row['cpi']:.3f}")  # fmt: skip
+            print(f"written: {path}" + (f"; {args.target} updated" if args.target else ""))
+            return 0
+        if args.out is None or args.export is not None or args.target is not None:
+            raise ConfigError("measure a core with --core CORE --out DIR (--export / --target go with --import-log)")
+        done = calibrate(args.core, args.out, args.name, args.networks, args.opt)
+    except FirmwareError as exc:  # a build that fails or a firmware that crashes is a finding, not bad input
+        print(f"bitgate calibrate: firmware error: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+        return 1
+    print(f"{done.calls} calls measured; latency table: {done.table}; target file: {done.target}")
+    return 0
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     from reports.arch_plot import show
 

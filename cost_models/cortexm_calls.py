@@ -5,8 +5,9 @@ a priced one (latency_cortexm reads the LayerSpec and the gate probabilities), s
 measurements prices exactly the quantities it was fitted on.
 
 Kinds (one row of coefficients each in a latency table):
-  conv_s8 / conv_s4        arm_convolve_s8 / _s4 (im2col; Linear layers: s8 only)
-  conv1x1_s8 / conv1x1_s4  arm_convolve_1x1_s8_fast / _s4_fast (1x1, stride 1; s4 Linear layers)
+  conv_s8 / conv_s4        arm_convolve_s8 / _s4 (im2col)
+  conv1x1_s8 / conv1x1_s4  arm_convolve_1x1_s8_fast / _s4_fast (1x1, stride 1)
+  fc_s8 / fc_s4            a Linear layer (1x1 on a one-pixel output): arm_convolve_s8 / _1x1_s4_fast
   conv1x1s_s8 / _s4        arm_convolve_1x1_s8 / _s4 (strided 1x1)
   dw3x3_s8, dwopt_s8       arm_depthwise_conv_wrapper_s8 running the 3x3 kernel (DSP) or `_opt`
   dw_s8, dw_s4             the generic depthwise kernels (dilated s8; every s4)
@@ -25,18 +26,22 @@ from torch import Tensor
 from cost_models.cmsis_kernels import depthwise_s8_path
 from cost_models.cortexm_features import Call
 
-CONV_KINDS = ("conv_s8", "conv_s4", "conv1x1_s8", "conv1x1_s4", "conv1x1s_s8", "conv1x1s_s4", "dw3x3_s8",
-              "dwopt_s8", "dw_s8", "dw_s4")  # fmt: skip
+CONV_KINDS = ("conv_s8", "conv_s4", "conv1x1_s8", "conv1x1_s4", "conv1x1s_s8", "conv1x1s_s4", "fc_s8", "fc_s4",
+              "dw3x3_s8", "dwopt_s8", "dw_s8", "dw_s4")  # fmt: skip
 GROUP_GLUE = ("scatter", "gather", "pad")
 NET_GLUE = ("add", "avgpool", "maxpool", "requant", "clamp", "affine", "concat")
 KINDS = (*CONV_KINDS, *GROUP_GLUE, *NET_GLUE, "network")
 PATHS = ("dsp", "mve")  # CMSIS-NN's code path on the core (plain C is not calibrated)
 
 
-def conv_kind(function: str, kernel: Sequence[int], pad: Sequence[int], dilation: Sequence[int], path: str) -> str:
+def conv_kind(function: str, kernel: Sequence[int], pad: Sequence[int], dilation: Sequence[int], path: str,
+              out_pixels: int) -> str:  # fmt: skip
     """The table kind of one call of `function` (cost_models/cmsis_kernels.py) on a core whose CMSIS-NN
-    build takes `path` ("dsp" or "mve")."""
+    build takes `path` ("dsp" or "mve"); a 1x1 kernel on a one-pixel output (a Linear layer) is a kind of its
+    own, since its kernels take their one-column paths."""
     s = function[-2:] if not function.endswith("_fast") else function[-7:-5]
+    if out_pixels == 1 and tuple(kernel) == (1, 1) and function in ("arm_convolve_s8", "arm_convolve_1x1_s4_fast"):
+        return f"fc_{s}"
     if function.startswith("arm_depthwise_conv_wrapper"):
         return {"3x3": "dw3x3", "opt": "dwopt", "generic": "dw"}[depthwise_s8_path(kernel, pad, dilation,
                                                                                       path == "mve")] + "_s8"

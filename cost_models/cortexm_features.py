@@ -19,7 +19,8 @@ Symbols of one call (P output pixels, n output channels of the call, c input cha
   (unpadded) taps summed over output pixels, R = valid kernel rows summed over output pixels, T,
   Ppad = pixels of an explicitly padded input,
   n, n2, no (n mod 2), n4, nr4 (n mod 4), nc4 = ceil(n/4), nc16 = ceil(n/16),
-  c, c4, cr4, cc16 = ceil(c/16), K = T*c (columns), K4, Kr4 (K mod 4), K16, K16r = floor((K mod 16) / 4)
+  c, co (c mod 2), c4, cr4, cc16 = ceil(c/16), K = T*c (columns), Ko (K mod 2: an s4 row starting mid-byte),
+  K4, Kr4 (K mod 4), K16, K16r = floor((K mod 16) / 4)
   (the 4-column steps after the 16-column ones), Kc16 = ceil(K/16),
   E = elements of a glue op's output, E4 = floor(E/4), Er4 = E mod 4, Ec16 = ceil(E/16), W = window
   (pooling taps), X = inputs of a concat; a glue op's c is its channels (E / P).
@@ -38,8 +39,8 @@ from cost_models.common import F64
 
 N_SYMBOLS = frozenset({"n", "n2", "no", "n4", "nr4", "nc4", "nc16"})
 SYMBOLS = frozenset({"P", "P2", "Po", "P4", "Pr4", "Ho", "Q2", "Qo", "Q4", "Qr4", "Pin", "V", "R", "T", "Ppad", "c",
-                     "c4", "cr4", "cc16", "K", "K4", "Kr4", "K16", "K16r", "Kc16", "E", "E4", "Er4", "Ec16", "W",
-                     "X"}) | N_SYMBOLS  # fmt: skip
+                     "co", "c4", "cr4", "cc16", "K", "Ko", "K4", "Kr4", "K16", "K16r", "Kc16", "E", "E4", "Er4", "Ec16",
+                     "W", "X"}) | N_SYMBOLS  # fmt: skip
 
 
 def floor_ste(x: Tensor) -> Tensor:

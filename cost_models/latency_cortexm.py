@@ -48,7 +48,11 @@ def target_table(target: Target) -> LatencyTable:
     path = target.params.get("latency_table")
     if not isinstance(path, str) or not path:
         raise ValueError(f"target {target.name!r}: params.latency_table (a latency table file) is required")
-    return load_table(Path(path))
+    table = load_table(Path(path))
+    core = target.params.get("core")
+    if core is not None and core != table.core:
+        raise ValueError(f"target {target.name!r}: params.core is {core!r} but {path} was measured on {table.core!r}")
+    return table
 
 
 def price(table: LatencyTable, kind: str, call: Call, presence: Tensor | float = 1.0) -> Tensor:
@@ -94,7 +98,7 @@ def layer_instructions(choice: LayerChoice, table: LatencyTable, target: Target)
         c = n if depthwise else in_features(choice)
         storage = 8 if bits > 4 else 4
         fn = conv_function(storage, depthwise, g["kernel"], g["stride"], g["pad"], g["dilation"], out_pixels)
-        kind = conv_kind(fn, g["kernel"], g["pad"], g["dilation"], table.path)
+        kind = conv_kind(fn, g["kernel"], g["pad"], g["dilation"], table.path, out_pixels)
         geo = {k: g[k] for k in ("in_hw", "out_hw", "kernel", "stride", "pad", "dilation")}
         call = conv_call(n, c, **geo)
         others = 1 - torch.prod(torch.stack([1 - present[j] for j, _ in groups if j != i] or [zero([choice])]))

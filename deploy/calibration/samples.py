@@ -54,7 +54,7 @@ def group_call(op: dict[str, Any], g: dict[str, Any], path: str, as_called: bool
     in_hw, pad = (ih, iw), tuple(op["pad"])
     if as_called and prepad(op, g):  # an explicitly padded copy of the input, read with padding 0
         in_hw, pad = padded_hw(op), (0, 0)
-    kind = conv_kind(g["kernel"], op["kernel"], pad, op["dilation"], path)
+    kind = conv_kind(g["kernel"], op["kernel"], pad, op["dilation"], path, oh * ow)
     c = count if op["depthwise"] else ic
     return kind, conv_call(count, c, in_hw, (oh, ow), op["kernel"], op["stride"], pad, op["dilation"])
 

@@ -128,7 +128,8 @@ SYMBOL_COUNTS = {
     "E4": lambda v: v["E"] // 4, "Er4": lambda v: v["E"] % 4, "Ec16": lambda v: -(-v["E"] // 16),
     "n": lambda v: v["n"], "n2": lambda v: v["n"] // 2, "no": lambda v: v["n"] % 2, "n4": lambda v: v["n"] // 4,
     "nr4": lambda v: v["n"] % 4, "nc4": lambda v: -(-v["n"] // 4), "nc16": lambda v: -(-v["n"] // 16),
-    "c": lambda v: v["c"], "c4": lambda v: v["c"] // 4, "cr4": lambda v: v["c"] % 4, "cc16": lambda v: -(-v["c"] // 16),
+    "c": lambda v: v["c"], "co": lambda v: v["c"] % 2, "Ko": lambda v: v["c"] * v["T"] % 2,
+    "c4": lambda v: v["c"] // 4, "cr4": lambda v: v["c"] % 4, "cc16": lambda v: -(-v["c"] // 16),
     "K": lambda v: v["c"] * v["T"], "K4": lambda v: v["c"] * v["T"] // 4, "Kr4": lambda v: v["c"] * v["T"] % 4,
     "K16": lambda v: v["c"] * v["T"] // 16, "K16r": lambda v: v["c"] * v["T"] % 16 // 4,
     "Kc16": lambda v: -(-v["c"] * v["T"] // 16),
@@ -159,8 +160,8 @@ def call(table, kind, v, present=1):
 def ref_cortexm(layers, t):
     """CHAIN on a Cortex-M table by hand: c1 3x3 / pad 1 (arm_convolve_*), dw 3x3 / stride 2 / pad 1 (wrapper:
     3x3 kernel on DSP cores, _opt on Helium; s4 generic, an odd s4 group padded explicitly to 9x9), pw 1x1 / stride
-    2 (arm_convolve_1x1_*), fc a Linear (s8 generic, s4 the 1x1 kernel); a group that is not the layer's only one
-    copies its output (scatter) and, depthwise, gathers its input; no glue and no bg_infer without a plan."""
+    2 (arm_convolve_1x1_*), fc a Linear (kinds fc_s8 / fc_s4); a group that is not the layer's only one copies
+    its output (scatter) and, depthwise, gathers its input; no glue and no bg_infer without a plan."""
     from cost_models.cortexm_table import load_table
 
     table = load_table(t.params["latency_table"])
@@ -178,7 +179,7 @@ def ref_cortexm(layers, t):
             taps, rows = valid_taps(ih, iw, oh, ow, k, stride, pad)
             v = {"n": n, "c": c, "P": oh * ow, "Ho": oh, "Wo": ow, "Pin": ih * iw, "T": k * k, "V": taps, "R": rows,
                  "Ppad": 81 if name == "dw" else ih * iw, "E": 0}  # fmt: skip
-            kind = {"c1": f"conv_{s}", "pw": f"conv1x1s_{s}", "fc": "conv_s8" if s == "s8" else "conv1x1_s4",
+            kind = {"c1": f"conv_{s}", "pw": f"conv1x1s_{s}", "fc": f"fc_{s}",
                     "dw": "dw_s4" if s == "s4" else ("dwopt_s8" if helium else "dw3x3_s8")}[name]  # fmt: skip
             others = len(groups) > 1
             if name == "dw" and s == "s4" and n % 2:  # read from a 9x9 copy of its input, padding 0
@@ -213,6 +214,9 @@ PAIRS = [(t, c) for t in target_names() for c in applicable(get_target(t))]
 
 def test_every_cost_model_has_a_reference():
     assert sorted(REFERENCES) == names()
+    from cost_models.cortexm_features import SYMBOLS
+
+    assert set(SYMBOL_COUNTS) == SYMBOLS  # a new loop symbol needs its hand count here
 
 
 @pytest.mark.parametrize("target_name,cost_name", PAIRS)

@@ -39,9 +39,9 @@ cycles_per_instruction = 2.0
 """
 LATENCY_TOML = """core = "m4"
 path = "dsp"
-[kinds.conv_s8]
+[kinds.fc_s8]
 "n*K" = 1
-[kinds.conv1x1_s4]
+[kinds.fc_s4]
 "n*K" = 2
 """
 
@@ -132,7 +132,7 @@ def test_toml_device_in_tmp_path_registers_and_is_priced(tmp_path):
     assert "myboard" in target_names() and target.family == "cortex-m"
     choice = linear_choice([8, 8, 4, 0])  # 8 inputs: 2*8 B at 8 bits + 8*4/8 B at 4 bits, 3 kept channels
     assert evaluate("memory", [choice], target).item() == 16 + 4 + 3 * 9
-    # a Linear layer: s8 group (2 channels) on arm_convolve_s8, s4 group (1) on the 1x1 kernel, 8 columns each
+    # a Linear layer: s8 group (2 channels, arm_convolve_s8), s4 group (1, the 1x1 kernel), 8 columns each
     assert evaluate("latency_cortexm", [choice], target).item() == 2.0 * (1 * 2 * 8 + 2 * 1 * 8)
     with pytest.raises(ValueError, match="already registered"):
         register_target(Target(**kwargs(name="myboard")))  # a different target under the same name
