@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
 
@@ -44,6 +45,13 @@ def _launch_ddp(args: argparse.Namespace) -> int:
 
     if args.ddp < 1:
         raise ConfigError(f"--ddp must be a number of processes >= 1, got {args.ddp}")
+    from search import ddp
+
+    device = parse_overrides(args.set).get("device")
+    saved = Path(args.resume) / "config.json" if args.resume is not None else args.config
+    if device is None and saved is not None and Path(saved).is_file():
+        device = read_toml(saved).get("device")
+    ddp.check_ranks(args.ddp, str(device or "auto"))  # one line, before any process starts
     argv = [a for k, v in (("--config", args.config), ("--resume", args.resume)) if v is not None for a in (k, str(v))]
     argv += [a for item in args.set for a in ("--set", item)]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.ddp}",

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from search.config import ConfigError
+from supernet.layers import ActQuant
 from zoo.data import DataSplits, InMemoryDataset
 
 
@@ -44,14 +45,27 @@ def launched_by_torchrun() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def _on_gpus(device: str) -> bool:
+    """Does a `device` setting put each rank on a GPU of this machine (nccl), rather than the CPU (gloo)?"""
+    return (device in ("auto", "cuda") or device.startswith("cuda")) and torch.cuda.is_available()
+
+
+def check_ranks(processes: int, device: str) -> None:
+    """One line instead of a raw CUDA error: more GPU ranks than this machine has GPUs."""
+    if _on_gpus(device) and processes > torch.cuda.device_count():
+        raise ConfigError(f"--ddp {processes}: this machine has {torch.cuda.device_count()} CUDA device(s), one per "
+                          f"process; use --ddp {torch.cuda.device_count()} or device=cpu")  # fmt: skip
+
+
 def setup(device: str) -> None:
     """Join the process group torchrun describes (env://): nccl for CUDA devices, gloo otherwise."""
     if dist.is_initialized() or not launched_by_torchrun():
         return
-    cuda = device in ("auto", "cuda") or device.startswith("cuda")
-    cuda = cuda and torch.cuda.is_available()
+    cuda = _on_gpus(device)
     if cuda:
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))  # "auto"/"cuda" now mean this rank's GPU
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        check_ranks(max(local + 1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))), device)
+        torch.cuda.set_device(local)  # "auto"/"cuda" now mean this rank's GPU
     dist.init_process_group("nccl" if cuda else "gloo")
 
 
@@ -117,6 +131,19 @@ class _ClassForward(nn.Module):
         return type(self.inner).forward(self.inner, *args, **kwargs)
 
 
+# Buffers every rank sets alike between steps (search controls, fixed bits, channel routes): broadcasting them
+# at every forward would only bump their version counters, which makes the values derived from them
+# (supernet/derived.py) be rebuilt, and read on the host, at every step.
+CONTROL_BUFFERS = ("allowed", "reserved", "signed", "tau", "noise", "bits", "index")
+
+
+def needs_unused_parameters(module: nn.Module) -> bool:
+    """Does the module train a parameter its forward never uses (DDP must then look for it every step)?
+    Known case: the clip of a disabled activation quantizer. Every option of a gate and every weight
+    reach the loss, also with hard gates (straight-through), so a search needs no such traversal."""
+    return any(isinstance(m, ActQuant) and not m.enabled and m.clip.requires_grad for m in module.modules())
+
+
 @contextmanager
 def data_parallel(modules: Iterable[nn.Module], device: torch.device) -> Iterator[None]:
     """While a phase trains, calling one of `modules` runs DistributedDataParallel's forward.
@@ -124,15 +151,19 @@ def data_parallel(modules: Iterable[nn.Module], device: torch.device) -> Iterato
     The training loop keeps calling its module (`net(x)`), whose names, state_dict and submodules
     stay as they are: for the phase's duration the module's instance `forward` is a DDP wrapper
     of its class forward, removed when the phase ends (so copies made later, e.g. by
-    materialize, are plain modules). find_unused_parameters: hard gates leave options unused.
+    materialize, are plain modules). BatchNorm statistics are still broadcast every step, the
+    search controls (CONTROL_BUFFERS) are not.
     """
     patched = []
     if active():
         for m in modules:
             if any(p.requires_grad for p in m.parameters()) and "forward" not in m.__dict__:
                 ids = [device.index] if device.type == "cuda" else None
-                m.__dict__["forward"] = DistributedDataParallel(_ClassForward(m), device_ids=ids,
-                                                                find_unused_parameters=True)  # fmt: skip
+                wrapped = _ClassForward(m)
+                controls = [f"inner.{n}" for n, _ in m.named_buffers() if n.rpartition(".")[2] in CONTROL_BUFFERS]
+                DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(wrapped, controls)
+                unused = needs_unused_parameters(m)
+                m.__dict__["forward"] = DistributedDataParallel(wrapped, device_ids=ids, find_unused_parameters=unused)
                 patched.append(m)
     try:
         yield

@@ -19,6 +19,7 @@ from search.config import SearchConfig
 from search.context import RunContext
 from search.hardening import Hardening, hardened
 from search.penalty import CostPenalty
+from search.sync_bn import synced_batchnorms
 from supernet import Supernet
 from supernet.gates import TemperatureSchedule
 from zoo.data import InMemoryDataset, batches
@@ -128,7 +129,8 @@ def warmup(model: nn.Module, ctx: RunContext, phase: str = "warmup", epochs: int
     objects = {"model": model, "opt": opt, "sched": sched}
     if patience > 0:  # only then: older warm-up checkpoints (without it) still resume
         objects["best"] = best
-    with ctx.float_autocast():  # amp=bf16 only here: no quantizer rounds in the float network
+    # amp=bf16 only here: no quantizer rounds in the float network; BatchNorm over the global batch on GPUs
+    with ctx.float_autocast(), synced_batchnorms(model, ctx.device):
         ctx.phase(phase, epochs, objects, epoch, stop=lambda: 0 < patience <= best.since)
     if patience > 0 and ctx.cfg.select_best and best.weights:
         model.load_state_dict(best.weights)
