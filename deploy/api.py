@@ -11,8 +11,6 @@ target.flash_bytes, a warning names both numbers (and is kept in the report).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from deploy.files import write_atomic
 from deploy.graph import Graph, read_graph
 from deploy.grouping import reorder
 from deploy.integer import ActGrid, IntLayer, integer_layer
@@ -37,7 +36,6 @@ from targets.target import Target
 
 FORMATS = ("onnx", "c")
 FLAVOURS = tuple(FLAVOUR_RECORDS)
-FILE_MODE = 0o644  # exported files are data for others to read (mkstemp creates 0600)
 
 
 class FlashOverflowWarning(UserWarning):
@@ -95,18 +93,6 @@ def c_arrays(im: IntegerModel, target: Target) -> tuple[dict[str, Any], dict[str
     """(manifest, arrays) of the C export (see manifest.py)."""
     program, groups, class_order = reorder(build_program(im.graph, im.layers, im.output), im.graph)
     return build_manifest(program, groups, class_order, target, im.graph.input_shape)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _blob(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
@@ -200,7 +186,7 @@ def export(
         from deploy.onnx_model import build_onnx  # onnx is an optional dependency
 
         files["model.onnx"] = out / "model.onnx"
-        _write_atomic(files["model.onnx"], build_onnx(im.graph, im.layers, im.output).SerializeToString())
+        write_atomic(files["model.onnx"], build_onnx(im.graph, im.layers, im.output).SerializeToString())
     ram = None
     if "c" in chosen:
         source, head, ram = render_c(manifest, arrays)
@@ -213,7 +199,7 @@ def export(
                            ("model.json", json.dumps(manifest, indent=1).encode()),
                            ("model.h", head.encode()), ("model.c", source.encode())):  # fmt: skip
             files[name] = out / name
-            _write_atomic(files[name], data)
+            write_atomic(files[name], data)
     sparse_bytes = None
     if sparse:
         from deploy.sparse import encode
@@ -223,7 +209,7 @@ def export(
         for name, data in (("model_sparse.bin", _blob(s_manifest, s_arrays)),
                            ("model_sparse.json", json.dumps(s_manifest, indent=1).encode())):  # fmt: skip
             files[name] = out / name
-            _write_atomic(files[name], data)
+            write_atomic(files[name], data)
     sizes = manifest["bytes"]
     messages = []
     if tgt is not None and sizes["flash"] > tgt.flash_bytes:

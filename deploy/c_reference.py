@@ -14,7 +14,25 @@ from typing import Any
 import numpy as np
 
 from deploy.c_common import array_literal, header, ident, packed, ram_plan
-from deploy.c_header import _comment
+
+
+def array_notes(manifest: dict[str, Any]) -> dict[str, str]:
+    """The comment above each weight / metadata array of a reference model.c: its layer, group and channels."""
+    notes = {}
+    for op in manifest["ops"]:
+        if op["op"] != "layer":
+            continue
+        for g in op["precision_groups"]:
+            where = (
+                f"channels [{g['channels'][0]}, {g['channels'][1]})" if "channels" in g else f"channels {g['index']}"
+            )
+            notes[g["weights"]] = (
+                f"{op['name']}: {g['count']} x {op['weights_per_channel']} weights, {g['bits']}-bit in "
+                f"{g['storage_bits']}-bit fields, {where}"
+            )
+        for key in ("bias", "multiplier", "shift"):
+            notes[op[key]] = f"{op['name']}: {key} per output channel"
+    return notes
 
 _BASE = r"""
 /* a tensor: type 0 uint8, 1 int8, 2 int32, 3 packed unsigned, 4 packed signed (`bits`-bit fields,
@@ -257,7 +275,7 @@ def _op_lines(op: dict[str, Any], manifest: dict[str, Any], offsets: dict[int, i
 def render(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> tuple[str, str, dict[str, int]]:
     """(model.c, model.h, RAM figures) of a reference manifest."""
     plan = ram_plan(manifest, input_in_arena=True)
-    notes = _comment(manifest)
+    notes = array_notes(manifest)
     data = [array_literal(f"bg_{name}", a, notes.get(name, name)) for name, a in arrays.items()]
     extra: list[str] = []
     body = []
