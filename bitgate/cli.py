@@ -1,8 +1,9 @@
 """`bitgate`: search, sweep, pareto, cost, targets, export, verify, calibrate.
 
 Exit codes: 0 done; 2 bad input or an unreadable run-folder file (one line on stderr, nothing
-trained); 3 training diverged (the last finite checkpoint is kept); 130 interrupted by Ctrl-C
-(after the last checkpoint is safe). Progress goes through the "bitgate" logger to stdout.
+written); 3 training diverged (the last finite checkpoint is kept); 130 interrupted by Ctrl-C
+(after the last checkpoint is safe); 1 an unexpected failure (one line giving the log file that
+holds its traceback: bitgate/boundary.py). Progress goes through the "bitgate" logger to stdout.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import logging
 import sys
 from pathlib import Path
 
-from search.config import ConfigError
-from search.errors import TrainingDiverged
+from bitgate.boundary import run_command
+from bitgate.hints import OneLineParser
 
 EPILOG = """examples:
   bitgate targets
@@ -42,7 +43,7 @@ def _config_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="bitgate",
         description="Hardware-aware joint pruning and per-channel mixed-precision search for microcontrollers.",
         epilog=EPILOG,
@@ -154,28 +155,16 @@ def setup_logging() -> None:
     logger.propagate = False
 
 
-def _one_line(exc: BaseException) -> str:
-    msg = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-    return msg.strip().splitlines()[0] if msg.strip() else type(exc).__name__
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
-    try:
+
+    def command() -> int:
         from bitgate import commands  # heavy imports (torch) only after argument parsing
 
         return getattr(commands, f"cmd_{args.command}")(args)
-    except KeyboardInterrupt as exc:
-        hint = getattr(exc, "resume_command", None)
-        print(f"bitgate {args.command}: interrupted" + (f"; resume with {hint}" if hint else ""), file=sys.stderr)
-        return 130
-    except TrainingDiverged as exc:
-        print(f"bitgate {args.command}: error: {_one_line(exc)}", file=sys.stderr)
-        return 3
-    except (ConfigError, ValueError, KeyError, FileNotFoundError, NotADirectoryError, PermissionError) as exc:
-        print(f"bitgate {args.command}: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
+
+    return run_command(args.command, command)
 
 
 if __name__ == "__main__":

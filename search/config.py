@@ -17,7 +17,7 @@ from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from search.config_schema import SCHEMA, migrate
-from search.errors import ConfigError
+from search.errors import ConfigError, did_you_mean
 from targets.flavour import FLAVOURS
 
 SAMPLING = ("soft", "gumbel", "hard", "hard-gumbel")
@@ -166,7 +166,8 @@ class SearchConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(f"unknown config key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
+            hint = did_you_mean(unknown[0], known) or f"; known keys: {', '.join(sorted(known))}"
+            raise ConfigError(f"unknown config key {unknown[0]!r}{hint}")
         hints = get_type_hints(cls)
         return cls(**{k: _coerce(k, v, hints[k]) for k, v in data.items()})
 

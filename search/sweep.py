@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from search.config import ConfigError, SearchConfig, parse_quantity
+from search.errors import did_you_mean
 from search.methods import method_names, method_spec
 from search.path import path_points
 from search.ray_sweep import RayExecutor
@@ -52,7 +53,8 @@ class SweepConfig:
             if knob is not None and not knob:
                 raise ConfigError("sweep.vary: name the option, e.g. method_options.t_margin=0.02,0.05")
             if knob is None and self.vary not in VARIABLE_FIELDS:
-                raise ConfigError(f"sweep.vary: cannot vary {self.vary!r}; use method_options.<knob> or one of "
+                raise ConfigError(f"sweep.vary: cannot vary {self.vary!r}{did_you_mean(self.vary, VARIABLE_FIELDS)}; "
+                                  "use method_options.<knob> or one of "
                                   f"{', '.join(VARIABLE_FIELDS)}")  # fmt: skip
             if not self.values or not all(math.isfinite(v) for v in self.values):
                 raise ConfigError(f"sweep.vary {self.vary}: give finite values, e.g. {self.vary}=0.02,0.05,0.1")
@@ -75,7 +77,8 @@ class SweepConfig:
         known = {"methods", "strengths", "budgets", "uniform_bits", "name", "vary", "values"}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(f"unknown sweep key {unknown[0]!r}; known: {', '.join(sorted(known))}")
+            hint = did_you_mean(unknown[0], known)
+            raise ConfigError(f"unknown sweep key {unknown[0]!r}" + (hint or f"; known: {', '.join(sorted(known))}"))
 
         def seq(key: str, conv) -> tuple:
             v = data.get(key)

@@ -24,6 +24,7 @@ from types import UnionType
 from typing import Any, Literal, Self, Union, get_args, get_origin, get_type_hints
 
 from search.config import ConfigError, SearchConfig
+from search.errors import did_you_mean
 
 
 def require(ok: bool, what: str, value: Any) -> None:
@@ -51,7 +52,9 @@ class MethodOptions:
         for key, value in pairs:
             if key not in hints:
                 names = ", ".join(known) if known else "none"
-                raise ConfigError(f"method_options.{key}: method {method} has no such option; its options: {names}")
+                hint = did_you_mean(key, known)
+                raise ConfigError(f"method_options.{key}: method {method} has no such option{hint}; "
+                                  f"its options: {names}")
             values[key] = _coerce(key, value, hints[key])
         return cls(**values)
 

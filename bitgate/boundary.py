@@ -1,0 +1,117 @@
+"""The CLI's exception boundary: every way a command can end becomes an exit code and at most one line.
+
+0 done; 2 bad input (ConfigError and the other refusals below: one line, nothing written);
+3 training diverged; 130 interrupted; 1 anything unexpected. An unexpected exception is a bug, not
+the user's fault, so its traceback is kept, but in a log file (the run folder's `error.log` when
+the failure happened inside one, else a temporary file) whose path the one line gives: a traceback
+on the terminal tells a user nothing they can act on, and a lost one tells the developer nothing.
+Python warnings raised inside a command are shown as `bitgate: warning: ...` lines, once each.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+import traceback
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from search.errors import ConfigError, TrainingDiverged
+
+# Exceptions that mean "the input is wrong" and carry a message a user can act on. ConfigError is
+# bitgate's own; the others are raised by loaders and registries with one-line messages (unknown
+# model, missing data folder, a weights file that does not fit, a file that is not there).
+BAD_INPUT: tuple[type[BaseException], ...] = (ConfigError, ValueError, FileNotFoundError, NotADirectoryError,
+                                               PermissionError, IsADirectoryError, FileExistsError)  # fmt: skip
+FOLDER_ATTR = "bitgate_folder"  # set on an exception by `blame(folder)`: where its error.log goes
+LOG_NAME = "error.log"
+_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def one_line(exc: BaseException | str) -> str:
+    """The first line of a message, without terminal escape codes or control characters."""
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    text = _ESCAPES.sub("", text).strip()
+    first = text.splitlines()[0].strip() if text else ""
+    return first or (type(exc).__name__ if isinstance(exc, BaseException) else "")
+
+
+@contextmanager
+def blame(folder: Path | str) -> Iterator[None]:
+    """Mark exceptions leaving this block as having happened in run (or sweep) folder `folder`, so the
+    boundary writes their traceback there. The innermost folder wins (a sweep's point over the sweep)."""
+    try:
+        yield
+    except Exception as exc:
+        if getattr(exc, FOLDER_ATTR, None) is None:
+            try:
+                setattr(exc, FOLDER_ATTR, Path(folder))
+            except AttributeError:  # an exception type with __slots__: the log goes to a temporary file
+                pass
+        raise
+
+
+def crash_log(exc: BaseException, command: str) -> Path:
+    """Write `exc`'s full traceback to the folder it happened in (else a temporary file); returns the path."""
+    text = f"bitgate {command}: {type(exc).__name__}\n" + "".join(traceback.format_exception(exc))
+    folder = getattr(exc, FOLDER_ATTR, None)
+    if folder is not None and Path(folder).is_dir():
+        try:
+            path = Path(folder) / LOG_NAME
+            with path.open("a") as f:
+                f.write(text + "\n")
+            return path
+        except OSError:
+            pass
+    fd, name = tempfile.mkstemp(prefix=f"bitgate-{command}-", suffix=".log")
+    with open(fd, "w") as f:
+        f.write(text)
+    return Path(name)
+
+
+def run_command(command: str, fn: Callable[[], int]) -> int:
+    """Run one CLI command and turn whatever it raises into an exit code and at most one stderr line."""
+    shown: set[str] = set()
+    try:
+        with _warnings_as_lines(shown):
+            return fn()
+    except KeyboardInterrupt as exc:
+        hint = getattr(exc, "resume_command", None)
+        print(f"bitgate {command}: interrupted" + (f"; resume with {hint}" if hint else ""), file=sys.stderr)
+        return 130
+    except TrainingDiverged as exc:
+        print(f"bitgate {command}: error: {one_line(exc)}", file=sys.stderr)
+        return 3
+    except BAD_INPUT as exc:
+        print(f"bitgate {command}: error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - the boundary: nothing unexpected leaves as a traceback
+        log = crash_log(exc, command)
+        print(f"bitgate {command}: internal error ({type(exc).__name__}: {one_line(exc)}); this is a bug: "
+              f"the full traceback is in {log}", file=sys.stderr)  # fmt: skip
+        return 1
+
+
+@contextmanager
+def _warnings_as_lines(shown: set[str]) -> Iterator[None]:
+    """Python warnings as 'bitgate: warning: ...' lines through the logger, each text once (not the
+    interpreter's two lines with a source excerpt)."""
+    import logging
+
+    log = logging.getLogger("bitgate")
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        text = one_line(str(message)).removeprefix("bitgate: ")
+        if text not in shown:
+            shown.add(text)
+            log.warning("%s", text)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)  # a library's notice to developers
+        warnings.showwarning = show
+        yield
