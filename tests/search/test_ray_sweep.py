@@ -49,12 +49,16 @@ class _Ref:
 class InProcessRay:
     """The Ray calls RayExecutor makes, run synchronously here; `wait` returns the LAST pending task first."""
 
-    def __init__(self) -> None:
+    def __init__(self, nodes: list[dict] | None = None) -> None:
         self.jobs: list[str] = []
         self.resources: list[dict] = []
+        self.node_resources = nodes if nodes is not None else [{"CPU": 4.0, "GPU": 1.0}]
 
     def is_initialized(self) -> bool:
         return True
+
+    def nodes(self) -> list[dict]:
+        return [{"Alive": True, "Resources": r} for r in self.node_resources]
 
     def remote(self, **resources):
         self.resources.append(resources)
@@ -65,7 +69,10 @@ class InProcessRay:
             class Task:
                 def remote(self, *args):
                     outer.jobs.append(args[0])
-                    return _Ref(fn(*[a.value if isinstance(a, _Ref) else a for a in args]))
+                    try:
+                        return _Ref(fn(*[a.value if isinstance(a, _Ref) else a for a in args]))
+                    except Exception as exc:  # as Ray does: the error comes out of get()
+                        return _Ref(exc)
 
             return Task()
 
@@ -75,6 +82,8 @@ class InProcessRay:
         return _Ref(value)
 
     def get(self, ref):
+        if isinstance(ref.value, Exception):
+            raise ref.value
         return ref.value
 
     def wait(self, refs, num_returns=1):
@@ -95,7 +104,7 @@ def test_executor_plumbing_matches_local_sweep_and_resumes(tiny, monkeypatch):
     remote, results = sweep(tiny, SweepConfig(strengths=(0.1, 3.0), name="ray"),
                             executor=RayExecutor(cpus_per_point=1, gpus_per_point=0.5))  # fmt: skip
     assert fake.jobs == ["warmup", "point", "point"]
-    assert fake.resources[0] == {"num_cpus": 1, "num_gpus": 0.5, "max_retries": 0}
+    assert fake.resources[0] == {"num_cpus": 1, "num_gpus": 0.5, "max_retries": 2}
     assert [m["strength"] for m in results] == [0.1, 3.0]  # in point order although the last finished first
     _same_sweep(local, remote)
     finished, unfinished = _points(remote)
