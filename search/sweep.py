@@ -209,7 +209,17 @@ def sweep(
             log.warning("%s does not use strength: its %d points will be the same; vary its knob instead, e.g. "
                         "--vary method_options.%s=...", method.name, len(spec.strengths), method.knob)
     data = load_data(base)  # every point splits the same data the same way: decode it once
-    check_sweep(base, spec, points, data, resume, executor is not None)  # before anything is written
+    torch.manual_seed(base.seed)
+    model = create_model(base.model, data.num_classes, data.in_shape)
+    for p, _ in points:  # fail on a bad target/cost/method/bits/budget before training anything
+        p = p if executor is None else replace(p, device="cpu")  # Ray: the device is checked on its node
+        if method_spec(p.method).needs_path_search:
+            p = replace(p, from_search="<the sweep's path search>")
+        target, cost, _ = resolve(p)
+        check_settings(p, target, new_folder=resume is None)
+        check_paths(p, data)
+        with torch.random.fork_rng():
+            check_budget(p, model, data.in_shape, target, cost, p.min_kept)
     if executor is not None:
         executor.connect()  # an unreachable cluster or resources no node has: one line, and no folder written
     if resume is not None:
