@@ -110,18 +110,30 @@ def _latency(choices, target: Target) -> LatencyPrediction:
                              total=cycles, instructions=total, per_layer=per_layer)  # fmt: skip
 
 
-def predict(cfg: SearchConfig, metrics: dict[str, Any], target: Target, arch: Architecture,
+def _same_grids(net, model: torch.nn.Module) -> None:
+    """Give the supernet's activation quantizers the run's trained clips, so its deploy plan converts
+    between the grids the export does (layers reading one tensor with different clips need requant ops)."""
+    for name in net.layer_names:
+        act, trained = net.layer(name).act, model.get_submodule(name).act
+        act.clip.copy_(trained.clip.detach())
+        act.signed.copy_(trained.signed)
+
+
+def predict(cfg: SearchConfig, metrics: dict[str, Any], target: Target, arch: Architecture, model: torch.nn.Module,
             calibration: torch.Tensor, classes: int, cores: Sequence[str]) -> Prediction:  # fmt: skip
-    """Flash and RAM as the search priced them (metrics.json); latency evaluated now, per core."""
+    """Flash and RAM as the search priced them (metrics.json); latency evaluated now, per core, on a supernet
+    of the run's model with the run's architecture and activation grids."""
     costs = metrics.get("costs", {})
     by_core = latency_targets(target, cores)
     latency: dict[str, LatencyPrediction] = {}
     if by_core:
         torch.manual_seed(cfg.seed)
-        model = create_model(cfg.model, classes, tuple(calibration.shape[1:]))
+        fresh = create_model(cfg.model, classes, tuple(calibration.shape[1:]))
         bits = sorted({0} | {b for bs in arch.weight_bits.values() for b in bs})
-        net = to_supernet(model, calibration, bits=bits, act_bits=sorted(set(arch.act_bits.values())),
+        net = to_supernet(fresh, calibration, bits=bits, act_bits=sorted(set(arch.act_bits.values())),
                           exclude=cfg.exclude, keep_channels=cfg.keep_channels)  # fmt: skip
+        with torch.no_grad():
+            _same_grids(net, model)
         choices = layer_choices(net, arch)
         latency = {core: _latency(choices, t) for core, t in by_core.items()}
     return Prediction(memory=costs.get("memory"), peak_activation_ram=costs.get("peak_activation_ram"),
@@ -151,7 +163,7 @@ def verify_run(run_dir: Path, cores: str = "all", inputs: int = 16, opt: str = "
     calibration = data.train.batch(slice(0, CALIBRATION_SAMPLES))[0]  # as export_run calibrates
     with torch.no_grad():
         logits = model(x).double().numpy()
-    prediction = predict(cfg, metrics, target, arch, calibration, data.num_classes, names)
+    prediction = predict(cfg, metrics, target, arch, model, calibration, data.num_classes, names)
     result = verify_export(run_dir / "export" / FLAVOUR, x.numpy(), logits, names, opt, prediction,
                            flavour_logits(model, calibration, x))  # fmt: skip
     path = run_dir / "verify.json"
