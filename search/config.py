@@ -25,6 +25,7 @@ TAU_SCHEDULES = ("anneal", "exp", "linear", "constant")
 OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "cosine")
 AMP_MODES = ("off", "bf16")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")  # syntax only: availability is checked in search.device
 _UNITS = {"": 1.0, "b": 1.0, "B": 1.0, "kB": 1e3, "KB": 1e3, "KiB": 1024.0, "MB": 1e6, "MiB": 1024.0**2,
           "k": 1e3, "M": 1e6, "G": 1e9}  # fmt: skip
@@ -91,6 +92,9 @@ class SearchConfig:
     # where it computes (search.device): auto = cuda, else mps, else cpu; amp = "bf16" for the float warm-up
     device: str = "auto"
     amp: str = "off"
+    tf32: bool = False  # allow TF32 convolutions and matrix products on NVIDIA GPUs (search/numerics.py)
+    deterministic: bool = False  # deterministic algorithms only (slower on a GPU; search/numerics.py)
+    compile: str = ""  # torch.compile every phase's module: "default", "reduce-overhead", "max-autotune"; "": no
     # bookkeeping
     out_dir: str = "runs"
     name: str | None = None
@@ -135,6 +139,8 @@ class SearchConfig:
         if not self.min_channels > 0 or (self.min_channels >= 1 and not float(self.min_channels).is_integer()):
             raise ConfigError(f"min_channels must be a count >= 1 or a fraction in (0, 1), got {self.min_channels!r}")
         _choice("amp", self.amp, AMP_MODES)
+        if self.compile:
+            _choice("compile", self.compile, COMPILE_MODES)
         if not DEVICE_NAME.fullmatch(self.device):
             raise ConfigError(f"device must be auto, cpu, mps, cuda or cuda:N; got {self.device!r}")
         for key in ("bits", "act_bits"):

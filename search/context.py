@@ -27,6 +27,7 @@ from search.config import SearchConfig
 from search.ddp import data_parallel, is_main
 from search.device import float_autocast
 from search.errors import TrainingDiverged
+from search.numerics import compiled
 from search.rundir import Checkpoints, History
 from targets.target import Target
 from zoo.data import DataSplits
@@ -159,7 +160,7 @@ class RunContext:
                    leave=True, dynamic_ncols=True)  # fmt: skip
         board = _tensorboard(self) if getattr(self.cfg, "tensorboard", False) else None
         t0 = time.perf_counter()
-        modules = [o for o in objects.values() if isinstance(o, nn.Module)]
+        modules = [compiled(o, self.cfg.compile) for o in objects.values() if isinstance(o, nn.Module)]
         try:
             with data_parallel(modules, self.device):  # DistributedDataParallel under torchrun; else nothing
                 for epoch in bar:

@@ -28,6 +28,7 @@ from search.methods import method_spec
 from search.methods.sparsity import masked_network, weight_counts, with_nonzeros
 from search.metrics import average_bit_width, nonzero_weight_bits
 from search.model_file import save_model
+from search.numerics import numerics
 from search.pricing import layer_choices
 from search.rundir import (
     Checkpoints,
@@ -53,7 +54,7 @@ log = logging.getLogger("bitgate")
 
 # Settings a resumed run may change: they alter how fast it learns, not what it is.
 # `device`: a run may continue on another machine (a GPU run on a laptop, ...).
-RESUME_OVERRIDABLE = ("lr", "arch_lr", "progress", "tensorboard", "device")
+RESUME_OVERRIDABLE = ("lr", "arch_lr", "progress", "tensorboard", "device", "compile")
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -203,7 +204,8 @@ def run(
     ctx = RunContext(cfg, run_dir, data, target, cost, History(run_dir / "history.csv"),
                      Checkpoints(run_dir / "checkpoints"), command, reset_lr, device)  # fmt: skip
     try:
-        return _phases(ctx, model, method, warm_state)
+        with numerics(cfg.tf32, cfg.deterministic, device):  # TF32 off unless set; deterministic kernels if asked
+            return _phases(ctx, model, method, warm_state)
     except RunInterrupted:
         raise
     except KeyboardInterrupt:
