@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 
 from torch import Tensor
 
@@ -56,6 +57,7 @@ def conv_kind(function: str, kernel: Sequence[int], pad: Sequence[int], dilation
     raise ValueError(f"no latency kind for CMSIS-NN function {function!r}")
 
 
+@lru_cache(maxsize=4096)
 def _valid(size_in: int, size_out: int, k: int, stride: int, pad: int, dilation: int) -> int:
     """Kernel taps inside the input, summed over the output positions of one dim."""
     return sum(1 for o in range(size_out) for t in range(k) if 0 <= o * stride - pad + t * dilation < size_in)

@@ -30,7 +30,9 @@ call happens (a precision group with at least one channel).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import torch
 from torch import Tensor
@@ -38,20 +40,29 @@ from torch import Tensor
 from cost_models.common import F64
 
 N_SYMBOLS = frozenset({"n", "n2", "no", "n4", "nr4", "nc4", "nc16"})
+COUNTED = ("n", "c", "K", "E")  # symbols derived from these vary with the architecture; the others are fixed
 SYMBOLS = frozenset({"P", "P2", "Po", "P4", "Pr4", "Ho", "Q2", "Qo", "Q4", "Qr4", "Pin", "V", "R", "T", "Ppad", "c",
                      "co", "c4", "cr4", "cc16", "K", "Ko", "K4", "Kr4", "K16", "K16r", "Kc16", "E", "E4", "Er4", "Ec16",
                      "W", "X"}) | N_SYMBOLS  # fmt: skip
 
 
-def floor_ste(x: Tensor) -> Tensor:
-    """floor(x) forward, identity gradient backward."""
+Count = Tensor | float  # an expected count (tensor, while searching) or a plain number
+
+
+def floor_ste(x: Count) -> Count:
+    """floor(x) forward, identity gradient backward (plain numbers: floor)."""
+    if not isinstance(x, Tensor):
+        return float(math.floor(x))
     return x + (torch.floor(x) - x).detach()
 
 
-def ceil_ste(x: Tensor) -> Tensor:
+def ceil_ste(x: Count) -> Count:
+    if not isinstance(x, Tensor):
+        return float(math.ceil(x))
     return x + (torch.ceil(x) - x).detach()
 
 
+@lru_cache(maxsize=4096)
 def parse(feature: str) -> tuple[str, ...]:
     """A feature name as its symbols ("1" is the constant: no symbols); ValueError for an unknown symbol."""
     if feature == "1":
@@ -72,8 +83,8 @@ def per_call(feature: str) -> bool:
 class Call:
     """One kernel call (or glue loop) in the quantities its loops count; tensors or plain numbers."""
 
-    n: Tensor | float = 0.0  # output channels of the call
-    c: Tensor | float = 0.0  # input channels of the call (depthwise: n)
+    n: Count = 0.0  # output channels of the call
+    c: Count = 0.0  # input channels of the call (depthwise: n)
     P: int = 1  # output pixels
     Ho: int = 1  # output rows
     Wo: int = 1  # output columns
@@ -82,51 +93,50 @@ class Call:
     V: int = 1  # valid taps summed over the output pixels
     R: int = 1  # valid kernel rows summed over the output pixels
     Ppad: int = 0  # pixels of an explicitly padded input
-    E: Tensor | float = 0.0  # elements (glue)
+    E: Count = 0.0  # elements (glue)
     W: int = 1  # window (pooling)
     X: int = 1  # inputs (concat)
-    _cache: dict[str, Tensor] = field(default_factory=dict, repr=False)
+    _cache: dict[str, Count] = field(default_factory=dict, repr=False)
 
-    def symbol(self, name: str) -> Tensor:
+    def symbol(self, name: str) -> Count:
         if name not in self._cache:
             self._cache[name] = _symbols(self, name)
         return self._cache[name]
 
-    def feature(self, name: str) -> Tensor:
-        value = torch.ones((), dtype=F64)
+    def static_key(self) -> tuple[int, ...]:
+        """The call's fixed counts (everything but n, c and E): what a table's features fold into constants."""
+        return (self.P, self.Ho, self.Wo, self.Pin, self.T, self.V, self.R, self.Ppad, self.W, self.X)
+
+    def feature(self, name: str) -> Count:
+        """The feature's count: a plain number unless it has a tensor count in it."""
+        value: Count = 1.0
         for s in parse(name):
             value = value * self.symbol(s)
         return value
 
 
-def _t(x: Tensor | float) -> Tensor:
-    return x.to(F64) if isinstance(x, Tensor) else torch.tensor(float(x), dtype=F64)
-
-
-def _floor(x: Tensor, d: int) -> Tensor:
+def _floor(x: Count, d: int) -> Count:
     return floor_ste(x / d)
 
 
-def _rem(x: Tensor, d: int) -> Tensor:
+def _rem(x: Count, d: int) -> Count:
     return x - d * floor_ste(x / d)
 
 
-def _symbols(call: Call, name: str) -> Tensor:
-    """The value of one symbol for `call` (whole numbers are Python ints, counts may be tensors)."""
-    n, c, e = _t(call.n), _t(call.c), _t(call.E)
-    k = c * call.T
-    P = call.P
-    ho, wo = call.Ho, call.Wo
+def _symbols(call: Call, name: str) -> Count:
+    """The value of one symbol for `call`."""
+    P, ho, wo = call.P, call.Ho, call.Wo
     plain = {"P": P, "P2": P // 2, "Po": P % 2, "P4": P // 4, "Pr4": P % 4, "Ho": ho, "Q2": ho * (wo // 2),
              "Qo": ho * (wo % 2), "Q4": ho * (wo // 4), "Qr4": ho * (wo % 4), "Pin": call.Pin, "V": call.V,
              "R": call.R, "T": call.T, "Ppad": call.Ppad, "W": call.W, "X": call.X}  # fmt: skip
     if name in plain:
-        return _t(plain[name])
-    counted = {"n": n, "c": c, "K": k, "E": e}
-    if name in counted:
-        return counted[name]
-    base = {"n": n, "c": c, "K": k, "E": e}[name[0]]
+        return float(plain[name])
+    base = {"n": call.n, "c": call.c, "K": call.c * call.T, "E": call.E}[name[0]]
+    if isinstance(base, Tensor):
+        base = base.to(F64)
     rule = name[1:]
+    if rule == "":
+        return base
     if rule in ("2", "4", "16"):
         return _floor(base, int(rule))
     if rule == "o":
@@ -138,3 +148,14 @@ def _symbols(call: Call, name: str) -> Tensor:
     if rule == "16r":  # the 4-column steps after the 16-column ones: floor((K mod 16) / 4)
         return _floor(_rem(base, 16), 4)
     raise ValueError(f"no rule for symbol {name!r}")
+
+
+def fold(coefficients: dict[str, float], call: Call) -> tuple[tuple[tuple[str, ...], float, bool], ...]:
+    """A kind's features on one call's fixed counts: (varying symbols, coefficient x fixed counts, per call)
+    per distinct product of varying symbols, so pricing a call multiplies only what the architecture moves."""
+    folded: dict[tuple[str, ...], float] = {}
+    for feature, coefficient in coefficients.items():
+        varying = tuple(sym for sym in parse(feature) if sym[0] in COUNTED)
+        fixed = math.prod(float(call.symbol(sym)) for sym in parse(feature) if sym[0] not in COUNTED)
+        folded[varying] = folded.get(varying, 0.0) + coefficient * fixed
+    return tuple((v, k, not N_SYMBOLS.intersection(v)) for v, k in folded.items() if k)

@@ -26,6 +26,8 @@ without a plan price the layers' calls and copies only.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -34,10 +36,10 @@ from torch import Tensor
 from cost_models.cmsis_kernels import conv_function
 from cost_models.common import F64, channel_mass, in_features, kept_out, param, theta, zero
 from cost_models.cortexm_calls import conv_call, conv_kind, glue_call, two_d
-from cost_models.cortexm_features import Call, per_call
+from cost_models.cortexm_features import Call, fold
 from cost_models.cortexm_table import LatencyTable, load_table
 from cost_models.registry import for_family, register
-from supernet.spec import GlueOp, LayerChoice
+from supernet.spec import GlueOp, LayerChoice, LayerSpec
 from targets.target import Target
 
 FALLBACK = {"clamp": "requant", "affine": "requant"}  # per-element loops the grid may not have produced
@@ -55,60 +57,80 @@ def target_table(target: Target) -> LatencyTable:
     return table
 
 
-def price(table: LatencyTable, kind: str, call: Call, presence: Tensor | float = 1.0) -> Tensor:
+_FOLDED: dict[int, tuple[LatencyTable, dict]] = {}  # id(table) -> (table, {(kind, fixed counts): folded})
+
+
+def price(table: LatencyTable, kind: str, call: Call, presence: Tensor | float = 1.0) -> Tensor | float:
     """Instructions of one call of `kind`; per-call features are weighted by `presence`."""
     if kind not in table.kinds and FALLBACK.get(kind) in table.kinds:
         kind = FALLBACK[kind]
-    total = torch.zeros((), dtype=F64)
-    for feature, coefficient in table.coefficients(kind).items():
-        value = call.feature(feature)
-        total = total + coefficient * (value * presence if per_call(feature) else value)
+    cache = _FOLDED.setdefault(id(table), (table, {}))[1]  # the table is kept alive, so its id stays its own
+    key = (kind, call.static_key())
+    if key not in cache:
+        cache[key] = fold(table.coefficients(kind), call)
+    total: Tensor | float = 0.0
+    for varying, coefficient, once in cache[key]:
+        value: Tensor | float = coefficient
+        for symbol in varying:
+            value = value * call.symbol(symbol)
+        total = total + (value * presence if once else value)
     return total
 
 
-def _geometry(choice: LayerChoice) -> dict:
-    spec = choice.spec
+@dataclass(frozen=True)
+class _Layer:
+    """What a layer's calls depend on besides the channel counts (computed once per LayerSpec and path)."""
+
+    geometry: dict  # in_hw, out_hw, kernel, stride, pad, dilation (2-D, as the exporter runs it)
+    padded: dict  # the same for an explicitly padded input read with padding 0
+    out_pixels: int
+    kinds: dict  # storage bits -> table kind
+
+
+@lru_cache(maxsize=1024)
+def _layer(spec: LayerSpec, path: str) -> _Layer:
     if spec.kind == "linear":
         one = (1, 1)
-        return {"in_hw": one, "out_hw": one, "kernel": one, "stride": one, "pad": (0, 0), "dilation": one}
-    stride, pad, dilation = spec.geometry()
-    return {"in_hw": two_d(spec.in_spatial, 1), "out_hw": two_d(spec.out_spatial, 1),
-            "kernel": two_d(spec.kernel_size, 1), "stride": two_d(stride, 1), "pad": two_d(pad, 0),
-            "dilation": two_d(dilation, 1)}  # fmt: skip
-
-
-def _padded(g: dict) -> dict:
-    """The geometry of an explicitly padded input read with padding 0 (model.c's `pad` copy)."""
+        g = {"in_hw": one, "out_hw": one, "kernel": one, "stride": one, "pad": (0, 0), "dilation": one}
+    else:
+        stride, pad, dilation = spec.geometry()
+        g = {"in_hw": two_d(spec.in_spatial, 1), "out_hw": two_d(spec.out_spatial, 1),
+             "kernel": two_d(spec.kernel_size, 1), "stride": two_d(stride, 1), "pad": two_d(pad, 0),
+             "dilation": two_d(dilation, 1)}  # fmt: skip
+    out_pixels = g["out_hw"][0] * g["out_hw"][1]
+    kinds = {}
+    for storage in (4, 8):
+        fn = conv_function(storage, spec.depthwise, g["kernel"], g["stride"], g["pad"], g["dilation"], out_pixels)
+        kinds[storage] = conv_kind(fn, g["kernel"], g["pad"], g["dilation"], path, out_pixels)
     (ih, iw), (oh, ow), (kh, kw) = g["in_hw"], g["out_hw"], g["kernel"]
     (sh, sw), (ph, pw), (dh, dw) = g["stride"], g["pad"], g["dilation"]
     hw = (max(ih + ph, (oh - 1) * sh + (kh - 1) * dh + 1), max(iw + pw, (ow - 1) * sw + (kw - 1) * dw + 1))
-    return {**g, "in_hw": hw, "pad": (0, 0)}
+    return _Layer(g, {**g, "in_hw": hw, "pad": (0, 0)}, out_pixels, kinds)
 
 
 def layer_instructions(choice: LayerChoice, table: LatencyTable, target: Target) -> Tensor:
     """Instructions of one layer: every precision group's kernel call and copies."""
-    spec, probs, g = choice.spec, theta(choice), _geometry(choice)
+    spec, probs = choice.spec, theta(choice)
+    layer = _layer(spec, table.path)
     channel_mass(choice, target)  # refuses bit-widths the target has no kernel for
-    depthwise, out_pixels = spec.depthwise, g["out_hw"][0] * g["out_hw"][1]
+    depthwise, out_pixels = spec.depthwise, layer.out_pixels
     groups = [(i, b) for i, b in enumerate(choice.weight_bits) if b > 0]
     present = {i: 1 - torch.prod(1 - probs[i]) for i, _ in groups}
     total = zero([choice])
+    c_in = None if depthwise else in_features(choice)
     for i, bits in groups:
         n = probs[i].sum()
-        c = n if depthwise else in_features(choice)
         storage = 8 if bits > 4 else 4
-        fn = conv_function(storage, depthwise, g["kernel"], g["stride"], g["pad"], g["dilation"], out_pixels)
-        kind = conv_kind(fn, g["kernel"], g["pad"], g["dilation"], table.path, out_pixels)
-        geo = {k: g[k] for k in ("in_hw", "out_hw", "kernel", "stride", "pad", "dilation")}
-        call = conv_call(n, c, **geo)
+        kind = layer.kinds[storage]
+        call = conv_call(n, n if depthwise else c_in, **layer.geometry)
         others = 1 - torch.prod(torch.stack([1 - present[j] for j, _ in groups if j != i] or [zero([choice])]))
-        copies = price(table, "scatter", call, present[i]) if out_pixels > 1 else zero([choice])
+        copies = price(table, "scatter", call, present[i]) if out_pixels > 1 else 0.0
         if depthwise:
             copies = copies + price(table, "gather", call, present[i])
         cost = price(table, kind, call, present[i]) + others * copies
-        if depthwise and storage == 4 and any(g["pad"]):
+        if depthwise and storage == 4 and any(layer.geometry["pad"]):
             odd = (torch.remainder(torch.round(n.detach()), 2) == 1).to(F64)
-            padded = conv_call(n, c, **_padded(geo))
+            padded = conv_call(n, n, **layer.padded)
             odd_cost = price(table, kind, padded, present[i]) + price(table, "pad", call, present[i])
             if out_pixels > 1:
                 odd_cost = odd_cost + others * price(table, "scatter", call, present[i])
@@ -120,7 +142,7 @@ def layer_instructions(choice: LayerChoice, table: LatencyTable, target: Target)
 def glue_instructions(op: GlueOp, choices: Sequence[LayerChoice], table: LatencyTable) -> Tensor:
     """Instructions of one network glue op of the deploy plan, from its expected kept channels."""
     kept = kept_out(choices[op.source]) if op.source is not None else torch.tensor(float(op.channels), dtype=F64)
-    return price(table, op.kind, glue_call(kept * op.per_channel, op.per_channel, op.window, op.inputs))
+    return zero(choices) + price(table, op.kind, glue_call(kept * op.per_channel, op.per_channel, op.window, op.inputs))
 
 
 def instructions(choices: Sequence[LayerChoice], table: LatencyTable, target: Target) -> Tensor:
