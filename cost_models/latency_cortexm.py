@@ -45,11 +45,21 @@ from targets.target import Target
 FALLBACK = {"clamp": "requant", "affine": "requant"}  # per-element loops the grid may not have produced
 
 
+BUILT_IN_TABLES = Path(__file__).resolve().parents[1] / "targets" / "devices" / "latency"
+
+
 def target_table(target: Target) -> LatencyTable:
-    """The latency table a Cortex-M target names (params.latency_table: a path, relative to its TOML file)."""
+    """The latency table a Cortex-M target names: params.latency_table, a .toml file (relative to the target's
+    TOML file) or the name of a built-in table ("cortex-m4": targets/devices/latency/cortex-m4.toml)."""
     path = target.params.get("latency_table")
     if not isinstance(path, str) or not path:
         raise ValueError(f"target {target.name!r}: params.latency_table (a latency table file) is required")
+    if not path.endswith(".toml"):
+        if not (BUILT_IN_TABLES / f"{path}.toml").is_file():
+            known = ", ".join(sorted(p.stem for p in BUILT_IN_TABLES.glob("*.toml")))
+            raise ValueError(f"target {target.name!r}: params.latency_table {path!r} is neither a .toml file nor "
+                             f"a built-in table ({known})")  # fmt: skip
+        path = str(BUILT_IN_TABLES / f"{path}.toml")
     table = load_table(Path(path))
     core = target.params.get("core")
     if core is not None and core != table.core:

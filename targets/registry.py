@@ -73,8 +73,12 @@ def load_target_toml(path: str | Path) -> Target:
     """Read and validate one device file (schema: targets/devices/*.toml); `name` defaults to the file stem."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+        if text.startswith("\ufeff"):
+            raise ValueError("it starts with a UTF-8 byte-order mark (BOM), which TOML does not allow: save it "
+                             "as UTF-8 without BOM")  # fmt: skip
+        data = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # tomllib.TOMLDecodeError is a ValueError
         raise ValueError(f"{path}: cannot read target TOML: {exc}") from None
     unknown = sorted(set(data) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS))
     if unknown:
@@ -91,7 +95,7 @@ def load_target_toml(path: str | Path) -> Target:
         raise ValueError(f"{path}: 'storage_bits' keys must be bit-widths like \"4\"") from None
     fields: dict[str, Any] = {k: data[k] for k in REQUIRED_KEYS + OPTIONAL_KEYS if k in data}
     table = fields.get("params", {}).get("latency_table")
-    if isinstance(table, str) and table and not Path(table).is_absolute():  # data beside the device file
+    if isinstance(table, str) and table.endswith(".toml") and not Path(table).is_absolute():  # beside this file
         fields["params"] = {**fields["params"], "latency_table": str(path.parent / table)}
     fields.update(name=data.get("name", path.stem), description=data.get("description", ""), storage_bits=storage)
     try:

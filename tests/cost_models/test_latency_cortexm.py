@@ -70,7 +70,9 @@ def test_a_target_without_its_table_or_factor_or_with_another_cores_table_is_ref
                           ({"latency_table": str(tmp_path / "missing.toml"), "cycles_per_instruction": 1.0},
                            "missing.toml"),
                           ({"latency_table": str(write(tmp_path, GOOD)), "cycles_per_instruction": 1.0, "core": "m7"},
-                           "measured on 'm4'")):  # fmt: skip
+                           "measured on 'm4'"),
+                          ({"latency_table": "cortex-m99", "cycles_per_instruction": 1.0},
+                           "built-in table")):  # fmt: skip
         with pytest.raises(ValueError, match=match):
             evaluate("latency_cortexm", [choice], dataclasses.replace(base, params=params))
 
@@ -148,3 +150,10 @@ def test_instructions_of_a_hand_built_list_price_layers_only(make_discrete):
     call = conv_call(16.0, 8.0, (8, 8), (8, 8), (3, 3), (1, 1), (1, 1), (1, 1))
     by_hand = sum(c * float(Call.feature(call, f)) for f, c in table.coefficients("conv_s8").items())
     assert float(alone) == pytest.approx(by_hand, rel=1e-12)
+
+
+def test_a_target_may_name_a_built_in_table(make_discrete):
+    base = get_target("stm32l4")
+    other = dataclasses.replace(base, params={**base.params, "latency_table": "cortex-m4"})
+    choice = make_discrete(CONV, (0, 4, 8), [8] * 8 + [4] * 8)
+    assert evaluate("latency_cortexm", [choice], other).item() == evaluate("latency_cortexm", [choice], base).item()
