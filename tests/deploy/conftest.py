@@ -1,12 +1,22 @@
 """Session fixtures: exported random architectures of ResNet-8, DS-CNN, a tiny all-ops net and a
-Conv1d QuantNet, with their PyTorch / onnxruntime / interpreter logits (see export_helpers.py)."""
+Conv1d QuantNet, with their PyTorch / onnxruntime / interpreter logits (see export_helpers.py), and the
+Cortex-M models' exports shared by the host C tests and the firmware tests (`cortex_m`)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from c_build import CMSIS, build_cmsis_library, compiler
-from export_helpers import Case, TinyNet, build_case, scramble_depthwise, tiny_pool, varied_images
+from c_build import CMSIS, CORTEX_M_2IN4, build_cmsis_library, compiler
+from export_helpers import (
+    Case,
+    CortexMExport,
+    TinyNet,
+    build_case,
+    cortex_m_export,
+    scramble_depthwise,
+    tiny_pool,
+    varied_images,  # fmt: skip
+)
 
 from zoo.models import create_model
 
@@ -16,6 +26,19 @@ def _seed():
     """Every test starts from the same global seed (as under tests/supernet, where these tests lived)."""
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(scope="session")
+def cortex_m(tmp_path_factory):
+    """cortex_m(name): export_helpers.cortex_m_export of a CORTEX_M_MODELS model, made once per session."""
+    made: dict[str, CortexMExport] = {}
+
+    def get(name: str) -> CortexMExport:
+        if name not in made:
+            made[name] = cortex_m_export(name, tmp_path_factory.mktemp(f"cortex-m-{name}"), CORTEX_M_2IN4)
+        return made[name]
+
+    return get
 
 
 @pytest.fixture(scope="session")

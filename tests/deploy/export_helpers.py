@@ -132,6 +132,34 @@ def random_mixed(name: str, arch_seed: int = 1) -> tuple[Supernet, Architecture,
     return net, arch, materialize(net, arch).eval(), pool
 
 
+@dataclass
+class CortexMExport:
+    """A CORTEX_M_MODELS model with its random mixed architecture, exported in both flavours for a Cortex-M
+    target with 2-bit weights in s4 fields, and its network computing the cmsis-nn kernels' arithmetic."""
+
+    name: str
+    net: Supernet
+    arch: Architecture
+    small: nn.Module
+    pool: torch.Tensor
+    reports: dict[str, ExportReport]  # flavour -> report
+    flavour_net: nn.Module  # deploy.cmsis_torch.cmsis_network(small, pool)
+
+
+def cortex_m_export(name: str, out_dir, target) -> CortexMExport:
+    """random_mixed(name) exported into out_dir/<flavour> for `target` (no warning allowed)."""
+    from deploy.cmsis_torch import cmsis_network
+
+    net, arch, small, pool = random_mixed(name)
+    reports = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for flavour in ("reference", "cmsis-nn"):
+            reports[flavour] = export(small, pool, out_dir / flavour, formats="c", target=target, arch=arch,
+                                      flavour=flavour)  # fmt: skip
+    return CortexMExport(name, net, arch, small, pool, reports, cmsis_network(small, pool))
+
+
 def varied_images(n: int, shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
     """Random images whose per-channel mean and contrast vary per sample, so that even a
     random-init network's global-pooled features (and predictions) depend on the input."""

@@ -9,18 +9,16 @@ project (or a parent folder); without it, or without a C compiler, these tests s
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import torch
 from c_build import CMSIS, CORTEX_M_2IN4, build_model, needs_cc, needs_cmsis, run_model
-from export_helpers import CORTEX_M_MODELS, SEPARATION_STEPS, random_mixed
+from export_helpers import CORTEX_M_MODELS, SEPARATION_STEPS
 
 from cost_models.registry import evaluate
-from deploy import ExportReport, cmsis_interpreter, export, interpreter
-from deploy.cmsis_torch import cmsis_network
+from deploy import ExportReport, cmsis_interpreter, interpreter
 from supernet import Architecture, Supernet
 
 N_EVAL = 256  # separated inputs compared with PyTorch
@@ -43,27 +41,20 @@ class Deployed:
 
 
 @pytest.fixture(scope="session", params=list(CORTEX_M_MODELS))
-def deployed(request, tmp_path_factory) -> Deployed:
-    name = request.param
-    net, arch, small, pool = random_mixed(name)
-    out = tmp_path_factory.mktemp(name)
-    reports = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        for flavour in ("reference", "cmsis-nn"):
-            reports[flavour] = export(small, pool, out / flavour, formats="c", target=CORTEX_M_2IN4, arch=arch,
-                                      flavour=flavour)  # fmt: skip
+def deployed(request, cortex_m) -> Deployed:
+    e = cortex_m(request.param)
+    reports, pool = e.reports, e.pool
     with torch.no_grad():
-        ref = small(pool).numpy()
+        ref = e.small(pool).numpy()
     top2 = np.sort(ref, axis=1)[:, -2:]
     keep = np.nonzero(top2[:, 1] - top2[:, 0] >= SEPARATION_STEPS * reports["reference"].output_scale)[0][:N_EVAL]
     assert len(keep) >= 200, f"only {len(keep)} separated inputs"
     manifest, arrays = interpreter.load(reports["cmsis-nn"].out_dir)
     x = cmsis_interpreter.quantize_input(manifest, pool[keep].numpy())
     with torch.no_grad():
-        flavour = cmsis_network(small, pool)(pool[keep]).double().numpy()
-    return Deployed(name, net, arch, pool[keep], ref[keep], reports, x, cmsis_interpreter.run(manifest, arrays, x),
-                    flavour)  # fmt: skip
+        flavour = e.flavour_net(pool[keep]).double().numpy()
+    q = cmsis_interpreter.run(manifest, arrays, x)
+    return Deployed(e.name, e.net, e.arch, pool[keep], ref[keep], reports, x, q, flavour)
 
 
 def test_weight_bytes_are_the_size_cost_in_both_flavours(deployed):

@@ -6,7 +6,6 @@ and PyTorch's logits, and each (model, core) built and run once per session (`me
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from c_build import CORTEX_M_2IN4
-from export_helpers import random_mixed
+from export_helpers import CortexMExport
 
-from deploy import cmsis_interpreter, export, interpreter
-from deploy.cmsis_torch import cmsis_network
+from deploy import cmsis_interpreter, interpreter
 from deploy.firmware import Measurement, build_firmware, find_cmsis_nn, find_toolchain, run_firmware
 from deploy.firmware.boards import get_board
 from deploy.firmware.build import Firmware
@@ -39,7 +36,7 @@ class ModelCase:
     cores: tuple[str, ...]  # cores in the default suite; the others run under -m slow
 
 
-# export_helpers.CORTEX_M_MODELS builds them, as tests/deploy/test_deploy_c.py does: the same exports
+# export_helpers.CORTEX_M_MODELS, exported once per session for these tests and tests/deploy/test_deploy_c.py
 MODELS = {"digits_cnn": ModelCase(6, CORES), "resnet8": ModelCase(2, CORES), "dscnn": ModelCase(3, CORES),
           "mobilenet_v2": ModelCase(3, ("m55",))}  # fmt: skip
 
@@ -69,29 +66,26 @@ def cmsis_libraries() -> dict[str, Path]:
     return libs
 
 
-def export_model(name: str, out: Path) -> FirmwareExport:
-    """The cmsis-nn export of export_helpers.random_mixed(name) (2-bit weights in s4 fields)."""
-    case = MODELS[name]
-    net, arch, small, pool = random_mixed(name)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # requantization notes do not matter to the firmware
-        export(small, pool, out, formats="c", target=CORTEX_M_2IN4, arch=arch, flavour="cmsis-nn")
-    manifest, arrays = interpreter.load(out)
-    x = cmsis_interpreter.quantize_input(manifest, pool[: case.inputs].numpy())
+def firmware_export(e: CortexMExport) -> FirmwareExport:
+    """The cmsis-nn export of a shared Cortex-M export (tests/deploy/conftest.py: the host C tests' own),
+    with its first inputs as bg_infer takes them, the interpreter's outputs and PyTorch's logits."""
+    manifest, arrays = interpreter.load(e.reports["cmsis-nn"].out_dir)
+    x = cmsis_interpreter.quantize_input(manifest, e.pool[: MODELS[e.name].inputs].numpy())
     expected = cmsis_interpreter.run(manifest, arrays, x, deployed_order=True)
     with torch.no_grad():
-        logits = cmsis_network(small, pool)(pool[: case.inputs]).double().numpy()
-    return FirmwareExport(name, out, manifest, arrays, x, expected, net, arch, pool, logits)
+        logits = e.flavour_net(e.pool[: len(x)]).double().numpy()
+    return FirmwareExport(e.name, e.reports["cmsis-nn"].out_dir, manifest, arrays, x, expected, e.net, e.arch,
+                          e.pool, logits)  # fmt: skip
 
 
 @pytest.fixture(scope="session")
-def exports(tmp_path_factory) -> Callable[[str], FirmwareExport]:
-    """export(name): the model's export, made once per session."""
+def exports(cortex_m) -> Callable[[str], FirmwareExport]:
+    """exports(name): the model's firmware export, made once per session."""
     made: dict[str, FirmwareExport] = {}
 
     def get(name: str) -> FirmwareExport:
         if name not in made:
-            made[name] = export_model(name, tmp_path_factory.mktemp(f"fw-{name}"))
+            made[name] = firmware_export(cortex_m(name))
         return made[name]
 
     return get

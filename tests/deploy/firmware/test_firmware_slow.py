@@ -20,10 +20,8 @@ pytestmark = [needs_firmware, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def resnet8(tmp_path_factory, cmsis_libraries):
-    from conftest import export_model
-
-    return export_model("resnet8", tmp_path_factory.mktemp("fw-slow-resnet8"))
+def resnet8(exports, cmsis_libraries):
+    return exports("resnet8")
 
 
 @pytest.mark.parametrize(("core", "opt"), [("m4", "-O3"), ("m4", "-Os"), ("m55", "-O3"), ("m55", "-Os"),
