@@ -35,7 +35,7 @@ from supernet import to_supernet
 from zoo.models import create_model
 
 ROOT = Path(__file__).resolve().parents[1]
-GOAL = 1.3
+GOAL = 1.05  # issue 24: the supernet step within 5% of the float step on the CPU
 
 
 def make_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[], float]:

@@ -1,16 +1,19 @@
-"""Training throughput (images/s) of the float step and the supernet search step, on whatever device is here.
+"""Training throughput of the real loop, per phase: the float warm-up, the supernet search and the fine-tune.
 
-ResNet-8 on random 3x32x32 data, at batch 128 and 512. The float step is the warm-up's (Adam,
-cross-entropy); the supernet step is the search's (weights {0, 2, 4, 8}, activations 8 bits, soft
-gates, loss = task loss + strength * size cost, one Adam for weights and one for the gates). Each
-measurement runs for about `--seconds` after a few warm-up steps (CUDA is synchronized around the
-timed steps). On the CPU the ratio is the supernet overhead figure of benchmarks/supernet_overhead.py.
+Each phase runs as a run runs it (search/probe.py: search.train's loops with the data on the device, crop
+and flip augmentation, the cost penalty and its strength controllers, argmax pricing, the epoch's
+evaluation, checkpoints), on ResNet-8 and random CIFAR-10-shaped images. Reported per phase:
+steps/s and images/s (wall time of whole epochs, evaluation included), and from a separate counted pass
+(search/opcount.py, between consecutive optimizer steps) operations per step, host syncs per step and how
+many of those the optimizers make themselves. The three phases run one after the other `--repeats`
+times in this process, so load hits them alike; medians are reported with the search/float and
+fine-tune/float step-time ratios. On CUDA the device is synchronized at the phase boundaries only.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/throughput.py [--device auto] [--seconds 3] [--batches 128,512]
-        [--amp bf16] [--estimate configs/cifar10_resnet8_paper.toml]
+    PYTHONPATH=. .venv/bin/python benchmarks/throughput.py [--device auto] [--mode budget] [--batch 128]
+        [--steps 20] [--repeats 3] [--threads 1] [--compile default] [--estimate configs/cifar10_resnet8_paper.toml]
 
---estimate prints what a sweep config's epochs cost on this device at the measured speeds (an
-estimate: it ignores evaluation passes, data loading and the slower start of each phase).
+--estimate prints what a sweep config's epochs cost on this device at the measured speeds. --mode: strength
+(fixed strength), budget (a Flash budget), ram (Flash + RAM budgets, the cmsis-nn plan) (search/probe.py).
 """
 
 from __future__ import annotations
@@ -19,95 +22,73 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-import cost_models
 from search.config import load_config, read_toml
-from search.device import float_autocast, resolve_device
-from search.pricing import layer_choices
+from search.device import resolve_device
+from search.opcount import StepCounter
+from search.probe import MODES, PHASES, probe_config, random_splits, run_phases
 from search.sweep import SweepConfig
-from supernet import to_supernet
-from targets import get_target
-from zoo.models import create_model
 
-ROOT = Path(__file__).resolve().parents[1]
 CIFAR10_TRAIN = 50_000
 
 
-def float_step(device: torch.device, x: torch.Tensor, y: torch.Tensor, amp: str) -> Callable[[], None]:
-    model = create_model("resnet8", 10, (3, 32, 32)).to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+def counted(mode: str, batch: int, device: torch.device, compile_mode: str) -> dict[str, dict[str, int]]:
+    """Per phase, the steady-state step's counts (the last window of a short run)."""
+    out: dict[str, dict[str, int]] = {}
 
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        with float_autocast(amp, device):
-            loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
+    def count(phase, fn):
+        with StepCounter() as counter:
+            fn()
+        out[phase] = counter.per_step()[-1]
 
-    return step
-
-
-def supernet_step(device: torch.device, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
-    model = create_model("resnet8", 10, (3, 32, 32)).to(device)
-    net = to_supernet(model, x[:64], bits=(0, 2, 4, 8), act_bits=(8,)).train()
-    target = get_target("generic")
-    w_opt = torch.optim.Adam(net.weight_parameters(), lr=1e-3)
-    a_opt = torch.optim.Adam(net.arch_parameters(), lr=1e-2)
-
-    def step() -> None:
-        cost = cost_models.evaluate("size", layer_choices(net), target)
-        loss = F.cross_entropy(net(x), y) + 0.1 * cost / 1e5
-        w_opt.zero_grad(set_to_none=True)
-        a_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        w_opt.step()
-        a_opt.step()
-
-    return step
+    cfg = probe_config(mode, batch, device=str(device), compile=compile_mode)
+    run_phases(cfg, random_splits(4, batch, device=device), device, count)
+    return out
 
 
-def images_per_second(step: Callable[[], None], batch: int, device: torch.device, seconds: float) -> float:
+def timed(mode: str, batch: int, steps: int, repeats: int, device: torch.device, compile_mode: str) -> list[dict]:
+    """Wall seconds of each phase (one epoch of `steps` steps, its evaluation included), `repeats` times."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    for _ in range(3):
-        step()
-    sync()
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds or n < 2:
-        step()
-        n += 1
-        if device.type == "cuda" and n % 10 == 0:
-            sync()
-    sync()
-    return n * batch / (time.perf_counter() - t0)
+    data = random_splits(steps, batch, device=device)
+    cfg = probe_config(mode, batch, device=str(device), compile=compile_mode)
+    rounds: list[dict[str, float]] = []
+
+    def clock(phase, fn):
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        rounds[-1][phase] = time.perf_counter() - t0
+
+    for _ in range(repeats):
+        rounds.append({})
+        run_phases(cfg, data, device, clock)
+    return rounds
 
 
-def measure(device: torch.device, batches: list[int], seconds: float, amp: str) -> list[dict]:
-    rows = []
-    for batch in batches:
-        torch.manual_seed(0)
-        x = torch.randn(batch, 3, 32, 32, device=device)
-        y = torch.randint(0, 10, (batch,), device=device)
-        fl = images_per_second(float_step(device, x, y, amp), batch, device, seconds)
-        sn = images_per_second(supernet_step(device, x, y), batch, device, seconds)
-        rows.append({"batch": batch, "float_images_per_s": fl, "supernet_images_per_s": sn, "ratio": fl / sn})
-    return rows
+def summarize(rounds: list[dict], counts: dict[str, dict[str, int]], batch: int, steps: int) -> dict:
+    phases = {}
+    for phase in PHASES:
+        s = statistics.median(r[phase] for r in rounds)
+        phases[phase] = {"seconds": s, "steps_per_s": steps / s, "images_per_s": steps * batch / s, **counts[phase]}
+    ratio = {f"{p}/warmup": statistics.median(r[p] / r["warmup"] for r in rounds) for p in ("search", "finetune")}
+    return {"phases": phases, "step_time_ratio": ratio}
 
 
-def estimate_hours(config: Path, float_ips: float, supernet_ips: float) -> dict:
-    """Hours of the config's sweep: one float warm-up, then search + fine-tune epochs per point."""
+def estimate_hours(config: Path, phases: dict) -> dict:
+    """Hours of the config's sweep at the measured images/s: one float warm-up, then search + fine-tune per point."""
     base = load_config(config)
     spec = SweepConfig.from_dict(dict(read_toml(config).get("sweep", {})))
     points = len(spec.points(base))
     train = base.train_subset or round(CIFAR10_TRAIN * (1 - (base.val_fraction or 0.1)))
-    warm = base.warmup_epochs * train / float_ips
-    # fine-tuning trains the materialized fake-quantized network: priced at the supernet's speed (an upper bound)
-    point = (base.search_epochs + base.finetune_epochs) * train / supernet_ips
+    warm = base.warmup_epochs * train / phases["warmup"]["images_per_s"]
+    point = train * (base.search_epochs / phases["search"]["images_per_s"]
+                     + base.finetune_epochs / phases["finetune"]["images_per_s"])  # fmt: skip
     return {"config": str(config), "points": points, "train_images": train, "warmup_h": warm / 3600,
             "per_point_h": point / 3600, "total_h": (warm + points * point) / 3600}  # fmt: skip
 
@@ -115,27 +96,36 @@ def estimate_hours(config: Path, float_ips: float, supernet_ips: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per measurement")
-    parser.add_argument("--batches", default="128,512")
-    parser.add_argument("--amp", default="off", choices=("off", "bf16"), help="autocast for the float step")
+    parser.add_argument("--mode", default="budget", choices=tuple(MODES))
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=20, help="training steps per phase (one epoch)")
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--estimate", type=Path, help="a sweep config to price at the measured batch-128 speeds")
+    parser.add_argument("--compile", default="", help="torch.compile mode of every phase's module ('' = off)")
+    parser.add_argument("--estimate", type=Path, help="a sweep config to price at the measured speeds")
     parser.add_argument("--out", type=Path, help="write the result as JSON here")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    rows = measure(device, [int(b) for b in args.batches.split(",")], args.seconds, args.amp)
+    load_before = os.getloadavg()[0]
+    counts = counted(args.mode, args.batch, device, args.compile)
+    result = summarize(timed(args.mode, args.batch, args.steps, args.repeats, device, args.compile), counts,
+                       args.batch, args.steps)  # fmt: skip
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
-    result = {"device": str(device), "device_name": name, "amp": args.amp, "threads": torch.get_num_threads(),
-              "load_average_1min": os.getloadavg()[0], "torch": torch.__version__, "rows": rows}  # fmt: skip
-    print(f"device {device} ({name}), torch threads {torch.get_num_threads()}, amp {args.amp}")
-    for r in rows:
-        print(f"  batch {r['batch']:4d}: float {r['float_images_per_s']:9.0f} img/s   supernet "
-              f"{r['supernet_images_per_s']:9.0f} img/s   ratio {r['ratio']:.2f}x")  # fmt: skip
+    result.update({"device": str(device), "device_name": name, "mode": args.mode, "batch": args.batch,
+                   "steps": args.steps, "repeats": args.repeats, "threads": torch.get_num_threads(),
+                   "compile": args.compile, "load_average_1min": [load_before, os.getloadavg()[0]],
+                   "torch": torch.__version__})  # fmt: skip
+    print(f"device {device} ({name}), mode {args.mode}, batch {args.batch}, torch threads {torch.get_num_threads()}, "
+          f"compile {args.compile or 'off'}, load {load_before:.2f} -> {os.getloadavg()[0]:.2f}")  # fmt: skip
+    for phase, r in result["phases"].items():
+        print(f"  {phase:8s} {r['steps_per_s']:7.2f} steps/s {r['images_per_s']:8.0f} img/s   {r['ops']:5d} ops/step "
+              f"{r['syncs']:4d} syncs/step ({r['optimizer_syncs']} in the optimizers)")  # fmt: skip
+    for key, value in result["step_time_ratio"].items():
+        print(f"  time {key}: {value:.2f}x")
     if args.estimate:
-        ref = next((r for r in rows if r["batch"] == 128), rows[0])
-        est = estimate_hours(args.estimate, ref["float_images_per_s"], ref["supernet_images_per_s"])
+        est = estimate_hours(args.estimate, result["phases"])
         result["estimate"] = est
         print(f"ESTIMATE for {est['config']} on this device: warm-up {est['warmup_h']:.2f} h, "
               f"{est['per_point_h']:.2f} h per point x {est['points']} points = {est['total_h']:.1f} h in total "

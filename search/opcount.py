@@ -18,7 +18,7 @@ from collections import Counter
 from typing import Any
 
 import torch
-from torch.optim.optimizer import register_optimizer_step_post_hook
+from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 from torch.utils._python_dispatch import TorchDispatchMode
 
 SYNC_OPS = ("aten::_local_scalar_dense",)  # the op behind bool()/float()/int()/.item()/.tolist()
@@ -51,33 +51,49 @@ class StepCounter:
 
     A window holds everything between two consecutive steps of that optimizer: the next batch, its
     augmentation, forward, cost, backward, every optimizer's step and what the loop does after it,
-    i.e. one iteration of the real loop. `per_step()` lists the windows' summaries.
+    i.e. one iteration of the real loop. `per_step()` lists the windows' summaries, with the part that
+    ran inside optimizer steps apart (`optimizer_ops`, `optimizer_syncs`: on the CPU, PyTorch's Adam and
+    SGD read each parameter's step counter on the host; fused GPU optimizers do not).
     """
 
     def __init__(self) -> None:
         self.counter = OpCounter()
-        self.marks: list[Counter[str]] = []
+        self.marks: list[tuple[Counter[str], Counter[str]]] = []  # (all ops, ops inside optimizer steps)
+        self.inside: Counter[str] = Counter()
+        self._before: Counter[str] | None = None
         self._lead: int | None = None  # id of the optimizer whose steps cut the windows
-        self._handle: Any = None
+        self._handles: list[Any] = []
+
+    def _pre_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        self._before = Counter(self.counter.counts)
 
     def _after_step(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        if self._before is not None:
+            self.inside += Counter(self.counter.counts) - self._before
+            self._before = None
         if self._lead is None:
             self._lead = id(optimizer)
         if id(optimizer) == self._lead:
-            self.marks.append(Counter(self.counter.counts))
+            self.marks.append((Counter(self.counter.counts), Counter(self.inside)))
 
     def __enter__(self) -> StepCounter:
-        self._handle = register_optimizer_step_post_hook(self._after_step)
+        self._handles = [register_optimizer_step_pre_hook(self._pre_step),
+                         register_optimizer_step_post_hook(self._after_step)]  # fmt: skip
         self.counter.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.counter.__exit__(*exc)
-        self._handle.remove()
+        for handle in self._handles:
+            handle.remove()
 
     def windows(self) -> list[Counter[str]]:
         """Op counts of each window between consecutive lead-optimizer steps."""
-        return [b - a for a, b in zip(self.marks, self.marks[1:], strict=False)]
+        return [b[0] - a[0] for a, b in zip(self.marks, self.marks[1:], strict=False)]
 
     def per_step(self) -> list[dict[str, int]]:
-        return [summary(w) for w in self.windows()]
+        out = []
+        for a, b in zip(self.marks, self.marks[1:], strict=False):
+            row, inside = summary(b[0] - a[0]), summary(b[1] - a[1])
+            out.append({**row, "optimizer_ops": inside["ops"], "optimizer_syncs": inside["syncs"]})
+        return out

@@ -60,8 +60,9 @@ def probe_context(cfg: SearchConfig, data: DataSplits, folder: Path, device: tor
 
 def probe_config(mode: str, batch: int, **overrides) -> SearchConfig:
     """One epoch of each phase at `batch`, in one of MODES, no progress output."""
+    settings = {"device": "cpu", **MODES[mode], **overrides}
     return SearchConfig(model="resnet8", dataset="random", batch_size=batch, warmup_epochs=1, search_epochs=1,
-                        finetune_epochs=1, progress=False, device="cpu", **{**MODES[mode], **overrides})  # fmt: skip
+                        finetune_epochs=1, progress=False, **settings)  # fmt: skip
 
 
 def build_supernet(model: nn.Module, ctx: RunContext) -> Supernet:

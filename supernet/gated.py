@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from supernet.gates import ChannelGates
 from supernet.layers import ActQuant, LayerOp
-from supernet.quant import quantize_weight_stack
+from supernet.quant import constant, quantize_weight_stack
 
 # Runs of input channels: (producer's gates or None if unsearched, first channel of those gates, length).
 InputGates = tuple[tuple[ChannelGates | None, int, int], ...]
@@ -28,7 +28,7 @@ def input_keep(in_gates: InputGates, like: Tensor) -> Tensor:
     parts = []
     for g, start, n in in_gates:
         if g is None:
-            parts.append(like.new_ones(n))
+            parts.append(constant((1.0,) * n, like))  # unsearched producer: made once, not per call
             continue
         if id(g) not in keeps:
             keeps[id(g)] = g.keep()

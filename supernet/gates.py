@@ -141,7 +141,8 @@ class ChannelGates(nn.Module):
         if self.mode in ("hard", "hard-gumbel"):
             # the one-hot of the argmax by a scatter: F.one_hot checks its indices on the host (CPU)
             onehot = torch.zeros_like(soft).scatter_(0, soft.argmax(0, keepdim=True), 1.0)
-            return onehot + (soft - soft.detach())
+            # straight-through: the soft gradient; without autograd (argmax pricing) that term is exactly 0
+            return onehot + (soft - soft.detach()) if torch.is_grad_enabled() else onehot
         return soft
 
     def keep(self) -> Tensor:

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from supernet.derived import derived
 from supernet.gates import ChannelGates
-from supernet.quant import quantize_activation
+from supernet.quant import constant, quantize_activation
 
 _CONV_FNS = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -69,7 +69,7 @@ class ActQuant(nn.Module):
     def probs(self) -> Tensor:
         """Probabilities over `options`, shape (|A|,)."""
         if self.gates is None:
-            return self.clip.new_ones(1)
+            return constant((1.0,), self.clip)  # one option: made once, not per call
         return self.gates.probs()[:, 0]
 
     def forward(self, x: Tensor) -> Tensor:

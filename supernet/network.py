@@ -12,6 +12,7 @@ from supernet.arch import Architecture
 from supernet.gated import GatedLayer, input_keep
 from supernet.gates import SAMPLING_MODES, ChannelGates, one_evaluation
 from supernet.graph import Analysis
+from supernet.quant import constant
 from supernet.spec import DeployPlan, LayerChoice, LayerChoices, LayerSpec
 
 # (supernet, per-layer activation bits, flavour, discrete) -> the deployed network's RAM plan, None if it
@@ -138,7 +139,7 @@ class Supernet(nn.Module):
                     act_bits=layer.act.options,
                     act_probs=layer.act.probs(),
                     out_act_bits=oact.options if oact else (DEFAULT_OUTPUT_ACT_BITS,),
-                    out_act_probs=oact.probs() if oact else theta.new_ones(1),
+                    out_act_probs=oact.probs() if oact else constant((1.0,), theta),
                 )
             )
         return choices
