@@ -14,12 +14,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/bitgate sweep --config configs/digits_stm32h7.toml
 	$(VENV)/bin/bitgate report "$$(ls -td runs/sweep-*/ | head -n 1)"
+	@echo "to type bitgate yourself, put it on the PATH of this shell: . $(VENV)/bin/activate"
 
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# every test, slow ones included, and the fuzz tests with the long Hypothesis profile (tests/conftest.py)
 test-all: $(STAMP)
-	$(PY) -m pytest -q -m ''
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q -m ''
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

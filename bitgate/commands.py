@@ -34,8 +34,18 @@ def cmd_search(args: argparse.Namespace) -> int:
     if not ddp.is_main():
         return 0
     print(f"{metrics['method']} on {metrics['target']}: test accuracy {100 * metrics['test_acc']:.2f}% "
-          f"(float {100 * metrics['float_test_acc']:.2f}%), {metrics['cost_name']} = {metrics['cost']:g}")  # fmt: skip
+          f"(float {100 * metrics['float_test_acc']:.2f}%), {metrics['cost_name']} {_cost(metrics)}")  # fmt: skip
     return 0
+
+
+def _cost(metrics: dict) -> str:
+    """'2,356,154 bytes': a run's search cost in the one format every line uses (search/numbers.py)."""
+    import cost_models
+    from search.numbers import count
+
+    name = metrics["cost_name"]
+    unit = cost_models.get(name).unit if name in cost_models.names() else ""
+    return f"{count(metrics['cost'])} {unit}".strip()
 
 
 def _launch_ddp(args: argparse.Namespace) -> int:
@@ -63,6 +73,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from reports.pareto import pareto_report
     from search import ddp
     from search.methods import spec_of_label
+    from search.numbers import count
     from search.sweep import SweepConfig, load_sweep, sweep
 
     if ddp.launched_by_torchrun():
@@ -89,15 +100,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     folder, results = sweep(base, spec, resume=args.resume, executor=executor)
     knob = spec.knob_name()
     column = f"{knob:>14}" if spec.vary is not None else ""
-    print(f"{'method':<16}{'strength':>10}{'budget':>10}{column}{'test acc %':>12}  {results[0]['cost_name']}")
+    print(f"{'method':<16}{'strength':>10}{'budget':>12}{column}{'test acc %':>12}  {results[0]['cost_name']}")
     for m in results:
-        budget = "-" if m["budget"] is None else f"{m['budget']:g}"
+        budget = "-" if m["budget"] is None else count(m["budget"])
         method = spec_of_label(m["method"])
         trade = (method is not None and not method.takes_budget) or m["budget"] is not None  # uniform-w4: no strength
         strength = "-" if trade else f"{m['strength']:g}"
         value = m.get("varied", {}).get(knob)
         shown = ("-" if value is None else f"{value:g}").rjust(14) if spec.vary is not None else ""
-        print(f"{m['method']:<16}{strength:>10}{budget:>10}{shown}{100 * m['test_acc']:>12.2f}  {m['cost']:g}")
+        print(f"{m['method']:<16}{strength:>10}{budget:>12}{shown}{100 * m['test_acc']:>12.2f}  {count(m['cost'])}")
     print(f"runs: {folder}")
     if not args.no_plot:
         for cost in dict.fromkeys(["size", results[0]["cost_name"]]):
@@ -111,11 +122,21 @@ SWEEP_FLAGS = ("methods", "strengths", "budgets", "uniform_bits", "vary")
 
 def cmd_pareto(args: argparse.Namespace) -> int:
     from reports.pareto import pareto_report
+    from search.output_paths import check_folder_path
 
-    out = args.out or (args.paths[0] if args.paths[0].is_dir() else args.paths[0].parent)
+    out = args.out if args.out is not None else default_pareto_out(args.paths, Path.cwd())
+    out = check_folder_path(out, "--out", reserve=0)
     csv, png = pareto_report(args.paths, args.cost, out, args.title)
     print(f"front table: {csv}\nPareto plot: {png}")
     return 0
+
+
+def default_pareto_out(paths: list[Path], here: Path) -> Path:
+    """Where `bitgate pareto` writes without --out: into the one folder it was given (its own plot), else
+    the current folder, never into the first of several sweeps (it would replace that sweep's plot)."""
+    if len(paths) == 1:
+        return paths[0] if paths[0].is_dir() else paths[0].parent
+    return here
 
 
 def cmd_targets(args: argparse.Namespace) -> int:
@@ -138,6 +159,8 @@ def _kb(n: int) -> str:
 
 def cmd_cost(args: argparse.Namespace) -> int:
     import cost_models
+    from search.model_file import load_arch
+    from search.preflight import check_input
     from supernet import Architecture, to_supernet
     from targets import get_target
     from zoo import create_model, model_entry
@@ -158,9 +181,11 @@ def cmd_cost(args: argparse.Namespace) -> int:
         try:
             shape = tuple(int(s) for s in args.in_shape.split(","))
         except ValueError:
-            raise ConfigError(
-                f"--in-shape must be comma-separated integers like 3,32,32, got {args.in_shape!r}"
-            ) from None
+            shape = ()
+        if not shape or min(shape) < 1:
+            raise ConfigError(f"--in-shape must be comma-separated sizes >= 1 like 3,32,32, got {args.in_shape!r}")
+    if classes is not None and classes < 1:
+        raise ConfigError(f"--classes must be a number of classes >= 1, got {classes}")
     if shape is None or classes is None:
         entry = model_entry(model_name)
         if entry is None or entry.input_shape is None or entry.classes is None:
@@ -169,7 +194,8 @@ def cmd_cost(args: argparse.Namespace) -> int:
         classes = classes or entry.classes
     torch.manual_seed(0)  # the same weights and calibration every call: the same activation grids, the same RAM
     model = create_model(model_name, classes, shape)
-    arch = Architecture.load(arch_path) if arch_path else None
+    check_input(model, model_name, shape, "--in-shape" if args.in_shape else "its usual input")
+    arch = load_arch(arch_path) if arch_path else None
     bits = sorted(set(target.weight_bits) | ({b for bs in arch.weight_bits.values() for b in bs} if arch else set()))
     paths = {"exclude": cfg.exclude, "keep_channels": cfg.keep_channels} if args.run is not None else {}
     net = to_supernet(model, torch.randn(2, *shape), bits=bits, act_bits=target.act_bits, **paths)
@@ -195,7 +221,10 @@ def cmd_cost(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from bitgate.export_run import export_run
+    from search.output_paths import check_folder_path
 
+    if args.out is not None:
+        check_folder_path(args.out, "--out", reserve=0)
     report = export_run(args.run_dir, args.format, target=args.target, out=args.out,
                         flavour=getattr(args, "flavour", None))
     print(report)
@@ -258,6 +287,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from reports.html import write_report
+    from search.output_paths import check_file_path
 
+    if not args.sweep_dir.is_dir():
+        raise FileNotFoundError(f"sweep folder {args.sweep_dir} does not exist")
+    check_file_path(args.out if args.out is not None else args.sweep_dir / "report.html", "--out")
     print(f"report: {write_report(args.sweep_dir, args.out)}")
     return 0

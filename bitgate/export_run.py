@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from search.config import ConfigError
 from search.model_file import load_arch, load_model
-from search.run import load_data, load_run_config
+from search.run import load_data, load_run_config, run_target
 from targets import get_target
 
 CALIBRATION_SAMPLES = 256
@@ -28,10 +29,12 @@ def export_run(run_dir: Path, fmt: str = "all", target: str | None = None, out: 
     arch = load_arch(run_dir / "arch.json")
     data = load_data(cfg)
     calibration = data.train.batch(slice(0, CALIBRATION_SAMPLES))[0]
-    tgt = get_target(target or cfg.target)
+    tgt = get_target(target) if target else run_target(cfg, run_dir)  # the run's own copy if not registered
     flavour = flavour or cfg.flavour or tgt.flavour
-    report = export(model, calibration, out or run_dir / "export" / flavour, formats=fmt, target=tgt, arch=arch,
-                    flavour=flavour)
+    with warnings.catch_warnings():  # its warnings are in report.warnings, printed once below
+        warnings.simplefilter("ignore")
+        report = export(model, calibration, out or run_dir / "export" / flavour, formats=fmt, target=tgt, arch=arch,
+                        flavour=flavour)
     lines = [f"exported {run_dir.name} for {report.target} ({report.flavour} flavour) into {report.out_dir}"]
     lines += [f"  {name:<12}{path.stat().st_size:>10,} bytes" for name, path in report.files.items()]
     lines.append(f"  Flash: {report.weight_bytes:,} B packed weights + {report.metadata_bytes:,} B per-channel "

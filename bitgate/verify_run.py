@@ -9,7 +9,6 @@ RUN/verify.json is written: the measured figures next to the predicted ones.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,8 @@ from search.config import ConfigError, SearchConfig
 from search.model_file import load_arch, load_model
 from search.pricing import layer_choices
 from search.run import load_data, load_run_config, run_target
-from search.rundir import RunFileError, atomic_write_json
+from search.run_files import read_metrics
+from search.rundir import atomic_write_json
 from supernet import Architecture, to_supernet
 from supernet.graph import UnsupportedModelError
 from targets import get_target, target_names
@@ -54,11 +54,8 @@ def check_run(run_dir: Path) -> tuple[SearchConfig, dict[str, Any], Target]:
     metrics_path = run_dir / "metrics.json"
     if not (run_dir / "model.pt").exists() or not metrics_path.exists():
         raise ConfigError(f"{run_dir} has not finished (no model.pt / metrics.json): resume it with --resume")
-    try:
-        metrics = json.loads(metrics_path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RunFileError(f"{metrics_path} is not valid JSON ({exc})") from None
-    target = run_target(cfg)
+    metrics = read_metrics(metrics_path)  # one line naming the file for anything wrong in it
+    target = run_target(cfg, run_dir)
     if target.family != "cortex-m":
         raise ConfigError(f"{run_dir} was searched for {target.name!r} (family {target.family!r}): verify runs "
                           "Cortex-M targets on emulated cores")  # fmt: skip

@@ -9,18 +9,20 @@ a peak (activation RAM) does not.
 from __future__ import annotations
 
 import functools
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 
 import cost_models
-from search.config import ConfigError, SearchConfig
+from search.config import SearchConfig
 from search.methods import spec_of_label
+from search.preflight import run_target
 from search.pricing import layer_choices
+from search.run_files import is_point, read_arch, read_config, read_json_object, read_metrics
+from search.rundir import RunFileError
 from supernet import Architecture, Supernet, to_supernet
-from targets import Target, get_target
+from targets import Target
 
 
 @dataclass(frozen=True)
@@ -59,12 +61,10 @@ class ArchSummary:
 
 
 def read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path.parent} is not a finished bitgate run (no {path.name})") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from None
+    """A run folder's JSON object; anything wrong with it is one line naming the file (search/run_files.py)."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{Path(path).parent} is not a finished bitgate run (no {Path(path).name})")
+    return read_json_object(path, Path(path).name)
 
 
 def knob_label(cfg: SearchConfig) -> str:
@@ -147,16 +147,18 @@ def summarize(run_dir: str | Path) -> ArchSummary:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run folder {run_dir} does not exist")
-    try:
-        cfg = SearchConfig.from_saved(read_json(run_dir / "config.json"))
-    except ConfigError as exc:
-        raise ConfigError(f"{run_dir / 'config.json'}: {exc}") from None
-    metrics = read_json(run_dir / "metrics.json")
-    if "costs" not in metrics:
+    cfg = read_config(run_dir)
+    if not (run_dir / "metrics.json").exists():
+        raise FileNotFoundError(f"{run_dir} is not a finished bitgate run (no metrics.json)")
+    metrics = read_metrics(run_dir / "metrics.json")
+    if not is_point(metrics):
         raise ValueError(f"{run_dir} has no costs in metrics.json (a sweep's warm-up, not a search run)")
-    arch = Architecture.from_dict(read_json(run_dir / "arch.json"))
-    target = get_target(metrics.get("target", cfg.target)).with_flavour(cfg.flavour)
-    net = network_of(cfg, arch, target)
+    arch = read_arch(run_dir / "arch.json")
+    target = run_target(replace(cfg, target=metrics["target"]), run_dir)
+    try:
+        net = network_of(cfg, arch, target)
+    except ValueError as exc:  # Supernet.check: the layers or channels of another network
+        raise RunFileError(f"{run_dir / 'arch.json'} does not fit {cfg.model} ({exc})") from None
     shown = shown_costs(metrics, target)
     parts = _per_layer(net, arch, target, shown)
     shown = tuple(c for c in shown if c in parts)

@@ -16,7 +16,9 @@ import pandas as pd  # noqa: E402
 from matplotlib import ticker  # noqa: E402
 
 from reports.plot_style import method_style, point_label  # noqa: E402
-from search.rundir import atomic_write_bytes, atomic_write_text  # noqa: E402
+from search.run_files import read_metrics  # noqa: E402
+from search.rundir import RunFileError, atomic_write_bytes, atomic_write_text  # noqa: E402
+from zoo.safe_load import one_line_of  # noqa: E402
 
 log = logging.getLogger("bitgate")
 DPI = 150
@@ -25,16 +27,10 @@ DPI = 150
 def _read_metrics(f: Path) -> dict | None:
     """metrics.json as a dict, or None (with a warning naming the file) when it cannot be used."""
     try:
-        m = json.loads(f.read_text())
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        log.warning("skipped %s: not readable JSON (%s)", f, str(exc).splitlines()[0] if str(exc) else exc)
+        return read_metrics(f)
+    except RunFileError as exc:
+        log.warning("skipped a run: %s", one_line_of(exc))
         return None
-    if not isinstance(m, dict) or (
-        "costs" in m and not (isinstance(m["costs"], dict) and isinstance(m.get("test_acc"), (int, float)))
-    ):
-        log.warning("skipped %s: not a bitgate metrics.json", f)
-        return None
-    return m
 
 
 def collect(paths: Iterable[str | Path]) -> pd.DataFrame:

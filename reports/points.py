@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 import cost_models
-from reports.layers import knob_label, read_json
-from reports.measured import CoreMeasure, read_measured
+from reports.layers import knob_label
+from reports.measured import VERIFY_FILE, CoreMeasure, read_measured
 from reports.pareto import pareto_mask
-from search.config import SearchConfig
+from search.run_files import is_point, read_config, read_metrics
+from search.rundir import RunFileError
+from zoo.safe_load import one_line_of
+
+log = logging.getLogger("bitgate")
 
 
 @dataclass(frozen=True)
@@ -38,36 +43,57 @@ class Point:
 
 
 def find_points(folder: str | Path) -> list[Point]:
-    """Every finished run under `folder` (a folder with metrics.json that has costs), in folder-name order."""
+    """Every finished run under `folder` (a folder with metrics.json that has costs), in folder-name order.
+
+    A point whose files cannot be read is skipped with one warning naming the file: one bad run
+    never takes the others' report with it."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"sweep folder {folder} does not exist")
-    points = []
+    points: list[Point] = []
     for path in sorted(folder.rglob("metrics.json")):
-        m = read_json(path)
-        if "costs" not in m or not (path.parent / "arch.json").exists():
-            continue  # a sweep's shared warm-up, or a run killed before its end
-        cfg = SearchConfig.from_saved(read_json(path.parent / "config.json"))
-        points.append(
-            Point(
-                index=len(points),
-                run=path.parent,
-                method=str(m["method"]),
-                knob=knob_label(cfg),
-                target=str(m["target"]),
-                cost_name=str(m["cost_name"]),
-                test_acc=float(m["test_acc"]),
-                val_acc=m.get("val_acc"),
-                float_test_acc=m.get("float_test_acc"),
-                costs={k: float(v) for k, v in m["costs"].items()},
-                epochs=dict(m.get("epochs", {})),
-                seconds={k: float(v) for k, v in m.get("seconds", {}).items()},
-                measured=read_measured(path.parent),
-            )
-        )
+        try:
+            point = read_point(path, len(points))
+        except (RunFileError, FileNotFoundError) as exc:
+            log.warning("skipped a run: %s", one_line_of(exc))
+            continue
+        if point is not None:
+            points.append(point)
     if not points:
         raise ValueError(f"no finished runs (metrics.json with costs) under {folder}")
     return mark_fronts(points)
+
+
+def read_point(path: Path, index: int) -> Point | None:
+    """The point of one run's metrics.json (None: a sweep's warm-up, or a run killed before its end)."""
+    m = read_metrics(path)
+    if not is_point(m) or not (path.parent / "arch.json").exists():
+        return None
+    cfg = read_config(path.parent)
+    return Point(
+        index=index,
+        run=path.parent,
+        method=m["method"],
+        knob=knob_label(cfg),
+        target=m["target"],
+        cost_name=m["cost_name"],
+        test_acc=float(m["test_acc"]),
+        val_acc=m.get("val_acc"),
+        float_test_acc=m.get("float_test_acc"),
+        costs={k: float(v) for k, v in m["costs"].items()},
+        epochs=dict(m.get("epochs", {})),
+        seconds={k: float(v) for k, v in m.get("seconds", {}).items()},
+        measured=_measured(path.parent),
+    )
+
+
+def _measured(run: Path) -> tuple[CoreMeasure, ...]:
+    """The run's verify.json figures; an unreadable file is named and left out, the point kept."""
+    try:
+        return read_measured(run)
+    except (RunFileError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        log.warning("left out the measured figures of %s (%s)", run / VERIFY_FILE, one_line_of(exc))
+        return ()
 
 
 def front_costs(points: list[Point]) -> list[str]:

@@ -43,6 +43,8 @@ class SearchConfig:
     data_root: str | None = None
     download: bool = False
     train_subset: int | None = None
+    val_subset: int | None = None  # a seeded, class-balanced subset of the validation / test images (image
+    test_subset: int | None = None  # data sets: cifar10, imagefolder, tinyimagenet), for fast runs
     val_fraction: float | None = None
     classes: tuple[str, ...] | None = None  # a subset of the data set's classes, relabelled 0..k-1 in this order
     pretrained: str | None = None  # weights file (state dict) to start the model from; never downloaded
@@ -111,8 +113,12 @@ class SearchConfig:
                 raise ConfigError(f"method_options.{key} must be a finite number, got {value!r}")
         if self.val_fraction is not None and not 0 < self.val_fraction < 1:
             raise ConfigError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
-        if self.train_subset is not None and self.train_subset < 1:
-            raise ConfigError(f"train_subset must be >= 1, got {self.train_subset!r}")
+        for key in ("train_subset", "val_subset", "test_subset"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)!r}")
+        if self.tau_schedule == "anneal" and self.tau_final > self.tau0:
+            raise ConfigError(f"tau_final {self.tau_final:g} is above tau0 {self.tau0:g}: the anneal schedule cools "
+                              "the gates from tau0 down to tau_final; lower tau_final or raise tau0")  # fmt: skip
         positive = ("batch_size", "lr", "arch_lr", "tau0", "tau_final", "budget_rate")
         for key in positive:
             if not getattr(self, key) > 0:
@@ -276,11 +282,16 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     """A TOML config, or a run's config.json in any known layout (so a finished run's settings can be run again)."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} cannot be read ({type(exc).__name__})") from None
+    if text.startswith("\ufeff"):
+        if path.suffix != ".json":  # JSON readers may ignore a byte-order mark (RFC 8259); TOML has none
+            raise ConfigError(f"config file {path} starts with a UTF-8 byte-order mark (BOM), which TOML does not "
+                              "allow: save it as UTF-8 without BOM")  # fmt: skip
+        text = text[1:]
     if path.suffix == ".json":
         try:
             data = json.loads(text)

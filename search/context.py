@@ -97,19 +97,25 @@ def _clock(seconds: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
-def progress_line(phase: str, epoch: int, epochs: int, metrics: dict[str, Any], elapsed: float, eta: float) -> str:
-    """'search 3/20: loss 0.52, val acc 81.2%, cost 1,234, elapsed 0:12, ETA 0:40' (only the metrics present)."""
-    parts = [f"{phase} {epoch}/{epochs}:"]
+def epoch_summary(metrics: dict[str, Any]) -> str:
+    """'loss 0.52, val acc 81.2%, cost 1,234' (only the metrics present): what the log line and the progress
+    bar both show, in the same units, so the bar keeps its width instead of listing every metric."""
+    parts = []
     loss = metrics.get("loss", metrics.get("task_loss"))
     if isinstance(loss, (int, float)):
-        parts.append(f"loss {loss:.4g},")
+        parts.append(f"loss {loss:.4g}")
     if isinstance(metrics.get("val_acc"), (int, float)):
-        parts.append(f"val acc {100 * metrics['val_acc']:.1f}%,")
+        parts.append(f"val acc {100 * metrics['val_acc']:.1f}%")
     cost = metrics.get("arch_cost", metrics.get("cost"))
     if isinstance(cost, (int, float)) and math.isfinite(cost):
-        parts.append(f"cost {cost:,.0f},")
-    parts.append(f"elapsed {_clock(elapsed)}, ETA {_clock(eta)}")
-    return " ".join(parts)
+        parts.append(f"cost {cost:,.0f}")
+    return ", ".join(parts)
+
+
+def progress_line(phase: str, epoch: int, epochs: int, metrics: dict[str, Any], elapsed: float, eta: float) -> str:
+    """'search 3/20: loss 0.52, val acc 81.2%, cost 1,234, elapsed 0:12, ETA 0:40' (only the metrics present)."""
+    summary = epoch_summary(metrics)
+    return f"{phase} {epoch}/{epochs}: {summary + ', ' if summary else ''}elapsed {_clock(elapsed)}, ETA {_clock(eta)}"
 
 
 @dataclass
@@ -171,7 +177,7 @@ class RunContext:
                     if why is not None:
                         raise TrainingDiverged(self._diverged_message(name, epoch, epochs, why))
                     self.checkpoints.save(name, epoch + 1, objects, extra() if extra else None)
-                    bar.set_postfix({k: _short(v) for k, v in metrics.items()})
+                    bar.set_postfix_str(epoch_summary(metrics))
                     elapsed = time.perf_counter() - t0
                     eta = elapsed / (epoch + 1 - start) * (epochs - epoch - 1)
                     if self.cfg.progress and not tty and is_main():  # one progress line per epoch, not per DDP rank
@@ -212,7 +218,3 @@ def _tensorboard(ctx: RunContext):
     from torch.utils.tensorboard import SummaryWriter
 
     return SummaryWriter(str(ctx.run_dir / "tensorboard"))
-
-
-def _short(v: float) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from search.run_files import read_arch
 from search.rundir import RunFileError, atomic_torch_save, load_tensors
 from supernet import Architecture, materialize, to_supernet
 
@@ -74,12 +75,5 @@ def load_model(run_dir: Path) -> nn.Module:
 
 
 def load_arch(path: Path) -> Architecture:
-    """arch.json, with a one-line error naming the file when it is missing or unreadable."""
-    try:
-        return Architecture.load(path)
-    except FileNotFoundError:
-        raise RunFileError(f"{path} does not exist") from None
-    except (ValueError, KeyError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RunFileError(f"{path} is not a valid arch.json ({first})") from None
-
+    """arch.json, with a one-line error naming the file when it is missing or unreadable (search/run_files.py)."""
+    return read_arch(path)

@@ -28,9 +28,18 @@ from search.context import RunContext
 from search.methods import MethodResult, register_method
 from search.methods.common import build_supernet
 from search.methods.differentiable import calibration_batch, fit_budget, target_bits
-from search.rundir import Checkpoints, History, atomic_write_bytes, atomic_write_text
+from search.model_file import load_arch
+from search.rundir import (
+    Checkpoints,
+    History,
+    RunFileError,
+    atomic_write_bytes,
+    atomic_write_text,
+    load_tensors,
+    one_line_of,
+)
 from search.train import search
-from supernet import Architecture, Supernet, discretize
+from supernet import Supernet, discretize
 from zoo.data import DataSplits
 from zoo.models import create_model
 
@@ -76,7 +85,7 @@ def run_path_search(base: SearchConfig, budgets: tuple[float, ...], folder: Path
                      Checkpoints(search_dir / "checkpoints"))  # fmt: skip
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, data.num_classes, data.in_shape)
-    model.load_state_dict(torch.load(warm_state, map_location="cpu", weights_only=True)["state"]["model"])
+    model.load_state_dict(Checkpoints(Path(warm_state).parent).load_state(Path(warm_state).stem, "model"))
     net = _joint_supernet(model, ctx)
     meta = {"method": PATH_METHOD, "target": target.name, "model": cfg.model}
 
@@ -102,17 +111,35 @@ def joint_path(model: nn.Module, ctx: RunContext) -> MethodResult:
     cfg = ctx.cfg
     if cfg.from_search is None or cfg.budget is None:
         raise ConfigError(f"{PATH_METHOD} points come from `bitgate sweep --methods {PATH_METHOD} --budgets ...`")
-    done = [Architecture.load(p / "arch.json") for p in sorted((Path(cfg.from_search) / "stages").glob("*"))
-            if (p / "arch.json").exists()]  # fmt: skip
+    source = search_folder(cfg, ctx.run_dir)
+    done = [load_arch(p / "arch.json") for p in sorted((source / "stages").glob("*")) if (p / "arch.json").exists()]
     match = [a for a in done if a.meta.get("path_budget") == cfg.budget]
     if not match:
-        raise ConfigError(f"{cfg.from_search} has no finished path stage for budget {cfg.budget:g}")
+        raise ConfigError(f"{source} has no finished path stage for budget {cfg.budget:g}; resume the sweep to "
+                          "search it again")  # fmt: skip
     arch = match[0]
     stage = int(arch.meta["path_stage"])
     net = _joint_supernet(model, ctx)
-    weights = stage_folder(Path(cfg.from_search), stage, cfg.budget) / "supernet.pt"
-    net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    weights = stage_folder(source, stage, cfg.budget) / "supernet.pt"
+    state = load_tensors(weights)  # weights_only: a planted pickle is one line naming the file
+    try:
+        net.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError) as exc:
+        raise RunFileError(f"{weights} does not match this network ({one_line_of(exc)})") from None
     return MethodResult(net, arch, {"path_stage": stage})
+
+
+def as_path_point(point: SearchConfig) -> SearchConfig:
+    """A `joint-path` point as it runs: from the sweep's path search, with no search epochs of its own.
+
+    from_search is the path search's folder relative to the sweep folder (where the point's folder
+    is), so a sweep that was moved, or is resumed by another spelling of its path, still resumes."""
+    return replace(point, from_search=SEARCH_FOLDER, search_epochs=0)
+
+
+def search_folder(cfg: SearchConfig, run_dir: Path) -> Path:
+    """The path search a point comes from: relative to the sweep folder (absolute in older sweeps)."""
+    return Path(run_dir).parent / cfg.from_search if cfg.from_search is not None else Path(run_dir).parent
 
 
 def path_points(points: list[SearchConfig], base: SearchConfig, folder: Path, warm_state: Path,
@@ -121,6 +148,5 @@ def path_points(points: list[SearchConfig], base: SearchConfig, folder: Path, wa
     budgets = tuple(p.budget for p in points if p.method == PATH_METHOD and p.budget is not None)
     if not any(p.method == PATH_METHOD for p in points):
         return points
-    search_dir = run_path_search(base, budgets, folder, warm_state, data)
-    return [replace(p, from_search=str(search_dir), search_epochs=0) if p.method == PATH_METHOD else p
-            for p in points]  # fmt: skip
+    run_path_search(base, budgets, folder, warm_state, data)
+    return [as_path_point(p) if p.method == PATH_METHOD else p for p in points]

@@ -7,7 +7,7 @@ killed process are removed first.
 
 from __future__ import annotations
 
-import json
+import inspect
 import logging
 import time
 from dataclasses import fields, replace
@@ -28,27 +28,28 @@ from search.methods import method_spec
 from search.methods.sparsity import masked_network, weight_counts, with_nonzeros
 from search.metrics import average_bit_width, nonzero_weight_bits
 from search.model_file import save_model
+from search.numbers import name_number
 from search.numerics import numerics
+from search.preflight import check_run, resolve, run_target  # noqa: F401 - resolve, run_target: re-exported
 from search.pricing import layer_choices
+from search.run_files import read_config, read_metrics
 from search.rundir import (
     Checkpoints,
     History,
-    RunFileError,
+    atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
     new_run_dir,
     remove_stale_temporaries,  # fmt: skip
 )
 from search.train import evaluate, finetune, warmup
-from search.validate import check_budget, check_settings, safe_name
+from search.validate import safe_name
+from search.verdicts import run_warnings
 from supernet import materialize
-from supernet.convert import check_module_paths
-from targets import Target, get_target
-from zoo.data import DataSplits, load_dataset
-from zoo.models import create_model
-from zoo.pretrained import load_pretrained
+from targets.snapshot import snapshot_files
+from zoo.data import DATASETS, DataSplits, dataset_names, load_dataset
 
-CLASS_SUBSETS = ("cifar10", "tinyimagenet")  # loaders with a `classes` option
+LOADER_OPTIONS = ("classes", "val_subset", "test_subset")  # settings that only some data set loaders take
 
 log = logging.getLogger("bitgate")
 
@@ -65,53 +66,17 @@ class RunInterrupted(KeyboardInterrupt):
         self.resume_command = resume_command
 
 
-def resolve(cfg: SearchConfig):
-    """Target, cost name and method, validated before anything is written (the device too)."""
-    resolve_device(cfg.device)
-    target = run_target(cfg)
-    cost = cfg.cost or target.costs[0]
-    if cost not in cost_models.applicable(target):
-        known = ", ".join(cost_models.applicable(target))
-        raise ConfigError(f"cost {cost!r} does not apply to target {target.name!r}; use one of {known}")
-    unsupported = sorted(set(cfg.act_bits) - set(target.act_bits))
-    if unsupported:
-        raise ConfigError(f"act_bits {list(cfg.act_bits)}: target {target.name!r} has no kernels for {unsupported}-bit "
-                          f"activations; choose among {list(target.act_bits)}")  # fmt: skip
-    spec = method_spec(cfg.method)
-    spec.check(cfg, cost)  # its options and checks
-    if cfg.pretrained is not None and not Path(cfg.pretrained).expanduser().is_file():
-        raise ConfigError(f"pretrained: weights file {cfg.pretrained} does not exist")
-    return target, cost, spec.fn
-
-
-def run_target(cfg: SearchConfig) -> Target:
-    """The run's target, deployed with the run's flavour (its own when the run names none)."""
-    return get_target(cfg.target).with_flavour(cfg.flavour)
-
-
 def default_name(cfg: SearchConfig, knob: str = "") -> str:
     """A filesystem-safe folder name saying what the run is (`knob`: a swept method option, e.g. t_margin0.05)."""
     spec = method_spec(cfg.method)
-    trade = f"-b{cfg.budget:g}" if cfg.budget is not None else f"-s{cfg.strength:g}"
+    trade = f"-b{name_number(cfg.budget)}" if cfg.budget is not None else f"-s{name_number(cfg.strength)}"
     trade = trade if spec.takes_budget else ""  # uniform-w4 says it all
     return safe_name(f"{cfg.model}-{spec.label(cfg)}-{cfg.target}{trade}{'-' + knob if knob else ''}-seed{cfg.seed}")
 
 
 def load_run_config(run_dir: Path) -> SearchConfig:
-    """RUN_DIR/config.json; a missing or corrupt file is a one-line error naming it."""
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise ConfigError(f"{run_dir} is not a bitgate run folder (no config.json)")
-    try:
-        data = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RunFileError(f"{path} is not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise RunFileError(f"{path} is not a bitgate config (expected a JSON object)")
-    try:
-        return SearchConfig.from_saved(data)
-    except ConfigError as exc:
-        raise RunFileError(f"{path}: {exc}") from None
+    """RUN_DIR/config.json; a missing or corrupt file is a one-line error naming it (search/run_files.py)."""
+    return read_config(run_dir)
 
 
 def resume_config(run_dir: Path, overrides: dict[str, Any]) -> SearchConfig:
@@ -131,27 +96,28 @@ def changed_keys(a: SearchConfig, b: SearchConfig) -> list[str]:
 
 
 def load_data(cfg: SearchConfig) -> DataSplits:
-    """The data set a configuration names, split as every run of it splits it."""
+    """The data set a configuration names, split as every run of it splits it.
+
+    Settings only some loaders have (LOADER_OPTIONS: classes, val_subset, test_subset) are passed when
+    set, and refused in one line for a loader without them, rather than ignored."""
+    accepts = loader_options(cfg.dataset)
     extra = {}
-    if cfg.classes is not None:
-        if cfg.dataset not in CLASS_SUBSETS:
-            raise ConfigError(f"classes: data set {cfg.dataset!r} cannot select classes; "
-                              f"use one of {', '.join(CLASS_SUBSETS)}")  # fmt: skip
-        extra["classes"] = cfg.classes
+    for key in LOADER_OPTIONS:
+        if getattr(cfg, key) is None:
+            continue
+        if key not in accepts:
+            having = [n for n in dataset_names() if key in loader_options(n)]
+            raise ConfigError(f"{key}: data set {cfg.dataset!r} has no {key} option; "
+                              f"data sets with one: {', '.join(having) or 'none'}")  # fmt: skip
+        extra[key] = getattr(cfg, key)
     return load_dataset(cfg.dataset, root=cfg.data_root, seed=cfg.seed, val_fraction=cfg.val_fraction,
                         train_subset=cfg.train_subset, download=cfg.download, **extra)  # fmt: skip
 
 
-def check_paths(cfg: SearchConfig, data: DataSplits) -> None:
-    """A misspelt exclude=/keep_channels= path fails before a run folder exists, not after the warm-up."""
-    if not (cfg.exclude or cfg.keep_channels):
-        return
-    model = create_model(cfg.model, data.num_classes, data.in_shape)
-    try:
-        check_module_paths(model, cfg.exclude, "exclude")
-        check_module_paths(model, cfg.keep_channels, "keep_channels")
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+def loader_options(dataset: str) -> set[str]:
+    """The keyword options data set `dataset`'s loader takes (an unknown name: none; load_dataset names it)."""
+    fn = DATASETS.get(dataset)
+    return set(inspect.signature(fn).parameters) if fn is not None else set(LOADER_OPTIONS)
 
 
 def run(
@@ -180,18 +146,16 @@ def run(
             raise ConfigError(f"--resume {run_dir}: {refused[0]} differs from the run's config.json; "
                               f"only {', '.join(RESUME_OVERRIDABLE)} may change on resume")  # fmt: skip
         reset_lr = "lr" in changed or "arch_lr" in changed
-    target, cost, method = resolve(cfg)
+        if (run_dir / "metrics.json").exists():  # finished: resuming it must not rewrite a byte of it
+            if changed:
+                log.warning("%s is finished: %s=%s changes nothing", run_dir, changed[0], getattr(cfg, changed[0]))
+            log.info("run folder: %s (finished earlier; nothing to resume)", run_dir)
+            return read_metrics(run_dir / "metrics.json")
     device = resolve_device(cfg.device)
-    check_settings(cfg, target, new_folder=resume is None)
     data = ddp.shard(place(data if data is not None else load_data(cfg), device), cfg.batch_size)
-    check_paths(cfg, data)
-    torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model, data.num_classes, data.in_shape)
-    if cfg.pretrained is not None and warm_state is None:  # a bad weights file is refused before writing
-        load_pretrained(model, cfg.pretrained)
-    with torch.random.fork_rng():
-        check_budget(cfg, model, data.in_shape, target, cost, cfg.min_kept)
-    model = model.to(device)
+    checked = check_run(cfg, data, new_folder=resume is None, pretrained=warm_state is None)  # search/preflight.py
+    target, cost, method = checked.target, checked.cost, checked.method
+    model = checked.model.to(device)
     if resume is not None:
         remove_stale_temporaries(run_dir)
         if changed:
@@ -199,6 +163,8 @@ def run(
     else:
         run_dir = new_run_dir(Path(cfg.out_dir), cfg.name or default_name(cfg))
         atomic_write_text(run_dir / "config.json", cfg.to_json())
+        for name, content in snapshot_files(target).items():  # export/show/report where it is not registered
+            atomic_write_bytes(run_dir / name, content)
     command = resume_command or f"bitgate search --resume {run_dir}"
     log.info("run folder: %s%s", run_dir, " (resumed)" if resume is not None else "")
     ctx = RunContext(cfg, run_dir, data, target, cost, History(run_dir / "history.csv"),
@@ -267,4 +233,6 @@ def _phases(ctx: RunContext, model: torch.nn.Module, method, warm_state: Path | 
     small = small.cpu()  # model.pt holds CPU tensors: it loads on any machine
     save_model(run_dir / "model.pt", small, cfg.model, data.num_classes, data.in_shape, cfg.seed, cfg.exclude)
     atomic_write_json(run_dir / "metrics.json", metrics)
+    for line in run_warnings(tuned["test_acc"], data.num_classes, check_fit(layer_choices(result.net, arch), target)):
+        log.warning("%s: %s", run_dir.name, line)  # once, at the end, where the user reads (search/verdicts.py)
     return metrics

@@ -21,6 +21,7 @@ import torch
 from deploy.files import write_atomic
 from search import ddp
 from search.config import ConfigError
+from zoo.safe_load import load_failure, one_line_of, safe_torch_load
 
 
 class RunFileError(ConfigError):
@@ -79,10 +80,9 @@ def load_tensors(path: Path, required: Sequence[str] = ()) -> dict[str, Any]:
     if not path.is_file():
         raise RunFileError(f"{path} does not exist")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = safe_torch_load(path)
     except Exception as exc:  # UnpicklingError, RuntimeError (zip), EOFError, ... all mean "not ours"
-        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-        raise RunFileError(f"{path} is not a valid checkpoint ({reason})") from None
+        raise RunFileError(f"{path} is not a valid checkpoint ({load_failure(exc)})") from None
     missing = [k for k in required if not isinstance(obj, dict) or k not in obj]
     if missing:
         raise RunFileError(f"{path} is not a valid checkpoint (no {missing[0]!r} entry)")
@@ -169,9 +169,8 @@ class Checkpoints:
             for k, v in objects.items():
                 v.load_state_dict(ckpt["state"][k])
             return int(ckpt["epoch"]), dict(ckpt.get("extra") or {})
-        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-            first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-            raise RunFileError(f"{path} does not match this run's {phase} phase ({first})") from None
+        except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
+            raise RunFileError(f"{path} does not match this run's {phase} phase ({one_line_of(exc)})") from None
 
     def replace_state(self, phase: str, key: str, state: dict[str, Any]) -> None:
         """Overwrite one object's state in a finished phase's checkpoint (e.g. the best epoch's weights

@@ -15,18 +15,17 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from search.config import ConfigError, SearchConfig, parse_quantity
 from search.errors import did_you_mean
 from search.methods import method_names, method_spec
 from search.path import path_points
 from search.ray_sweep import RayExecutor
-from search.run import RESUME_OVERRIDABLE, RunInterrupted, check_paths, default_name, load_data, resolve, run
+from search.run import RESUME_OVERRIDABLE, RunInterrupted, default_name, load_data, run
+from search.run_files import read_json_object
 from search.rundir import RunFileError, atomic_write_json, new_run_dir, remove_stale_temporaries
-from search.validate import check_budget, check_name, check_settings, safe_name
+from search.sweep_checks import check_sweep
+from search.validate import check_name, safe_name
 from search.warm_start import shared_warmup
-from zoo.models import create_model
 
 log = logging.getLogger("bitgate")
 OPTION_PREFIX = "method_options."
@@ -172,20 +171,21 @@ def load_sweep(folder: Path, overrides: dict[str, Any]) -> tuple[SearchConfig, d
     path = Path(folder) / "sweep.json"
     if not path.is_file():
         raise ConfigError(f"{folder} is not a sweep folder (no sweep.json)")
-    try:
-        saved = json.loads(path.read_text())
-        base, table = saved["base"], dict(saved["sweep"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise RunFileError(f"{path} is not a valid sweep.json ({exc})") from None
+    saved = read_json_object(path, "sweep.json")
+    base, table = saved.get("base"), saved.get("sweep")
+    if not isinstance(base, dict) or not isinstance(table, dict):
+        raise RunFileError(f"{path} is not a valid sweep.json (\"base\" and \"sweep\" must be tables of settings)")
+    table = {k: v for k, v in table.items() if v is not None}  # asdict(SweepConfig): None is the default
     refused = sorted(k for k in overrides if k not in RESUME_OVERRIDABLE)
     if refused:
         raise ConfigError(f"--resume continues the sweep as it was configured; {refused[0]} cannot change "
                           f"(only {', '.join(RESUME_OVERRIDABLE)} can)")  # fmt: skip
     try:
         saved = SearchConfig.from_saved(base).to_dict()  # an older layout migrated (search/config_schema.py)
-        return SearchConfig.from_dict({**saved, **overrides}), table
+        SweepConfig.from_dict(table)
     except ConfigError as exc:
         raise RunFileError(f"{path}: {exc}") from None
+    return SearchConfig.from_dict({**saved, **overrides}), table
 
 
 def sweep(
@@ -209,17 +209,7 @@ def sweep(
             log.warning("%s does not use strength: its %d points will be the same; vary its knob instead, e.g. "
                         "--vary method_options.%s=...", method.name, len(spec.strengths), method.knob)
     data = load_data(base)  # every point splits the same data the same way: decode it once
-    torch.manual_seed(base.seed)
-    model = create_model(base.model, data.num_classes, data.in_shape)
-    for p, _ in points:  # fail on a bad target/cost/method/bits/budget before training anything
-        p = p if executor is None else replace(p, device="cpu")  # Ray: the device is checked on its node
-        if method_spec(p.method).needs_path_search:
-            p = replace(p, from_search="<the sweep's path search>")
-        target, cost, _ = resolve(p)
-        check_settings(p, target, new_folder=resume is None)
-        check_paths(p, data)
-        with torch.random.fork_rng():
-            check_budget(p, model, data.in_shape, target, cost, p.min_kept)
+    check_sweep(base, points, data, resume, remote=executor is not None)  # before anything is written
     if executor is not None:
         executor.connect()  # an unreachable cluster or resources no node has: one line, and no folder written
     if resume is not None:
@@ -227,14 +217,16 @@ def sweep(
         if not (folder / "sweep.json").exists():
             raise ConfigError(f"{folder} is not a sweep folder (no sweep.json)")
         remove_stale_temporaries(folder)
-        atomic_write_json(folder / "sweep.json", {"base": base.to_dict(), "sweep": asdict(spec)})  # e.g. a new lr
+        saved = {"base": base.to_dict(), "sweep": asdict(spec)}
+        if read_json_object(folder / "sweep.json", "sweep.json") != json.loads(json.dumps(saved)):
+            atomic_write_json(folder / "sweep.json", saved)  # e.g. a new lr; a finished sweep stays untouched
     else:
-        name = spec.name or safe_name(f"sweep-{base.model}-{base.target}-seed{base.seed}")
+        name = spec.name or base.name or safe_name(f"sweep-{base.model}-{base.target}-seed{base.seed}")
         folder = new_run_dir(Path(base.out_dir), name)
         atomic_write_json(folder / "sweep.json", {"base": base.to_dict(), "sweep": asdict(spec)})
     command = f"bitgate sweep --resume {folder}"
     log.info("sweep folder: %s (%d points)", folder, len(points))
-    named = _named(points, folder)
+    named = point_folders(points, folder)
     try:
         if executor is not None:
             done = _sweep_on(executor, base, [(p, d) for p, d, _ in named], folder, warm_state)
@@ -249,7 +241,7 @@ def sweep(
         for i, (point, run_dir, varied) in enumerate(named):
             log.info("point %d/%d: %s", i + 1, len(points), point_label(point, varied))
             if (run_dir / "metrics.json").exists():
-                metrics = json.loads((run_dir / "metrics.json").read_text())
+                metrics = read_json_object(run_dir / "metrics.json", "metrics.json")
             else:
                 metrics = run(point, resume=run_dir if run_dir.exists() else None, warm_state=warm_state, data=data,
                               resume_command=command)  # fmt: skip
@@ -261,8 +253,8 @@ def sweep(
     return folder, results
 
 
-def _named(points: list[tuple[SearchConfig, dict[str, float]]], folder: Path
-           ) -> list[tuple[SearchConfig, Path, dict[str, float]]]:  # fmt: skip
+def point_folders(points: list[tuple[SearchConfig, dict[str, float]]], folder: Path
+                  ) -> list[tuple[SearchConfig, Path, dict[str, float]]]:  # fmt: skip
     """Each point with its name and run folder inside the sweep folder (00-..., 01-...) and what varies at it."""
     out = []
     for i, (point, varied) in enumerate(points):
@@ -282,4 +274,5 @@ def _sweep_on(executor: RayExecutor, base: SearchConfig, named: list[tuple[Searc
             warm_state = executor.warmup(base, folder / "warmup")
     todo = [(p, d) for p, d in named if not (d / "metrics.json").exists()]
     fresh = iter(executor.run_points(todo, warm_state) if todo else [])
-    return [json.loads((d / "metrics.json").read_text()) if (p, d) not in todo else next(fresh) for p, d in named]
+    return [read_json_object(d / "metrics.json", "metrics.json") if (p, d) not in todo else next(fresh)
+            for p, d in named]  # fmt: skip

@@ -7,7 +7,6 @@ smallest viable network, unsafe run names, an out_dir that cannot hold runs.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ from torch import nn
 
 from search.config import ConfigError, SearchConfig
 from search.methods import method_spec
+from search.output_paths import check_folder_path
 from targets.target import Target
 
 MAX_NAME = 100  # leaves room for "-NNNN" and file names below the usual 255-byte limit
@@ -39,26 +39,22 @@ def check_name(name: str, key: str = "name") -> None:
 
 
 def check_out_dir(out_dir: str) -> Path:
-    """out_dir must be (or become) a folder we can write into; returns it as a Path."""
+    """out_dir must be (or become) a folder we can write into, with room for run folders; returns it as a Path."""
     if not str(out_dir).strip():
         raise ConfigError("out_dir is empty; give the folder for run folders, e.g. out_dir=runs")
-    path = Path(out_dir).expanduser()
-    probe = path
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        raise ConfigError(f"out_dir {out_dir}: {probe} is a file, not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError(f"out_dir {out_dir}: cannot write into {probe} (permission denied)")
-    return path
+    return check_folder_path(out_dir, "out_dir")
 
 
 def check_target_bits(cfg: SearchConfig, target: Target) -> None:
     """Weight and activation bit-widths the target's kernels can run (0 = pruned)."""
+    storable = {0} | set(target.weight_bits) | set(target.storage_bits)
+    stores = method_spec(cfg.method).stores
+    if stores is not None:  # a method that stores its own widths (uniform: uniform_bits), whatever `bits` says
+        lacking = [b for b in stores(cfg) if b not in storable]
+        if lacking:
+            raise ConfigError(f"method {cfg.method} stores {lacking[0]}-bit weights: target {target.name} has no "
+                              f"kernel for them; use some of {', '.join(str(b) for b in sorted(storable) if b)}")
     if cfg.bits is not None:
-        storable = {0} | set(target.weight_bits) | set(target.storage_bits)
         lacking = [b for b in cfg.bits if b not in storable]
         if lacking:
             raise ConfigError(f"bits {list(cfg.bits)}: target {target.name} has no kernel for {lacking[0]}-bit "
@@ -111,10 +107,11 @@ def check_budget(cfg: SearchConfig, model: nn.Module, in_shape: tuple[int, ...],
         bits = cfg.bits if cfg.bits is not None else target.weight_bits
     for limit in run_limits(cfg, target, cost):
         floor = smallest_viable_cost(model, torch.zeros(2, *in_shape), target, limit.cost, bits, cfg.act_bits,
-                                     min_channels)  # fmt: skip
+                                     min_channels, exclude=cfg.exclude, keep_channels=cfg.keep_channels)  # fmt: skip
         if limit.budget < floor:
             kept = (f"{cfg.method} prunes no channel" if keep_all
                     else f"each prunable group at min_channels={cfg.min_channels:g}")  # fmt: skip
+            kept += ", keep_channels at all their channels" if cfg.keep_channels and not keep_all else ""
             key = limit.source if limit.source != "fit_target" else f"fit_target ({target.name}'s memory)"
             raise ConfigError(f"{key} {limit.budget:g} is below the smallest viable {cfg.model} on {target.name}: "
                               f"{limit.cost} {floor:g} ({kept}, lowest bits); raise it")  # fmt: skip

@@ -9,6 +9,7 @@ supernet's gates at a random architecture.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -176,3 +177,19 @@ def random_batchnorms() -> Callable[[nn.Module, torch.Generator], None]:
 def random_arch() -> Callable[..., dict[str, list[int]]]:
     """set_random_arch(net, seed, keep_one=None) -> {gate key: bits}."""
     return set_random_arch
+
+
+# Hypothesis profiles for the fuzz tests (tests/fuzz): "default" keeps `make test` fast and repeatable
+# (derandomized: the same examples on every machine, no example database written); "long", for
+# `make test-all` (HYPOTHESIS_PROFILE=long), runs FUZZ_SCALE times as many examples per property,
+# freshly drawn each time, and keeps failing examples in .hypothesis/ to replay them.
+try:
+    from hypothesis import HealthCheck, settings
+except ImportError:  # the fuzz tests skip themselves without hypothesis (pip install -e '.[dev]')
+    pass
+else:
+    _QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.differing_executors]
+    settings.register_profile("default", deadline=None, derandomize=True, database=None,
+                              suppress_health_check=_QUIET)  # fmt: skip
+    settings.register_profile("long", deadline=None, suppress_health_check=_QUIET)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from torch import Tensor, nn
+
+from zoo.safe_load import load_failure, safe_torch_load
 
 
 class PretrainedError(ValueError):
@@ -27,10 +28,10 @@ def read_state(path: str | Path) -> dict[str, Tensor]:
     if not path.is_file():
         raise PretrainedError(f"pretrained weights {path} do not exist")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = safe_torch_load(path)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is one plain error
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise PretrainedError(f"pretrained weights {path} cannot be read as a tensor state dict: {first}") from None
+        raise PretrainedError(f"pretrained weights {path} cannot be read as a tensor state dict: "
+                              f"{load_failure(exc)}") from None
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

@@ -53,17 +53,21 @@ def smallest_viable_cost(
     bits: Iterable[int] | None = None,
     act_bits: Iterable[int] | None = None,
     min_channels: MinChannels = 1,
+    exclude: Iterable[str] = (),
+    keep_channels: Iterable[str] = (),
 ) -> float:
     """The lowest `cost` on `target` over the architectures a search can end with (no training).
 
     bits/act_bits: the options of the search (default: the target's). Each uniform choice of the
     lowest bit-widths is priced and the cheapest taken, since on some devices fewer bits cost more
-    cycles (unpacking), so the lowest width is not always the cheapest.
+    cycles (unpacking), so the lowest width is not always the cheapest. exclude/keep_channels: the run's
+    (float layers are not priced, kept layers keep every channel), so the floor is the run's own.
     """
     bits = tuple(sorted(set(bits if bits is not None else target.weight_bits) | {0}))
     act_bits = tuple(sorted(set(act_bits if act_bits is not None else target.act_bits)))
     with torch.no_grad():
-        net = to_supernet(model, example_input, bits=bits, act_bits=act_bits)
+        net = to_supernet(model, example_input, bits=bits, act_bits=act_bits, exclude=exclude,
+                          keep_channels=keep_channels)  # fmt: skip
     best = float("inf")
     for w in (b for b in bits if b > 0):
         for a in act_bits:

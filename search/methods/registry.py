@@ -49,6 +49,7 @@ class MethodSpec:
     points_from: str | None = None  # a setting whose values are its sweep points; it then takes no budget
     point_name: Callable[[SearchConfig], str] | None = None  # what names one point ("w4" for uniform_bits=4)
     needs_path_search: bool = False  # its points come from a sweep's one path search (search/path.py)
+    stores: Callable[[SearchConfig], tuple[int, ...]] | None = None  # the weight widths it stores, if not cfg.bits
 
     @property
     def takes_budget(self) -> bool:
@@ -78,7 +79,9 @@ def register_method(name: str, prunes: bool = True, *, options: type[MethodOptio
                     reads_strength: bool = True, knob: str | None = None, checks: tuple[Check, ...] = (),
                     style: int | Mapping[str, int] | None = None, points_from: str | None = None,
                     point_name: Callable[[SearchConfig], str] | None = None,
-                    needs_path_search: bool = False) -> Callable[[MethodFn], MethodFn]:  # fmt: skip
+                    needs_path_search: bool = False,
+                    stores: Callable[[SearchConfig], tuple[int, ...]] | None = None
+                    ) -> Callable[[MethodFn], MethodFn]:  # fmt: skip
     """Register `fn` under `name` with its spec (fields: MethodSpec). style: the palette slot of its
     results (an int), or one slot per result label (uniform: {"uniform-w8": 9, ...}); None: a stable
     slot from the name. A slot or a name already taken is refused."""
@@ -92,7 +95,8 @@ def register_method(name: str, prunes: bool = True, *, options: type[MethodOptio
         if clash:
             raise KeyError(f"method {name!r}: plot style slot of {clash[0]} is already taken")
         METHODS[name] = MethodSpec(name, fn, options, prunes, reads_strength, knob, tuple(checks),
-                                   MappingProxyType(styles), points_from, point_name, needs_path_search)  # fmt: skip
+                                   MappingProxyType(styles), points_from, point_name, needs_path_search,
+                                   stores)  # fmt: skip
         return fn
 
     return deco

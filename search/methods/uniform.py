@@ -27,7 +27,13 @@ def bits_name(cfg: SearchConfig) -> str:
 
 
 # its points are bit-widths (a sweep's uniform_bits), so it takes no strength and no budget
-@register_method("uniform", reads_strength=False, points_from="uniform_bits", point_name=bits_name, style=STYLES)
+def stored_bits(cfg: SearchConfig) -> tuple[int, ...]:
+    """The one weight bit-width a uniform run stores (checked against the target before training)."""
+    return (cfg.uniform_bits,)
+
+
+@register_method("uniform", reads_strength=False, points_from="uniform_bits", point_name=bits_name, style=STYLES,
+                 stores=stored_bits)
 def uniform(model: nn.Module, ctx: RunContext) -> MethodResult:
     b = ctx.cfg.uniform_bits
     net = build_supernet(model, calibration_batch(ctx), ctx, bits=(b,), act_bits=ctx.cfg.act_bits[-1:])

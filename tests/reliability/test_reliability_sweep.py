@@ -59,4 +59,4 @@ def test_budget_and_uniform_points_show_no_strength(cli, tmp_path):
     result = cli("sweep", *args, "--methods", "joint,uniform", "--budgets", "10kB", "--uniform-bits", "8", "--no-plot")
     assert result.code == 0, result.err
     rows = [line.split() for line in result.out.splitlines() if line.startswith(("joint ", "uniform-w8 "))]
-    assert [r[1] for r in rows] == ["-", "-"] and rows[0][2] == "10000"
+    assert [r[1] for r in rows] == ["-", "-"] and rows[0][2] == "10,000"

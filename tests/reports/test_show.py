@@ -85,5 +85,5 @@ def test_palette_is_fixed_per_bit_width():
 def test_show_on_a_folder_that_is_not_a_run_is_one_line_exit_2(tmp_path, capsys):
     assert main(["show", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "not a finished bitgate run" in err
+    assert len(err.splitlines()) == 1 and "is not a bitgate run folder (no config.json)" in err
     assert not (tmp_path / "arch.png").exists()

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from zoo.data import DataSplits, InMemoryDataset, RandomCropFlip, balanced_pick, identity, stratified_split
+from zoo.safe_load import one_line_of
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".gif", ".tif", ".tiff", ".webp"}
 Labelled = tuple[list[Path], Tensor]  # image paths and their labels
@@ -44,11 +45,14 @@ def decode(paths: list[Path], size: tuple[int, int] | None = None, grayscale: bo
 
     mode, out = ("L" if grayscale else "RGB"), []
     for p in paths:
-        with Image.open(p) as im:
-            im = im.convert(mode)
-            if size is not None and im.size != (size[1], size[0]):
-                im = im.resize((size[1], size[0]), Image.BILINEAR)
-            a = np.asarray(im)
+        try:
+            with Image.open(p) as im:
+                im = im.convert(mode)
+                if size is not None and im.size != (size[1], size[0]):
+                    im = im.resize((size[1], size[0]), Image.BILINEAR)
+                a = np.asarray(im)
+        except (OSError, SyntaxError, ValueError) as exc:  # PIL.UnidentifiedImageError is an OSError
+            raise ValueError(f"{p} is not a readable image ({one_line_of(exc)}); remove or replace it") from None
         if out and a.shape != out[0].shape:
             raise ValueError(f"{p}: size {a.shape[:2]} differs from {out[0].shape[:2]}; pass size=(H, W) to resize")
         out.append(a)

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from zoo.data import CACHE_DIR, SHARED_DATA, DataSplits, missing_root, register_dataset, stratified_split
 from zoo.datasets.image_files import IMAGE_SUFFIXES, Arrays, decode_selected, image_splits, scan_folder, select
+from zoo.safe_load import one_line_of
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 # Per-channel statistics of the original CIFAR-10 training set (the shared JPEG copy is within 1%).
@@ -36,6 +37,10 @@ def _folder_arrays(
 ) -> tuple[list[Arrays], tuple[str, ...]]:
     """Decode the selected files of an ImageFolder layout: ((x, y) for train, val, test), classes."""
     paths, labels, classes = scan_folder(train_dir, classes)
+    if len(classes) < 2:
+        found = f" ({classes[0]})" if classes else ""
+        raise ValueError(f"{train_dir} holds {len(classes)} class folder{found}: a classifier needs at least two "
+                         "(one folder of images per class)")  # fmt: skip
     if test_dir is not None:
         test_paths, test_labels, _ = scan_folder(test_dir, classes)
     else:  # one folder: hold out a stratified test split first
@@ -66,8 +71,13 @@ def _read_cifar_binary(folder: Path) -> tuple[tuple[Tensor, Tensor], tuple[Tenso
     """The python-pickle release (what torchvision.datasets.CIFAR10 downloads): data_batch_1..5, test_batch."""
 
     def load(name: str) -> dict:
-        with open(folder / name, "rb") as f:
-            d = _ArraysOnly(f, encoding="latin1").load()  # plain dicts, lists and numpy arrays, nothing else
+        try:
+            with open(folder / name, "rb") as f:
+                d = _ArraysOnly(f, encoding="latin1").load()  # plain dicts, lists and numpy arrays, nothing else
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
+            raise ValueError(f"{folder / name} is not a CIFAR-10 batch file ({one_line_of(exc)})") from None
+        if not isinstance(d, dict):
+            raise ValueError(f"{folder / name} is not a CIFAR-10 batch file (no table of arrays)")
         return {k.decode() if isinstance(k, bytes) else k: v for k, v in d.items()}
 
     def arrays(names: list[str]) -> tuple[Tensor, Tensor]:
@@ -88,8 +98,8 @@ def choose_classes(name: str, available: tuple[str, ...], wanted: tuple[str, ...
         return available
     wanted = tuple(str(c) for c in wanted)
     unknown = [c for c in wanted if c not in available]
-    if unknown or not wanted or len(set(wanted)) != len(wanted):
-        why = f"unknown class {unknown[0]!r}" if unknown else "classes must be distinct and non-empty"
+    if unknown or len(wanted) < 2 or len(set(wanted)) != len(wanted):
+        why = f"unknown class {unknown[0]!r}" if unknown else "classes must name at least two distinct classes"
         raise ValueError(f"{name}: {why}; choose from {', '.join(available)}")
     return wanted
 
