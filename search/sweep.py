@@ -20,10 +20,11 @@ from search.errors import did_you_mean
 from search.methods import method_names, method_spec
 from search.path import path_points
 from search.ray_sweep import RayExecutor
-from search.run import RESUME_OVERRIDABLE, RunInterrupted, default_name, load_data, run
+from search.run import RESUME_OVERRIDABLE, RunInterrupted, load_data, run
 from search.run_files import read_json_object
 from search.rundir import RunFileError, atomic_write_json, new_run_dir, remove_stale_temporaries
 from search.sweep_checks import check_sweep
+from search.sweep_points import point_folders, point_label  # noqa: F401 - point_label: re-exported
 from search.validate import check_name, safe_name
 from search.warm_start import shared_warmup
 
@@ -108,8 +109,8 @@ class SweepConfig:
         for method in self.methods:
             setting = method_spec(method).points_from  # uniform: one point per uniform_bits, no budget
             if setting is not None:
-                out += [(replace(base, method=method, budget=None, **{setting: v}), {setting: v})
-                        for v in getattr(self, setting)]  # fmt: skip
+                out += [(replace(base, method=method, budget=None, ram_budget=None, fit_target=False, **{setting: v}),
+                         {setting: v}) for v in getattr(self, setting)]  # fmt: skip; a baseline: no limit applies
             elif self.vary is not None:
                 out += [(self.apply(replace(base, method=method), v), {self.knob_name(): v}) for v in self.values]
             elif self.budgets:
@@ -157,13 +158,6 @@ def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[f"{prefix}{k}"] = v
     return out
-
-
-def point_label(cfg: SearchConfig, varied: dict[str, float]) -> str:
-    """'joint, strength 0.3' / 'uniform-w4' / 'importance, t_margin 0.05': the progress line of a point."""
-    spec = method_spec(cfg.method)
-    knobs = ", ".join(f"{k} {v:g}" for k, v in varied.items() if k != spec.points_from)
-    return f"{spec.label(cfg)}, {knobs}" if knobs else spec.label(cfg)
 
 
 def load_sweep(folder: Path, overrides: dict[str, Any]) -> tuple[SearchConfig, dict[str, Any]]:
@@ -251,18 +245,6 @@ def sweep(
     except KeyboardInterrupt:
         raise RunInterrupted(command) from None
     return folder, results
-
-
-def point_folders(points: list[tuple[SearchConfig, dict[str, float]]], folder: Path
-                  ) -> list[tuple[SearchConfig, Path, dict[str, float]]]:  # fmt: skip
-    """Each point with its name and run folder inside the sweep folder (00-..., 01-...) and what varies at it."""
-    out = []
-    for i, (point, varied) in enumerate(points):
-        shown = ("strength", "budget", method_spec(point.method).points_from)  # already in the name
-        knob = "".join(f"{k}{v:g}" for k, v in varied.items() if k not in shown)
-        name = f"{i:02d}-{default_name(point, knob)}"
-        out.append((replace(point, out_dir=str(folder), name=name), folder / name, varied))
-    return out
 
 
 def _sweep_on(executor: RayExecutor, base: SearchConfig, named: list[tuple[SearchConfig, Path]], folder: Path,

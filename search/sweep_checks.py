@@ -16,6 +16,7 @@ from search.methods import method_spec
 from search.path import as_path_point
 from search.preflight import check_run
 from search.run import RESUME_OVERRIDABLE, load_run_config
+from search.sweep_points import point_folders, point_label
 from search.validate import check_name
 from zoo.data import DataSplits
 
@@ -24,8 +25,6 @@ PLACE = ("out_dir", "name")  # where a point is written, not what it is
 
 
 def _describe(cfg: SearchConfig, varied: dict[str, float]) -> str:
-    from search.sweep import point_label  # sweep imports this module
-
     return point_label(cfg, varied) or cfg.method
 
 
@@ -71,8 +70,6 @@ def check_sweep(base: SearchConfig, points: Labelled, data: DataSplits, named_in
                 remote: bool = False) -> None:  # fmt: skip
     """Each point as a run, once (the model is built and converted for the first point only), then the
     sweep's own checks. named_in: the folder of a resumed sweep, whose point folders are compared."""
-    from search.sweep import point_folders  # sweep imports this module
-
     check_points(points)
     if base.name is not None:
         check_name(base.name)
