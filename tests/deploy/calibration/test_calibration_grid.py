@@ -42,7 +42,8 @@ def test_pieces_become_samples_of_the_kernel_kinds_model_c_calls(tmp_path):
             if m.get("channels"):
                 assert s.call["n"] == m["channels"][1] - m["channels"][0]
         seen |= {s.kind for s in samples}
-    assert {"conv1x1_s8", "add", "network"} & seen
+    assert {"add", "network"} <= seen and seen & {"dw3x3_s8", "dwopt_s8", "dw_s8", "dw_s4"}
+    assert seen & {"conv1x1_s8", "conv1x1_s4"}  # the pointwise convs of the dw family
 
 
 def test_the_fit_recovers_the_coefficients_that_made_the_counts():
