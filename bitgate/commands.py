@@ -285,12 +285,18 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def is_report(path: Path) -> bool:
+    """Is `path` a report bitgate wrote (so `report --out` may replace it)?"""
+    with path.open("rb") as f:
+        return b"<title>bitgate report" in f.read(4096)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from reports.html import write_report
     from search.output_paths import check_file_path
 
     if not args.sweep_dir.is_dir():
         raise FileNotFoundError(f"sweep folder {args.sweep_dir} does not exist")
-    check_file_path(args.out if args.out is not None else args.sweep_dir / "report.html", "--out")
+    check_file_path(args.out if args.out is not None else args.sweep_dir / "report.html", "--out", is_report)
     print(f"report: {write_report(args.sweep_dir, args.out)}")
     return 0

@@ -9,6 +9,7 @@ refused output leaves nothing behind, and `OSError: File name too long` never su
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from search.errors import ConfigError
@@ -72,15 +73,16 @@ def check_folder_path(path: Path | str, key: str, reserve: int = RESERVE) -> Pat
     return path
 
 
-def check_file_path(path: Path | str, key: str, replace: bool = True) -> Path:
-    """A file to write: not a folder, its folder writable; an existing file only when `replace`."""
+def check_file_path(path: Path | str, key: str, replace: Callable[[Path], bool] = lambda path: True) -> Path:
+    """A file to write: not a folder, its folder writable; an existing file only when `replace(path)` says
+    it may go (e.g. an earlier report: never the user's own file that happens to have that name)."""
     if not str(path).strip():
         raise ConfigError(f"{key} is empty; give a file name")
     path = Path(path).expanduser()
     check_lengths(path, key)
     if path.is_dir():
         raise ConfigError(f"{key} {path} is a folder; give a file name, e.g. {path / 'report.html'}")
-    if path.exists() and not replace:
-        raise ConfigError(f"{key} {path} already exists")
+    if path.exists() and not replace(path):
+        raise ConfigError(f"{key} {path} already exists and is not one bitgate wrote; give another name")
     _writable_parent(path.parent, key)
     return path

@@ -99,8 +99,9 @@ def check_budget(cfg: SearchConfig, model: nn.Module, in_shape: tuple[int, ...],
         return
     from search.constraints.viability import smallest_viable_cost
 
-    # every width some method may store (admm/importance use storage_bits too): a floor, never a false refusal
-    bits = cfg.bits if cfg.bits is not None else tuple(sorted(set(target.weight_bits) | set(target.storage_bits)))
+    # the widths this method may end with: the search's options, or (admm, importance, twonn) any storable width
+    storable = tuple(sorted(set(target.weight_bits) | set(target.storage_bits)))
+    bits = cfg.bits if cfg.bits is not None else (storable if spec.storable_widths else target.weight_bits)
     keep_all = not spec.prunes
     if keep_all:  # channel-mps, layer-mps: every channel stays, at the search's own widths
         min_channels = _every_channel

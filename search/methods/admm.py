@@ -218,7 +218,7 @@ def check_unstructured_cost(cfg: SearchConfig, cost: str) -> None:
                           f"(got {cost!r})")  # fmt: skip
 
 
-@register_method("admm", options=AdmmOptions, reads_strength=False, knob="budget_frac",
+@register_method("admm", options=AdmmOptions, reads_strength=False, knob="budget_frac", storable_widths=True,
                  checks=(check_unstructured_cost,), style=8)
 def admm(model: nn.Module, ctx: RunContext) -> MethodResult:
     cfg = ctx.cfg

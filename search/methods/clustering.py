@@ -117,7 +117,8 @@ def codebook_costs(n_layers: int, clusters: int, codebook_bits: int) -> dict[str
     return {"size": math.ceil(bits / 8), "memory": math.ceil(bits / 8), "size_bits": bits}
 
 
-@register_method("twonn-cluster", options=ClusterOptions, reads_strength=False, knob="clusters", style=7)
+@register_method("twonn-cluster", options=ClusterOptions, reads_strength=False, knob="clusters", style=7,
+                 storable_widths=True)
 def twonn_cluster(model: nn.Module, ctx: RunContext) -> MethodResult:
     opts = ClusterOptions.from_config(ctx.cfg)
     clusters, codebook_bits = opts.clusters, opts.codebook_bits

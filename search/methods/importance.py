@@ -139,7 +139,8 @@ class ImportanceOptions(MethodOptions):
         require(self.sparsity_eps >= 0, "sparsity_eps must be >= 0", self.sparsity_eps)
 
 
-@register_method("importance", options=ImportanceOptions, reads_strength=False, knob="t_margin", style=5)
+@register_method("importance", options=ImportanceOptions, reads_strength=False, knob="t_margin", style=5,
+                 storable_widths=True)
 def importance(model: nn.Module, ctx: RunContext) -> MethodResult:
     opts = ImportanceOptions.from_config(ctx.cfg)
     t_margin, model_bits, variant, pruning = opts.t_margin, opts.model_bits, opts.variant, opts.pruning

@@ -50,6 +50,7 @@ class MethodSpec:
     point_name: Callable[[SearchConfig], str] | None = None  # what names one point ("w4" for uniform_bits=4)
     needs_path_search: bool = False  # its points come from a sweep's one path search (search/path.py)
     stores: Callable[[SearchConfig], tuple[int, ...]] | None = None  # the weight widths it stores, if not cfg.bits
+    storable_widths: bool = False  # True: picks any width the target can store (storage_bits), not only `bits`
 
     @property
     def takes_budget(self) -> bool:
@@ -80,8 +81,8 @@ def register_method(name: str, prunes: bool = True, *, options: type[MethodOptio
                     style: int | Mapping[str, int] | None = None, points_from: str | None = None,
                     point_name: Callable[[SearchConfig], str] | None = None,
                     needs_path_search: bool = False,
-                    stores: Callable[[SearchConfig], tuple[int, ...]] | None = None
-                    ) -> Callable[[MethodFn], MethodFn]:  # fmt: skip
+                    stores: Callable[[SearchConfig], tuple[int, ...]] | None = None,
+                    storable_widths: bool = False) -> Callable[[MethodFn], MethodFn]:  # fmt: skip
     """Register `fn` under `name` with its spec (fields: MethodSpec). style: the palette slot of its
     results (an int), or one slot per result label (uniform: {"uniform-w8": 9, ...}); None: a stable
     slot from the name. A slot or a name already taken is refused."""
@@ -96,7 +97,7 @@ def register_method(name: str, prunes: bool = True, *, options: type[MethodOptio
             raise KeyError(f"method {name!r}: plot style slot of {clash[0]} is already taken")
         METHODS[name] = MethodSpec(name, fn, options, prunes, reads_strength, knob, tuple(checks),
                                    MappingProxyType(styles), points_from, point_name, needs_path_search,
-                                   stores)  # fmt: skip
+                                   stores, storable_widths)  # fmt: skip
         return fn
 
     return deco

@@ -117,7 +117,8 @@ def hybrid_bits(names: list[str], significant: dict[str, bool], available: tuple
     return {n: round_up_bits(b, available) for n, b in bits.items()}
 
 
-@register_method("twonn", options=TwonnOptions, reads_strength=False, knob="delta_frac", style=6)
+@register_method("twonn", options=TwonnOptions, reads_strength=False, knob="delta_frac", style=6,
+                 storable_widths=True)
 def twonn(model: nn.Module, ctx: RunContext) -> MethodResult:
     opts = TwonnOptions.from_config(ctx.cfg)
     x = ctx.data.train.batch(slice(0, 512))[0]
