@@ -10,6 +10,7 @@ Python warnings raised inside a command are shown as `bitgate: warning: ...` lin
 
 from __future__ import annotations
 
+import errno
 import re
 import sys
 import tempfile
@@ -26,6 +27,10 @@ from search.errors import ConfigError, TrainingDiverged
 # model, missing data folder, a weights file that does not fit, a file that is not there).
 BAD_INPUT: tuple[type[BaseException], ...] = (ConfigError, ValueError, FileNotFoundError, NotADirectoryError,
                                                PermissionError, IsADirectoryError, FileExistsError)  # fmt: skip
+# A file-system error on a path the user gave (too long, not there, a file where a folder belongs, no
+# permission) is bad input too, even when it surfaces inside a reader that did not expect it.
+PATH_ERRNOS = {errno.ENAMETOOLONG, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EACCES,
+               errno.EPERM, errno.ELOOP, errno.EROFS}  # fmt: skip
 FOLDER_ATTR = "bitgate_folder"  # set on an exception by `blame(folder)`: where its error.log goes
 LOG_NAME = "error.log"
 _ESCAPES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f]")
@@ -88,11 +93,23 @@ def run_command(command: str, fn: Callable[[], int]) -> int:
     except BAD_INPUT as exc:
         print(f"bitgate {command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if exc.errno not in PATH_ERRNOS:
+            return _bug(command, exc)
+        name = str(exc.filename or "")
+        name = name if len(name) <= 80 else f"{name[:60]}...{name[-12:]}"
+        print(f"bitgate {command}: error: {name}: {exc.strerror or one_line(exc)}", file=sys.stderr)
+        return 2
     except Exception as exc:  # noqa: BLE001 - the boundary: nothing unexpected leaves as a traceback
-        log = crash_log(exc, command)
-        print(f"bitgate {command}: internal error ({type(exc).__name__}: {one_line(exc)}); this is a bug: "
-              f"the full traceback is in {log}", file=sys.stderr)  # fmt: skip
-        return 1
+        return _bug(command, exc)
+
+
+def _bug(command: str, exc: BaseException) -> int:
+    """An unexpected exception: one line naming it and the log holding its traceback; exit 1."""
+    log = crash_log(exc, command)
+    print(f"bitgate {command}: internal error ({type(exc).__name__}: {one_line(exc)}); this is a bug: "
+          f"the full traceback is in {log}", file=sys.stderr)  # fmt: skip
+    return 1
 
 
 @contextmanager

@@ -23,6 +23,7 @@ from search.run_files import is_point, read_arch, read_config, read_json_object,
 from search.rundir import RunFileError
 from supernet import Architecture, Supernet, to_supernet
 from targets import Target
+from zoo.safe_load import one_line_of
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,16 @@ def network_of(cfg: SearchConfig, arch: Architecture, target: Target) -> Superne
     return net
 
 
+def checked_network(run_dir: Path, cfg: SearchConfig, metrics: dict, arch: Architecture) -> tuple[Target, Supernet]:
+    """The run's target and network, with `arch` checked against it (one line naming arch.json if it does
+    not fit: the layers or channels of another network)."""
+    target = run_target(replace(cfg, target=metrics["target"]), run_dir)
+    try:
+        return target, network_of(cfg, arch, target)
+    except ValueError as exc:  # Supernet.check
+        raise RunFileError(f"{run_dir / 'arch.json'} does not fit {cfg.model} ({one_line_of(exc)})") from None
+
+
 def shown_costs(metrics: dict, target: Target) -> tuple[str, ...]:
     """A size cost (the run's own if it is in bytes, else memory, else size) and the target's latency."""
     usable = [c for c in cost_models.applicable(target) if c in metrics["costs"]]
@@ -154,11 +165,7 @@ def summarize(run_dir: str | Path) -> ArchSummary:
     if not is_point(metrics):
         raise ValueError(f"{run_dir} has no costs in metrics.json (a sweep's warm-up, not a search run)")
     arch = read_arch(run_dir / "arch.json")
-    target = run_target(replace(cfg, target=metrics["target"]), run_dir)
-    try:
-        net = network_of(cfg, arch, target)
-    except ValueError as exc:  # Supernet.check: the layers or channels of another network
-        raise RunFileError(f"{run_dir / 'arch.json'} does not fit {cfg.model} ({exc})") from None
+    target, net = checked_network(run_dir, cfg, metrics, arch)
     shown = shown_costs(metrics, target)
     parts = _per_layer(net, arch, target, shown)
     shown = tuple(c for c in shown if c in parts)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 import cost_models
-from reports.layers import knob_label
+from reports.layers import checked_network, knob_label
 from reports.measured import VERIFY_FILE, CoreMeasure, read_measured
 from reports.pareto import pareto_mask
-from search.run_files import is_point, read_config, read_metrics
+from search.run_files import is_point, read_arch, read_config, read_metrics
 from search.rundir import RunFileError
 from zoo.safe_load import one_line_of
 
@@ -70,6 +70,7 @@ def read_point(path: Path, index: int) -> Point | None:
     if not is_point(m) or not (path.parent / "arch.json").exists():
         return None
     cfg = read_config(path.parent)
+    checked_network(path.parent, cfg, m, read_arch(path.parent / "arch.json"))  # its picture will be drawn
     return Point(
         index=index,
         run=path.parent,

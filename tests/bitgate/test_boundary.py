@@ -90,3 +90,9 @@ def test_unknown_keys_suggest_the_near_miss(capsys, tmp_path):
     code, err = _run(capsys, "sweep", "--vary", "method_options.t_margn=1,2", "--methods", "importance",
                      "--set", f"out_dir={tmp_path / 'runs'}", "--no-plot")
     assert code == 2 and "did you mean 't_margin'?" in err[0] and not (tmp_path / "runs").exists()
+
+
+def test_a_path_the_file_system_refuses_is_bad_input(capsys, tmp_path):
+    """Found by the long fuzz profile: `show` on a 300-character name raised OSError (File name too long)."""
+    code, err = _run(capsys, "show", str(tmp_path / ("y" * 300)))
+    assert code == 2 and len(err) == 1 and "File name too long" in err[0] and len(err[0]) < 200
