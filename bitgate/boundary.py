@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from search.errors import ConfigError, TrainingDiverged
+from search.errors import FOLDER_ATTR, ConfigError, TrainingDiverged, blame  # noqa: F401 - blame: re-exported
 
 # Exceptions that mean "the input is wrong" and carry a message a user can act on. ConfigError is
 # bitgate's own; the others are raised by loaders and registries with one-line messages (unknown
@@ -31,7 +31,6 @@ BAD_INPUT: tuple[type[BaseException], ...] = (ConfigError, ValueError, FileNotFo
 # permission) is bad input too, even when it surfaces inside a reader that did not expect it.
 PATH_ERRNOS = {errno.ENAMETOOLONG, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EACCES,
                errno.EPERM, errno.ELOOP, errno.EROFS}  # fmt: skip
-FOLDER_ATTR = "bitgate_folder"  # set on an exception by `blame(folder)`: where its error.log goes
 LOG_NAME = "error.log"
 _ESCAPES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -42,21 +41,6 @@ def one_line(exc: BaseException | str) -> str:
     text = _ESCAPES.sub("", text).strip()
     first = text.splitlines()[0].strip() if text else ""
     return first or (type(exc).__name__ if isinstance(exc, BaseException) else "")
-
-
-@contextmanager
-def blame(folder: Path | str) -> Iterator[None]:
-    """Mark exceptions leaving this block as having happened in run (or sweep) folder `folder`, so the
-    boundary writes their traceback there. The innermost folder wins (a sweep's point over the sweep)."""
-    try:
-        yield
-    except Exception as exc:
-        if getattr(exc, FOLDER_ATTR, None) is None:
-            try:
-                setattr(exc, FOLDER_ATTR, Path(folder))
-            except AttributeError:  # an exception type with __slots__: the log goes to a temporary file
-                pass
-        raise
 
 
 def crash_log(exc: BaseException, command: str) -> Path:

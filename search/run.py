@@ -23,6 +23,7 @@ from search.config import ConfigError, SearchConfig
 from search.constraints.limits import fit_limits_of, limit_report, run_limits
 from search.context import RunContext
 from search.device import resolve_device
+from search.errors import blame
 from search.loader import place
 from search.methods import method_spec
 from search.methods.sparsity import masked_network, weight_counts, with_nonzeros
@@ -140,7 +141,7 @@ def run(
         run_dir = Path(resume)
         saved = load_run_config(run_dir)
         cfg = replace(cfg, out_dir=saved.out_dir, name=saved.name)  # the folder may be spelt differently now
-        changed = changed_keys(saved, cfg)
+        changed = changed_keys(saved, replace(cfg, from_search=saved.from_search))  # where, not what (path.py)
         refused = [k for k in changed if k not in RESUME_OVERRIDABLE]
         if refused:
             raise ConfigError(f"--resume {run_dir}: {refused[0]} differs from the run's config.json; "
@@ -170,7 +171,9 @@ def run(
     ctx = RunContext(cfg, run_dir, data, target, cost, History(run_dir / "history.csv"),
                      Checkpoints(run_dir / "checkpoints"), command, reset_lr, device)  # fmt: skip
     try:
-        with numerics(cfg.tf32, cfg.deterministic, device):  # TF32 off unless set; deterministic kernels if asked
+        # TF32 off unless set, deterministic kernels if asked; an unexpected failure's traceback goes to
+        # RUN/error.log (bitgate/boundary.py)
+        with blame(run_dir), numerics(cfg.tf32, cfg.deterministic, device):
             return _phases(ctx, model, method, warm_state)
     except RunInterrupted:
         raise

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from search.config import ConfigError, SearchConfig, parse_quantity
-from search.errors import did_you_mean
+from search.errors import blame, did_you_mean
 from search.methods import method_names, method_spec
 from search.path import path_points
 from search.ray_sweep import RayExecutor
@@ -222,24 +222,25 @@ def sweep(
     log.info("sweep folder: %s (%d points)", folder, len(points))
     named = point_folders(points, folder)
     try:
-        if executor is not None:
-            done = _sweep_on(executor, base, [(p, d) for p, d, _ in named], folder, warm_state)
-            return folder, [{**m, "varied": varied} for m, (_, _, varied) in zip(done, named, strict=True)]
-        if warm_state is None:
-            (folder / "warmup").mkdir(exist_ok=True)
-            warm_state = shared_warmup(base, folder / "warmup", data, command, reset_lr=resume is not None)
-        # one path search for every joint-path point (search/path.py), then those points only fine-tune
-        patched = path_points([p for p, _, _ in named], base, folder, warm_state, data)
-        named = [(q, d, v) for q, (_, d, v) in zip(patched, named, strict=True)]
-        results = []
-        for i, (point, run_dir, varied) in enumerate(named):
-            log.info("point %d/%d: %s", i + 1, len(points), point_label(point, varied))
-            if (run_dir / "metrics.json").exists():
-                metrics = read_json_object(run_dir / "metrics.json", "metrics.json")
-            else:
-                metrics = run(point, resume=run_dir if run_dir.exists() else None, warm_state=warm_state, data=data,
-                              resume_command=command)  # fmt: skip
-            results.append({**metrics, "varied": varied})
+        with blame(folder):  # an unexpected failure's traceback goes to SWEEP/error.log
+            if executor is not None:
+                done = _sweep_on(executor, base, [(p, d) for p, d, _ in named], folder, warm_state)
+                return folder, [{**m, "varied": varied} for m, (_, _, varied) in zip(done, named, strict=True)]
+            if warm_state is None:
+                (folder / "warmup").mkdir(exist_ok=True)
+                warm_state = shared_warmup(base, folder / "warmup", data, command, reset_lr=resume is not None)
+            # one path search for every joint-path point (search/path.py), then those points only fine-tune
+            patched = path_points([p for p, _, _ in named], base, folder, warm_state, data)
+            named = [(q, d, v) for q, (_, d, v) in zip(patched, named, strict=True)]
+            results = []
+            for i, (point, run_dir, varied) in enumerate(named):
+                log.info("point %d/%d: %s", i + 1, len(points), point_label(point, varied))
+                if (run_dir / "metrics.json").exists():
+                    metrics = read_json_object(run_dir / "metrics.json", "metrics.json")
+                else:
+                    metrics = run(point, resume=run_dir if run_dir.exists() else None, warm_state=warm_state, data=data,
+                                  resume_command=command)  # fmt: skip
+                results.append({**metrics, "varied": varied})
     except RunInterrupted:
         raise RunInterrupted(command) from None
     except KeyboardInterrupt:

@@ -21,7 +21,7 @@ from search.validate import check_name
 from zoo.data import DataSplits
 
 Labelled = list[tuple[SearchConfig, dict[str, float]]]
-PLACE = ("out_dir", "name")  # where a point is written, not what it is
+PLACE = ("out_dir", "name", "from_search")  # where a point is written and read from, not what it is
 
 
 def _describe(cfg: SearchConfig, varied: dict[str, float]) -> str:

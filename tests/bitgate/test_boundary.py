@@ -96,3 +96,16 @@ def test_a_path_the_file_system_refuses_is_bad_input(capsys, tmp_path):
     """Found by the long fuzz profile: `show` on a 300-character name raised OSError (File name too long)."""
     code, err = _run(capsys, "show", str(tmp_path / ("y" * 300)))
     assert code == 2 and len(err) == 1 and "File name too long" in err[0] and len(err[0]) < 200
+
+
+def test_a_failure_inside_a_run_logs_into_its_folder(monkeypatch, capsys, tmp_path):
+    import search.run
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("shapes (3,) and (4,) not aligned")
+
+    monkeypatch.setattr(search.run, "_phases", broken)
+    code, err = _run(capsys, "search", "--set", "dataset=synthetic", "--set", f"out_dir={tmp_path}",
+                     "--set", "name=r", "--set", "progress=false")
+    assert code == 1 and len(err) == 1 and err[0].endswith(str(tmp_path / "r" / "error.log"))
+    assert "not aligned" in (tmp_path / "r" / "error.log").read_text()
