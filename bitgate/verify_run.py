@@ -29,6 +29,7 @@ from search.run_files import read_metrics
 from search.rundir import atomic_write_json
 from supernet import Architecture, to_supernet
 from supernet.graph import UnsupportedModelError
+from supernet.materialize import adopt_activation_grids
 from targets import get_target, target_names
 from targets.target import Target
 from zoo import create_model
@@ -107,15 +108,6 @@ def _latency(choices, target: Target) -> LatencyPrediction:
                              total=cycles, instructions=total, per_layer=per_layer)  # fmt: skip
 
 
-def _same_grids(net, model: torch.nn.Module) -> None:
-    """Give the supernet's activation quantizers the run's trained clips, so its deploy plan converts
-    between the grids the export does (layers reading one tensor with different clips need requant ops)."""
-    for name in net.layer_names:
-        act, trained = net.layer(name).act, model.get_submodule(name).act
-        act.clip.copy_(trained.clip.detach())
-        act.signed.copy_(trained.signed)
-
-
 def predict(cfg: SearchConfig, metrics: dict[str, Any], target: Target, arch: Architecture, model: torch.nn.Module,
             calibration: torch.Tensor, classes: int, cores: Sequence[str]) -> Prediction:  # fmt: skip
     """Flash and RAM as the search priced them (metrics.json); latency evaluated now, per core, on a supernet
@@ -129,8 +121,7 @@ def predict(cfg: SearchConfig, metrics: dict[str, Any], target: Target, arch: Ar
         bits = sorted({0} | {b for bs in arch.weight_bits.values() for b in bs})
         net = to_supernet(fresh, calibration, bits=bits, act_bits=sorted(set(arch.act_bits.values())),
                           exclude=cfg.exclude, keep_channels=cfg.keep_channels)  # fmt: skip
-        with torch.no_grad():
-            _same_grids(net, model)
+        adopt_activation_grids(net, model)  # its deploy plan converts between the grids the export does
         choices = layer_choices(net, arch)
         latency = {core: _latency(choices, t) for core, t in by_core.items()}
     return Prediction(memory=costs.get("memory"), peak_activation_ram=costs.get("peak_activation_ram"),

@@ -290,3 +290,9 @@ def _sources(graph, names: list[str]) -> dict[str, int | None]:
         else:
             src[node.name] = src[node.inputs[0]]
     return src
+
+
+def forget_plans(net) -> None:
+    """Drop `net`'s cached RAM plans and export graph (after its activation grids changed)."""
+    net.__dict__.pop("_deploy_plans", None)
+    net.__dict__.pop("_export_graph", None)

@@ -32,7 +32,7 @@ from search.model_file import save_model
 from search.numbers import name_number
 from search.numerics import numerics
 from search.preflight import check_run, resolve, run_target  # noqa: F401 - resolve, run_target: re-exported
-from search.pricing import layer_choices
+from search.pricing import forget_plans, layer_choices
 from search.run_files import read_config, read_metrics
 from search.rundir import (
     Checkpoints,
@@ -47,6 +47,7 @@ from search.train import evaluate, finetune, warmup
 from search.validate import safe_name
 from search.verdicts import run_warnings
 from supernet import materialize
+from supernet.materialize import adopt_activation_grids
 from targets.snapshot import snapshot_files
 from zoo.data import DATASETS, DataSplits, dataset_names, load_dataset
 
@@ -203,6 +204,8 @@ def _phases(ctx: RunContext, model: torch.nn.Module, method, warm_state: Path | 
     t3 = time.perf_counter()
     limits = run_limits(cfg, target, cost) if method_spec(cfg.method).takes_budget else ()
     counts = weight_counts(result.net, result.arch, small)
+    if adopt_activation_grids(result.net, small):  # price the network as it is exported: its trained grids
+        forget_plans(result.net)
     choices = with_nonzeros(layer_choices(result.net, result.arch), counts)
     costs = cost_models.evaluate_all(choices, target)
     costs = {k: v + result.extra_costs.get(k, 0.0) for k, v in costs.items()}

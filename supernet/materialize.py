@@ -128,3 +128,26 @@ def arch_param_count(net: Supernet, arch: Architecture) -> int:
         )  # fmt: skip
         total += n_out * per_channel + (n_out if spec.has_bias else 0)
     return total
+
+
+@torch.no_grad()
+def adopt_activation_grids(net: Supernet, small: nn.Module) -> int:
+    """Give `net`'s activation quantizers the clips of its materialized, fine-tuned network `small`.
+
+    Fine-tuning trains the PACT clips of the small network only; pricing the deployed network (its RAM
+    plan and glue ops depend on which tensors share a grid) needs the clips it will be exported with.
+    Layers `small` does not hold as a FixedLayer (a method's own network) keep theirs. Returns how many
+    layers took new clips.
+    """
+    adopted = 0
+    for name in net.layer_names:
+        try:
+            trained = small.get_submodule(name)
+        except AttributeError:
+            continue
+        if isinstance(trained, FixedLayer):
+            act = net.layer(name).act
+            act.clip.copy_(trained.act.clip.detach())
+            act.signed.copy_(trained.act.signed)
+            adopted += 1
+    return adopted

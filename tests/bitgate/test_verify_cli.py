@@ -28,7 +28,9 @@ def _hand_run(tiny_cfg, tmp_path: Path, **changes) -> Path:
     folder = tmp_path / "hand"
     folder.mkdir()
     (folder / "config.json").write_text(replace(tiny_cfg, **changes).to_json())
-    (folder / "metrics.json").write_text(json.dumps({"costs": {"memory": 1.0}}))
+    cfg = replace(tiny_cfg, **changes)
+    (folder / "metrics.json").write_text(json.dumps({"method": cfg.method, "target": cfg.target, "cost_name": "memory",
+                                                     "cost": 1.0, "test_acc": 0.5, "costs": {"memory": 1.0}}))
     (folder / "model.pt").write_bytes(b"")
     return folder
 

@@ -1,0 +1,167 @@
+"""A measured latency front on Cortex-M: ResNet-8 / CIFAR-10 searched for stm32l4 (M4) and stm32h7 (M7)
+latency with the fitted per-kernel model, every point verified on its emulated core.
+
+    python benchmarks/cifar10_cortexm_latency.py                   # cpu preset, resumable
+    python benchmarks/cifar10_cortexm_latency.py --only stm32l4    # two processes, one target each
+    python benchmarks/cifar10_cortexm_latency.py --report          # table and plots of what is finished
+
+The joint search (cost = latency_cortexm, weights {0, 4, 8}, 8-bit activations) at a few strengths
+and the uniform w8 / w4 baselines share the float warm-up of benchmarks/cifar10_latency.py
+(configs/cifar10_resnet8_<preset>.toml). Every finished point is then verified (`bitgate verify`
+on its target's core, 16 test inputs): bit-exact outputs, Flash and RAM from the ELF, exact retired
+instructions. Writes results/cifar10_cortexm_latency/: points.csv (predicted and measured
+instructions, cycles = instructions x the target's cycles_per_instruction, Flash, RAM, accuracy) and
+front_<target>.png (accuracy against cycles, predicted and measured side by side).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from bitgate.verify_run import verify_run  # noqa: E402
+from search.config import load_config  # noqa: E402
+from search.rundir import atomic_write_text  # noqa: E402
+from search.sweep import SweepConfig, sweep  # noqa: E402
+from search.warm_start import shared_warmup  # noqa: E402
+from targets import get_target  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = ("stm32l4", "stm32h7")
+STRENGTHS = (0.03, 0.1, 0.3, 1.0)
+UNIFORM_BITS = (8, 4)
+VERIFY_INPUTS = 16
+
+
+def plan(strengths: tuple[float, ...] = STRENGTHS) -> list[tuple[str, str, SweepConfig]]:
+    """[(sweep name suffix, target, SweepConfig)]: a joint front and the uniform points per target."""
+    out = []
+    for target in TARGETS:
+        out.append((f"{target}-joint", target, SweepConfig(("joint",), strengths)))
+        out.append((f"{target}-uniform", target, SweepConfig(("uniform",), (), (), UNIFORM_BITS)))
+    return out
+
+
+def run_sweeps(preset: str, runs: Path, overrides: list[str], only: tuple[str, ...] | None) -> list[Path]:
+    """Every sweep of the plan for the targets in `only` (resuming what exists); the finished sweep folders."""
+    base = load_config(ROOT / "configs" / f"cifar10_resnet8_{preset}.toml",
+                       [f"out_dir={runs}", "progress=false", *overrides])  # fmt: skip
+    warm_dir = runs / f"cifar10-latency-{preset}" / "warmup"  # the float warm-up cifar10_latency.py shares
+    warm_dir.mkdir(parents=True, exist_ok=True)
+    warm = shared_warmup(base, warm_dir)
+    folders = []
+    for suffix, target, spec in plan():
+        spec = replace(spec, name=f"cifar10-cortexm-{preset}-{suffix}")
+        folder = runs / spec.name
+        if only is None or target in only:
+            cfg = replace(base, target=target, cost="latency_cortexm", bits=(0, 4, 8), act_bits=(8,), budget=None)
+            resume = folder if (folder / "sweep.json").exists() else None
+            folder, _ = sweep(cfg, spec, resume=resume, warm_state=warm)
+        if (folder / "sweep.json").exists():
+            folders.append(folder)
+    return folders
+
+
+def points(folder: Path) -> list[Path]:
+    """The finished runs of a sweep folder (a metrics.json with costs)."""
+    out = []
+    for metrics in sorted(folder.glob("*/metrics.json")):
+        if "costs" in json.loads(metrics.read_text()):
+            out.append(metrics.parent)
+    return out
+
+
+def verified(run: Path) -> dict:
+    """The run's verify.json, measuring it on its target's core first when there is none."""
+    path = run / "verify.json"
+    if not path.exists():
+        core = get_target(json.loads((run / "metrics.json").read_text())["target"]).params["core"]
+        verify_run(run, cores=core, inputs=VERIFY_INPUTS)
+    return json.loads(path.read_text())
+
+
+def row(run: Path) -> dict:
+    """One point: accuracy, predicted and measured instructions / cycles, Flash and RAM."""
+    metrics = json.loads((run / "metrics.json").read_text())
+    cfg = json.loads((run / "config.json").read_text())
+    target = get_target(metrics["target"])
+    v = verified(run)
+    core_name = target.params["core"]
+    core = v["cores"][core_name]
+    predicted = v["predicted"]["latency"][core_name]
+    cpi = float(target.params["cycles_per_instruction"])
+    label = f"uniform w{cfg['uniform_bits']}" if cfg["method"] == "uniform" else "joint"
+    return {
+        "target": target.name, "core": core_name, "label": label, "strength": cfg["strength"],
+        "test_acc": metrics["test_acc"], "float_test_acc": metrics["float_test_acc"],
+        "predicted_instructions": predicted["instructions"], "measured_instructions": core["mean_instructions"],
+        "instruction_error": predicted["instructions"] / core["mean_instructions"] - 1,
+        "predicted_cycles": metrics["costs"]["latency_cortexm"], "measured_cycles": core["mean_instructions"] * cpi,
+        "predicted_flash": v["predicted"]["memory"], "measured_flash": core["flash_model_bytes"],
+        "predicted_ram": v["predicted"]["peak_activation_ram"], "measured_ram": core["static_ram_bytes"],
+        "stack_bytes": core["stack_bytes"], "bit_exact": core["bit_exact"], "run": run.name,
+    }  # fmt: skip
+
+
+def plot(df: pd.DataFrame, out: Path, preset: str) -> None:
+    """Accuracy against cycles per target: each point's predicted cycles (hollow) and measured (filled)."""
+    for target, part in df.groupby("target"):
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for label, group in part.groupby("label"):
+            group = group.sort_values("measured_cycles")
+            line = ax.plot(group["measured_cycles"] / 1e6, 100 * group["test_acc"], "o-", label=f"{label}, measured")
+            ax.plot(group["predicted_cycles"] / 1e6, 100 * group["test_acc"], "o", mfc="none",
+                    color=line[0].get_color(), label=f"{label}, predicted")  # fmt: skip
+        core = part["core"].iloc[0]
+        ax.set_xlabel(f"M cycles per inference ({core}: measured instructions x cycles per instruction)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"ResNet-8, CIFAR-10 ({preset}), {target}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / f"front_{target}.png", dpi=120)
+        plt.close(fig)
+
+
+def report(folders: list[Path], out: Path, preset: str) -> pd.DataFrame:
+    """points.csv and the front plots over every finished (and now verified) point."""
+    df = pd.DataFrame([row(run) for folder in folders for run in points(folder)])
+    out.mkdir(parents=True, exist_ok=True)
+    if not df.empty:
+        df = df.sort_values(["target", "label", "measured_cycles"])
+        plot(df, out, preset)
+    atomic_write_text(out / "points.csv", df.to_csv(index=False))
+    return df
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=("cpu", "paper"), default="cpu")
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "cifar10_cortexm_latency")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--only", help=f"run the sweeps of these targets only ({', '.join(TARGETS)})")
+    parser.add_argument("--report", action="store_true", help="no training: verify and tabulate what is finished")
+    args = parser.parse_args()
+    only = tuple(args.only.split(",")) if args.only else None
+    if only is not None and not set(only) <= set(TARGETS):
+        parser.error(f"--only takes {', '.join(TARGETS)}, got {args.only}")
+    if args.report:
+        folders = [args.runs / f"cifar10-cortexm-{args.preset}-{s}" for s, _, _ in plan()]
+        folders = [f for f in folders if (f / "sweep.json").exists()]
+    else:
+        folders = run_sweeps(args.preset, args.runs, args.set, only)
+    with pd.option_context("display.width", 200):
+        print(report(folders, args.out, args.preset).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()
