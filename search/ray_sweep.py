@@ -143,8 +143,10 @@ def _job(kind: str, cfg_json: str, files: Files, warm: bytes | None, threads: fl
     retry then resumes from the point's last checkpoint), else in a temporary folder whose files it returns."""
     import torch
 
+    from search.preflight import run_target
     from search.run import run
     from search.warm_start import shared_warmup
+    from targets.snapshot import snapshot_files
 
     torch.set_num_threads(max(1, int(threads)))  # the CPUs Ray reserved for this task, no more
     cfg = SearchConfig.from_dict(json.loads(cfg_json))
@@ -156,8 +158,10 @@ def _job(kind: str, cfg_json: str, files: Files, warm: bytes | None, threads: fl
         if kind == "warmup":
             shared_warmup(cfg, here)
         else:
-            if not (here / "config.json").exists():  # a new point: the config.json a local run writes
+            if not (here / "config.json").exists():  # a new point: the files a local run starts its folder with
                 atomic_write_bytes(here / "config.json", cfg_json.encode())
+                for name, content in snapshot_files(run_target(cfg)).items():
+                    atomic_write_bytes(here / name, content)
             atomic_write_bytes(Path(tmp) / "warmup.pt", warm)
             run(cfg, resume=here, warm_state=Path(tmp) / "warmup.pt")
         return {} if shared else read_files(here)
