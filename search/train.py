@@ -52,7 +52,7 @@ def train_epoch(model: nn.Module, ctx: RunContext, optimizer: torch.optim.Optimi
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        total, n = total + loss.detach().double() * len(y), n + len(y)
+        total, n = total + _summed(loss) * len(y), n + len(y)
     return {"loss": float(total) / max(n, 1), "val_acc": evaluate(model, ctx.data.val)}
 
 
@@ -61,6 +61,12 @@ def step_kind(device: torch.device) -> dict[str, bool]:
     one launch for all parameters); PyTorch's default elsewhere (on the CPU its per-parameter loop,
     which keeps CPU results bit for bit as they were; it reads each step counter once per step)."""
     return {"fused": True} if device.type == "cuda" else {}
+
+
+def _summed(loss: Tensor) -> Tensor:
+    """A loss to add up on its device for the epoch's mean: float64, as Python's float sum did (MPS has no
+    float64: float32 there)."""
+    return loss.detach().to(torch.float32 if loss.device.type == "mps" else torch.float64)
 
 
 def weight_optimizer(params, ctx: RunContext) -> torch.optim.Optimizer:
@@ -234,7 +240,7 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequen
             w_opt.step()
             a_opt.step()
             penalty.after_step()  # the strengths follow the deployed (argmax) costs
-            task_sum, n = task_sum + task_loss.detach().double() * len(y), n + len(y)
+            task_sum, n = task_sum + _summed(task_loss) * len(y), n + len(y)
         w_sched.step()
         costs = penalty.costs_row()
         deployed_acc = hard_accuracy(net, ctx)  # what discretization would deploy now
