@@ -33,7 +33,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     metrics = run(cfg, resume=args.resume)
     if not ddp.is_main():
         return 0
-    print(f"{metrics['method']} on {metrics['target']}: test accuracy {100 * metrics['test_acc']:.2f}% "
+    deployed = metrics.get("deployed_test_acc")
+    as_deployed = f", {100 * deployed:.2f}% as deployed ({metrics.get('flavour')})" if deployed is not None else ""
+    print(f"{metrics['method']} on {metrics['target']}: test accuracy {100 * metrics['test_acc']:.2f}%{as_deployed} "
           f"(float {100 * metrics['float_test_acc']:.2f}%), {metrics['cost_name']} {_cost(metrics)}")  # fmt: skip
     return 0
 

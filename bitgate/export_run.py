@@ -5,12 +5,11 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+from deploy.api import CALIBRATION_SAMPLES
 from search.config import ConfigError
 from search.model_file import load_arch, load_model
 from search.run import load_data, load_run_config, run_target
 from targets import get_target
-
-CALIBRATION_SAMPLES = 256
 
 
 def export_run(run_dir: Path, fmt: str = "all", target: str | None = None, out: Path | None = None,

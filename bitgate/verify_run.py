@@ -130,7 +130,8 @@ def predict(cfg: SearchConfig, metrics: dict[str, Any], target: Target, arch: Ar
 
 def verify_run(run_dir: Path, cores: str = "all", inputs: int = 16, opt: str = "-O2") -> tuple[VerifyResult, Path]:
     """Export RUN_DIR (cmsis-nn), measure it on `cores` with its first `inputs` test inputs, write verify.json."""
-    from bitgate.export_run import CALIBRATION_SAMPLES, export_run
+    from bitgate.export_run import export_run
+    from deploy.api import CALIBRATION_SAMPLES
     from deploy.firmware.cmsis_lib import check_opt
 
     if inputs <= 0:

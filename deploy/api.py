@@ -35,6 +35,7 @@ from targets.registry import get_target
 from targets.target import Target
 
 FORMATS = ("onnx", "c")
+CALIBRATION_SAMPLES = 256  # training inputs a run is calibrated on by `bitgate export` (verify, deployed accuracy)
 FLAVOURS = tuple(FLAVOUR_RECORDS)
 
 

@@ -22,6 +22,7 @@ from search import ddp
 from search.config import ConfigError, SearchConfig
 from search.constraints.limits import fit_limits_of, limit_report, run_limits
 from search.context import RunContext
+from search.deployed import deployed_test_accuracy
 from search.device import resolve_device
 from search.errors import blame
 from search.loader import place
@@ -221,6 +222,7 @@ def _phases(ctx: RunContext, model: torch.nn.Module, method, warm_state: Path | 
         "method_options": dict(cfg.method_options),
         "budget": cfg.budget,
         "test_acc": tuned["test_acc"],
+        "deployed_test_acc": deployed_test_accuracy(small, data, target.flavour),
         "val_acc": tuned["val_acc"],
         **float_metrics,
         "costs": costs,
