@@ -7,6 +7,7 @@ strength * cost / cost_ref with a fixed strength, or one adapted per limit (sear
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -56,11 +57,13 @@ def train_epoch(model: nn.Module, ctx: RunContext, optimizer: torch.optim.Optimi
     return {"loss": float(total) / max(n, 1), "val_acc": evaluate(model, ctx.data.val)}
 
 
-def step_kind(device: torch.device) -> dict[str, bool]:
+def step_kind(device: torch.device, kind: type[torch.optim.Optimizer] = torch.optim.Adam) -> dict[str, bool]:
     """How an optimizer steps on `device`: one fused kernel on a GPU (no host read of its step counters,
-    one launch for all parameters); PyTorch's default elsewhere (on the CPU its per-parameter loop,
-    which keeps CPU results bit for bit as they were; it reads each step counter once per step)."""
-    return {"fused": True} if device.type == "cuda" else {}
+    one launch for all parameters; where this PyTorch's optimizer has one); PyTorch's default elsewhere
+    (on the CPU its per-parameter loop, which keeps CPU results bit for bit as they were; it reads each
+    step counter once per step)."""
+    fused = device.type == "cuda" and "fused" in inspect.signature(kind).parameters
+    return {"fused": True} if fused else {}
 
 
 def _summed(loss: Tensor) -> Tensor:
@@ -74,7 +77,7 @@ def weight_optimizer(params, ctx: RunContext) -> torch.optim.Optimizer:
     cfg = ctx.cfg
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                               **step_kind(ctx.device))  # fmt: skip
+                               **step_kind(ctx.device, torch.optim.SGD))  # fmt: skip
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **step_kind(ctx.device))
 
 
@@ -82,7 +85,7 @@ def arch_optimizer(params, ctx: RunContext) -> torch.optim.Optimizer:
     """The gates' own optimizer (seed 001 trains them apart from the weights, with their own rate)."""
     cfg = ctx.cfg
     if cfg.arch_optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.arch_lr, momentum=cfg.momentum, **step_kind(ctx.device))
+        return torch.optim.SGD(params, lr=cfg.arch_lr, momentum=cfg.momentum, **step_kind(ctx.device, torch.optim.SGD))
     return torch.optim.Adam(params, lr=cfg.arch_lr, **step_kind(ctx.device))
 
 

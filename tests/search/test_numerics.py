@@ -42,3 +42,11 @@ def test_compile_is_a_checked_setting_applied_in_place(monkeypatch):
     assert compiled(model, "default") is model and calls == [None]  # in place: names and checkpoints unchanged
     compiled(model, "max-autotune")
     assert calls == [None, "max-autotune"]
+
+
+def test_optimizers_step_fused_on_gpus_and_as_before_on_the_cpu():
+    from search.train import step_kind
+
+    assert step_kind(torch.device("cpu")) == {}  # PyTorch's per-parameter loop: CPU results as they were
+    assert step_kind(torch.device("cuda")) == {"fused": True}  # one kernel, no host read of the step counters
+    assert step_kind(torch.device("cuda"), torch.optim.SGD) == {"fused": True}
