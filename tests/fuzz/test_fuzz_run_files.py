@@ -90,7 +90,7 @@ def box_factory(tmp_path, finished):
     return lambda: fresh_sandbox(tmp_path, finished, next(_boxes))
 
 
-@settings(max_examples=examples(30))
+@settings(max_examples=examples(15))
 @given(data=st.data(), name=st.sampled_from(RUN_FILES), command=st.sampled_from(sorted(RUN_COMMANDS)))
 def test_corrupt_run_files(box_factory, no_training, data, name, command):
     box = box_factory()
@@ -100,7 +100,7 @@ def test_corrupt_run_files(box_factory, no_training, data, name, command):
     check(call(box, argv), sentinel, allowed=outputs)
 
 
-@settings(max_examples=examples(15))
+@settings(max_examples=examples(8))
 @given(data=st.data(), name=st.sampled_from(SWEEP_FILES), command=st.sampled_from(sorted(SWEEP_COMMANDS)))
 def test_corrupt_sweep_files(box_factory, no_training, data, name, command):
     box = box_factory()
