@@ -34,7 +34,7 @@ from cost_models.cmsis_kernels import conv_function
 from deploy.api import to_integer
 from deploy.calibrate import node_ranges
 from deploy.cmsis_plan import build_cmsis
-from deploy.cmsis_scratch import Arith, align, avgpool_ctx_bytes, group_bytes, kernel_ctx_bytes
+from deploy.cmsis_scratch import Arith, align, avgpool_ctx_bytes, conv_ctx_bytes, ctx_terms, group_bytes
 from deploy.graph import read_graph
 from deploy.integer import WIDE_BITS, ActGrid, rep_bits
 from deploy.plan import build_program
@@ -48,6 +48,7 @@ from supernet.spec import Buffer, DeployPlan, GlueOp, LayerChoice
 from targets.registry import get_target
 
 OUT_STUB_SCALE = 3.0517578125e-05 * 0.7071067811865476  # the int8 output grid's stand-in: no layer grid has it
+KINDS = ("none", "im2col", "linear")  # ctx_terms kinds, as integers in the scratch tensors
 _FAILS = (UnsupportedModelError, AttributeError, KeyError, RuntimeError, TypeError, ValueError)
 
 
@@ -191,44 +192,84 @@ class _ConvShape(SimpleNamespace):
                    kernel=tuple(op["kernel"]), stride=tuple(op["stride"]), pad=tuple(op["pad"]),
                    dilation=tuple(op["dilation"]))  # fmt: skip
 
+    def ctx_terms(self, bits: int) -> tuple[str, int, int]:
+        """deploy.cmsis_scratch.ctx_terms of the call a `bits`-bit group of this conv makes."""
+        storage = 8 if bits > 4 else 4
+        fn = conv_function(storage, self.depthwise, self.kernel, self.stride, self.pad, self.dilation,
+                           self.out_pixels)  # fmt: skip
+        return ctx_terms(fn, self.kernel, self.pad, self.dilation)
+
 
 class _CmsisScratch:
     """ctx.buf + precision-group scratch of a cmsis-nn network, differentiable in the channel counts.
 
-    A group's conditions (does it hold every kept channel, is its count odd) are read off the rounded
-    expected counts as tensors, so the cost reads nothing back to the host; at a discrete architecture
-    they are the exporter's conditions and the bytes are model.c's.
+    One batched computation over every (conv, weight option) pair on cost_models.stacked's per-layer rows,
+    with the ctx.buf and group formulas of deploy/cmsis_scratch.py: a group's conditions (is it called,
+    does it hold every kept channel, is its count odd) are read off the rounded expected counts as
+    tensors, so the cost reads nothing back to the host; at a discrete architecture they are the
+    exporter's conditions and the bytes are model.c's.
     """
 
     def __init__(self, convs: tuple[_ConvShape, ...], pools: tuple[tuple[int | None, int], ...]) -> None:
         self.convs, self.pools = convs, pools
+        self._constants: dict[tuple, dict[str, Tensor]] = {}
+
+    def _tensors(self, options: tuple[int, ...], device: torch.device) -> dict[str, Tensor]:
+        key = (options, device)
+        if key not in self._constants:
+            c = self.convs
+            nonzero = [b for b in options if b > 0]
+            terms = [[x.ctx_terms(b) for b in nonzero] for x in c]
+
+            def f64(rows) -> Tensor:
+                return torch.tensor(rows, dtype=torch.float64, device=device).reshape(len(c), -1)
+
+            dw = torch.tensor([x.depthwise for x in c], device=device).unsqueeze(1)
+            small = torch.tensor([b <= 4 for b in nonzero], device=device).unsqueeze(0)
+            padded = torch.tensor([x.padded for x in c], device=device).unsqueeze(1)
+            self._constants[key] = {
+                "layers": torch.tensor([x.layer for x in c], dtype=torch.long, device=device),
+                "options": torch.tensor([options.index(b) for b in nonzero], dtype=torch.long, device=device),
+                "kind": torch.tensor([[KINDS.index(t[0]) for t in row] for row in terms],
+                                     device=device).reshape(len(c), -1),
+                "per_channel": f64([[t[1] for t in row] for row in terms]),
+                "constant": f64([[t[2] for t in row] for row in terms]),
+                "taps": f64([x.taps for x in c]), "dw": dw, "s4_padded": dw & padded & small,
+                "in_pixels": f64([x.in_pixels for x in c]), "out_pixels": f64([x.out_pixels for x in c]),
+                "padded_pixels": f64([x.padded_pixels for x in c]),
+                "pool_layers": torch.tensor([-1 if s is None else s for s, _ in self.pools], dtype=torch.long,
+                                            device=device),
+                "pool_has_layer": torch.tensor([s is not None for s, _ in self.pools], device=device),
+                "pool_channels": torch.tensor([float(ch) for _, ch in self.pools], dtype=torch.float64, device=device),
+            }  # fmt: skip
+        return self._constants[key]
 
     def __call__(self, choices: Sequence[LayerChoice]) -> Tensor:
-        from cost_models.common import F64, ceil_ste, in_features, kept_out
+        from cost_models.common import ceil_ste
+        from cost_models.stacked import stack
 
+        s = stack(choices)
         arith = Arith(ceil_ste, torch.maximum, torch.where)
-        zero = torch.zeros((), dtype=F64, device=choices[0].weight_probs.device)
-        ctx, groups = [zero], [zero]
-        for c in self.convs:
-            ch = choices[c.layer]
-            kept = kept_out(ch)
-            probs = ch.weight_probs.to(F64)
-            for i, bits in enumerate(ch.weight_bits):
-                if bits == 0:
-                    continue
-                n = probs[i].sum()
-                storage = 8 if bits > 4 else 4
-                fn = conv_function(storage, c.depthwise, c.kernel, c.stride, c.pad, c.dilation, c.out_pixels)
-                need = kernel_ctx_bytes(fn, n if c.depthwise else in_features(ch), c.kernel, c.pad, c.dilation, arith)
-                ctx.append(torch.where(n.detach() >= 0.5, zero + need, zero))  # only groups that are called
-                full = (n - kept).detach().abs() < 0.5
-                odd = torch.remainder(torch.round(n.detach()), 2) == 1
-                prepadded = odd if c.depthwise and bits <= 4 and c.padded else torch.zeros_like(odd)
-                groups.append(zero + group_bytes(n, full, c.depthwise, prepadded, c.in_pixels, c.out_pixels,
-                                                 c.padded_pixels, arith))  # fmt: skip
-        for src, channels in self.pools:
-            ctx.append(zero + avgpool_ctx_bytes(kept_out(choices[src]) if src is not None else channels))
-        return align(torch.stack(ctx).max(), arith) + align(torch.stack(groups).max(), arith)
+        kept_out = s.kept_out
+        zero = kept_out.new_zeros(1)
+        kept = torch.cat([kept_out, zero])  # index -1: a pool whose input no layer prunes
+        ctx, groups = [zero], zero
+        if self.convs:
+            k = self._tensors(s.options, zero.device)
+            n = s.mass[k["layers"]][:, k["options"]]  # (convs, non-zero options): expected channels per group
+            called = n.detach() >= 0.5
+            channels = torch.where(k["dw"], n, s.in_features[k["layers"]].unsqueeze(1))
+            need = torch.where(k["kind"] == KINDS.index("im2col"), conv_ctx_bytes(k["taps"] * channels, arith),
+                               torch.maximum(k["per_channel"] * channels, k["constant"] + 0 * channels))  # fmt: skip
+            ctx.append(torch.where(called & (k["kind"] != KINDS.index("none")), need, 0 * need).reshape(-1))
+            full = (n - kept_out[k["layers"]].unsqueeze(1)).detach().abs() < 0.5
+            odd = torch.remainder(torch.round(n.detach()), 2) == 1
+            groups = group_bytes(n, full, k["dw"], odd & k["s4_padded"], k["in_pixels"], k["out_pixels"],
+                                 k["padded_pixels"], arith).reshape(-1)  # fmt: skip
+        if self.pools:
+            k = self._tensors(s.options, zero.device)
+            ctx.append(avgpool_ctx_bytes(torch.where(k["pool_has_layer"], kept[k["pool_layers"]], k["pool_channels"])))
+        return align(torch.cat(ctx).max(), arith) + align(groups.max(), arith)
 
 
 # ------------------------------------------------------------------------------------------ shared

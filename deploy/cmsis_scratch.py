@@ -47,10 +47,12 @@ def conv_ctx_bytes(rhs: Any, a: Arith = INT) -> Any:
 MVE_DW_BLOCK = 124  # CH_IN_BLOCK_MVE of arm_nnsupportfunctions.h: channels per block of the Helium depthwise
 
 
-def kernel_ctx_bytes(function: str, channels: Any, kernel: Sequence[int], pad: Sequence[int],
-                     dilation: Sequence[int], a: Arith = INT) -> Any:  # fmt: skip
-    """ctx.buf one call of `function` (cost_models/cmsis_kernels.py) asks for in any CMSIS-NN build (plain
-    C, DSP, Helium), with `channels` input channels of the call (0 for functions that take no buffer).
+def ctx_terms(function: str, kernel: Sequence[int], pad: Sequence[int],
+              dilation: Sequence[int]) -> tuple[str, int, int]:  # fmt: skip
+    """How the ctx.buf one call of `function` (cost_models/cmsis_kernels.py) asks for, in any CMSIS-NN build
+    (plain C, DSP, Helium), grows with the call's input channels: ("im2col", 0, 0) for the generic convs
+    (conv_ctx_bytes of taps x channels), else ("linear", per channel, constant): max(per channel x
+    channels, constant); ("none", 0, 0) for functions that take no buffer.
 
     arm_convolve_1x1_s8_fast: two int16 columns when built with armclang's DSP path (gcc: none);
     arm_depthwise_conv_wrapper_s8: `_opt` takes one int16 im2col column on DSP cores, 4 x 124 x taps bytes
@@ -58,14 +60,24 @@ def kernel_ctx_bytes(function: str, channels: Any, kernel: Sequence[int], pad: S
     """
     taps = math.prod(kernel)
     if function in ("arm_convolve_s8", "arm_convolve_s4"):
-        return conv_ctx_bytes(taps * channels, a)
+        return "im2col", 0, 0
     if function == "arm_convolve_1x1_s8_fast":
-        return 4 * channels
+        return "linear", 4, 0
     if function == "arm_depthwise_conv_wrapper_s8":
         dsp = depthwise_s8_path(kernel, pad, dilation, helium=False)
         mve = depthwise_s8_path(kernel, pad, dilation, helium=True)
-        need_dsp = 2 * taps * channels if dsp == "opt" else 0 * channels
-        return a.maximum(need_dsp, 0 * channels + (4 * MVE_DW_BLOCK * taps if mve == "opt" else 0))
+        return "linear", (2 * taps if dsp == "opt" else 0), (4 * MVE_DW_BLOCK * taps if mve == "opt" else 0)
+    return "none", 0, 0
+
+
+def kernel_ctx_bytes(function: str, channels: Any, kernel: Sequence[int], pad: Sequence[int],
+                     dilation: Sequence[int], a: Arith = INT) -> Any:  # fmt: skip
+    """ctx.buf one call of `function` asks for with `channels` input channels of the call (ctx_terms)."""
+    kind, per_channel, constant = ctx_terms(function, kernel, pad, dilation)
+    if kind == "im2col":
+        return conv_ctx_bytes(math.prod(kernel) * channels, a)
+    if kind == "linear":
+        return a.maximum(per_channel * channels, 0 * channels + constant)
     return 0 * channels
 
 
@@ -74,16 +86,17 @@ def avgpool_ctx_bytes(channels: Any) -> Any:
     return 4 * channels
 
 
-def group_bytes(count: Any, full: Any, depthwise: bool, prepadded: Any, in_pixels: int, out_pixels: int,
-                padded_pixels: int, a: Arith = INT) -> Any:  # fmt: skip
+def group_bytes(count: Any, full: Any, depthwise: Any, prepadded: Any, in_pixels: Any, out_pixels: Any,
+                padded_pixels: Any, a: Arith = INT) -> Any:  # fmt: skip
     """Group scratch one precision group of `count` channels needs (0 when it writes in place).
 
     full: the group holds every kept output channel (it writes the layer's output directly);
     prepadded: an odd-count s4 depthwise group with padding, which gets an explicitly padded input.
-    (Conditions are bools, or bool tensors with `a.where`, so the cost reads no value back to the host.)
+    (Ints and bools, or tensors with `a.where`: the cost evaluates every group of a network as one batch
+    and reads no value back to the host.)
     """
     dense_out = a.where(full, 0 * count, align(out_pixels * count, a))
-    gathered = align(in_pixels * count, a) + align(out_pixels * count, a) if depthwise else 0 * count
-    plain = dense_out if out_pixels > 1 else 0 * count
-    return a.where(prepadded, align(padded_pixels * count, a) + dense_out, a.where(full, 0 * count, gathered)
-                   if depthwise else plain)  # fmt: skip
+    gathered = align(in_pixels * count, a) + align(out_pixels * count, a)
+    plain = a.where(out_pixels > 1, dense_out, 0 * count)
+    in_place = a.where(depthwise, a.where(full, 0 * count, gathered), plain)
+    return a.where(prepadded, align(padded_pixels * count, a) + dense_out, in_place)
