@@ -29,8 +29,9 @@ def _ram(net: Supernet, arch: Architecture, target: Target) -> float:
 
 def repair_ram(net: Supernet, arch: Architecture, target: Target, ram_budget: float,
                min_kept: MinKept = lambda channels: 1) -> Architecture:  # fmt: skip
-    """Prune least-wanted channels until the planned peak activation RAM is <= ram_budget
-    (never below `min_kept` channels in a group)."""
+    """Prune least-wanted channels until the planned peak activation RAM is <= ram_budget (never below
+    `min_kept` channels in a group), then, if still over, lower activation widths: any budget at or above
+    the floor priced before training (fewest channels, lowest widths) is met."""
     groups: dict[int, list[str]] = {}
     for name in net.layer_names:
         gates = net.layer(name).gates
@@ -39,7 +40,7 @@ def repair_ram(net: Supernet, arch: Architecture, target: Target, ram_budget: fl
     current = _ram(net, arch, target)
     progress = Progress("RAM repair", RAM_COST, ram_budget)  # the planned peak is priced on the whole network
     while current > ram_budget:
-        best = None
+        best, flat = None, None  # flat: the least wanted channel of a move that leaves the peak where it is
         for layers in groups.values():
             gates, bits = net.layer(layers[0]).gates, arch.weight_bits[layers[0]]
             kept = [c for c, b in enumerate(bits) if b > 0]
@@ -54,6 +55,13 @@ def repair_ram(net: Supernet, arch: Architecture, target: Target, ram_budget: fl
             saving = current - _ram(net, trial, target)
             if saving > 0 and (best is None or gap / saving < best[0]):
                 best = (gap / saving, trial, saving)
+            elif saving == 0 and (flat is None or gap < flat[0]):
+                flat = (gap, trial, 0.0)
+        # On a plateau (the peak is set by two buffers at once, so no single channel lowers it) prune the least
+        # wanted channel anyway: every step removes a channel, so the walk ends at the groups' minimum, whose
+        # peak is the floor the up-front check priced (search/constraints/viability.py).
+        if best is None:
+            best = flat if flat is not None else _lower_activations(net, arch, target, current)
         if best is None:
             raise ValueError(f"ram_budget {ram_budget:g} B cannot be met by pruning: the smallest reachable peak "
                              f"activation RAM is {current:g} B")  # fmt: skip
@@ -61,6 +69,22 @@ def repair_ram(net: Supernet, arch: Architecture, target: Target, ram_budget: fl
         current -= saving
         progress.step(current)
     return replace(arch, meta={**arch.meta, "repaired_to_ram": ram_budget})
+
+
+def _lower_activations(net: Supernet, arch: Architecture, target: Target, current: float
+                       ) -> tuple[float, Architecture, float] | None:  # fmt: skip
+    """Once every group is at its fewest channels: one layer's input activations one option lower (the one
+    that saves the most RAM), so the walk can reach the floor priced at the lowest activation widths."""
+    best = None
+    for name in net.layer_names:
+        lower = [a for a in net.layer(name).act.options if a < arch.act_bits[name]]
+        if not lower:
+            continue
+        trial = replace(arch, act_bits={**arch.act_bits, name: max(lower)})
+        saving = current - _ram(net, trial, target)
+        if saving >= 0 and (best is None or saving > best[2]):
+            best = (0.0, trial, saving)
+    return best
 
 
 @torch.no_grad()

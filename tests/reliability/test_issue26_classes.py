@@ -140,3 +140,17 @@ def test_report_skips_a_point_whose_picture_cannot_be_drawn(cli, finished_run, t
     warnings = result.err.strip().splitlines()
     assert result.code == 0 and len(warnings) == 1 and str(sweep / "01-b" / "arch.json") in warnings[0]
     assert (sweep / "report.html").exists() and not (sweep / "01-b" / "arch.png").exists()
+
+
+@pytest.mark.parametrize("more", [[], ["exclude=features.0", "act_bits=4,8"]])
+def test_a_ram_budget_above_the_floor_is_met_after_training(cli, tmp_path, more):
+    """Found by the training fuzz: ram_budget=600B passed the floor check (320 B at the fewest channels) and
+    failed after the search, the RAM repair stuck on a plateau of the peak (1,088 B), or unable to lower the
+    activation widths the floor was priced at. Now the repair walks to that floor."""
+    import json
+
+    out = tmp_path / "runs"
+    result = cli("search", *tiny_args(out, "ram_budget=600B", "name=r", *more))
+    assert result.code == 0, result.err
+    limits = json.loads((out / "r" / "metrics.json").read_text())["limits"]
+    assert [lim["met"] for lim in limits if lim["source"] == "ram_budget"] == [True]
