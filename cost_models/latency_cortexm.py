@@ -133,7 +133,7 @@ def layer_instructions(choice: LayerChoice, table: LatencyTable, target: Target)
         storage = 8 if bits > 4 else 4
         kind = layer.kinds[storage]
         call = conv_call(n, n if depthwise else c_in, **layer.geometry)
-        others = 1 - torch.prod(torch.stack([1 - present[j] for j, _ in groups if j != i] or [zero([choice])]))
+        others = 1 - torch.prod(torch.stack([1 - present[j] for j, _ in groups if j != i] or [1 + zero([choice])]))
         copies = price(table, "scatter", call, present[i]) if out_pixels > 1 else 0.0
         if depthwise:
             copies = copies + price(table, "gather", call, present[i])

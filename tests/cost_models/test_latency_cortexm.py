@@ -157,3 +157,12 @@ def test_a_target_may_name_a_built_in_table(make_discrete):
     other = dataclasses.replace(base, params={**base.params, "latency_table": "cortex-m4"})
     choice = make_discrete(CONV, (0, 4, 8), [8] * 8 + [4] * 8)
     assert evaluate("latency_cortexm", [choice], other).item() == evaluate("latency_cortexm", [choice], base).item()
+
+
+def test_a_layer_with_one_weight_option_copies_nothing(make_discrete):
+    """Its one precision group always holds every kept channel, so model.c writes in place (no scatter)."""
+    target = get_target("stm32l4")
+    for bits in ([8] * 16, [8] * 12 + [0] * 4):
+        alone = evaluate("latency_cortexm", [make_discrete(CONV, (0, 8), bits)], target).item()
+        among = evaluate("latency_cortexm", [make_discrete(CONV, (0, 4, 8), bits)], target).item()
+        assert alone == among
