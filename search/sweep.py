@@ -21,7 +21,7 @@ from search.methods import method_names, method_spec
 from search.path import path_points
 from search.ray_sweep import RayExecutor
 from search.run import RESUME_OVERRIDABLE, RunInterrupted, load_data, run
-from search.run_files import read_json_object
+from search.run_files import read_json_object, read_metrics
 from search.rundir import RunFileError, atomic_write_json, new_run_dir, remove_stale_temporaries
 from search.sweep_checks import check_sweep
 from search.sweep_points import point_folders, point_label  # noqa: F401 - point_label: re-exported
@@ -236,7 +236,7 @@ def sweep(
             for i, (point, run_dir, varied) in enumerate(named):
                 log.info("point %d/%d: %s", i + 1, len(points), point_label(point, varied))
                 if (run_dir / "metrics.json").exists():
-                    metrics = read_json_object(run_dir / "metrics.json", "metrics.json")
+                    metrics = read_metrics(run_dir / "metrics.json")
                 else:
                     metrics = run(point, resume=run_dir if run_dir.exists() else None, warm_state=warm_state, data=data,
                                   resume_command=command)  # fmt: skip
@@ -257,5 +257,5 @@ def _sweep_on(executor: RayExecutor, base: SearchConfig, named: list[tuple[Searc
             warm_state = executor.warmup(base, folder / "warmup")
     todo = [(p, d) for p, d in named if not (d / "metrics.json").exists()]
     fresh = iter(executor.run_points(todo, warm_state) if todo else [])
-    return [read_json_object(d / "metrics.json", "metrics.json") if (p, d) not in todo else next(fresh)
+    return [read_metrics(d / "metrics.json") if (p, d) not in todo else next(fresh)
             for p, d in named]  # fmt: skip

@@ -16,6 +16,7 @@ from search.methods import method_spec
 from search.path import as_path_point
 from search.preflight import check_run
 from search.run import RESUME_OVERRIDABLE, load_run_config
+from search.run_files import read_metrics
 from search.sweep_points import point_folders, point_label
 from search.validate import check_name
 from zoo.data import DataSplits
@@ -53,11 +54,14 @@ def differing_setting(saved: SearchConfig, wanted: SearchConfig) -> str | None:
 
 
 def check_point_folders(named: list[tuple[SearchConfig, Path, dict[str, float]]]) -> None:
-    """Every point folder a resumed sweep would continue holds that point's configuration."""
+    """Every point folder a resumed sweep would continue holds that point's configuration, and a finished
+    point's metrics.json can be read (the sweep's table shows them)."""
     for point, run_dir, varied in named:
         if not (run_dir / "config.json").exists():
             continue
         saved = load_run_config(run_dir)
+        if (run_dir / "metrics.json").exists():
+            read_metrics(run_dir / "metrics.json")
         wanted = as_path_point(point) if method_spec(point.method).needs_path_search else point
         key = differing_setting(saved, wanted)
         if key is not None:

@@ -122,6 +122,8 @@ CASES: list[tuple[str, list[str], str, Callable[[Path], None] | None]] = [
      NOTHING),
     ("report with every point unreadable", ["report", "sweep"], "no finished runs",
      lambda box: [_set_json(f"sweep/0{i}-*/metrics.json", _costs_as_text)(box) for i in (0, 1)]),
+    ("resume a sweep whose finished point has a corrupt metrics.json", ["sweep", "--resume", "sweep", "--no-plot"],
+     "metrics.json", _set_json("sweep/00-*/metrics.json", _costs_as_text)),
     ("resume a sweep with a corrupt sweep.json", ["sweep", "--resume", "sweep", "--no-plot"], "sweep.json",
      lambda box: (box / "sweep" / "sweep.json").write_text('{"base": [], "sweep": 3}')),
 ]
