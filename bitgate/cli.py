@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cost", default="size", help="cost on the x axis (a cost model name, or 'search')")
     p.add_argument("--out", type=Path, help="output folder (default: the first path)")
     p.add_argument("--title", default="")
+    p.add_argument("--budget", help="a budget in the plotted cost's unit (e.g. 10kB): drawn as a line, and each "
+                   "target's most accurate point under it that fits its Flash and RAM is ringed")  # fmt: skip
     p = sub.add_parser("cost", help="every cost of a model or architecture on a target")
     p.add_argument("--model", help="zoo model (default: the run's)")
     p.add_argument("--target", required=True)
@@ -116,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="a self-contained HTML report of a sweep: SWEEP_DIR/report.html")
     p.add_argument("sweep_dir", type=Path)
     p.add_argument("--out", type=Path, help="output file (default: SWEEP_DIR/report.html)")
+    p.add_argument("--budget", action="append", default=[], metavar="[COST=]AMOUNT",
+                   help="a budget (e.g. 10kB: each target's search cost; memory=10kB, latency_cortexm=2M: that "
+                   "cost), repeatable: drawn on the fronts; the pick is the most accurate point within every "
+                   "budget that fits its target's Flash and RAM")  # fmt: skip
     return parser
 
 

@@ -124,11 +124,15 @@ SWEEP_FLAGS = ("methods", "strengths", "budgets", "uniform_bits", "vary")
 
 def cmd_pareto(args: argparse.Namespace) -> int:
     from reports.pareto import pareto_report
+    from search.config import parse_quantity
     from search.output_paths import check_folder_path
 
+    budget = parse_quantity(args.budget) if args.budget is not None else None
+    if budget is not None and budget <= 0:
+        raise ConfigError(f"--budget must be above 0, got {args.budget!r}")
     out = args.out if args.out is not None else default_pareto_out(args.paths, Path.cwd())
     out = check_folder_path(out, "--out", reserve=0)
-    csv, png = pareto_report(args.paths, args.cost, out, args.title)
+    csv, png = pareto_report(args.paths, args.cost, out, args.title, budget)
     print(f"front table: {csv}\nPareto plot: {png}")
     return 0
 
@@ -295,10 +299,12 @@ def is_report(path: Path) -> bool:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from reports.html import write_report
+    from reports.pick import parse_budgets
     from search.output_paths import check_file_path
 
+    budgets = parse_budgets(args.budget)
     if not args.sweep_dir.is_dir():
         raise FileNotFoundError(f"sweep folder {args.sweep_dir} does not exist")
     check_file_path(args.out if args.out is not None else args.sweep_dir / "report.html", "--out", is_report)
-    print(f"report: {write_report(args.sweep_dir, args.out)}")
+    print(f"report: {write_report(args.sweep_dir, args.out, budgets)}")
     return 0

@@ -9,21 +9,29 @@ architecture picture; report.html#point-N opens with point N selected. It ends b
 CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em auto; max-width: 1320px; color: #222; padding: 0 1em; }
 h1 { font-size: 1.4em; margin-bottom: .2em; } h2 { font-size: 1.15em; margin-top: 1.6em; }
+h3.target { font-size: 1.05em; margin: 1.2em 0 .1em; } p.pick { margin: 0 0 .6em; }
 .meta { color: #555; margin: 0; }
 .legend span { display: inline-block; margin-right: 1.2em; }
-.legend i { display: inline-block; width: .8em; height: .8em; border-radius: 50%; margin-right: .35em; }
-.fronts { display: flex; flex-wrap: wrap; gap: 1em; }
-svg.front { background: #fff; border: 1px solid #ddd; max-width: 100%; height: auto; }
+.legend svg.key { vertical-align: -3px; margin-right: .35em; }
+.fronts { display: grid; grid-template-columns: repeat(auto-fill, minmax(380px, 1fr)); gap: 1em; }
+svg.front { background: #fff; border: 1px solid #ddd; width: 100%; height: auto; }
+svg.front text { font-family: "DejaVu Sans", Verdana, "Bitstream Vera Sans", sans-serif; }
 svg .frame { fill: none; stroke: #999; } svg .grid { stroke: #eee; }
-svg .tick { font-size: 11px; fill: #555; } svg .axis { font-size: 12px; fill: #333; }
-svg .line { fill: none; stroke-width: 1.6; opacity: .8; }
-svg .pt { cursor: pointer; } svg .pt.off circle { opacity: .35; } svg .pt.off text { fill: #999; }
-svg .lbl { font-size: 10.5px; fill: #333; }
-svg .pt.sel circle { stroke: #000; stroke-width: 2.5; opacity: 1; } svg .pt.sel text { font-weight: bold; fill: #000; }
+svg .tick { font-size: 10px; fill: #555; } svg .axis { font-size: 11px; fill: #333; }
+svg .line { fill: none; stroke-width: 1.6; opacity: .8; } svg .leader { stroke: #999; stroke-width: .7; }
+svg .budget { stroke: #333; stroke-width: 1.2; stroke-dasharray: 5 3; } svg .over { fill: #000; opacity: .06; }
+svg .limit { stroke: #777; stroke-width: 1.2; stroke-dasharray: 1.5 2.5; } svg .cap { font-size: 9px; fill: #333; }
+svg .ring { fill: none; stroke: #000; stroke-width: 1.6; }
+svg .pt { cursor: pointer; } svg .pt.off .mk { stroke-width: 1.3; } svg .pt.off text { fill: #888; }
+svg .lbl { font-size: 10px; fill: #333; } svg .pt.pick text { font-weight: bold; fill: #000; }
+svg .pt.sel .mk { stroke: #000; stroke-width: 2.5; } svg .pt.sel text { fill: #000; text-decoration: underline; }
 div.wide { overflow-x: auto; max-height: 32em; }
-table { border-collapse: collapse; font-size: 12.5px; }
-th, td { border-bottom: 1px solid #e3e3e3; padding: 3px 8px; text-align: right; white-space: nowrap; }
-th { background: #f4f4f4; position: sticky; top: 0; } td.l, th.l { text-align: left; }
+table { border-collapse: collapse; font-size: 12px; }
+th, td { border-bottom: 1px solid #e3e3e3; padding: 3px 6px; text-align: right; white-space: nowrap; }
+th { background: #f4f4f4; position: sticky; top: 0; white-space: normal; vertical-align: bottom; line-height: 1.2; }
+td.l, th.l { text-align: left; } table.points td:last-child { white-space: normal; min-width: 7em; }
+tr.pick td { background: #eaf4e4; } .badge { font-size: 10px; background: #222; color: #fff; border-radius: 3px;
+  padding: 0 4px; margin-left: .3em; }
 tr.sel td { background: #fff3c4; } tbody tr[data-i] { cursor: pointer; }
 #tip { position: fixed; display: none; background: #222; color: #fff; padding: 4px 8px; border-radius: 4px;
        font-size: 12px; pointer-events: none; z-index: 9; }

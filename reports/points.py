@@ -12,6 +12,7 @@ import cost_models
 from reports.layers import checked_network, knob_label
 from reports.measured import VERIFY_FILE, CoreMeasure, read_measured
 from reports.pareto import pareto_mask
+from reports.pick import fit_of
 from search.run_files import is_point, read_arch, read_config, read_metrics
 from search.rundir import RunFileError
 from zoo.safe_load import one_line_of
@@ -35,6 +36,8 @@ class Point:
     seconds: dict[str, float]
     on_front: dict[str, bool] = field(default_factory=dict)  # cost -> on its (target, method) front
     measured: tuple[CoreMeasure, ...] = ()  # per emulated core, when the run has a verify.json
+    fits: bool | None = None  # fits the target's Flash and RAM (metrics.json's fit; None: not known)
+    limits: dict[str, float] = field(default_factory=dict)  # cost -> the target's limit on it (memory: Flash)
 
     @property
     def label(self) -> str:
@@ -71,6 +74,7 @@ def read_point(path: Path, index: int) -> Point | None:
         return None
     cfg = read_config(path.parent)
     checked_network(path.parent, cfg, m, read_arch(path.parent / "arch.json"))  # its picture will be drawn
+    fits, limits = fit_of(m)
     return Point(
         index=index,
         run=path.parent,
@@ -85,6 +89,8 @@ def read_point(path: Path, index: int) -> Point | None:
         epochs=dict(m.get("epochs", {})),
         seconds={k: float(v) for k, v in m.get("seconds", {}).items()},
         measured=_measured(path.parent),
+        fits=fits,
+        limits=limits,
     )
 
 

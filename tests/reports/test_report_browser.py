@@ -3,6 +3,7 @@ nothing over the network (read from Chromium's own net log), and its screenshot 
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -78,3 +79,70 @@ def test_report_screenshot_is_not_blank(tiny_report, tmp_path):
     coloured = (img.max(axis=2) - img.min(axis=2) > 0.25).mean()  # method colours, bit-width bars
     assert dark > 0.005 and coloured > 0.001
     assert img.std() > 0.05
+
+
+# Measures the page as Chromium laid it out: every label's, caption's and marker's box (the real font),
+# and whether the points table fits its box at the window's width (no horizontal scrolling).
+GEOMETRY = """<script>
+(function () {
+  function box(el) { var b = el.getBoundingClientRect(); return [b.left, b.top, b.right, b.bottom]; }
+  function hit(a, b) { return a[0] < b[2] - 0.25 && b[0] < a[2] - 0.25 && a[1] < b[3] - 0.25 && b[1] < a[3] - 0.25; }
+  function near(a, m) {  // a label box within a marker's radius of its centre
+    var cx = (m[0] + m[2]) / 2, cy = (m[1] + m[3]) / 2, r = Math.max(m[2] - m[0], m[3] - m[1]) / 2;
+    var dx = Math.max(a[0] - cx, 0, cx - a[2]), dy = Math.max(a[1] - cy, 0, cy - a[3]);
+    return Math.hypot(dx, dy) < r - 0.25;
+  }
+  var problems = [], count = 0;
+  document.querySelectorAll('svg.front').forEach(function (svg, s) {
+    var labels = Array.prototype.map.call(svg.querySelectorAll('.lbl, .cap'), box);
+    var marks = Array.prototype.map.call(svg.querySelectorAll('.mk, .ring'), box);
+    count += svg.querySelectorAll('.lbl').length;
+    labels.forEach(function (a, i) {
+      labels.slice(0, i).forEach(function (b, j) { if (hit(a, b)) { problems.push(s + ': texts ' + j + ', ' + i); } });
+      marks.forEach(function (m, k) { if (near(a, m)) { problems.push(s + ': text ' + i + ' on marker ' + k); } });
+    });
+  });
+  var table = document.querySelector('table.points'), room = table.parentNode;
+  document.body.dataset.geometry = JSON.stringify({problems: problems, labels: count,
+    table: table.getBoundingClientRect().width, room: room.clientWidth, scrolls: room.scrollWidth > room.clientWidth});
+})();
+</script>"""
+
+
+@pytest.fixture(scope="module")
+def crowded_report(tmp_path_factory) -> Path:
+    """A report of 14 hand-made points on two targets: a bunched joint front with dominated runs, uniform
+    points at one spot, a budget; every cost column of the Cortex-M targets in the table."""
+    from reports.html import write_report
+    from tests.reports.conftest import write_run
+
+    root = tmp_path_factory.mktemp("crowded") / "sweep"
+    for i in range(14):
+        target = ("stm32h7", "stm32l4")[i % 2]
+        four, cut = i % 7, (i // 2) % 3  # 8-bit, 4-bit and pruned channels in varying shares
+
+        def bits(layer: str, n: int, f: int = four, c: int = cut) -> list[int]:
+            c = 0 if layer == "fc" else min(c, n - 1)  # the output layer keeps every channel
+            f = min(f, n - c)
+            return [8] * (n - f - c) + [4] * f + [0] * c
+
+        run = write_run(root / f"{i:02d}-{target}", "digits_cnn", target, bits)
+        cfg, metrics = json.loads((run / "config.json").read_text()), json.loads((run / "metrics.json").read_text())
+        cfg["strength"] = round(0.001 * 2**i, 4)
+        metrics["test_acc"] = round(0.99 - 0.004 * (four + 2 * cut) - 0.001 * (i % 3), 4)
+        if i >= 12:
+            cfg["method"] = metrics["method"] = "uniform-w8"
+        (run / "config.json").write_text(json.dumps(cfg))
+        (run / "metrics.json").write_text(json.dumps(metrics))
+    return write_report(root, budgets={"": 15000.0})
+
+
+def test_no_label_covers_another_or_a_marker_and_the_table_fits_the_page(crowded_report, tmp_path):
+    page = tmp_path / "measured.html"
+    page.write_text(crowded_report.read_text().replace("</body>", GEOMETRY + "</body>"))
+    dom, console, _ = open_page(page, tmp_path, "--dump-dom", "--window-size=1280,1400")
+    assert console == ""
+    found = json.loads(html.unescape(re.search(r'data-geometry="([^"]*)"', dom).group(1)))
+    assert found["labels"] == 14 * 3  # every point labelled on each of its target's three fronts
+    assert found["problems"] == []
+    assert not found["scrolls"] and found["table"] <= found["room"]
