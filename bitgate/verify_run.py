@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 import cost_models
-from cost_models.latency_cortexm import instructions, layer_instructions, target_table
+from cost_models.latency_cortexm import call_instructions, instructions, target_table
 from deploy.cmsis_torch import cmsis_network
 from deploy.firmware import boards, find_cmsis_nn, find_toolchain
 from deploy.verify import LatencyPrediction, Prediction, VerifyResult, verify_export
@@ -103,7 +103,8 @@ def _latency(choices, target: Target) -> LatencyPrediction:
     with torch.no_grad():
         cycles = float(cost_models.evaluate("latency_cortexm", choices, target))
         total = float(instructions(choices, table, target))
-        per_layer = {ch.spec.name: float(layer_instructions(ch, table, target)) for ch in choices}
+        calls = call_instructions(choices, table, target).tolist()
+        per_layer = {ch.spec.name: value for ch, value in zip(choices, calls, strict=True)}
     return LatencyPrediction(target=target.name, cost="latency_cortexm", unit=cost_models.get("latency_cortexm").unit,
                              total=cycles, instructions=total, per_layer=per_layer)  # fmt: skip
 

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 from torch import Tensor
 
-from cost_models.cmsis_kernels import depthwise_s8_path
+from cost_models.cmsis_kernels import conv_function, depthwise_s8_path
 from cost_models.cortexm_features import Call
+from supernet.spec import LayerSpec
 
 CONV_KINDS = ("conv_s8", "conv_s4", "conv1x1_s8", "conv1x1_s4", "conv1x1s_s8", "conv1x1s_s4", "fc_s8", "fc_s4",
               "dw3x3_s8", "dwopt_s8", "dw_s8", "dw_s4")  # fmt: skip
@@ -78,6 +80,40 @@ def conv_call(n: Tensor | float, c: Tensor | float, in_hw: Sequence[int], out_hw
 def glue_call(elements: Tensor | float, pixels: int = 1, window: int = 1, inputs: int = 1) -> Call:
     """The Call of a glue op: `elements` output values over `pixels` positions, `window` taps per output value."""
     return Call(E=elements, c=elements / pixels, P=pixels, W=window, X=inputs)
+
+
+@dataclass(frozen=True)
+class LayerCalls:
+    """What the calls of a layer's precision groups depend on besides their channel counts."""
+
+    geometry: dict  # in_hw, out_hw, kernel, stride, pad, dilation (2-D, as the exporter runs it)
+    padded: dict  # the same for an explicitly padded input read with padding 0
+    out_pixels: int
+    taps: int  # kh * kw
+    padded_input: bool  # any padding: an odd s4 depthwise group reads an explicitly padded copy
+    kinds: dict  # storage bits -> table kind
+
+
+@lru_cache(maxsize=1024)
+def layer_calls(spec: LayerSpec, path: str) -> LayerCalls:
+    """The LayerCalls of `spec` on a core whose CMSIS-NN build takes `path` (computed once per spec and path)."""
+    if spec.kind == "linear":
+        one = (1, 1)
+        g = {"in_hw": one, "out_hw": one, "kernel": one, "stride": one, "pad": (0, 0), "dilation": one}
+    else:
+        stride, pad, dilation = spec.geometry()
+        g = {"in_hw": two_d(spec.in_spatial, 1), "out_hw": two_d(spec.out_spatial, 1),
+             "kernel": two_d(spec.kernel_size, 1), "stride": two_d(stride, 1), "pad": two_d(pad, 0),
+             "dilation": two_d(dilation, 1)}  # fmt: skip
+    out_pixels = g["out_hw"][0] * g["out_hw"][1]
+    kinds = {}
+    for storage in (4, 8):
+        fn = conv_function(storage, spec.depthwise, g["kernel"], g["stride"], g["pad"], g["dilation"], out_pixels)
+        kinds[storage] = conv_kind(fn, g["kernel"], g["pad"], g["dilation"], path, out_pixels)
+    (ih, iw), (oh, ow), (kh, kw) = g["in_hw"], g["out_hw"], g["kernel"]
+    (sh, sw), (ph, pw), (dh, dw) = g["stride"], g["pad"], g["dilation"]
+    hw = (max(ih + ph, (oh - 1) * sh + (kh - 1) * dh + 1), max(iw + pw, (ow - 1) * sw + (kw - 1) * dw + 1))
+    return LayerCalls(g, {**g, "in_hw": hw, "pad": (0, 0)}, out_pixels, kh * kw, any(g["pad"]), kinds)
 
 
 def two_d(values: Sequence[int], fill: int) -> tuple[int, int]:

@@ -132,8 +132,12 @@ def _symbols(call: Call, name: str) -> Count:
     if name in plain:
         return float(plain[name])
     base = {"n": call.n, "c": call.c, "K": call.c * call.T, "E": call.E}[name[0]]
-    if isinstance(base, Tensor):
-        base = base.to(F64)
+    return counted(base.to(F64) if isinstance(base, Tensor) else base, name)
+
+
+def counted(base: Count, name: str) -> Count:
+    """A counted symbol (`name` starts with n, c, K or E) from its base count, elementwise on tensors of any
+    shape: so a single call (above) and every call of a network at once (latency_cortexm) share one rule."""
     rule = name[1:]
     if rule == "":
         return base

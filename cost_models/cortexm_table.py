@@ -27,8 +27,10 @@ from cost_models.cortexm_calls import KINDS, PATHS
 from cost_models.cortexm_features import parse
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LatencyTable:
+    """Compared and hashed by identity (load_table makes one per file version), so caches key on it."""
+
     core: str
     path: str  # "dsp" or "mve"
     kinds: dict[str, dict[str, float]]  # kind -> feature -> instructions per unit

@@ -21,29 +21,30 @@ input copy (model.c's `pad`): priced by the rounded count's parity. The network'
 requantization, clamps, concatenations, standalone BatchNorms) come from the cmsis-nn deploy plan
 (`LayerChoices.deploy_plan("cmsis-nn")`), with bg_infer's own few instructions; hand-built choice lists
 without a plan price the layers' calls and copies only.
+
+One batched computation, whatever the depth (a search step pays a few hundred tensor operations for it, not
+thousands): every (layer, weight option) pair's counts are columns of cost_models/stacked.py's per-layer rows,
+their loop-count products one (L, O, V) tensor, and the table's coefficients, folded once per structure with
+each call's fixed counts (cost_models/cortexm_rows.py), weigh them in one product; the glue ops likewise
+over the plan's ops. Nothing is read back to the host.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from cost_models.cmsis_kernels import conv_function
-from cost_models.common import F64, channel_mass, in_features, kept_out, param, theta, zero
-from cost_models.cortexm_calls import conv_call, conv_kind, glue_call, two_d
-from cost_models.cortexm_features import Call, fold
+from cost_models.common import F64, param, zero
+from cost_models.cortexm_features import counted
+from cost_models.cortexm_rows import conv_rows, glue_rows
 from cost_models.cortexm_table import LatencyTable, load_table
 from cost_models.registry import for_family, register
-from supernet.spec import GlueOp, LayerChoice, LayerSpec
+from cost_models.stacked import refuse_unstorable, stack
+from supernet.spec import LayerChoice
 from targets.target import Target
-
-FALLBACK = {"clamp": "requant", "affine": "requant"}  # per-element loops the grid may not have produced
-
 
 BUILT_IN_TABLES = Path(__file__).resolve().parents[1] / "targets" / "devices" / "latency"
 
@@ -67,111 +68,80 @@ def target_table(target: Target) -> LatencyTable:
     return table
 
 
-_FOLDED: dict[int, tuple[LatencyTable, dict]] = {}  # id(table) -> (table, {(kind, fixed counts): folded})
+def product_values(products: tuple[tuple[str, ...], ...], bases: dict[str, Tensor]) -> Tensor:
+    """(..., V): each product of counted symbols (cortexm_features.counted) on the base counts' shape."""
+    symbols: dict[str, Tensor] = {}
+    columns = []
+    for product in products:
+        value = None
+        for name in product:
+            if name not in symbols:
+                symbols[name] = counted(bases[name[0]], name)
+            value = symbols[name] if value is None else value * symbols[name]
+        columns.append(value)
+    like = next(iter(bases.values()))
+    return torch.stack([torch.ones_like(like) if v is None else v for v in columns], -1)
 
 
-def price(table: LatencyTable, kind: str, call: Call, presence: Tensor | float = 1.0) -> Tensor | float:
-    """Instructions of one call of `kind`; per-call features are weighted by `presence`."""
-    if kind not in table.kinds and FALLBACK.get(kind) in table.kinds:
-        kind = FALLBACK[kind]
-    cache = _FOLDED.setdefault(id(table), (table, {}))[1]  # the table is kept alive, so its id stays its own
-    key = (kind, call.static_key())
-    if key not in cache:
-        cache[key] = fold(table.coefficients(kind), call)
-    total: Tensor | float = 0.0
-    for varying, coefficient, once in cache[key]:
-        value: Tensor | float = coefficient
-        for symbol in varying:
-            value = value * call.symbol(symbol)
-        total = total + (value * presence if once else value)
-    return total
+def call_instructions(choices: Sequence[LayerChoice], table: LatencyTable, target: Target) -> Tensor:
+    """(L,) instructions of each layer's precision groups: their kernel calls and copies, all layers at once."""
+    s = stack(choices)
+    refuse_unstorable(s, tuple(target.storage_bits), target.name)
+    rows = conv_rows(s.geometry, table)
+    n = s.mass[:, rows.options]  # (L, O') expected channels of each group
+    present = s.presence()[:, rows.options]  # the probability that its call happens
+    c = torch.where(rows.depthwise, n, s.in_features.unsqueeze(1))
+    values = product_values(rows.products, {"n": n, "c": c, "K": c * rows.taps})
+    values = values * torch.where(rows.once, present.unsqueeze(-1), 1.0)
+    own, copies, *odd_roles = (rows.coef * values).sum(-1).unbind(0)
+    others = 1 - torch.where(rows.others, (1 - present).unsqueeze(1), 1.0).prod(-1)  # another group is called
+    cost = own + others * copies
+    if rows.odd_padded is not None:
+        odd_own, odd_copies = odd_roles
+        odd = (torch.remainder(torch.round(n.detach()), 2) == 1).to(F64)
+        odd_cost = odd_own + others * odd_copies
+        cost = torch.where(rows.odd_padded, odd * odd_cost + (1 - odd) * cost, cost)
+    return cost.sum(1)
 
 
-@dataclass(frozen=True)
-class _Layer:
-    """What a layer's calls depend on besides the channel counts (computed once per LayerSpec and path)."""
-
-    geometry: dict  # in_hw, out_hw, kernel, stride, pad, dilation (2-D, as the exporter runs it)
-    padded: dict  # the same for an explicitly padded input read with padding 0
-    out_pixels: int
-    kinds: dict  # storage bits -> table kind
-
-
-@lru_cache(maxsize=1024)
-def _layer(spec: LayerSpec, path: str) -> _Layer:
-    if spec.kind == "linear":
-        one = (1, 1)
-        g = {"in_hw": one, "out_hw": one, "kernel": one, "stride": one, "pad": (0, 0), "dilation": one}
-    else:
-        stride, pad, dilation = spec.geometry()
-        g = {"in_hw": two_d(spec.in_spatial, 1), "out_hw": two_d(spec.out_spatial, 1),
-             "kernel": two_d(spec.kernel_size, 1), "stride": two_d(stride, 1), "pad": two_d(pad, 0),
-             "dilation": two_d(dilation, 1)}  # fmt: skip
-    out_pixels = g["out_hw"][0] * g["out_hw"][1]
-    kinds = {}
-    for storage in (4, 8):
-        fn = conv_function(storage, spec.depthwise, g["kernel"], g["stride"], g["pad"], g["dilation"], out_pixels)
-        kinds[storage] = conv_kind(fn, g["kernel"], g["pad"], g["dilation"], path, out_pixels)
-    (ih, iw), (oh, ow), (kh, kw) = g["in_hw"], g["out_hw"], g["kernel"]
-    (sh, sw), (ph, pw), (dh, dw) = g["stride"], g["pad"], g["dilation"]
-    hw = (max(ih + ph, (oh - 1) * sh + (kh - 1) * dh + 1), max(iw + pw, (ow - 1) * sw + (kw - 1) * dw + 1))
-    return _Layer(g, {**g, "in_hw": hw, "pad": (0, 0)}, out_pixels, kinds)
+def glue_instructions(choices: Sequence[LayerChoice], table: LatencyTable) -> tuple[Tensor, float]:
+    """(L,) instructions of the deploy plan's glue ops carrying each layer's kept channels, and those of the
+    ops no choice changes (all channels kept; bg_infer itself). Without a plan: nothing."""
+    plan = choices.deploy_plan("cmsis-nn") if hasattr(choices, "deploy_plan") else None
+    s = stack(choices)
+    if plan is None:
+        return s.kept_out.new_zeros(len(choices)), 0.0
+    rows = glue_rows(plan.ops, table, len(choices), s.kept_out.device)
+    elements = (rows.carried @ s.kept_out) * rows.per_channel
+    channels = elements / rows.per_channel
+    values = product_values(rows.products, {"E": elements, "c": channels, "K": channels})
+    return (rows.coef * values).sum(-1) @ rows.carried, rows.fixed
 
 
-def layer_instructions(choice: LayerChoice, table: LatencyTable, target: Target) -> Tensor:
-    """Instructions of one layer: every precision group's kernel call and copies."""
-    spec, probs = choice.spec, theta(choice)
-    layer = _layer(spec, table.path)
-    channel_mass(choice, target)  # refuses bit-widths the target has no kernel for
-    depthwise, out_pixels = spec.depthwise, layer.out_pixels
-    groups = [(i, b) for i, b in enumerate(choice.weight_bits) if b > 0]
-    present = {i: 1 - torch.prod(1 - probs[i]) for i, _ in groups}
-    total = zero([choice])
-    c_in = None if depthwise else in_features(choice)
-    for i, bits in groups:
-        n = probs[i].sum()
-        storage = 8 if bits > 4 else 4
-        kind = layer.kinds[storage]
-        call = conv_call(n, n if depthwise else c_in, **layer.geometry)
-        others = 1 - torch.prod(torch.stack([1 - present[j] for j, _ in groups if j != i] or [1 + zero([choice])]))
-        copies = price(table, "scatter", call, present[i]) if out_pixels > 1 else 0.0
-        if depthwise:
-            copies = copies + price(table, "gather", call, present[i])
-        cost = price(table, kind, call, present[i]) + others * copies
-        if depthwise and storage == 4 and any(layer.geometry["pad"]):
-            odd = (torch.remainder(torch.round(n.detach()), 2) == 1).to(F64)
-            padded = conv_call(n, n, **layer.padded)
-            odd_cost = price(table, kind, padded, present[i]) + price(table, "pad", call, present[i])
-            if out_pixels > 1:
-                odd_cost = odd_cost + others * price(table, "scatter", call, present[i])
-            cost = odd * odd_cost + (1 - odd) * cost
-        total = total + cost
-    return total
-
-
-def glue_instructions(op: GlueOp, choices: Sequence[LayerChoice], table: LatencyTable) -> Tensor:
-    """Instructions of one network glue op of the deploy plan, from its expected kept channels."""
-    kept = kept_out(choices[op.source]) if op.source is not None else torch.tensor(float(op.channels), dtype=F64)
-    return zero(choices) + price(table, op.kind, glue_call(kept * op.per_channel, op.per_channel, op.window, op.inputs))
+def instruction_parts(choices: Sequence[LayerChoice], table: LatencyTable, target: Target) -> tuple[Tensor, float]:
+    """(L,) each layer's calls and copies plus the glue ops carrying its kept channels, and the instructions no
+    choice changes. A term depends on its layer's record alone, so a change to a few layers is priced on those
+    (the budget repair, search/constraints/pricer.py)."""
+    if not choices:
+        return zero(choices).new_zeros(0), 0.0
+    glue, fixed = glue_instructions(choices, table)
+    return call_instructions(choices, table, target) + glue, fixed
 
 
 def instructions(choices: Sequence[LayerChoice], table: LatencyTable, target: Target) -> Tensor:
     """Expected retired instructions of one inference of the cmsis-nn export (the table's core)."""
-    total = zero(choices)
-    for ch in choices:
-        total = total + layer_instructions(ch, table, target)
-    plan = choices.deploy_plan("cmsis-nn") if hasattr(choices, "deploy_plan") else None
-    if plan is not None:
-        for op in plan.ops:
-            total = total + glue_instructions(op, choices, table)
-        total = total + price(table, "network", glue_call(float(choices[-1].spec.out_channels)))
-    return total
+    terms, fixed = instruction_parts(choices, table, target)
+    return terms.sum() + fixed
+
+
+def _cpi(target: Target) -> float:
+    cpi = param(target, "cycles_per_instruction", 0.0)
+    if cpi <= 0:
+        raise ValueError(f"target {target.name!r}: params.cycles_per_instruction must be a positive number")
+    return cpi
 
 
 @register("latency_cortexm", unit="cycles", applies_to=for_family("cortex-m"))
 def latency_cortexm(choices: Sequence[LayerChoice], target: Target) -> Tensor:
     """Expected cycles of the cmsis-nn export: measured instructions x the core's cycles per instruction."""
-    cpi = param(target, "cycles_per_instruction", 0.0)
-    if cpi <= 0:
-        raise ValueError(f"target {target.name!r}: params.cycles_per_instruction must be a positive number")
-    return cpi * instructions(choices, target_table(target), target)
+    return _cpi(target) * instructions(choices, target_table(target), target)

@@ -14,15 +14,18 @@ specs and option sets, and are built once per structure and device.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from supernet.spec import LayerChoice, LayerSpec
 
 F64 = torch.float64
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -31,9 +34,11 @@ class Geometry:
 
     specs: tuple[LayerSpec, ...]
     options: tuple[int, ...]  # every layer's weight options, sorted
+    layer_options: tuple[tuple[int, ...], ...]  # each layer's own weight options
     act_options: tuple[int, ...]  # every layer's input activation options, sorted
     out_act_options: tuple[int, ...]
     channel_segments: Tensor  # (sum C_out, L): 1 where output channel c belongs to layer l
+    channel_slots: Tensor  # (L, max C_out) long: layer l's columns of the stacked theta, padded with sum C_out
     input_segments: Tensor  # (sum C_in, L): 1 where input channel j feeds layer l
     option_embeds: tuple[Tensor | None, ...]  # per layer (|B_l|, O) 0/1, None where the layer has all options
     act_embed: Tensor  # (sum |A_l|, O_a) stacked per-layer embeddings, rows in layer order
@@ -56,6 +61,7 @@ class Stacked:
     """The expected quantities of every layer (rows in layer order), float64, differentiable."""
 
     geometry: Geometry
+    theta: Tensor  # (O, sum C_out): every output channel's weight-option probabilities, layer after layer
     mass: Tensor  # (L, O): expected channels at each weight option (0 where a layer has no such option)
     kept_in: Tensor  # (L,): expected kept input channels (a depthwise layer: its own kept channels)
     act: Tensor  # (L, O_a): input activation bit probabilities
@@ -89,6 +95,12 @@ class Stacked:
         dense = self.in_features / g.groups * g.kernel_numel
         return torch.where(g.depthwise, g.kernel_numel, dense)
 
+    def presence(self) -> Tensor:
+        """(L, O) probability that at least one channel of a layer takes each option, 1 - prod_c (1 - theta):
+        a precision group's kernel call happens with it (exactly 0 or 1 at one-hot gates)."""
+        absent = F.pad(1 - self.theta, (0, 1), value=1.0)[:, self.geometry.channel_slots]  # (O, L, max C_out)
+        return (1 - absent.prod(-1)).T
+
     def expected_act_bits(self) -> Tensor:
         """(L,) sum_a a * P(input activation bits = a)."""
         return (self.act * self.column(self.geometry.act_options)).sum(1)
@@ -97,15 +109,25 @@ class Stacked:
         return (self.out_act * self.column(self.geometry.out_act_options)).sum(1)
 
 
+def per_structure(g: Geometry, key: Hashable, build: Callable[[], T]) -> T:
+    """`build()` once per structure and device (a cost model's own constants: coefficient tensors, masks);
+    built outside inference mode and autograd, so the constants serve every later step."""
+    cache = g.__dict__.setdefault("_constants", {})  # a frozen dataclass still has its __dict__
+    if key not in cache:
+        with torch.inference_mode(False), torch.no_grad():
+            cache[key] = build()
+    return cache[key]
+
+
 def layer_constants(g: Geometry, name: str, fn: Callable[[LayerSpec], Sequence[float]]) -> Tensor:
     """(L, k) float64 tensor of fn(spec) for every layer, made once per structure (a cost model's own
     per-layer numbers: tile counts, kernel sizes); fn raises for a layer the model cannot price."""
-    cache = g.__dict__.setdefault("_constants", {})  # a frozen dataclass still has its __dict__
-    if name not in cache:
+
+    def build() -> Tensor:
         rows = [[float(v) for v in fn(spec)] for spec in g.specs]
-        with torch.inference_mode(False), torch.no_grad():
-            cache[name] = torch.tensor(rows, dtype=F64, device=g.in_unit.device)
-    return cache[name]
+        return torch.tensor(rows, dtype=F64, device=g.in_unit.device)
+
+    return per_structure(g, name, build)
 
 
 def constant(values: tuple[float, ...], like: Tensor) -> Tensor:
@@ -136,6 +158,16 @@ def _embedding(own: Sequence[int], union: Sequence[int]) -> Tensor:
     return out
 
 
+def _slots(sizes: Sequence[int]) -> Tensor:
+    """(len(sizes), max size) long: run l's item positions, padded with sum(sizes) (one past the last item)."""
+    out = torch.full((len(sizes), max(sizes, default=0)), sum(sizes), dtype=torch.long)
+    start = 0
+    for i, n in enumerate(sizes):
+        out[i, :n] = torch.arange(start, start + n)
+        start += n
+    return out
+
+
 def _segments(sizes: Sequence[int]) -> Tensor:
     """(sum sizes, len(sizes)) 0/1: entry (j, l) = 1 where item j belongs to the l-th run."""
     out = torch.zeros(sum(sizes), len(sizes), dtype=F64)
@@ -161,8 +193,9 @@ def _geometry(key: tuple, device: torch.device) -> Geometry:
             return torch.tensor([float(v) for v in values], dtype=F64, device=device)
 
         return Geometry(
-            specs=specs, options=options, act_options=acts, out_act_options=outs,
-            channel_segments=_segments([s.out_channels for s in specs]).to(device),
+            specs=specs, options=options, layer_options=tuple(k[1] for k in key), act_options=acts,
+            out_act_options=outs, channel_segments=_segments([s.out_channels for s in specs]).to(device),
+            channel_slots=_slots([s.out_channels for s in specs]).to(device),
             input_segments=_segments([k[4] for k in key]).to(device),
             option_embeds=embeds,
             act_embed=act_embed, act_segments=_segments([len(k[2]) for k in key]).T.contiguous().to(device),
@@ -199,7 +232,7 @@ def stack(choices: Sequence[LayerChoice]) -> Stacked:
                          for c in choices]).to(F64)  # fmt: skip
         nonzero_mass = ((theta * nnz) @ g.channel_segments).T
         has_nonzeros = torch.tensor([c.nonzeros is not None for c in choices], device=mass.device)
-    out = Stacked(g, mass, kept_in, act, out_act, nonzero_mass, has_nonzeros)
+    out = Stacked(g, theta, mass, kept_in, act, out_act, nonzero_mass, has_nonzeros)
     if hasattr(choices, "__dict__"):
         choices._stacked = out
     return out

@@ -16,7 +16,8 @@ from the exporter itself, run once per supernet (and activation bits) on the ful
 A Buffer records its live interval (op indices), its elements per channel, which layer's kept
 channels it holds and its bit-width (32 int32, 8 int8, else the activation bits of the layer whose
 grid it is on, plus an offset: a ReLU of a signed b-bit grid holds b-1 bits of magnitude). The plan
-also lists the glue ops (adds, pooling, requantization, clamps, copies) for the latency models.
+also lists the glue ops (adds, pooling, requantization, clamps, copies; cmsis-nn: bg_infer's own prologue,
+epilogue and output copy as the op "network") for the latency models.
 """
 
 from __future__ import annotations
@@ -172,6 +173,7 @@ def _cmsis_plan(net, act_bits: dict[str, int]) -> DeployPlan | None:
                 pools.append((out_src, tensors[op["output"]]["shape"][-1]))
             glue.append(_glue(op["op"], _chw(tensors[op["output"]]["shape"]), out_src, net, names, op,
                               len(op["inputs"])))  # fmt: skip
+    glue.append(GlueOp("network", net.specs[names[-1]].out_channels, 1, None))  # bg_infer itself: the output copy
     buffers = tuple(buffers)
     scratch = _CmsisScratch(tuple(convs), tuple(pools))
     return DeployPlan("cmsis-nn", buffers, ALIGN, scratch, lambda sizes: place(buffers, sizes), tuple(glue))
