@@ -120,8 +120,12 @@ def check_model(cfg: SearchConfig, model: nn.Module, data: DataSplits, target: T
     """One batch of the data set's shape through the model, then the conversion the search will make."""
     x = check_input(model, cfg.model, data.in_shape, f"the inputs of data set {cfg.dataset}")
     bits = tuple(sorted({0, *(cfg.bits or target.weight_bits)}))
-    with torch.no_grad():
-        to_supernet(model, x, bits=bits, act_bits=cfg.act_bits, exclude=cfg.exclude, keep_channels=cfg.keep_channels)
+    try:
+        with torch.no_grad():
+            to_supernet(model, x, bits=bits, act_bits=cfg.act_bits, exclude=cfg.exclude,
+                        keep_channels=cfg.keep_channels)  # fmt: skip
+    except ValueError as exc:  # a path exclude= names that is not there, a layer called twice, nothing to search
+        raise ConfigError(one_line_of(exc)) from None
 
 
 def check_run(cfg: SearchConfig, data: DataSplits, new_folder: bool = True, pretrained: bool = True,

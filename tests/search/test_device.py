@@ -188,6 +188,7 @@ def test_gpu_run_resumes_on_cpu_with_set_device(tiny_cfg, capsys):
     (folder / "config.json").write_text(json.dumps({**config, "device": "cuda"}))  # as searched on a GPU
     for ckpt in (folder / "checkpoints").iterdir():
         ckpt.write_bytes(relabelled(torch.load(ckpt, weights_only=True), "cuda:0"))
+    (folder / "metrics.json").unlink()  # killed before its end (resuming a finished run changes nothing)
     assert main(["search", "--resume", str(folder)]) == 2
     assert "no CUDA GPU here" in capsys.readouterr().err
     assert main(["search", "--resume", str(folder), "--set", "device=cpu"]) == 0
