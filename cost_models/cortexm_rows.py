@@ -21,7 +21,7 @@ never per step. Roles of a (layer, option) pair:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import torch
@@ -117,23 +117,24 @@ def _conv_rows(g: Geometry, table: LatencyTable) -> ConvRows:
     pairs = {(layer, o): _pair(table, g, layer, g.options[o])
              for layer, own in enumerate(g.layer_options) for o in options if g.options[o] in own}  # fmt: skip
     index = _product_index(part for roles in pairs.values() for part in roles)
-    odd = any(roles[2] for roles in pairs.values())
-    coef = torch.zeros(4 if odd else 2, g.layers, len(options), len(index), dtype=F64)
-    odd_padded = torch.zeros(g.layers, len(options), dtype=torch.bool)
-    for (layer, o), roles in pairs.items():
+    roles = 4 if any(parts[2] for parts in pairs.values()) else 2
+    coef = [[[[0.0] * len(index) for _ in options] for _ in g.specs] for _ in range(roles)]
+    odd_padded = [[False] * len(options) for _ in g.specs]
+    for (layer, o), parts in pairs.items():
         col = options.index(o)
-        for r, part in enumerate(roles[: coef.shape[0]]):
+        for r, part in enumerate(parts[:roles]):
             for v, k in part.items():
-                coef[r, layer, col, index[v]] = k
-        odd_padded[layer, col] = bool(roles[2])
+                coef[r][layer][col][index[v]] = k
+        odd_padded[layer][col] = bool(parts[2])
     device = g.in_unit.device
     taps = [[float(layer_calls(spec, table.path).taps)] for spec in g.specs]
     return ConvRows(
         products=tuple(index), once=torch.tensor([not N_SYMBOLS.intersection(v) for v in index], device=device),
-        coef=coef.to(device), options=torch.tensor(options, dtype=torch.long, device=device),
+        coef=torch.tensor(coef, dtype=F64, device=device).reshape(roles, g.layers, len(options), len(index)),
+        options=torch.tensor(options, dtype=torch.long, device=device),
         others=~torch.eye(len(options), dtype=torch.bool, device=device),
-        taps=torch.tensor(taps, dtype=F64, device=device).reshape(g.layers, 1),
-        depthwise=g.depthwise.reshape(g.layers, 1), odd_padded=odd_padded.to(device) if odd else None,
+        taps=torch.tensor(taps, dtype=F64, device=device).reshape(g.layers, 1), depthwise=g.depthwise.unsqueeze(1),
+        odd_padded=torch.tensor(odd_padded, device=device) if roles == 4 else None,
     )  # fmt: skip
 
 
@@ -144,17 +145,19 @@ def glue_rows(ops: tuple[GlueOp, ...], table: LatencyTable, layers: int, device:
     parts = [folded(table, op.kind, glue_call(0.0, op.per_channel, op.window, op.inputs)) for op in carried]
     parts = [{v: k for v, k in part.items() if not N_SYMBOLS.intersection(v)} for part in parts]  # n = 0 in glue
     index = _product_index(parts)
+    coef = [[0.0] * len(index) for _ in carried]
+    owner = [[0.0] * layers for _ in carried]
+    for i, (op, part) in enumerate(zip(carried, parts, strict=True)):
+        owner[i][op.source] = 1.0
+        for v, k in part.items():
+            coef[i][index[v]] = k
     with torch.inference_mode(False), torch.no_grad():
-        coef = torch.zeros(len(carried), len(index), dtype=F64)
-        owner = torch.zeros(len(carried), layers, dtype=F64)
-        for i, (op, part) in enumerate(zip(carried, parts, strict=True)):
-            owner[i, op.source] = 1.0
-            for v, k in part.items():
-                coef[i, index[v]] = k
-        per_channel = torch.tensor([float(op.per_channel) for op in carried], dtype=F64)
+        as_tensor = lambda rows, width: torch.tensor(rows, dtype=F64, device=device).reshape(len(carried), width)  # noqa: E731
+        per_channel = torch.tensor([float(op.per_channel) for op in carried], dtype=F64, device=device)
+        rows = GlueRows(tuple(index), as_tensor(coef, len(index)), as_tensor(owner, layers), per_channel, 0.0)
     fixed = sum(_price(table, op.kind, glue_call(float(op.channels) * op.per_channel, op.per_channel, op.window,
                                                  op.inputs)) for op in ops if op.source is None)  # fmt: skip
-    return GlueRows(tuple(index), coef.to(device), owner.to(device), per_channel.to(device), float(fixed))
+    return replace(rows, fixed=float(fixed))
 
 
 def _price(table: LatencyTable, kind: str, call: Call) -> float:

@@ -80,6 +80,8 @@ def product_values(products: tuple[tuple[str, ...], ...], bases: dict[str, Tenso
             value = symbols[name] if value is None else value * symbols[name]
         columns.append(value)
     like = next(iter(bases.values()))
+    if not columns:  # no op to price (a few layers' records whose channels no glue op carries)
+        return like.new_zeros((*like.shape, 0))
     return torch.stack([torch.ones_like(like) if v is None else v for v in columns], -1)
 
 
@@ -141,7 +143,13 @@ def _cpi(target: Target) -> float:
     return cpi
 
 
-@register("latency_cortexm", unit="cycles", applies_to=for_family("cortex-m"))
+def latency_cortexm_terms(choices: Sequence[LayerChoice], target: Target) -> Tensor:
+    """Cycles per layer: its calls and copies and the glue ops carrying its channels (the total adds bg_infer and
+    the glue on channels nobody prunes)."""
+    return _cpi(target) * instruction_parts(choices, target_table(target), target)[0]
+
+
+@register("latency_cortexm", unit="cycles", applies_to=for_family("cortex-m"), terms=latency_cortexm_terms)
 def latency_cortexm(choices: Sequence[LayerChoice], target: Target) -> Tensor:
     """Expected cycles of the cmsis-nn export: measured instructions x the core's cycles per instruction."""
     return _cpi(target) * instructions(choices, target_table(target), target)

@@ -4,9 +4,11 @@ A cost model is a plain function `(choices, target) -> scalar tensor`, different
 w.r.t. the probabilities in the LayerChoices and exact at one-hot probabilities.
 `applies_to` says on which targets a model is meaningful (a latency model only on its
 own device family), so `evaluate_all` can price an architecture on any target. A cost that is a
-sum over layers may also give `terms`: the same function returning one entry per layer (the cost of
-that layer from its own record alone), so a change to a few layers is priced on those layers alone
-(the budget repair does, search/constraints/pricer.py).
+sum over layers may also give `terms`: one entry per layer (the cost of that layer from its own record
+alone), so a change to a few layers is priced on those layers alone (the budget repair does,
+search/constraints/pricer.py). The entries sum to the cost up to a part no choice changes (latency_cortexm:
+bg_infer and the glue ops on channels nobody prunes); a layer's term may include deploy-plan ops that
+carry its channels, read from the list's `deploy_plan` (`DeployPlan.carried_by` for a few layers).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class CostModel:
     fn: CostFn
     unit: str
     applies_to: Callable[[Target], bool] = _everywhere
-    terms: CostFn | None = None  # per-layer entries (shape (L,)) summing to fn; None: not a sum over layers
+    terms: CostFn | None = None  # per-layer entries (shape (L,)) summing to fn less a constant; None: not a sum
 
     def __call__(self, choices: Sequence[LayerChoice], target: Target) -> torch.Tensor:
         return self.fn(choices, target)
@@ -51,7 +53,8 @@ COST_MODELS: dict[str, CostModel] = {}
 def register(name: str, unit: str, applies_to: Callable[[Target], bool] | None = None,
              terms: CostFn | None = None) -> Callable[[CostFn], CostFn]:  # fmt: skip
     """Decorator: register `fn` under `name`; `unit` is shown next to values ("bytes", "cycles"). `terms`:
-    the cost per layer, when `fn` is their sum (each entry depends on that layer's LayerChoice only)."""
+    the cost per layer, when `fn` is their sum plus a constant (each entry depends on that layer's
+    LayerChoice, and on the plan's ops carrying its channels, only)."""
 
     def deco(fn: CostFn) -> CostFn:
         if name in COST_MODELS:
@@ -102,7 +105,7 @@ def _applying(name: str, target: Target) -> CostModel:
 
 def layer_terms(name: str, choices: Sequence[LayerChoice], target: Target) -> torch.Tensor | None:
     """Cost `name` of each of `choices` alone, shape (len(choices),), or None if the model is not a sum over
-    layers (its value then depends on the network as a whole: a peak, glue ops of a deploy plan)."""
+    layers (its value then depends on the network as a whole: a peak of the planned RAM)."""
     model = _applying(name, target)
     return model.terms(choices, target) if model.terms is not None else None
 

@@ -105,8 +105,8 @@ def _ring(x: float, y: float, r: float, n: int, start: float) -> list[tuple[floa
 def legend_marker(method: str) -> str:
     """A method's marker for the report's legend, as a small inline SVG."""
     colour, marker = method_style(method)
-    return (f'<svg class="key" width="14" height="14" viewBox="0 0 14 14" aria-hidden="true">'
-            f'{marker_svg(marker, 7, 7, 4.6, f"fill={chr(34)}{colour}{chr(34)}")}</svg>')  # fmt: skip
+    shape = marker_svg(marker, 8, 8, 5.5, f'fill="{colour}"')
+    return f'<svg class="key" width="16" height="16" viewBox="0 0 16 16" aria-hidden="true">{shape}</svg>'
 
 
 def _fmt(v: float) -> str:

@@ -160,6 +160,11 @@ def _fronts(points: list[Point], budgets: dict[str, float]) -> tuple[str, set[in
     return "\n".join(out), picks
 
 
+def _key(shape: str, text: str) -> str:
+    """One legend entry: an 18 px SVG swatch (in the fronts' own classes) and its words."""
+    return f'<span><svg class="key" width="18" height="18" aria-hidden="true">{shape}</svg>{escape(text)}</span>'
+
+
 def render(folder: str | Path, out: Path, budgets: dict[str, float] | None = None) -> str:
     """The whole page as one string. `budgets`: {cost: limit} ('' is each target's search cost)."""
     folder = Path(folder)
@@ -168,14 +173,10 @@ def render(folder: str | Path, out: Path, budgets: dict[str, float] | None = Non
     on_fronts = list(dict.fromkeys(c for p in points for c in p.on_front))
     every = on_fronts + sorted(set().union(*(p.costs for p in points)) - set(on_fronts))  # front costs first
     legend = "".join(f"<span>{legend_marker(m)}{escape(m)}</span>" for m in method_colours(points))
-    legend += (
-        '<span><svg class="key" width="14" height="14" aria-hidden="true"><circle cx="7" cy="7" r="4.6" '
-        'fill="#fff" stroke="#777"/></svg>dominated (hollow)</span><span><svg class="key" width="18" '
-        'height="18" aria-hidden="true"><circle cx="9" cy="9" r="7.5" class="ring"/></svg>the pick</span>'
-    )
+    legend += _key('<circle cx="9" cy="9" r="5" fill="#fff" stroke="#777" stroke-width="1.3"/>', "dominated (hollow)")
+    legend += _key('<circle cx="9" cy="9" r="7.5" class="ring"/>', "the pick")
     if budgets:
-        legend += '<span><svg class="key" width="18" height="14" aria-hidden="true"><line x1="9" y1="0" x2="9" ' \
-                  'y2="14" class="budget"/></svg>budget (past it shaded)</span>'  # fmt: skip
+        legend += _key('<line x1="9" y1="1" x2="9" y2="17" class="budget"/>', "budget (past it shaded)")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>bitgate report: {escape(folder.name)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>

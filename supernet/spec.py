@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 
 from torch import Tensor
 
@@ -159,6 +160,21 @@ class DeployPlan:
     scratch: Callable[[Sequence[LayerChoice]], Tensor] | None = None
     place: Callable[[list[int]], int] | None = None
     ops: tuple[GlueOp, ...] = ()
+
+    def carried_by(self, layers: Sequence[int]) -> DeployPlan:
+        """The glue ops carrying the kept channels of `layers` (layer indices; an op of layers[p] gets source p),
+        without buffers: the part of the plan that per-layer cost terms of those layers' records price, when a
+        few layers of a network are priced alone (the budget repair's moves)."""
+        ops = tuple(replace(op, source=p) for p, layer in enumerate(layers) for op in self._by_source.get(layer, ()))
+        return DeployPlan(self.flavour, (), self.align, ops=ops)
+
+    @cached_property
+    def _by_source(self) -> dict[int, tuple[GlueOp, ...]]:
+        out: dict[int, list[GlueOp]] = {}
+        for op in self.ops:
+            if op.source is not None:
+                out.setdefault(op.source, []).append(op)
+        return {k: tuple(v) for k, v in out.items()}
 
 
 class LayerChoices(list):

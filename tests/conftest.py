@@ -27,6 +27,27 @@ def _one_thread() -> Iterator[None]:
     yield
     torch.set_num_threads(threads)
 
+
+@pytest.fixture(autouse=True)
+def _registries_restored() -> Iterator[None]:
+    """Every name registry (models, cost models, methods, data sets, targets) as it was before each test: a
+    test that registers a thing of its own must not leak it into the next (CI once failed a coverage test
+    over the model registry because a reliability test had registered a model at import time). The
+    registries that fill themselves on first use are filled first, so the snapshot holds the built-ins."""
+    import zoo
+    from cost_models.registry import COST_MODELS
+    from search.methods.registry import METHODS, method_names
+    from targets import registry as targets
+
+    method_names()
+    targets.target_names()
+    saved = [(r, dict(r)) for r in (COST_MODELS, METHODS, zoo.data.DATASETS, zoo.MODELS, targets._TARGETS)]
+    yield
+    for registry, before in saved:
+        registry.clear()
+        registry.update(before)
+    targets._loaded = True
+
 class TinyResNet(nn.Module):
     """Stem conv-BN-ReLU, an identity residual block, a downsampling block with a 1x1 shortcut, pool, fc."""
 

@@ -6,12 +6,16 @@ its cost change. Re-pricing the whole network per candidate costs tens of millis
 the records of the group's own layers and, when it prunes or restores a channel, the input keep of the
 layers reading that channel; for a cost that is a sum over layers (cost_models.layer_terms) its change
 is exactly the change of those layers' terms, priced on those few records alone, many candidates in one
-batched call. Costs that are not sums over layers (a planned peak RAM, a latency with the deploy plan's
-glue ops) are priced on the whole network per candidate, as before (NetworkPricer).
+batched call. A term may include deploy-plan ops that carry its layer's channels (latency_cortexm's glue:
+adds, pools, requantization), so the records are priced with the plan's part they carry
+(DeployPlan.carried_by); the total starts from one whole-network price, which adds what no move changes.
+Costs that are not sums over layers (a planned peak RAM) are priced on the whole network per candidate
+(NetworkPricer).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -19,7 +23,7 @@ import torch
 import cost_models
 from search.pricing import layer_choices
 from supernet import Architecture, Supernet
-from supernet.spec import LayerChoice, LayerChoices
+from supernet.spec import DeployPlan, LayerChoice, LayerChoices
 from targets.target import Target
 
 
@@ -79,13 +83,21 @@ class LayerPricer:
         self.layout, self.cost, self.target = layout, cost, target
         options = {n: tuple(sorted(set(net.layer(n).gates.options) | set(arch.weight_bits[n]) | {0}))
                    for n in layout.names}  # fmt: skip
-        self.records = [_widen(c, options[c.spec.name]) for c in layer_choices(net, arch)]
-        self.terms = self._terms(self.records)
-        self.total = sum(self.terms)
+        self.network = layer_choices(net, arch)  # its deploy plans do not depend on the weight choices
+        self.records = [_widen(c, options[c.spec.name]) for c in self.network]
+        self.terms = self._terms(self.records, range(len(self.records)))
+        with torch.no_grad():  # the whole network once: the terms' sum plus what no choice changes
+            self.total = float(cost_models.evaluate(cost, self.network, target))
 
-    def _terms(self, records: list[LayerChoice]) -> list[float]:
+    def _terms(self, records: list[LayerChoice], layers: Sequence[int]) -> list[float]:
+        """The terms of `records`, the records of network layers `layers`, with the plan ops carrying their channels."""
+
+        def plan(flavour: str) -> DeployPlan | None:
+            whole = self.network.deploy_plan(flavour)
+            return whole.carried_by(layers) if whole is not None else None
+
         with torch.no_grad():  # as LayerChoices: the cost's parts share one stacked view of the records
-            return cost_models.layer_terms(self.cost, LayerChoices(records), self.target).tolist()
+            return cost_models.layer_terms(self.cost, LayerChoices(records, planner=plan), self.target).tolist()
 
     def touched(self, move: Move, old: tuple[int, ...]) -> set[int]:
         return self.layout.touched(move, any((old[c] == 0) != (move.bits == 0) for c in move.channels))
@@ -114,7 +126,7 @@ class LayerPricer:
         """Each (move, the group's bits before it) priced; one batched cost call for all of them."""
         records = [self._records(m, old) for m, old in moves]
         flat = [rec for r in records for rec in r.values()]
-        values = iter(self._terms(flat) if flat else [])
+        values = iter(self._terms(flat, [i for r in records for i in r]) if flat else [])
         out = []
         for (move, _), r in zip(moves, records, strict=True):
             terms = {i: next(values) for i in r}

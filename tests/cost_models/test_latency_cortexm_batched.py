@@ -106,3 +106,24 @@ def test_its_operations_do_not_grow_with_depth(supernets):
     deep = _extra_ops(supernets["mobilenet_v2"], target)["ops"]
     assert len(supernets["mobilenet_v2"].layer_names) >= 5 * len(supernets["digits_cnn"].layer_names)
     assert shallow < 300 and deep < 1.3 * shallow
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_layer_terms_sum_to_the_cost_and_a_few_layers_price_alone(supernets, model):
+    """The budget repair prices a move on the layers it touches: their terms, priced with the plan's ops that
+    carry their channels (DeployPlan.carried_by), equal those layers' terms in the whole network; the terms
+    plus what no choice changes equal the cost."""
+    net, target = supernets[model], get_target("stm32h7")
+    randomize(net, 2)
+    with torch.no_grad():
+        whole = layer_choices(net, discretize(net, {}))
+        terms = cost_models.layer_terms("latency_cortexm", whole, target)
+        total = float(cost_models.evaluate("latency_cortexm", whole, target))
+        assert terms.shape == (len(whole),) and 0 < float(terms.sum()) < total
+        plan = whole.deploy_plan("cmsis-nn")
+        fixed = sum(1 for op in plan.ops if op.source is None)
+        assert fixed >= 1  # bg_infer itself: the part no choice changes
+        picked = [len(whole) - 1, 0] if len(whole) > 1 else [0]
+        few = LayerChoices([whole[i] for i in picked], planner=lambda flavour: plan.carried_by(picked))
+        alone = cost_models.layer_terms("latency_cortexm", few, target)
+        torch.testing.assert_close(alone, terms[picked], rtol=1e-12, atol=0)

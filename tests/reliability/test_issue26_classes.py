@@ -17,7 +17,7 @@ from search.config import ConfigError, SearchConfig
 from search.numbers import count, name_number
 from search.path import SEARCH_FOLDER, as_path_point, search_folder
 from search.verdicts import near_chance, off_board
-from zoo.registry import MODELS, register_model
+from zoo.registry import register_model
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -37,11 +37,8 @@ class _Twice(nn.Module):
         return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(self.conv(self.conv(x)), 1), 1))
 
 
-if "twice_test" not in MODELS:
-    register_model("twice_test")(_Twice)
-
-
 def test_a_layer_called_twice_is_refused_before_the_warm_up(cli, tmp_path):
+    register_model("twice_test")(_Twice)  # the conftest puts the registry back after the test
     out = tmp_path / "runs"
     line = cli("search", *tiny_args(out, "model=twice_test", "warmup_epochs=50")).one_line_error()
     assert "called more than once" in line and not out.exists()
