@@ -52,8 +52,9 @@ def plan(strengths: tuple[float, ...] = STRENGTHS) -> list[tuple[str, str, Sweep
 
 def run_sweeps(preset: str, runs: Path, overrides: list[str], only: tuple[str, ...] | None) -> list[Path]:
     """Every sweep of the plan for the targets in `only` (resuming what exists); the finished sweep folders."""
-    base = load_config(ROOT / "configs" / f"cifar10_resnet8_{preset}.toml",
-                       [f"out_dir={runs}", "progress=false", *overrides])  # fmt: skip
+    base = load_config(
+        ROOT / "configs" / f"cifar10_resnet8_{preset}.toml", [f"out_dir={runs}", "progress=false", *overrides]
+    )
     warm_dir = runs / f"cifar10-latency-{preset}" / "warmup"  # the float warm-up cifar10_latency.py shares
     warm_dir.mkdir(parents=True, exist_ok=True)
     warm = shared_warmup(base, warm_dir)
@@ -100,15 +101,25 @@ def row(run: Path) -> dict:
     cpi = float(target.params["cycles_per_instruction"])
     label = f"uniform w{cfg['uniform_bits']}" if cfg["method"] == "uniform" else "joint"
     return {
-        "target": target.name, "core": core_name, "label": label, "strength": cfg["strength"],
-        "test_acc": metrics["test_acc"], "float_test_acc": metrics["float_test_acc"],
-        "predicted_instructions": predicted["instructions"], "measured_instructions": core["mean_instructions"],
+        "target": target.name,
+        "core": core_name,
+        "label": label,
+        "strength": cfg["strength"],
+        "test_acc": metrics["test_acc"],
+        "float_test_acc": metrics["float_test_acc"],
+        "predicted_instructions": predicted["instructions"],
+        "measured_instructions": core["mean_instructions"],
         "instruction_error": predicted["instructions"] / core["mean_instructions"] - 1,
-        "predicted_cycles": metrics["costs"]["latency_cortexm"], "measured_cycles": core["mean_instructions"] * cpi,
-        "predicted_flash": v["predicted"]["memory"], "measured_flash": core["flash_model_bytes"],
-        "predicted_ram": v["predicted"]["peak_activation_ram"], "measured_ram": core["static_ram_bytes"],
-        "stack_bytes": core["stack_bytes"], "bit_exact": core["bit_exact"], "run": run.name,
-    }  # fmt: skip
+        "predicted_cycles": metrics["costs"]["latency_cortexm"],
+        "measured_cycles": core["mean_instructions"] * cpi,
+        "predicted_flash": v["predicted"]["memory"],
+        "measured_flash": core["flash_model_bytes"],
+        "predicted_ram": v["predicted"]["peak_activation_ram"],
+        "measured_ram": core["static_ram_bytes"],
+        "stack_bytes": core["stack_bytes"],
+        "bit_exact": core["bit_exact"],
+        "run": run.name,
+    }
 
 
 def plot(df: pd.DataFrame, out: Path, preset: str) -> None:
@@ -118,8 +129,14 @@ def plot(df: pd.DataFrame, out: Path, preset: str) -> None:
         for label, group in part.groupby("label"):
             group = group.sort_values("measured_cycles")
             line = ax.plot(group["measured_cycles"] / 1e6, 100 * group["test_acc"], "o-", label=f"{label}, measured")
-            ax.plot(group["predicted_cycles"] / 1e6, 100 * group["test_acc"], "o", mfc="none",
-                    color=line[0].get_color(), label=f"{label}, predicted")  # fmt: skip
+            ax.plot(
+                group["predicted_cycles"] / 1e6,
+                100 * group["test_acc"],
+                "o",
+                mfc="none",
+                color=line[0].get_color(),
+                label=f"{label}, predicted",
+            )
         core = part["core"].iloc[0]
         ax.set_xlabel(f"M cycles per inference ({core}: measured instructions x cycles per instruction)")
         ax.set_ylabel("test accuracy (%)")

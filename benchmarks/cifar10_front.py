@@ -44,15 +44,23 @@ GROUPS: dict[str, dict] = {
     "path": {"methods": ("joint-path",), "budgets": ALL_BUDGETS},
     "sequential": {"methods": ("prune-then-mps",), "budgets": ("30kB", "15kB", "6kB")},
     "channel-mps": {"methods": ("channel-mps",), "budgets": ("30kB",)},
-    "recipe": {"methods": ("joint",), "budgets": ("15kB", "6kB"),
-               "set": ("weight_decay=1e-4", "arch_optimizer=sgd", "lr_schedule=cosine", "select_best=true")},
+    "recipe": {
+        "methods": ("joint",),
+        "budgets": ("15kB", "6kB"),
+        "set": ("weight_decay=1e-4", "arch_optimizer=sgd", "lr_schedule=cosine", "select_best=true"),
+    },
 }
 SEED_RECIPE = "recipe"
 
 
-def run_benchmark(runs: Path, out: Path, overrides: list[str], only: tuple[str, ...] = tuple(GROUPS),
-                  subset: tuple[str, ...] | None = None, methods: tuple[str, ...] | None = None,
-                  ) -> pd.DataFrame:  # fmt: skip
+def run_benchmark(
+    runs: Path,
+    out: Path,
+    overrides: list[str],
+    only: tuple[str, ...] = tuple(GROUPS),
+    subset: tuple[str, ...] | None = None,
+    methods: tuple[str, ...] | None = None,
+) -> pd.DataFrame:
     base = load_config(CONFIG, [f"out_dir={runs}", "progress=false", *overrides])
     warm_dir = runs / "cifar10-front" / "warmup"
     warm_dir.mkdir(parents=True, exist_ok=True)
@@ -69,8 +77,9 @@ def run_benchmark(runs: Path, out: Path, overrides: list[str], only: tuple[str, 
         if not chosen:
             continue
         group_base = load_config(CONFIG, [f"out_dir={runs}", "progress=false", *overrides, *spec.get("set", ())])
-        sweep_spec = SweepConfig(methods=chosen, budgets=budgets, uniform_bits=spec.get("uniform_bits", (8,)),
-                                 name=f"cifar10-front-{group}")  # fmt: skip
+        sweep_spec = SweepConfig(
+            methods=chosen, budgets=budgets, uniform_bits=spec.get("uniform_bits", (8,)), name=f"cifar10-front-{group}"
+        )
         folder = runs / sweep_spec.name
         resume = folder if (folder / "sweep.json").exists() else None
         done, _ = sweep(group_base, sweep_spec, resume=resume, warm_state=warm)
@@ -79,8 +88,9 @@ def run_benchmark(runs: Path, out: Path, overrides: list[str], only: tuple[str, 
     return report(folders, out, base)
 
 
-def report(folders: list[Path], out: Path, base, earlier: Path | None = None, measured: str = "this run"
-           ) -> pd.DataFrame:  # fmt: skip
+def report(
+    folders: list[Path], out: Path, base, earlier: Path | None = None, measured: str = "this run"
+) -> pd.DataFrame:
     """points.csv and the Pareto plot of every finished point so far.
 
     earlier: a previous output folder (its points.csv and pareto_size.csv); its points that were not
@@ -99,21 +109,37 @@ def report(folders: list[Path], out: Path, base, earlier: Path | None = None, me
         old_front = pd.read_csv(earlier / "pareto_size.csv").drop(columns=["on_front", "options"], errors="ignore")
         old_points = pd.read_csv(earlier / "points.csv")
         new_keys = set(zip(df["method"], df["cost"], strict=True))
-        old_front = old_front[[(m, c) not in new_keys for m, c in zip(old_front["method"], old_front["cost"],
-                                                                       strict=True)]]  # fmt: skip
-        old_points = old_points[[(m, c) not in new_keys for m, c in zip(old_points["method"], old_points["cost"],
-                                                                         strict=True)]]  # fmt: skip
+        old_front = old_front[
+            [(m, c) not in new_keys for m, c in zip(old_front["method"], old_front["cost"], strict=True)]
+        ]
+        old_points = old_points[
+            [(m, c) not in new_keys for m, c in zip(old_points["method"], old_points["cost"], strict=True)]
+        ]
         front = pd.concat([front, old_front.assign(method_options=[{}] * len(old_front))], ignore_index=True)
-        old_points = old_points.assign(recipe=old_points.get("recipe", "default"),
-                                       measured=old_points.get("measured", "earlier"))  # fmt: skip
+        old_points = old_points.assign(
+            recipe=old_points.get("recipe", "default"), measured=old_points.get("measured", "earlier")
+        )
         df = pd.concat([df, old_points], ignore_index=True)
     front = fronts(front, "size")
     table = front.drop(columns=["method_options"]).assign(options=front["method_options"].map(json.dumps))
     atomic_write_text(out / "pareto_size.csv", table.sort_values(["method", "cost"]).to_csv(index=False))
     if len(front):  # a recipe-only run has no default point to plot yet
         plot(front, "size", out / "pareto_size.png", title="ResNet-8, CIFAR-10 (2-core protocol)")
-    keep = [c for c in ("method", "recipe", "budget", "test_acc", "float_test_acc", "cost", "epochs", "wall_seconds",
-                        "measured") if c in df.columns]  # fmt: skip
+    keep = [
+        c
+        for c in (
+            "method",
+            "recipe",
+            "budget",
+            "test_acc",
+            "float_test_acc",
+            "cost",
+            "epochs",
+            "wall_seconds",
+            "measured",
+        )
+        if c in df.columns
+    ]
     keep += sorted(c for c in df.columns if c.startswith("cost:"))
     table = df[keep].sort_values(["method", "recipe", "cost"])
     atomic_write_text(out / "points.csv", table.to_csv(index=False))
@@ -128,12 +154,19 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--budgets", help="run only these of each group's budgets, e.g. 6kB,15kB")
     parser.add_argument("--methods", help="run only these of each group's methods, e.g. channel-mps")
-    parser.add_argument("--report", action="store_true",
-                        help="no training: rewrite --out from every finished group under --runs")  # fmt: skip
-    parser.add_argument("--earlier", type=Path, help="with --report: keep the points of this earlier output "
-                        "folder that were not run again")  # fmt: skip
-    parser.add_argument("--measured", default="this run", help="with --report: the `measured` label of the "
-                        "points found under --runs (e.g. the session)")  # fmt: skip
+    parser.add_argument(
+        "--report", action="store_true", help="no training: rewrite --out from every finished group under --runs"
+    )
+    parser.add_argument(
+        "--earlier",
+        type=Path,
+        help="with --report: keep the points of this earlier output folder that were not run again",
+    )
+    parser.add_argument(
+        "--measured",
+        default="this run",
+        help="with --report: the `measured` label of the points found under --runs (e.g. the session)",
+    )
     args = parser.parse_args()
     only = tuple(g.strip() for g in args.only.split(",") if g.strip())
     unknown = [g for g in only if g not in GROUPS]

@@ -36,19 +36,26 @@ SEARCHED_ACT_BITS = (2, 4, 8)
 
 def plan(strengths: tuple[float, ...] = STRENGTHS, uniform_bits: tuple[int, ...] = UNIFORM_BITS):
     """[(sweep name suffix, target, overrides of the base config, SweepConfig)] of the whole benchmark."""
-    points = [("mpic-joint-a248", "mpic", {"act_bits": SEARCHED_ACT_BITS}, SweepConfig(("joint",), strengths)),
-              ("mpic-joint-a8", "mpic", {"act_bits": (8,)}, SweepConfig(("joint",), strengths))]  # fmt: skip
+    points = [
+        ("mpic-joint-a248", "mpic", {"act_bits": SEARCHED_ACT_BITS}, SweepConfig(("joint",), strengths)),
+        ("mpic-joint-a8", "mpic", {"act_bits": (8,)}, SweepConfig(("joint",), strengths)),
+    ]
     for b in uniform_bits:  # wXaX: weights and activations at the same bits
-        points.append((f"mpic-uniform-w{b}a{b}", "mpic", {"act_bits": (b,)},
-                       SweepConfig(("uniform",), (), (), (b,))))  # fmt: skip
+        points.append((f"mpic-uniform-w{b}a{b}", "mpic", {"act_bits": (b,)}, SweepConfig(("uniform",), (), (), (b,))))
     points.append(("ne16-joint", "gap9_ne16", {"act_bits": (8,)}, SweepConfig(("joint",), strengths)))
     points.append(("ne16-uniform", "gap9_ne16", {"act_bits": (8,)}, SweepConfig(("uniform",), (), (), uniform_bits)))
     return points
 
 
-def run_benchmark(preset: str, runs: Path, out: Path, overrides: list[str],
-                  strengths: tuple[float, ...] = STRENGTHS, uniform_bits: tuple[int, ...] = UNIFORM_BITS,
-                  only: tuple[str, ...] | None = None) -> pd.DataFrame:  # fmt: skip
+def run_benchmark(
+    preset: str,
+    runs: Path,
+    out: Path,
+    overrides: list[str],
+    strengths: tuple[float, ...] = STRENGTHS,
+    uniform_bits: tuple[int, ...] = UNIFORM_BITS,
+    only: tuple[str, ...] | None = None,
+) -> pd.DataFrame:
     """Every sweep of the targets in `only` (default: all; resuming whatever exists under `runs`), then
     points.csv and the front plots in `out` over every finished sweep of the plan, so that two
     processes can each run one target and the last to finish writes the whole table."""
@@ -76,8 +83,19 @@ def report(folders: list[Path], out: Path, preset: str) -> pd.DataFrame:
     out.mkdir(parents=True, exist_ok=True)
     for target, part in df.groupby("target"):
         plot(fronts(part, "search"), "search", out / f"front_{target}.png", title=f"ResNet-8, CIFAR-10 ({preset})")
-    keep = ["target", "label", "strength", "test_acc", "float_test_acc", "cost_name", "cost", "cost:memory",
-            "cost:peak_activation_ram", "fits", "wall_seconds"]  # fmt: skip
+    keep = [
+        "target",
+        "label",
+        "strength",
+        "test_acc",
+        "float_test_acc",
+        "cost_name",
+        "cost",
+        "cost:memory",
+        "cost:peak_activation_ram",
+        "fits",
+        "wall_seconds",
+    ]
     table = df.reindex(columns=keep).sort_values(["target", "label", "cost"])
     atomic_write_text(out / "points.csv", table.to_csv(index=False))
     return table
@@ -106,8 +124,10 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=ROOT / "runs")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "cifar10_latency")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--only", help="run the sweeps of these targets only (mpic, gap9_ne16); "
-                                       "the table still covers every finished sweep")  # fmt: skip
+    parser.add_argument(
+        "--only",
+        help="run the sweeps of these targets only (mpic, gap9_ne16); the table still covers every finished sweep",
+    )
     args = parser.parse_args()
     only = tuple(args.only.split(",")) if args.only else None
     targets = {target for _, target, _, _ in plan()}

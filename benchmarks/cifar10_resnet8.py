@@ -25,13 +25,24 @@ from search.rundir import atomic_write_text
 from search.sweep import SweepConfig, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
-LATENCY = {"mpic": "latency_mpic", "gap8": "latency_gap8", "gap9_ne16": "latency_ne16", "stm32h7": "latency_cortexm",
-           "stm32l4": "latency_cortexm"}
+LATENCY = {
+    "mpic": "latency_mpic",
+    "gap8": "latency_gap8",
+    "gap9_ne16": "latency_ne16",
+    "stm32h7": "latency_cortexm",
+    "stm32l4": "latency_cortexm",
+}
 
 
-def run_benchmark(preset: str, runs: Path, out: Path, overrides: list[str], latency_target: str = "mpic",
-                  latency_methods: tuple[str, ...] = ("joint", "uniform"), sweep_overrides: dict | None = None,
-                  ) -> pd.DataFrame:  # fmt: skip
+def run_benchmark(
+    preset: str,
+    runs: Path,
+    out: Path,
+    overrides: list[str],
+    latency_target: str = "mpic",
+    latency_methods: tuple[str, ...] = ("joint", "uniform"),
+    sweep_overrides: dict | None = None,
+) -> pd.DataFrame:
     """Both sweeps (resuming whatever exists under `runs`), then the tables and plots in `out`."""
     config = ROOT / "configs" / f"cifar10_resnet8_{preset}.toml"
     base = load_config(config, [f"out_dir={runs}", "progress=false", *overrides])
@@ -55,8 +66,9 @@ def run_benchmark(preset: str, runs: Path, out: Path, overrides: list[str], late
     df["wall_seconds_search"] = [
         json.loads((Path(r) / "metrics.json").read_text())["seconds"]["search"] for r in df["run"]
     ]
-    df["wall_seconds_finetune"] = [json.loads((Path(r) / "metrics.json").read_text())["seconds"]["finetune"]
-                                   for r in df["run"]]  # fmt: skip
+    df["wall_seconds_finetune"] = [
+        json.loads((Path(r) / "metrics.json").read_text())["seconds"]["finetune"] for r in df["run"]
+    ]
     table = df[keep + ["epochs", "wall_seconds_search", "wall_seconds_finetune"]].sort_values(
         ["target", "method", "cost"]
     )

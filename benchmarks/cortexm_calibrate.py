@@ -60,8 +60,10 @@ def main() -> int:
         worst = max(f["max_error"] for f in table.fit.values())
         print(f"{core}: {len(samples[core])} calls, {len(table.kinds)} kinds, worst call fitted within {worst:.1%}")
         for kind, fit in table.fit.items():
-            print(f"  {kind:12s} {fit['samples']:5d} calls  median {fit['median_error']:.2%}  "
-                  f"max {fit['max_error']:.2%}  {len(table.kinds[kind])} features")  # fmt: skip
+            print(
+                f"  {kind:12s} {fit['samples']:5d} calls  median {fit['median_error']:.2%}  "
+                f"max {fit['max_error']:.2%}  {len(table.kinds[kind])} features"
+            )
         if args.check:
             committed = load_table(path) if path.exists() else None
             if committed is None or committed.kinds != table.kinds:

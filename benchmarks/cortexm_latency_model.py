@@ -46,11 +46,21 @@ from zoo import create_model  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 CORE_TARGETS = {"m4": "stm32l4", "m7": "stm32h7", "m33": "stm32u5", "m55": "alif_e7"}
 OLD = {"m4": (0.5, 300), "m7": (0.8, 300), "m33": (0.5, 300), "m55": (0.5, 300)}  # (MAC/cycle, cycles per call)
-MODELS = {"digits_cnn": (1, 8, 8), "resnet8": (3, 32, 32), "dscnn": (1, 49, 10), "mobilenet_v2": (3, 32, 32),
-          "mlp": (1, 8, 8)}  # fmt: skip
+MODELS = {
+    "digits_cnn": (1, 8, 8),
+    "resnet8": (3, 32, 32),
+    "dscnn": (1, 49, 10),
+    "mobilenet_v2": (3, 32, 32),
+    "mlp": (1, 8, 8),
+}
 ORDER_MARGIN = 0.10  # pairs whose measured counts differ by more than this must be ordered right
-SEARCHES = (("latency_cortexm", 1.0), ("latency_cortexm", 3.0), ("latency_cortexm", 10.0), ("memory", 0.3),
-            ("memory", 3.0))  # fmt: skip
+SEARCHES = (
+    ("latency_cortexm", 1.0),
+    ("latency_cortexm", 3.0),
+    ("latency_cortexm", 10.0),
+    ("memory", 0.3),
+    ("memory", 3.0),
+)
 
 
 def build_model(name: str, shape: tuple[int, ...]) -> torch.nn.Module:
@@ -68,8 +78,10 @@ def random_mixed(net, seed: int, prune: float, share4: float | None = None) -> A
     fixed = share4
     for gates in net.weight_gates():
         share4 = rng.random() if fixed is None else fixed
-        bits = [0 if 0 in gates.options and rng.random() < prune else (4 if rng.random() < share4 else 8)
-                for _ in range(gates.channels)]  # fmt: skip
+        bits = [
+            0 if 0 in gates.options and rng.random() < prune else (4 if rng.random() < share4 else 8)
+            for _ in range(gates.channels)
+        ]
         if not any(bits):
             bits[0] = 8
         gates.set_choice(bits)
@@ -78,9 +90,14 @@ def random_mixed(net, seed: int, prune: float, share4: float | None = None) -> A
 
 def architectures(name: str, net) -> dict[str, Architecture]:
     channels = {n: s.out_channels for n, s in net.specs.items()}
-    return {"w8": Architecture.uniform(channels, 8, 8), "w4": Architecture.uniform(channels, 4, 8),
-            "w8-pruned": random_mixed(net, 4, 0.4, share4=0.0), "mixed-a": random_mixed(net, 1, 0.25),
-            "mixed-b": random_mixed(net, 2, 0.5), "mixed-c": random_mixed(net, 3, 0.7)}  # fmt: skip
+    return {
+        "w8": Architecture.uniform(channels, 8, 8),
+        "w4": Architecture.uniform(channels, 4, 8),
+        "w8-pruned": random_mixed(net, 4, 0.4, share4=0.0),
+        "mixed-a": random_mixed(net, 1, 0.25),
+        "mixed-b": random_mixed(net, 2, 0.5),
+        "mixed-c": random_mixed(net, 3, 0.7),
+    }
 
 
 def searched_archs(work: Path) -> dict[str, Architecture]:
@@ -91,9 +108,21 @@ def searched_archs(work: Path) -> dict[str, Architecture]:
     found = {}
     for cost, strength in SEARCHES:
         name = f"searched-{cost.split('_')[0]}-{strength:g}"
-        cfg = load_config(None, ["model=digits_cnn", "dataset=digits", "target=stm32l4", f"cost={cost}",
-                                 f"strength={strength}", "warmup_epochs=3", "search_epochs=6", "finetune_epochs=1",
-                                 f"out_dir={work / name}", "batch_size=64"])  # fmt: skip
+        cfg = load_config(
+            None,
+            [
+                "model=digits_cnn",
+                "dataset=digits",
+                "target=stm32l4",
+                f"cost={cost}",
+                f"strength={strength}",
+                "warmup_epochs=3",
+                "search_epochs=6",
+                "finetune_epochs=1",
+                f"out_dir={work / name}",
+                "batch_size=64",
+            ],
+        )
         run(cfg)
         found[name] = Architecture.load(next((work / name).glob("*/arch.json")))
     return found
@@ -108,8 +137,9 @@ def old_model(choices, mpc: float, per_call: float) -> float:
     return total
 
 
-def measure_network(model: str, arch_name: str, net, arch: Architecture, pool: torch.Tensor, work: Path,
-                    cores: list[str]) -> list[dict]:  # fmt: skip
+def measure_network(
+    model: str, arch_name: str, net, arch: Architecture, pool: torch.Tensor, work: Path, cores: list[str]
+) -> list[dict]:
     out = work / f"{model}-{arch_name}"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -127,12 +157,24 @@ def measure_network(model: str, arch_name: str, net, arch: Architecture, pool: t
         with torch.no_grad():
             predicted = float(instructions(choices, target_table(target), target))
         cpi = float(target.params["cycles_per_instruction"])
-        rows.append({"model": model, "arch": arch_name, "core": core, "target": target.name,
-                     "measured_instructions": int(m.instructions[0]), "predicted_instructions": round(predicted, 1),
-                     "cycles_per_instruction": cpi, "old_predicted_cycles": round(old_model(choices, *OLD[core]), 1),
-                     "macs": int(sum(float(layer_macs(c)) for c in choices))})  # fmt: skip
-        print(f"{model:13s} {arch_name:22s} {core:4s} measured {rows[-1]['measured_instructions']:>12,d}  "
-              f"predicted {predicted:>14,.0f}  ({predicted / rows[-1]['measured_instructions'] - 1:+.2%})", flush=True)
+        rows.append(
+            {
+                "model": model,
+                "arch": arch_name,
+                "core": core,
+                "target": target.name,
+                "measured_instructions": int(m.instructions[0]),
+                "predicted_instructions": round(predicted, 1),
+                "cycles_per_instruction": cpi,
+                "old_predicted_cycles": round(old_model(choices, *OLD[core]), 1),
+                "macs": int(sum(float(layer_macs(c)) for c in choices)),
+            }
+        )
+        print(
+            f"{model:13s} {arch_name:22s} {core:4s} measured {rows[-1]['measured_instructions']:>12,d}  "
+            f"predicted {predicted:>14,.0f}  ({predicted / rows[-1]['measured_instructions'] - 1:+.2%})",
+            flush=True,
+        )
     return rows
 
 
@@ -151,8 +193,12 @@ def pairwise(measured: np.ndarray, predicted: np.ndarray) -> tuple[int, int]:
 def figures(measured: np.ndarray, predicted: np.ndarray) -> dict:
     err = np.abs(predicted / measured - 1)
     right, total = pairwise(measured, predicted)
-    return {"median_abs_error": float(np.median(err)), "worst_abs_error": float(err.max()),
-            "pairs_ordered_right": right, "pairs_compared": total}  # fmt: skip
+    return {
+        "median_abs_error": float(np.median(err)),
+        "worst_abs_error": float(err.max()),
+        "pairs_ordered_right": right,
+        "pairs_compared": total,
+    }
 
 
 def summarize(rows: list[dict]) -> dict:
@@ -164,9 +210,14 @@ def summarize(rows: list[dict]) -> dict:
         cycles = meas * rs[0]["cycles_per_instruction"]
         old = np.array([r["old_predicted_cycles"] for r in rs], dtype=np.float64)
         scale = float(np.exp(np.median(np.log(cycles / old))))  # the old model's most favourable single factor
-        out[core] = {"networks": len(rs), "target": rs[0]["target"], "new": figures(meas, new),
-                     "old_in_cycles": figures(cycles, old), "old_best_scale": scale,
-                     "old_scaled": figures(cycles, old * scale)}  # fmt: skip
+        out[core] = {
+            "networks": len(rs),
+            "target": rs[0]["target"],
+            "new": figures(meas, new),
+            "old_in_cycles": figures(cycles, old),
+            "old_best_scale": scale,
+            "old_scaled": figures(cycles, old * scale),
+        }
     return out
 
 
@@ -185,17 +236,20 @@ def plot(rows: list[dict], path: Path) -> None:
         for r in rs:
             m = markers.get(r["model"], "o")
             ax.scatter(r["measured_instructions"], r["predicted_instructions"], marker=m, color="tab:blue", s=22)
-            ax.scatter(r["measured_instructions"], r["old_predicted_cycles"] / cpi, marker=m, color="tab:red", s=14,
-                       alpha=0.5)  # fmt: skip
+            ax.scatter(
+                r["measured_instructions"], r["old_predicted_cycles"] / cpi, marker=m, color="tab:red", s=14, alpha=0.5
+            )
         lo = min(r["measured_instructions"] for r in rs) / 2
         hi = max(r["measured_instructions"] for r in rs) * 2
         ax.plot([lo, hi], [lo, hi], color="black", lw=0.8)
         ax.fill_between([lo, hi], [lo * 0.95, hi * 0.95], [lo * 1.05, hi * 1.05], color="grey", alpha=0.2)
         ax.set(xscale="log", yscale="log", xlabel="measured instructions (QEMU)", title=f"{core} ({rs[0]['target']})")
         ax.set_ylabel("predicted instructions" if core == cores[0] else "")
-    handles = [plt.Line2D([], [], marker="o", ls="", color="tab:blue", label="fitted model"),
-               plt.Line2D([], [], marker="o", ls="", color="tab:red", alpha=0.5, label="replaced model / CPI"),
-               *(plt.Line2D([], [], marker=k, ls="", color="grey", label=m) for m, k in markers.items())]  # fmt: skip
+    handles = [
+        plt.Line2D([], [], marker="o", ls="", color="tab:blue", label="fitted model"),
+        plt.Line2D([], [], marker="o", ls="", color="tab:red", alpha=0.5, label="replaced model / CPI"),
+        *(plt.Line2D([], [], marker=k, ls="", color="grey", label=m) for m, k in markers.items()),
+    ]
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=130)
@@ -203,8 +257,10 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def write_report(out: Path) -> dict:
     with (out / "latency_model.csv").open() as f:
-        rows = [{k: (float(v) if k.endswith(("instructions", "cycles", "instruction")) else v) for k, v in r.items()}
-                for r in csv.DictReader(f)]  # fmt: skip
+        rows = [
+            {k: (float(v) if k.endswith(("instructions", "cycles", "instruction")) else v) for k, v in r.items()}
+            for r in csv.DictReader(f)
+        ]
     summary = summarize(rows)
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     plot(rows, out / "predicted_vs_measured.png")
@@ -243,11 +299,13 @@ def main() -> int:
     summary = write_report(args.out)
     for core, s in summary.items():
         new, old, scaled = s["new"], s["old_in_cycles"], s["old_scaled"]
-        print(f"{core}: {s['networks']} networks | fitted: median {new['median_abs_error']:.2%} worst "
-              f"{new['worst_abs_error']:.2%} order {new['pairs_ordered_right']}/{new['pairs_compared']} | replaced "
-              f"(cycles): median {old['median_abs_error']:.1%} worst {old['worst_abs_error']:.1%} order "
-              f"{old['pairs_ordered_right']}/{old['pairs_compared']} (best scale x{s['old_best_scale']:.2f}: median "
-              f"{scaled['median_abs_error']:.1%}, worst {scaled['worst_abs_error']:.1%})")  # fmt: skip
+        print(
+            f"{core}: {s['networks']} networks | fitted: median {new['median_abs_error']:.2%} worst "
+            f"{new['worst_abs_error']:.2%} order {new['pairs_ordered_right']}/{new['pairs_compared']} | replaced "
+            f"(cycles): median {old['median_abs_error']:.1%} worst {old['worst_abs_error']:.1%} order "
+            f"{old['pairs_ordered_right']}/{old['pairs_compared']} (best scale x{s['old_best_scale']:.2f}: median "
+            f"{scaled['median_abs_error']:.1%}, worst {scaled['worst_abs_error']:.1%})"
+        )
     return 0
 
 

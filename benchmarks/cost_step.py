@@ -60,9 +60,11 @@ def main() -> None:
         times.append(time.perf_counter() - t0)
     ops = summary(counter.counts)
     median, best = 1e3 * statistics.median(times), 1e3 * min(times)
-    print(f"{args.model} {args.cost} on {args.target}: {ops['ops']:,} ops, {ops['syncs']} syncs, "
-          f"{ops['host_tensors']} host tensors; median {median:.1f} ms, min {best:.1f} ms over {args.repeat} "
-          f"(load {load:.2f} -> {os.getloadavg()[0]:.2f})")  # fmt: skip
+    print(
+        f"{args.model} {args.cost} on {args.target}: {ops['ops']:,} ops, {ops['syncs']} syncs, "
+        f"{ops['host_tensors']} host tensors; median {median:.1f} ms, min {best:.1f} ms over {args.repeat} "
+        f"(load {load:.2f} -> {os.getloadavg()[0]:.2f})"
+    )
 
 
 if __name__ == "__main__":

@@ -48,8 +48,15 @@ def measure(name: str, seed: int, out: Path) -> list[str]:
     for flavour in ("reference", "cmsis-nn"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            rep = export(small, pool, out / f"{name}-{seed}-{flavour}", formats="c", target=CORTEX_M_2IN4, arch=arch,
-                         flavour=flavour)  # fmt: skip
+            rep = export(
+                small,
+                pool,
+                out / f"{name}-{seed}-{flavour}",
+                formats="c",
+                target=CORTEX_M_2IN4,
+                arch=arch,
+                flavour=flavour,
+            )
         manifest, arrays = interpreter.load(rep.out_dir)
         if flavour == "cmsis-nn":
             q = cmsis_interpreter.run(manifest, arrays, cmsis_interpreter.quantize_input(manifest, pool.numpy()))
@@ -60,9 +67,11 @@ def measure(name: str, seed: int, out: Path) -> list[str]:
         sep = top2[:, 1] - top2[:, 0] >= SEPARATION_STEPS * step
         agree = float((q.argmax(1) == ref.argmax(1))[sep].mean())
         err = np.abs(q * step - ref) / step
-        rows.append(f"{name:<13}{seed:>4} {flavour:<10}{agree:>8.1%}{int(sep.sum()):>6}{err.mean():>7.2f}"
-                    f"{err.max():>7.2f}{rep.weight_bytes:>9,}{size:>9,.0f}{rep.ram['arena_bytes']:>9,}"
-                    f"{rep.ram['scratch_bytes']:>8,}{peak:>9,.0f}")  # fmt: skip
+        rows.append(
+            f"{name:<13}{seed:>4} {flavour:<10}{agree:>8.1%}{int(sep.sum()):>6}{err.mean():>7.2f}"
+            f"{err.max():>7.2f}{rep.weight_bytes:>9,}{size:>9,.0f}{rep.ram['arena_bytes']:>9,}"
+            f"{rep.ram['scratch_bytes']:>8,}{peak:>9,.0f}"
+        )
     return rows
 
 
@@ -72,8 +81,10 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[1])
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(f"{'model':<13}{'seed':>4} {'flavour':<10}{'argmax':>8}{'sep':>6}{'mean':>7}{'max':>7}{'weightB':>9}"
-          f"{'size':>9}{'arena':>9}{'scratch':>8}{'peakRAM':>9}")  # fmt: skip
+    print(
+        f"{'model':<13}{'seed':>4} {'flavour':<10}{'argmax':>8}{'sep':>6}{'mean':>7}{'max':>7}{'weightB':>9}"
+        f"{'size':>9}{'arena':>9}{'scratch':>8}{'peakRAM':>9}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models:
             for seed in args.seeds:

@@ -36,13 +36,31 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as runs:
         for budget in (parse_quantity(b) for b in args.budgets.split(",")):
             for seed in (int(s) for s in args.seeds.split(",")):
-                cfg = load_config(None, ["model=digits_cnn", "dataset=digits", "target=generic", "cost=size",
-                                         f"budget={budget}", f"seed={seed}", f"out_dir={runs}", "progress=false",
-                                         *args.set])  # fmt: skip
+                cfg = load_config(
+                    None,
+                    [
+                        "model=digits_cnn",
+                        "dataset=digits",
+                        "target=generic",
+                        "cost=size",
+                        f"budget={budget}",
+                        f"seed={seed}",
+                        f"out_dir={runs}",
+                        "progress=false",
+                        *args.set,
+                    ],
+                )
                 m = run(cfg)
-                rows.append({"budget": budget, "seed": seed, "size": m["costs"]["size"], "test_acc": m["test_acc"],
-                             "float_test_acc": m["float_test_acc"],
-                             "final_strength": m.get("search_final_strength")})  # fmt: skip
+                rows.append(
+                    {
+                        "budget": budget,
+                        "seed": seed,
+                        "size": m["costs"]["size"],
+                        "test_acc": m["test_acc"],
+                        "float_test_acc": m["float_test_acc"],
+                        "final_strength": m.get("search_final_strength"),
+                    }
+                )
                 print(rows[-1], flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "points.csv", pd.DataFrame(rows).to_csv(index=False))

@@ -43,22 +43,29 @@ def main() -> None:
         ROOT / "configs" / "digits_stm32h7.toml",
         [f"target={args.target}", f"cost={args.cost}", f"out_dir={args.runs}", f"seed={args.seed}", "progress=false"],
     )
-    spec = SweepConfig(methods=("joint", "uniform"), strengths=tuple(float(s) for s in args.strengths.split(",")),
-                       uniform_bits=(8, 4, 2), name=f"digits-front-{args.target}-seed{args.seed}")  # fmt: skip
+    spec = SweepConfig(
+        methods=("joint", "uniform"),
+        strengths=tuple(float(s) for s in args.strengths.split(",")),
+        uniform_bits=(8, 4, 2),
+        name=f"digits-front-{args.target}-seed{args.seed}",
+    )
     folder, _ = sweep(base, spec)
     csv, png = pareto_report([folder], args.cost, folder, title=f"digits_cnn on digits, {args.target}")
     df = fronts(collect([folder]), args.cost)
     w8 = float(df.loc[df["method"] == "uniform-w8", "test_acc"].iloc[0])
     w8_cost = float(df.loc[df["method"] == "uniform-w8", f"cost:{args.cost}"].iloc[0])
     match = iso_accuracy(df, args.cost, w8, 0.005)
-    rows = df.sort_values(["method", f"cost:{args.cost}"])[["method", "strength", f"cost:{args.cost}", "test_acc",
-                                                          "on_front"]]  # fmt: skip
+    rows = df.sort_values(["method", f"cost:{args.cost}"])[
+        ["method", "strength", f"cost:{args.cost}", "test_acc", "on_front"]
+    ]
     lines = [f"| method | strength | {args.cost} (bytes) | test acc | on front |", "|---|---|---|---|---|"]
     for r in rows.itertuples(index=False):
         lines.append(f"| {r[0]} | {r[1]:g} | {r[2]:,.0f} | {100 * r[3]:.2f}% | {'yes' if r[4] else ''} |")
-    summary = (f"w8 baseline: {100 * w8:.2f}% at {w8_cost:,.0f} B. "
-               + (f"Joint matches it within 0.5 pp at {match:,.0f} B ({100 * (1 - match / w8_cost):.1f}% smaller)."
-                  if match is not None else "No joint point is within 0.5 pp of w8."))  # fmt: skip
+    summary = f"w8 baseline: {100 * w8:.2f}% at {w8_cost:,.0f} B. " + (
+        f"Joint matches it within 0.5 pp at {match:,.0f} B ({100 * (1 - match / w8_cost):.1f}% smaller)."
+        if match is not None
+        else "No joint point is within 0.5 pp of w8."
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     shutil.copy(csv, args.out / csv.name)
     shutil.copy(png, args.out / png.name)

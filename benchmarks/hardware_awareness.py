@@ -38,27 +38,45 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for target, cost in (("mpic", "latency_mpic"), ("gap8", "latency_gap8")):
-        base = load_config(ROOT / "configs" / "digits_stm32h7.toml", [
-            f"target={target}", f"cost={cost}", f"search_epochs={args.epochs}", f"out_dir={args.runs}",
-            "progress=false"])  # fmt: skip
+        base = load_config(
+            ROOT / "configs" / "digits_stm32h7.toml",
+            [
+                f"target={target}",
+                f"cost={cost}",
+                f"search_epochs={args.epochs}",
+                f"out_dir={args.runs}",
+                "progress=false",
+            ],
+        )
         base = base.__class__.from_dict({**base.to_dict(), "name": None})
-        folder, results = sweep(base, SweepConfig(methods=("joint",), strengths=(args.strength,),
-                                                  name=f"hw-{target}"))  # fmt: skip
+        folder, results = sweep(base, SweepConfig(methods=("joint",), strengths=(args.strength,), name=f"hw-{target}"))
         (run_dir,) = [p for p in folder.iterdir() if (p / "arch.json").exists()]
         hist = histogram(Architecture.load(run_dir / "arch.json"))
         m = results[0]
-        rows.append({"target": target, "cost": cost, "strength": args.strength, "test_acc": m["test_acc"],
-                     "cycles": m["cost"], "size_bytes": m["costs"]["size"],
-                     "share_of_channels_by_bits": {str(k): round(v, 3) for k, v in hist.items()}})  # fmt: skip
+        rows.append(
+            {
+                "target": target,
+                "cost": cost,
+                "strength": args.strength,
+                "test_acc": m["test_acc"],
+                "cycles": m["cost"],
+                "size_bytes": m["costs"]["size"],
+                "share_of_channels_by_bits": {str(k): round(v, 3) for k, v in hist.items()},
+            }
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(args.out / "hardware_awareness.json", rows)
-    lines = ["| target | latency model | test acc | cycles | weight bytes | pruned | 2-bit | 4-bit | 8-bit |",
-             "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| target | latency model | test acc | cycles | weight bytes | pruned | 2-bit | 4-bit | 8-bit |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         h = r["share_of_channels_by_bits"]
         shares = " | ".join(f"{100 * h.get(b, 0):.0f}%" for b in ("0", "2", "4", "8"))
-        lines.append(f"| {r['target']} | {r['cost']} | {100 * r['test_acc']:.1f}% | {r['cycles']:,.0f} | "
-                     f"{r['size_bytes']:,.0f} | {shares} |")  # fmt: skip
+        lines.append(
+            f"| {r['target']} | {r['cost']} | {100 * r['test_acc']:.1f}% | {r['cycles']:,.0f} | "
+            f"{r['size_bytes']:,.0f} | {shares} |"
+        )
     table = "\n".join(lines)
     atomic_write_text(args.out / "table.md", table + "\n")
     print(table)

@@ -139,8 +139,11 @@ def main() -> None:
             name = f"{i:02d}-{default_name(cfg)}-{knob}{value:g}"
             t = time.perf_counter()
             m = run(replace(cfg, out_dir=str(folder), name=name), warm_state=warm)
-            print(f"{m['method']:18s} {knob}={value:<6g} {cfg.cost}={m['cost']:>8,.0f}  "
-                  f"test={100 * m['test_acc']:.2f}%  ({time.perf_counter() - t:.0f} s)", flush=True)  # fmt: skip
+            print(
+                f"{m['method']:18s} {knob}={value:<6g} {cfg.cost}={m['cost']:>8,.0f}  "
+                f"test={100 * m['test_acc']:.2f}%  ({time.perf_counter() - t:.0f} s)",
+                flush=True,
+            )
         total = time.perf_counter() - t0
     csv, png = pareto_report([folder], args.cost, folder, title=f"digits_cnn on digits, {args.target}, {args.cost}")
     sparse_title = f"digits_cnn on digits, {args.target}, size_sparse"
@@ -150,8 +153,10 @@ def main() -> None:
     w8 = df[df["method"] == "uniform-w8"]
     w8_acc, w8_cost = float(w8["test_acc"].iloc[0]), float(w8[col].iloc[0])
     best = smallest_at(df, col, w8_acc - 0.01)
-    lines = [f"| method | smallest {args.cost} (B) at >= w8 - 1 pp | vs w8 | best test acc | points |",
-             "|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"| method | smallest {args.cost} (B) at >= w8 - 1 pp | vs w8 | best test acc | points |",
+        "|---|---|---|---|---|",
+    ]
     for method in sorted(best, key=lambda k: (best[k] is None, best[k] or 0)):
         part = df[df["method"] == method]
         size = best[method]
@@ -163,16 +168,24 @@ def main() -> None:
         knob = Path(r["run"]).name.rsplit("-", 1)[-1]
         front = "yes" if r["on_front"] else ""
         points_table.append(f"| {r['method']} | {knob} | {r[col]:,.0f} | {100 * r['test_acc']:.2f}% | {front} |")
-    summary = (f"w8 baseline: {100 * w8_acc:.2f}% test accuracy at {w8_cost:,.0f} B; threshold "
-               f"{100 * (w8_acc - 0.01):.2f}%. {len(df)} runs, {total / 60:.1f} min on this machine "
-               f"(one thread).")  # fmt: skip
+    summary = (
+        f"w8 baseline: {100 * w8_acc:.2f}% test accuracy at {w8_cost:,.0f} B; threshold "
+        f"{100 * (w8_acc - 0.01):.2f}%. {len(df)} runs, {total / 60:.1f} min on this machine "
+        f"(one thread)."
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     for path in (csv, png, *(p for pair in extra for p in pair)):
         shutil.copy(path, args.out / path.name)
     sparse_table = _table(fronts(collect([folder]), "size_sparse"), "cost:size_sparse", w8_acc, "size_sparse")
-    readme = README.format(target=args.target, cost=args.cost, summary=summary, table="\n".join(lines),
-                           points="\n".join(points_table), schedule=_schedule(base),
-                           sparse="\n".join(sparse_table))  # fmt: skip
+    readme = README.format(
+        target=args.target,
+        cost=args.cost,
+        summary=summary,
+        table="\n".join(lines),
+        points="\n".join(points_table),
+        schedule=_schedule(base),
+        sparse="\n".join(sparse_table),
+    )
     atomic_write_text(args.out / "README.md", readme)
     print("\n".join(lines))
     print(summary)
@@ -187,14 +200,21 @@ def _table(df: pd.DataFrame, col: str, w8_acc: float, cost: str) -> list[str]:
         best = ok.loc[ok[col].idxmin()] if len(ok) else None
         bits = f"{best['avg_bits']:.2f}" if best is not None and "avg_bits" in best else ""
         cell = f"{best[col]:,.0f}" if best is not None else "not reached"
-        rows.append((best is None, best[col] if best is not None else 0, f"| {method} | {cell} | {bits} | "
-                     f"{100 * part['test_acc'].max():.2f}% |"))  # fmt: skip
+        rows.append(
+            (
+                best is None,
+                best[col] if best is not None else 0,
+                f"| {method} | {cell} | {bits} | {100 * part['test_acc'].max():.2f}% |",
+            )
+        )
     return out + [r[2] for r in sorted(rows)]
 
 
 def _schedule(cfg: SearchConfig) -> str:
-    return (f"warm-up {cfg.warmup_epochs}, search {cfg.search_epochs}, fine-tune {cfg.finetune_epochs} epochs, "
-            f"batch {cfg.batch_size}, lr {cfg.lr:g}, arch_lr {cfg.arch_lr:g}, seed {cfg.seed}")  # fmt: skip
+    return (
+        f"warm-up {cfg.warmup_epochs}, search {cfg.search_epochs}, fine-tune {cfg.finetune_epochs} epochs, "
+        f"batch {cfg.batch_size}, lr {cfg.lr:g}, arch_lr {cfg.arch_lr:g}, seed {cfg.seed}"
+    )
 
 
 README = """# Every method on digits (digits_cnn), target `{target}`, cost `{cost}`

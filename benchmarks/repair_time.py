@@ -47,14 +47,20 @@ def main() -> None:
     start = price(net, arch, args.cost, target)
     budget = args.budget if args.fraction is None else args.fraction * start
     load = os.getloadavg()[0]
-    print(f"{args.model}: {len(net.layer_names)} layers, {args.cost} on {args.target} {start:,.0f} -> budget "
-          f"{budget:,.0f}, load {load:.2f}", flush=True)  # fmt: skip
+    print(
+        f"{args.model}: {len(net.layer_names)} layers, {args.cost} on {args.target} {start:,.0f} -> budget "
+        f"{budget:,.0f}, load {load:.2f}",
+        flush=True,
+    )
     t0 = time.perf_counter()
     small = repair(net, arch, args.cost, target, budget, lambda c: max(1, -(-c // 8)))
     t1 = time.perf_counter()
     moves = sum(a != b for n in net.layer_names for a, b in zip(arch.weight_bits[n], small.weight_bits[n], strict=True))
-    print(f"  repair {t1 - t0:6.2f} s: {price(net, small, args.cost, target):,.0f}, {moves:,} channels moved "
-          f"(load now {os.getloadavg()[0]:.2f})", flush=True)  # fmt: skip
+    print(
+        f"  repair {t1 - t0:6.2f} s: {price(net, small, args.cost, target):,.0f}, {moves:,} channels moved "
+        f"(load now {os.getloadavg()[0]:.2f})",
+        flush=True,
+    )
     if not args.no_grow:
         t1 = time.perf_counter()
         big = grow(net, small, args.cost, target, 1.2 * budget)

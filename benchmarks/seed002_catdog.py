@@ -43,8 +43,10 @@ from search.warm_start import shared_warmup
 ROOT = Path(__file__).resolve().parents[1]
 THESIS = {"base": (66.00, 2.0852), "twonn-thesis": (65.80, 0.1321), "twonn-cluster": (65.95, 0.1625)}
 PIPELINES: dict[str, tuple[str, tuple[tuple[str, float | str], ...]]] = {
-    "twonn-thesis": ("twonn", (("delta", 20.0), ("activations", "thesis"), ("first_last", "float"),
-                               ("retrain", "scratch"))),  # fmt: skip
+    "twonn-thesis": (
+        "twonn",
+        (("delta", 20.0), ("activations", "thesis"), ("first_last", "float"), ("retrain", "scratch")),
+    ),
     "twonn": ("twonn", (("delta", 20.0),)),
     "twonn-cluster": ("twonn-cluster", (("delta", 20.0), ("clusters", 16.0))),
 }
@@ -53,11 +55,24 @@ MIB = 1024.0**2
 
 def base_config(smoke: bool, out: Path, data_root: Path | None) -> SearchConfig:
     epochs = 1 if smoke else 100
-    return SearchConfig(model="quantnet", dataset="cifar10", classes=("cat", "dog"), target="generic", cost="memory",
-                        warmup_epochs=epochs, search_epochs=0, finetune_epochs=epochs, batch_size=64, lr=1e-3,
-                        patience=5, select_best=True,  # the thesis' early stopping (on validation here, not test)
-                        train_subset=200 if smoke else None, out_dir=str(out), progress=False,
-                        data_root=None if data_root is None else str(data_root))  # fmt: skip
+    return SearchConfig(
+        model="quantnet",
+        dataset="cifar10",
+        classes=("cat", "dog"),
+        target="generic",
+        cost="memory",
+        warmup_epochs=epochs,
+        search_epochs=0,
+        finetune_epochs=epochs,
+        batch_size=64,
+        lr=1e-3,
+        patience=5,
+        select_best=True,  # the thesis' early stopping (on validation here, not test)
+        train_subset=200 if smoke else None,
+        out_dir=str(out),
+        progress=False,
+        data_root=None if data_root is None else str(data_root),
+    )
 
 
 def main() -> None:
@@ -81,20 +96,25 @@ def main() -> None:
         if not rows:
             rows.append(("base", 100 * m["float_test_acc"], 4 * float_params / MIB))
         rows.append((label, 100 * m["test_acc"], m["costs"]["memory"] / MIB))
-    lines = ["| pipeline | test acc (ours) | size MiB (ours) | test acc (thesis) | size MB (thesis) |",
-             "|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| pipeline | test acc (ours) | size MiB (ours) | test acc (thesis) | size MB (thesis) |",
+        "|---|---|---|---|---|",
+    ]
     for label, acc, size in rows:
         t_acc, t_size = THESIS.get(label, (None, None))
         thesis = f"{t_acc:.2f}% | {t_size:.4f}" if t_acc is not None else "- | -"
         lines.append(f"| {label} | {acc:.2f}% | {size:.4f} | {thesis} |")
-    summary = (f"{'smoke run (200 images, 1 epoch per phase): not a result' if args.smoke else 'full run'}; "
-               f"{(time.perf_counter() - t0) / 60:.1f} min, one thread; runs in {folder}")  # fmt: skip
+    summary = (
+        f"{'smoke run (200 images, 1 epoch per phase): not a result' if args.smoke else 'full run'}; "
+        f"{(time.perf_counter() - t0) / 60:.1f} min, one thread; runs in {folder}"
+    )
     print("\n".join(lines))
     print(summary)
     if not args.smoke:
         args.out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(args.out / "README.md", f"# Seed 002: Cat vs Dog, QuantNet\n\n{summary}\n\n"
-                          + "\n".join(lines) + "\n")  # fmt: skip
+        atomic_write_text(
+            args.out / "README.md", f"# Seed 002: Cat vs Dog, QuantNet\n\n{summary}\n\n" + "\n".join(lines) + "\n"
+        )
 
 
 if __name__ == "__main__":

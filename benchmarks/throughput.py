@@ -87,10 +87,18 @@ def estimate_hours(config: Path, phases: dict) -> dict:
     points = len(spec.points(base))
     train = base.train_subset or round(CIFAR10_TRAIN * (1 - (base.val_fraction or 0.1)))
     warm = base.warmup_epochs * train / phases["warmup"]["images_per_s"]
-    point = train * (base.search_epochs / phases["search"]["images_per_s"]
-                     + base.finetune_epochs / phases["finetune"]["images_per_s"])  # fmt: skip
-    return {"config": str(config), "points": points, "train_images": train, "warmup_h": warm / 3600,
-            "per_point_h": point / 3600, "total_h": (warm + points * point) / 3600}  # fmt: skip
+    point = train * (
+        base.search_epochs / phases["search"]["images_per_s"]
+        + base.finetune_epochs / phases["finetune"]["images_per_s"]
+    )
+    return {
+        "config": str(config),
+        "points": points,
+        "train_images": train,
+        "warmup_h": warm / 3600,
+        "per_point_h": point / 3600,
+        "total_h": (warm + points * point) / 3600,
+    }
 
 
 def main() -> None:
@@ -110,26 +118,43 @@ def main() -> None:
     device = resolve_device(args.device)
     load_before = os.getloadavg()[0]
     counts = counted(args.mode, args.batch, device, args.compile)
-    result = summarize(timed(args.mode, args.batch, args.steps, args.repeats, device, args.compile), counts,
-                       args.batch, args.steps)  # fmt: skip
+    result = summarize(
+        timed(args.mode, args.batch, args.steps, args.repeats, device, args.compile), counts, args.batch, args.steps
+    )
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
-    result.update({"device": str(device), "device_name": name, "mode": args.mode, "batch": args.batch,
-                   "steps": args.steps, "repeats": args.repeats, "threads": torch.get_num_threads(),
-                   "compile": args.compile, "load_average_1min": [load_before, os.getloadavg()[0]],
-                   "torch": torch.__version__})  # fmt: skip
-    print(f"device {device} ({name}), mode {args.mode}, batch {args.batch}, torch threads {torch.get_num_threads()}, "
-          f"compile {args.compile or 'off'}, load {load_before:.2f} -> {os.getloadavg()[0]:.2f}")  # fmt: skip
+    result.update(
+        {
+            "device": str(device),
+            "device_name": name,
+            "mode": args.mode,
+            "batch": args.batch,
+            "steps": args.steps,
+            "repeats": args.repeats,
+            "threads": torch.get_num_threads(),
+            "compile": args.compile,
+            "load_average_1min": [load_before, os.getloadavg()[0]],
+            "torch": torch.__version__,
+        }
+    )
+    print(
+        f"device {device} ({name}), mode {args.mode}, batch {args.batch}, torch threads {torch.get_num_threads()}, "
+        f"compile {args.compile or 'off'}, load {load_before:.2f} -> {os.getloadavg()[0]:.2f}"
+    )
     for phase, r in result["phases"].items():
-        print(f"  {phase:8s} {r['steps_per_s']:7.2f} steps/s {r['images_per_s']:8.0f} img/s   {r['ops']:5d} ops/step "
-              f"{r['syncs']:4d} syncs/step ({r['optimizer_syncs']} in the optimizers)")  # fmt: skip
+        print(
+            f"  {phase:8s} {r['steps_per_s']:7.2f} steps/s {r['images_per_s']:8.0f} img/s   {r['ops']:5d} ops/step "
+            f"{r['syncs']:4d} syncs/step ({r['optimizer_syncs']} in the optimizers)"
+        )
     for key, value in result["step_time_ratio"].items():
         print(f"  time {key}: {value:.2f}x")
     if args.estimate:
         est = estimate_hours(args.estimate, result["phases"])
         result["estimate"] = est
-        print(f"ESTIMATE for {est['config']} on this device: warm-up {est['warmup_h']:.2f} h, "
-              f"{est['per_point_h']:.2f} h per point x {est['points']} points = {est['total_h']:.1f} h in total "
-              f"(one device; a Ray sweep over K devices divides the points' share by K)")  # fmt: skip
+        print(
+            f"ESTIMATE for {est['config']} on this device: warm-up {est['warmup_h']:.2f} h, "
+            f"{est['per_point_h']:.2f} h per point x {est['points']} points = {est['total_h']:.1f} h in total "
+            f"(one device; a Ray sweep over K devices divides the points' share by K)"
+        )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1) + "\n")

@@ -94,16 +94,19 @@ def one(name: str) -> dict:
         model, x, note = build(name)
     except Exception as exc:
         return {**row, "status": f"cannot build: {str(exc).splitlines()[0][:150]}"}
-    row.update(input=f"{x.shape[-1]}x{x.shape[-2]}", note=note,
-               params=sum(p.numel() for p in model.parameters()))  # fmt: skip
+    row.update(input=f"{x.shape[-1]}x{x.shape[-2]}", note=note, params=sum(p.numel() for p in model.parameters()))
     try:
         net = to_supernet(model, x, quantize_activations=False)
     except (UnsupportedModelError, ValueError) as exc:
         return {**row, "status": f"refused: {str(exc).splitlines()[0][:200]}", "seconds": time.perf_counter() - t0}
     report = net.report() if hasattr(net, "report") else []
     prunable = sum(bool(net.layer(n).gates.prunable) for n in net.layer_names)
-    row.update(layers=len(net.layer_names), prunable_layers=prunable, bits_only_layers=len(report),
-               reasons=sorted({r["reason"] for r in report}))  # fmt: skip
+    row.update(
+        layers=len(net.layer_names),
+        prunable_layers=prunable,
+        bits_only_layers=len(report),
+        reasons=sorted({r["reason"] for r in report}),
+    )
     row["status"] = f"bits only in {len(report)} layers" if report else "prunable + bits"
     try:
         net.eval()
@@ -126,11 +129,19 @@ def run_all(names: list[str], timeout: float, jsonl: str | None = None) -> list[
     for name in names:
         t0 = time.perf_counter()
         try:
-            proc = subprocess.run([sys.executable, __file__, "--one", name], capture_output=True, text=True,
-                                  timeout=timeout, env=os.environ.copy())  # fmt: skip
+            proc = subprocess.run(
+                [sys.executable, __file__, "--one", name],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=os.environ.copy(),
+            )
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-            row = json.loads(lines[-1]) if lines else {
-                "model": name, "status": f"crashed: {(proc.stderr.strip().splitlines() or ['?'])[-1][:150]}"}
+            row = (
+                json.loads(lines[-1])
+                if lines
+                else {"model": name, "status": f"crashed: {(proc.stderr.strip().splitlines() or ['?'])[-1][:150]}"}
+            )
         except subprocess.TimeoutExpired:
             row = {"model": name, "status": f"timeout after {timeout:g} s"}
         row.setdefault("seconds", time.perf_counter() - t0)
@@ -177,8 +188,10 @@ def to_markdown(rows: list[dict]) -> str:
         diff = f"{r['rel_diff']:.1e}" if "rel_diff" in r else ""
         reasons = "; ".join(reason_kinds(r.get("reasons", [])))
         status = r["status"].replace("|", "/")
-        lines.append(f"| {r['model']} | {inp} | {r.get('layers', '')} | {r.get('prunable_layers', '')} | {status} "
-                     f"| {reasons.replace('|', '/')} | {diff} |")  # fmt: skip
+        lines.append(
+            f"| {r['model']} | {inp} | {r.get('layers', '')} | {r.get('prunable_layers', '')} | {status} "
+            f"| {reasons.replace('|', '/')} | {diff} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -190,8 +203,12 @@ def main() -> None:
     ap.add_argument("--out", default="results/torchvision_coverage.md")
     ap.add_argument("--csv", default=None, help="also write the rows as CSV")
     ap.add_argument("--jsonl", default=None, help="append every row here as soon as it is measured")
-    ap.add_argument("--render", nargs="*", help="only write the tables, from these --jsonl files (several runs of "
-                    "parts of the list, e.g. two halves run side by side)")  # fmt: skip
+    ap.add_argument(
+        "--render",
+        nargs="*",
+        help="only write the tables, from these --jsonl files (several runs of "
+        "parts of the list, e.g. two halves run side by side)",
+    )
     args = ap.parse_args()
     if args.one:
         print(json.dumps(one(args.one)))
@@ -211,8 +228,20 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(to_markdown(rows))
     if args.csv:
-        keys = ["model", "input", "note", "params", "layers", "prunable_layers", "bits_only_layers", "status",
-                "reasons", "max_abs_diff", "rel_diff", "seconds"]  # fmt: skip
+        keys = [
+            "model",
+            "input",
+            "note",
+            "params",
+            "layers",
+            "prunable_layers",
+            "bits_only_layers",
+            "status",
+            "reasons",
+            "max_abs_diff",
+            "rel_diff",
+            "seconds",
+        ]
         with open(args.csv, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
             w.writeheader()

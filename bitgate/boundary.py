@@ -25,12 +25,28 @@ from search.errors import FOLDER_ATTR, ConfigError, TrainingDiverged, blame  # n
 # Exceptions that mean "the input is wrong" and carry a message a user can act on. ConfigError is
 # bitgate's own; the others are raised by loaders and registries with one-line messages (unknown
 # model, missing data folder, a weights file that does not fit, a file that is not there).
-BAD_INPUT: tuple[type[BaseException], ...] = (ConfigError, ValueError, FileNotFoundError, NotADirectoryError,
-                                               PermissionError, IsADirectoryError, FileExistsError)  # fmt: skip
+BAD_INPUT: tuple[type[BaseException], ...] = (
+    ConfigError,
+    ValueError,
+    FileNotFoundError,
+    NotADirectoryError,
+    PermissionError,
+    IsADirectoryError,
+    FileExistsError,
+)
 # A file-system error on a path the user gave (too long, not there, a file where a folder belongs, no
 # permission) is bad input too, even when it surfaces inside a reader that did not expect it.
-PATH_ERRNOS = {errno.ENAMETOOLONG, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EACCES,
-               errno.EPERM, errno.ELOOP, errno.EROFS}  # fmt: skip
+PATH_ERRNOS = {
+    errno.ENAMETOOLONG,
+    errno.ENOENT,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.EEXIST,
+    errno.EACCES,
+    errno.EPERM,
+    errno.ELOOP,
+    errno.EROFS,
+}
 LOG_NAME = "error.log"
 _ESCAPES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -91,8 +107,11 @@ def run_command(command: str, fn: Callable[[], int]) -> int:
 def _bug(command: str, exc: BaseException) -> int:
     """An unexpected exception: one line naming it and the log holding its traceback; exit 1."""
     log = crash_log(exc, command)
-    print(f"bitgate {command}: internal error ({type(exc).__name__}: {one_line(exc)}); this is a bug: "
-          f"the full traceback is in {log}", file=sys.stderr)  # fmt: skip
+    print(
+        f"bitgate {command}: internal error ({type(exc).__name__}: {one_line(exc)}); this is a bug: "
+        f"the full traceback is in {log}",
+        file=sys.stderr,
+    )
     return 1
 
 

@@ -66,8 +66,9 @@ def calibrate(core: str, out: Path, name: str | None = None, networks: int = 160
     """Measure the grid on `core` and write OUT/cortex-<core>.toml and OUT/<name>.toml."""
     core, opt = _core(core), _opt(opt)
     if networks < MIN_NETWORKS:
-        raise ConfigError(f"--networks must be at least {MIN_NETWORKS} (every kernel kind needs samples), "
-                          f"got {networks}")  # fmt: skip
+        raise ConfigError(
+            f"--networks must be at least {MIN_NETWORKS} (every kernel kind needs samples), got {networks}"
+        )
     name = name or f"my_{core}"
     if not name.replace("_", "").replace("-", "").isalnum():
         raise ConfigError(f"--name {name!r}: a target name is letters, digits, '-' and '_'")
@@ -86,8 +87,9 @@ def calibrate(core: str, out: Path, name: str | None = None, networks: int = 160
     return Calibrated(table_path, target_path, len(samples))
 
 
-def import_board_log(log: Path, export: Path, core: str, target: Path | None = None, out: Path | None = None,
-                     opt: str = "O2") -> tuple[CpiFit, Path]:  # fmt: skip
+def import_board_log(
+    log: Path, export: Path, core: str, target: Path | None = None, out: Path | None = None, opt: str = "O2"
+) -> tuple[CpiFit, Path]:
     """Cycles per instruction from a board's log; writes OUT (default LOG.cpi.json) and updates `target`."""
     core, opt = _core(core), _opt(opt)
     if not log.is_file():

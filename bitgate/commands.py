@@ -35,8 +35,10 @@ def cmd_search(args: argparse.Namespace) -> int:
         return 0
     deployed = metrics.get("deployed_test_acc")
     as_deployed = f", {100 * deployed:.2f}% as deployed ({metrics.get('flavour')})" if deployed is not None else ""
-    print(f"{metrics['method']} on {metrics['target']}: test accuracy {100 * metrics['test_acc']:.2f}%{as_deployed} "
-          f"(float {100 * metrics['float_test_acc']:.2f}%), {metrics['cost_name']} {_cost(metrics)}")  # fmt: skip
+    print(
+        f"{metrics['method']} on {metrics['target']}: test accuracy {100 * metrics['test_acc']:.2f}%{as_deployed} "
+        f"(float {100 * metrics['float_test_acc']:.2f}%), {metrics['cost_name']} {_cost(metrics)}"
+    )
     return 0
 
 
@@ -66,8 +68,17 @@ def _launch_ddp(args: argparse.Namespace) -> int:
     ddp.check_ranks(args.ddp, str(device or "auto"))  # one line, before any process starts
     argv = [a for k, v in (("--config", args.config), ("--resume", args.resume)) if v is not None for a in (k, str(v))]
     argv += [a for item in args.set for a in ("--set", item)]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.ddp}",
-           "-m", "bitgate", "search", *argv]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={args.ddp}",
+        "-m",
+        "bitgate",
+        "search",
+        *argv,
+    ]
     return subprocess.run(cmd).returncode
 
 
@@ -153,8 +164,10 @@ def cmd_targets(args: argparse.Namespace) -> int:
     for name in target_names():
         t = get_target(name)
         bits, acts = ",".join(map(str, t.weight_bits)), ",".join(map(str, t.act_bits))
-        print(f"{t.name:<10}{t.family:<10}{_kb(t.flash_bytes):>10}{_kb(t.ram_bytes):>10}{t.clock_hz / 1e6:>6g}  "
-              f"{bits:<12}{acts:<10}{','.join(t.costs)}")  # fmt: skip
+        print(
+            f"{t.name:<10}{t.family:<10}{_kb(t.flash_bytes):>10}{_kb(t.ram_bytes):>10}{t.clock_hz / 1e6:>6g}  "
+            f"{bits:<12}{acts:<10}{','.join(t.costs)}"
+        )
     return 0
 
 
@@ -231,8 +244,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.out is not None:
         check_folder_path(args.out, "--out", reserve=0)
-    report = export_run(args.run_dir, args.format, target=args.target, out=args.out,
-                        flavour=getattr(args, "flavour", None))
+    report = export_run(
+        args.run_dir, args.format, target=args.target, out=args.out, flavour=getattr(args, "flavour", None)
+    )
     print(report)
     return 0
 
@@ -267,11 +281,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             if args.export is None:
                 raise ConfigError("--import-log needs --export: the cmsis-nn export whose firmware the board ran")
             fit, path = import_board_log(args.import_log, args.export, args.core, args.target, args.out, args.opt)
-            print(f"{fit.core}: {fit.cycles:,.0f} cycles / {fit.instructions:,.0f} instructions per inference = "
-                  f"{fit.cpi:.3f} cycles per instruction ({fit.inferences} inferences)")  # fmt: skip
+            print(
+                f"{fit.core}: {fit.cycles:,.0f} cycles / {fit.instructions:,.0f} instructions per inference = "
+                f"{fit.cpi:.3f} cycles per instruction ({fit.inferences} inferences)"
+            )
             for kind, row in sorted(fit.per_kind.items(), key=lambda kv: -kv[1]["cycles"]):
-                print(f"  {kind:12s} {row['cycles']:>14,.0f} cycles {row['instructions']:>14,.0f} instructions "
-                      f"{row['cpi']:.3f}")  # fmt: skip
+                print(
+                    f"  {kind:12s} {row['cycles']:>14,.0f} cycles {row['instructions']:>14,.0f} instructions "
+                    f"{row['cpi']:.3f}"
+                )
             print(f"written: {path}" + (f"; {args.target} updated" if args.target else ""))
             return 0
         if args.out is None or args.export is not None or args.target is not None:

@@ -12,8 +12,9 @@ from search.run import load_data, load_run_config, run_target
 from targets import get_target
 
 
-def export_run(run_dir: Path, fmt: str = "all", target: str | None = None, out: Path | None = None,
-               flavour: str | None = None) -> str:
+def export_run(
+    run_dir: Path, fmt: str = "all", target: str | None = None, out: Path | None = None, flavour: str | None = None
+) -> str:
     """Export RUN_DIR/model.pt into RUN_DIR/export/<flavour> (or `out`); returns a printable summary.
 
     flavour None: the one the run was searched for (its `flavour` setting, else its target's), so the
@@ -32,14 +33,19 @@ def export_run(run_dir: Path, fmt: str = "all", target: str | None = None, out: 
     flavour = flavour or cfg.flavour or tgt.flavour
     with warnings.catch_warnings():  # its warnings are in report.warnings, printed once below
         warnings.simplefilter("ignore")
-        report = export(model, calibration, out or run_dir / "export" / flavour, formats=fmt, target=tgt, arch=arch,
-                        flavour=flavour)
+        report = export(
+            model, calibration, out or run_dir / "export" / flavour, formats=fmt, target=tgt, arch=arch, flavour=flavour
+        )
     lines = [f"exported {run_dir.name} for {report.target} ({report.flavour} flavour) into {report.out_dir}"]
     lines += [f"  {name:<12}{path.stat().st_size:>10,} bytes" for name, path in report.files.items()]
-    lines.append(f"  Flash: {report.weight_bytes:,} B packed weights + {report.metadata_bytes:,} B per-channel "
-                 f"metadata = {report.flash_bytes:,} B")  # fmt: skip
+    lines.append(
+        f"  Flash: {report.weight_bytes:,} B packed weights + {report.metadata_bytes:,} B per-channel "
+        f"metadata = {report.flash_bytes:,} B"
+    )
     if report.ram is not None:
-        lines.append(f"  RAM: {report.ram['arena_bytes']:,} B activation arena + {report.ram['scratch_bytes']:,} B "
-                     f"kernel scratch = {report.ram['ram_bytes']:,} B (static buffers in model.c)")
+        lines.append(
+            f"  RAM: {report.ram['arena_bytes']:,} B activation arena + {report.ram['scratch_bytes']:,} B "
+            f"kernel scratch = {report.ram['ram_bytes']:,} B (static buffers in model.c)"
+        )
     lines += [f"  warning: {w}" for w in report.warnings]
     return "\n".join(lines)

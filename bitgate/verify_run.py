@@ -44,8 +44,9 @@ def parse_cores(spec: str) -> tuple[str, ...]:
     names = ALL_CORES if spec == "all" else tuple(dict.fromkeys(s.strip() for s in spec.split(",") if s.strip()))
     unknown = [n for n in names if n not in known]
     if unknown or not names:
-        raise ConfigError(f"--core {spec!r}: unknown core {unknown[0] if unknown else ''!r}; choose from "
-                          f"{', '.join(known)} or all")  # fmt: skip
+        raise ConfigError(
+            f"--core {spec!r}: unknown core {unknown[0] if unknown else ''!r}; choose from {', '.join(known)} or all"
+        )
     return names
 
 
@@ -58,11 +59,15 @@ def check_run(run_dir: Path) -> tuple[SearchConfig, dict[str, Any], Target]:
     metrics = read_metrics(metrics_path)  # one line naming the file for anything wrong in it
     target = run_target(cfg, run_dir)
     if target.family != "cortex-m":
-        raise ConfigError(f"{run_dir} was searched for {target.name!r} (family {target.family!r}): verify runs "
-                          "Cortex-M targets on emulated cores")  # fmt: skip
+        raise ConfigError(
+            f"{run_dir} was searched for {target.name!r} (family {target.family!r}): verify runs "
+            "Cortex-M targets on emulated cores"
+        )
     if target.flavour != FLAVOUR:
-        raise ConfigError(f"{run_dir} was priced for the {target.flavour!r} flavour; verify measures the "
-                          f"{FLAVOUR} export (search with flavour={FLAVOUR})")  # fmt: skip
+        raise ConfigError(
+            f"{run_dir} was priced for the {target.flavour!r} flavour; verify measures the "
+            f"{FLAVOUR} export (search with flavour={FLAVOUR})"
+        )
     return cfg, metrics, target
 
 
@@ -105,12 +110,26 @@ def _latency(choices, target: Target) -> LatencyPrediction:
         total = float(instructions(choices, table, target))
         calls = call_instructions(choices, table, target).tolist()
         per_layer = {ch.spec.name: value for ch, value in zip(choices, calls, strict=True)}
-    return LatencyPrediction(target=target.name, cost="latency_cortexm", unit=cost_models.get("latency_cortexm").unit,
-                             total=cycles, instructions=total, per_layer=per_layer)  # fmt: skip
+    return LatencyPrediction(
+        target=target.name,
+        cost="latency_cortexm",
+        unit=cost_models.get("latency_cortexm").unit,
+        total=cycles,
+        instructions=total,
+        per_layer=per_layer,
+    )
 
 
-def predict(cfg: SearchConfig, metrics: dict[str, Any], target: Target, arch: Architecture, model: torch.nn.Module,
-            calibration: torch.Tensor, classes: int, cores: Sequence[str]) -> Prediction:  # fmt: skip
+def predict(
+    cfg: SearchConfig,
+    metrics: dict[str, Any],
+    target: Target,
+    arch: Architecture,
+    model: torch.nn.Module,
+    calibration: torch.Tensor,
+    classes: int,
+    cores: Sequence[str],
+) -> Prediction:
     """Flash and RAM as the search priced them (metrics.json); latency evaluated now, per core, on a supernet
     of the run's model with the run's architecture and activation grids."""
     costs = metrics.get("costs", {})
@@ -120,13 +139,18 @@ def predict(cfg: SearchConfig, metrics: dict[str, Any], target: Target, arch: Ar
         torch.manual_seed(cfg.seed)
         fresh = create_model(cfg.model, classes, tuple(calibration.shape[1:]))
         bits = sorted({0} | {b for bs in arch.weight_bits.values() for b in bs})
-        net = to_supernet(fresh, calibration, bits=bits, act_bits=sorted(set(arch.act_bits.values())),
-                          exclude=cfg.exclude, keep_channels=cfg.keep_channels)  # fmt: skip
+        net = to_supernet(
+            fresh,
+            calibration,
+            bits=bits,
+            act_bits=sorted(set(arch.act_bits.values())),
+            exclude=cfg.exclude,
+            keep_channels=cfg.keep_channels,
+        )
         adopt_activation_grids(net, model)  # its deploy plan converts between the grids the export does
         choices = layer_choices(net, arch)
         latency = {core: _latency(choices, t) for core, t in by_core.items()}
-    return Prediction(memory=costs.get("memory"), peak_activation_ram=costs.get("peak_activation_ram"),
-                      latency=latency)  # fmt: skip
+    return Prediction(memory=costs.get("memory"), peak_activation_ram=costs.get("peak_activation_ram"), latency=latency)
 
 
 def verify_run(run_dir: Path, cores: str = "all", inputs: int = 16, opt: str = "-O2") -> tuple[VerifyResult, Path]:
@@ -154,8 +178,9 @@ def verify_run(run_dir: Path, cores: str = "all", inputs: int = 16, opt: str = "
     with torch.no_grad():
         logits = model(x).double().numpy()
     prediction = predict(cfg, metrics, target, arch, model, calibration, data.num_classes, names)
-    result = verify_export(run_dir / "export" / FLAVOUR, x.numpy(), logits, names, opt, prediction,
-                           flavour_logits(model, calibration, x))  # fmt: skip
+    result = verify_export(
+        run_dir / "export" / FLAVOUR, x.numpy(), logits, names, opt, prediction, flavour_logits(model, calibration, x)
+    )
     path = run_dir / "verify.json"
     atomic_write_json(path, {"run": run_dir.name, "target": target.name, "model": cfg.model, **result.to_dict()})
     return result, path

@@ -22,8 +22,7 @@ def _latency(core: dict[str, Any], pred: dict[str, Any] | None) -> str:
         return "-"
     if pred.get("instructions") is not None:
         ratio = core["mean_instructions"] / pred["instructions"]
-        return (f"{pred['instructions']:,.0f} (x{ratio:.3f}) = {pred['total']:,.0f} {pred['unit']} on "
-                f"{pred['target']}")  # fmt: skip
+        return f"{pred['instructions']:,.0f} (x{ratio:.3f}) = {pred['total']:,.0f} {pred['unit']} on {pred['target']}"
     return f"{pred['total']:,.0f} {pred['unit']} on {pred['target']}"
 
 
@@ -34,22 +33,28 @@ def summary_table(v: dict[str, Any]) -> str:
     pred = v["predicted"]
     cores = v["cores"]
     first = next(iter(cores.values()))
-    lines = [f"verify {v.get('run', '')} on {v.get('target', '')}: {v['flavour']} at {v['opt']}, {v['inputs']} test "
-             f"inputs, argmax compared on {first['argmax_compared']} whose top two PyTorch logits are "
-             f">= {v['separation_steps']:g} output steps apart"]  # fmt: skip
-    head = (f"{'core':<5}{'= interpreter':>15}{'= PyTorch':>12}{'argmax':>9}  {'Flash B (ELF vs memory)':<26}"
-            f"{'RAM B (ELF vs peak_activation_ram)':<36}{'stack B':>8}  {'instructions / inference':>26}  "
-            "predicted instructions (measured / predicted) = cycles")  # fmt: skip
+    lines = [
+        f"verify {v.get('run', '')} on {v.get('target', '')}: {v['flavour']} at {v['opt']}, {v['inputs']} test "
+        f"inputs, argmax compared on {first['argmax_compared']} whose top two PyTorch logits are "
+        f">= {v['separation_steps']:g} output steps apart"
+    ]
+    head = (
+        f"{'core':<5}{'= interpreter':>15}{'= PyTorch':>12}{'argmax':>9}  {'Flash B (ELF vs memory)':<26}"
+        f"{'RAM B (ELF vs peak_activation_ram)':<36}{'stack B':>8}  {'instructions / inference':>26}  "
+        "predicted instructions (measured / predicted) = cycles"
+    )
     lines += [head, "-" * len(head)]
     for name, c in cores.items():
         n = c["instructions"]
         spread = f"{min(n):,}" if min(n) == max(n) else f"{min(n):,}-{max(n):,}"
         flash = _vs(c["flash_model_bytes"], pred["memory"])
         same = "-" if c.get("flavour_equal") is None else f"{c['flavour_equal']:,}/{c['outputs_total']:,}"
-        lines.append(f"{name:<5}{c['outputs_equal']:>8,}/{c['outputs_total']:<6,}{same:>12}"
-                     f"{c['argmax_agree']:>5}/{c['argmax_compared']:<3}  {flash:<26}"
-                     f"{_vs(c['static_ram_bytes'], pred['peak_activation_ram']):<36}{c['stack_bytes']:>8,}  "
-                     f"{spread:>26}  {_latency(c, pred['latency'].get(name))}")  # fmt: skip
+        lines.append(
+            f"{name:<5}{c['outputs_equal']:>8,}/{c['outputs_total']:<6,}{same:>12}"
+            f"{c['argmax_agree']:>5}/{c['argmax_compared']:<3}  {flash:<26}"
+            f"{_vs(c['static_ram_bytes'], pred['peak_activation_ram']):<36}{c['stack_bytes']:>8,}  "
+            f"{spread:>26}  {_latency(c, pred['latency'].get(name))}"
+        )
     return "\n".join(lines)
 
 
@@ -61,8 +66,11 @@ def layer_table(v: dict[str, Any]) -> str:
     totals = {k: p["instructions"] for k, p in v["predicted"]["latency"].items() if p.get("instructions")}
     layers = list(next(iter(cores.values()))["per_layer"])
     width = max([len("(adds, pools, glue)"), *map(len, layers)]) + 2
-    cols = [(k, "measured") for k in cores] if not preds else [
-        (k, what) for k in cores for what in ("measured", "predicted") if what == "measured" or k in preds]
+    cols = (
+        [(k, "measured") for k in cores]
+        if not preds
+        else [(k, what) for k in cores for what in ("measured", "predicted") if what == "measured" or k in preds]
+    )
     lines = [f"{'':<{width}}" + "".join(f"{k + (' pred' if w == 'predicted' else ''):>12}" for k, w in cols)]
 
     def row(label: str, value) -> str:
@@ -70,15 +78,26 @@ def layer_table(v: dict[str, Any]) -> str:
         return f"{label:<{width}}" + "".join(f"{x:>12,.0f}" if x is not None else f"{'-':>12}" for x in cells)
 
     for layer in layers:
-        lines.append(row(layer, lambda k, w, layer=layer: (cores[k]["per_layer"].get(layer) if w == "measured"
-                                                           else preds[k].get(layer))))  # fmt: skip
+        lines.append(
+            row(
+                layer,
+                lambda k, w, layer=layer: cores[k]["per_layer"].get(layer) if w == "measured" else preds[k].get(layer),
+            )
+        )
     layer_sum = {k: sum(cores[k]["per_layer"].values()) for k in cores}
     pred_sum = {k: sum(p.values()) for k, p in preds.items()}
     lines.append(row("(layers)", lambda k, w: layer_sum[k] if w == "measured" else pred_sum[k]))
-    lines.append(row("(adds, pools, glue)", lambda k, w: cores[k]["mean_instructions"] - layer_sum[k]
-                     if w == "measured" else (totals[k] - pred_sum[k] if k in totals else None)))  # fmt: skip
-    lines.append(row("(inference)", lambda k, w: cores[k]["mean_instructions"] if w == "measured"
-                     else totals.get(k)))  # fmt: skip
+    lines.append(
+        row(
+            "(adds, pools, glue)",
+            lambda k, w: (
+                cores[k]["mean_instructions"] - layer_sum[k]
+                if w == "measured"
+                else (totals[k] - pred_sum[k] if k in totals else None)
+            ),
+        )
+    )
+    lines.append(row("(inference)", lambda k, w: cores[k]["mean_instructions"] if w == "measured" else totals.get(k)))
     if not preds:
         lines.append("per-layer predictions: the latency model gives a total only; compare the totals above")
     return "\n".join(lines)

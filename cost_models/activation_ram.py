@@ -115,14 +115,16 @@ def _plan_constants(plan: DeployPlan, device: torch.device) -> _PlanConstants:
         with torch.inference_mode(False), torch.no_grad():
             cache[device] = _PlanConstants(
                 has_source=torch.tensor([b.source is not None for b in bufs], device=device),
-                source=idx(b.source for b in bufs), channels=f64(b.channels for b in bufs),
+                source=idx(b.source for b in bufs),
+                channels=f64(b.channels for b in bufs),
                 per_channel=f64(b.per_channel for b in bufs),
                 has_bits_from=torch.tensor([b.bits_from is not None for b in bufs], device=device),
-                bits_from=idx(b.bits_from for b in bufs), bits=f64(b.bits for b in bufs),
+                bits_from=idx(b.bits_from for b in bufs),
+                bits=f64(b.bits for b in bufs),
                 wide=torch.tensor(wide, device=device),
                 byte_width=f64(math.ceil(b.bits / 8) if w else 1 for b, w in zip(bufs, wide, strict=True)),
                 live=live_matrix(bufs, device),
-            )  # fmt: skip
+            )
     return cache[device]
 
 

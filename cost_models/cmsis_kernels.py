@@ -22,8 +22,15 @@ ONE = (1, 1)
 ZERO = (0, 0)
 
 
-def conv_function(storage_bits: int, depthwise: bool, kernel: Sequence[int], stride: Sequence[int],
-                  pad: Sequence[int], dilation: Sequence[int], out_pixels: int) -> str:  # fmt: skip
+def conv_function(
+    storage_bits: int,
+    depthwise: bool,
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    pad: Sequence[int],
+    dilation: Sequence[int],
+    out_pixels: int,
+) -> str:
     """The CMSIS-NN function of one group: s8 or s4 weights (`storage_bits`), 2-D geometry (h, w) as
     the exporter writes it (`pad` = top, left; Linear layers are 1x1 convolutions on a 1x1 image).
 

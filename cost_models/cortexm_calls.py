@@ -29,16 +29,29 @@ from cost_models.cmsis_kernels import conv_function, depthwise_s8_path
 from cost_models.cortexm_features import Call
 from supernet.spec import LayerSpec
 
-CONV_KINDS = ("conv_s8", "conv_s4", "conv1x1_s8", "conv1x1_s4", "conv1x1s_s8", "conv1x1s_s4", "fc_s8", "fc_s4",
-              "dw3x3_s8", "dwopt_s8", "dw_s8", "dw_s4")  # fmt: skip
+CONV_KINDS = (
+    "conv_s8",
+    "conv_s4",
+    "conv1x1_s8",
+    "conv1x1_s4",
+    "conv1x1s_s8",
+    "conv1x1s_s4",
+    "fc_s8",
+    "fc_s4",
+    "dw3x3_s8",
+    "dwopt_s8",
+    "dw_s8",
+    "dw_s4",
+)
 GROUP_GLUE = ("scatter", "gather", "pad")
 NET_GLUE = ("add", "avgpool", "maxpool", "requant", "clamp", "affine", "concat")
 KINDS = (*CONV_KINDS, *GROUP_GLUE, *NET_GLUE, "network")
 PATHS = ("dsp", "mve")  # CMSIS-NN's code path on the core (plain C is not calibrated)
 
 
-def conv_kind(function: str, kernel: Sequence[int], pad: Sequence[int], dilation: Sequence[int], path: str,
-              out_pixels: int) -> str:  # fmt: skip
+def conv_kind(
+    function: str, kernel: Sequence[int], pad: Sequence[int], dilation: Sequence[int], path: str, out_pixels: int
+) -> str:
     """The table kind of one call of `function` (cost_models/cmsis_kernels.py) on a core whose CMSIS-NN
     build takes `path` ("dsp" or "mve"); a 1x1 kernel on a one-pixel output (a Linear layer) is a kind of its
     own, since its kernels take their one-column paths."""
@@ -46,8 +59,9 @@ def conv_kind(function: str, kernel: Sequence[int], pad: Sequence[int], dilation
     if out_pixels == 1 and tuple(kernel) == (1, 1) and function in ("arm_convolve_s8", "arm_convolve_1x1_s4_fast"):
         return f"fc_{s}"
     if function.startswith("arm_depthwise_conv_wrapper"):
-        return {"3x3": "dw3x3", "opt": "dwopt", "generic": "dw"}[depthwise_s8_path(kernel, pad, dilation,
-                                                                                      path == "mve")] + "_s8"
+        return {"3x3": "dw3x3", "opt": "dwopt", "generic": "dw"}[
+            depthwise_s8_path(kernel, pad, dilation, path == "mve")
+        ] + "_s8"
     if function.startswith("arm_depthwise_conv"):
         return f"dw_{s}"
     if function.endswith("_fast"):
@@ -65,9 +79,16 @@ def _valid(size_in: int, size_out: int, k: int, stride: int, pad: int, dilation:
     return sum(1 for o in range(size_out) for t in range(k) if 0 <= o * stride - pad + t * dilation < size_in)
 
 
-def conv_call(n: Tensor | float, c: Tensor | float, in_hw: Sequence[int], out_hw: Sequence[int],
-              kernel: Sequence[int], stride: Sequence[int], pad: Sequence[int],
-              dilation: Sequence[int]) -> Call:  # fmt: skip
+def conv_call(
+    n: Tensor | float,
+    c: Tensor | float,
+    in_hw: Sequence[int],
+    out_hw: Sequence[int],
+    kernel: Sequence[int],
+    stride: Sequence[int],
+    pad: Sequence[int],
+    dilation: Sequence[int],
+) -> Call:
     """The Call of one group: n output channels reading c input channels (depthwise: c = n), 2-D geometry."""
     (ih, iw), (oh, ow), (kh, kw) = in_hw, out_hw, kernel
     rows = _valid(ih, oh, kh, stride[0], pad[0], dilation[0])
@@ -102,9 +123,14 @@ def layer_calls(spec: LayerSpec, path: str) -> LayerCalls:
         g = {"in_hw": one, "out_hw": one, "kernel": one, "stride": one, "pad": (0, 0), "dilation": one}
     else:
         stride, pad, dilation = spec.geometry()
-        g = {"in_hw": two_d(spec.in_spatial, 1), "out_hw": two_d(spec.out_spatial, 1),
-             "kernel": two_d(spec.kernel_size, 1), "stride": two_d(stride, 1), "pad": two_d(pad, 0),
-             "dilation": two_d(dilation, 1)}  # fmt: skip
+        g = {
+            "in_hw": two_d(spec.in_spatial, 1),
+            "out_hw": two_d(spec.out_spatial, 1),
+            "kernel": two_d(spec.kernel_size, 1),
+            "stride": two_d(stride, 1),
+            "pad": two_d(pad, 0),
+            "dilation": two_d(dilation, 1),
+        }
     out_pixels = g["out_hw"][0] * g["out_hw"][1]
     kinds = {}
     for storage in (4, 8):

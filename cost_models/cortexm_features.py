@@ -41,9 +41,46 @@ from cost_models.common import F64
 
 N_SYMBOLS = frozenset({"n", "n2", "no", "n4", "nr4", "nc4", "nc16"})
 COUNTED = ("n", "c", "K", "E")  # symbols derived from these vary with the architecture; the others are fixed
-SYMBOLS = frozenset({"P", "P2", "Po", "P4", "Pr4", "Ho", "Q2", "Qo", "Q4", "Qr4", "Pin", "V", "R", "T", "Ppad", "c",
-                     "co", "c4", "cr4", "cc16", "K", "Ko", "K4", "Kr4", "K16", "K16r", "Kc16", "E", "E4", "Er4", "Ec16",
-                     "W", "X"}) | N_SYMBOLS  # fmt: skip
+SYMBOLS = (
+    frozenset(
+        {
+            "P",
+            "P2",
+            "Po",
+            "P4",
+            "Pr4",
+            "Ho",
+            "Q2",
+            "Qo",
+            "Q4",
+            "Qr4",
+            "Pin",
+            "V",
+            "R",
+            "T",
+            "Ppad",
+            "c",
+            "co",
+            "c4",
+            "cr4",
+            "cc16",
+            "K",
+            "Ko",
+            "K4",
+            "Kr4",
+            "K16",
+            "K16r",
+            "Kc16",
+            "E",
+            "E4",
+            "Er4",
+            "Ec16",
+            "W",
+            "X",
+        }
+    )
+    | N_SYMBOLS
+)
 
 
 Count = Tensor | float  # an expected count (tensor, while searching) or a plain number
@@ -126,9 +163,25 @@ def _rem(x: Count, d: int) -> Count:
 def _symbols(call: Call, name: str) -> Count:
     """The value of one symbol for `call`."""
     P, ho, wo = call.P, call.Ho, call.Wo
-    plain = {"P": P, "P2": P // 2, "Po": P % 2, "P4": P // 4, "Pr4": P % 4, "Ho": ho, "Q2": ho * (wo // 2),
-             "Qo": ho * (wo % 2), "Q4": ho * (wo // 4), "Qr4": ho * (wo % 4), "Pin": call.Pin, "V": call.V,
-             "R": call.R, "T": call.T, "Ppad": call.Ppad, "W": call.W, "X": call.X}  # fmt: skip
+    plain = {
+        "P": P,
+        "P2": P // 2,
+        "Po": P % 2,
+        "P4": P // 4,
+        "Pr4": P % 4,
+        "Ho": ho,
+        "Q2": ho * (wo // 2),
+        "Qo": ho * (wo % 2),
+        "Q4": ho * (wo // 4),
+        "Qr4": ho * (wo % 4),
+        "Pin": call.Pin,
+        "V": call.V,
+        "R": call.R,
+        "T": call.T,
+        "Ppad": call.Ppad,
+        "W": call.W,
+        "X": call.X,
+    }
     if name in plain:
         return float(plain[name])
     base = {"n": call.n, "c": call.c, "K": call.c * call.T, "E": call.E}[name[0]]

@@ -114,8 +114,12 @@ def conv_rows(geometry: Geometry, table: LatencyTable) -> ConvRows:
 
 def _conv_rows(g: Geometry, table: LatencyTable) -> ConvRows:
     options = [i for i, b in enumerate(g.options) if b > 0]
-    pairs = {(layer, o): _pair(table, g, layer, g.options[o])
-             for layer, own in enumerate(g.layer_options) for o in options if g.options[o] in own}  # fmt: skip
+    pairs = {
+        (layer, o): _pair(table, g, layer, g.options[o])
+        for layer, own in enumerate(g.layer_options)
+        for o in options
+        if g.options[o] in own
+    }
     index = _product_index(part for roles in pairs.values() for part in roles)
     roles = 4 if any(parts[2] for parts in pairs.values()) else 2
     coef = [[[[0.0] * len(index) for _ in options] for _ in g.specs] for _ in range(roles)]
@@ -129,13 +133,15 @@ def _conv_rows(g: Geometry, table: LatencyTable) -> ConvRows:
     device = g.in_unit.device
     taps = [[float(layer_calls(spec, table.path).taps)] for spec in g.specs]
     return ConvRows(
-        products=tuple(index), once=torch.tensor([not N_SYMBOLS.intersection(v) for v in index], device=device),
+        products=tuple(index),
+        once=torch.tensor([not N_SYMBOLS.intersection(v) for v in index], device=device),
         coef=torch.tensor(coef, dtype=F64, device=device).reshape(roles, g.layers, len(options), len(index)),
         options=torch.tensor(options, dtype=torch.long, device=device),
         others=~torch.eye(len(options), dtype=torch.bool, device=device),
-        taps=torch.tensor(taps, dtype=F64, device=device).reshape(g.layers, 1), depthwise=g.depthwise.unsqueeze(1),
+        taps=torch.tensor(taps, dtype=F64, device=device).reshape(g.layers, 1),
+        depthwise=g.depthwise.unsqueeze(1),
         odd_padded=torch.tensor(odd_padded, device=device) if roles == 4 else None,
-    )  # fmt: skip
+    )
 
 
 @lru_cache(maxsize=256)
@@ -155,8 +161,11 @@ def glue_rows(ops: tuple[GlueOp, ...], table: LatencyTable, layers: int, device:
         as_tensor = lambda rows, width: torch.tensor(rows, dtype=F64, device=device).reshape(len(carried), width)  # noqa: E731
         per_channel = torch.tensor([float(op.per_channel) for op in carried], dtype=F64, device=device)
         rows = GlueRows(tuple(index), as_tensor(coef, len(index)), as_tensor(owner, layers), per_channel, 0.0)
-    fixed = sum(_price(table, op.kind, glue_call(float(op.channels) * op.per_channel, op.per_channel, op.window,
-                                                 op.inputs)) for op in ops if op.source is None)  # fmt: skip
+    fixed = sum(
+        _price(table, op.kind, glue_call(float(op.channels) * op.per_channel, op.per_channel, op.window, op.inputs))
+        for op in ops
+        if op.source is None
+    )
     return replace(rows, fixed=float(fixed))
 
 

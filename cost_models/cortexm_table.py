@@ -41,8 +41,10 @@ class LatencyTable:
     def coefficients(self, kind: str) -> dict[str, float]:
         """The features of `kind`; one line naming the file when the table has no such kind."""
         if kind not in self.kinds:
-            raise ValueError(f"{self.source or 'latency table'}: no coefficients for kernel kind {kind!r} "
-                             f"(it has {', '.join(sorted(self.kinds))}); rerun the calibration")  # fmt: skip
+            raise ValueError(
+                f"{self.source or 'latency table'}: no coefficients for kernel kind {kind!r} "
+                f"(it has {', '.join(sorted(self.kinds))}); rerun the calibration"
+            )
         return self.kinds[kind]
 
 
@@ -82,8 +84,9 @@ def check(data: dict[str, Any], source: str) -> LatencyTable:
     for key in ("provenance", "fit"):
         if not isinstance(data.get(key, {}), dict):
             raise _fail(source, key, "must be a table")
-    return LatencyTable(data["core"], data["path"], out, dict(data.get("provenance", {})), dict(data.get("fit", {})),
-                        source)  # fmt: skip
+    return LatencyTable(
+        data["core"], data["path"], out, dict(data.get("provenance", {})), dict(data.get("fit", {})), source
+    )
 
 
 @lru_cache(maxsize=32)

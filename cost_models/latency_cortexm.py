@@ -58,8 +58,10 @@ def target_table(target: Target) -> LatencyTable:
     if not path.endswith(".toml"):
         if not (BUILT_IN_TABLES / f"{path}.toml").is_file():
             known = ", ".join(sorted(p.stem for p in BUILT_IN_TABLES.glob("*.toml")))
-            raise ValueError(f"target {target.name!r}: params.latency_table {path!r} is neither a .toml file nor "
-                             f"a built-in table ({known})")  # fmt: skip
+            raise ValueError(
+                f"target {target.name!r}: params.latency_table {path!r} is neither a .toml file nor "
+                f"a built-in table ({known})"
+            )
         path = str(BUILT_IN_TABLES / f"{path}.toml")
     table = load_table(Path(path))
     core = target.params.get("core")

@@ -45,9 +45,19 @@ ACT_BITS = 8  # NE16 (as modelled) reads and writes 8-bit activations
 
 
 def _consts(target: Target) -> dict[str, float]:
-    keys = {"tile_h": 3, "tile_w": 3, "tile_k_out": 32, "tile_k_in": 16, "fifo_cycles": 6, "update_cycles": 2,
-            "memory_bits_per_cycle": 256, "normquant_setup_cycles": 9, "normquant_cycles_per_channel": 1,
-            "load_1x1_setup_cycles": 10, "streamout_setup_cycles": 4}  # fmt: skip
+    keys = {
+        "tile_h": 3,
+        "tile_w": 3,
+        "tile_k_out": 32,
+        "tile_k_in": 16,
+        "fifo_cycles": 6,
+        "update_cycles": 2,
+        "memory_bits_per_cycle": 256,
+        "normquant_setup_cycles": 9,
+        "normquant_cycles_per_channel": 1,
+        "load_1x1_setup_cycles": 10,
+        "streamout_setup_cycles": 4,
+    }
     return {k: param(target, k, v) for k, v in keys.items()}
 
 

@@ -50,8 +50,9 @@ class CostModel:
 COST_MODELS: dict[str, CostModel] = {}
 
 
-def register(name: str, unit: str, applies_to: Callable[[Target], bool] | None = None,
-             terms: CostFn | None = None) -> Callable[[CostFn], CostFn]:  # fmt: skip
+def register(
+    name: str, unit: str, applies_to: Callable[[Target], bool] | None = None, terms: CostFn | None = None
+) -> Callable[[CostFn], CostFn]:
     """Decorator: register `fn` under `name`; `unit` is shown next to values ("bytes", "cycles"). `terms`:
     the cost per layer, when `fn` is their sum plus a constant (each entry depends on that layer's
     LayerChoice, and on the plan's ops carrying its channels, only)."""

@@ -193,18 +193,25 @@ def _geometry(key: tuple, device: torch.device) -> Geometry:
             return torch.tensor([float(v) for v in values], dtype=F64, device=device)
 
         return Geometry(
-            specs=specs, options=options, layer_options=tuple(k[1] for k in key), act_options=acts,
-            out_act_options=outs, channel_segments=_segments([s.out_channels for s in specs]).to(device),
+            specs=specs,
+            options=options,
+            layer_options=tuple(k[1] for k in key),
+            act_options=acts,
+            out_act_options=outs,
+            channel_segments=_segments([s.out_channels for s in specs]).to(device),
             channel_slots=_slots([s.out_channels for s in specs]).to(device),
             input_segments=_segments([k[4] for k in key]).to(device),
             option_embeds=embeds,
-            act_embed=act_embed, act_segments=_segments([len(k[2]) for k in key]).T.contiguous().to(device),
-            out_act_embed=out_embed, out_act_segments=_segments([len(k[3]) for k in key]).T.contiguous().to(device),
-            in_unit=per_layer(s.in_unit for s in specs), groups=per_layer(s.groups for s in specs),
+            act_embed=act_embed,
+            act_segments=_segments([len(k[2]) for k in key]).T.contiguous().to(device),
+            out_act_embed=out_embed,
+            out_act_segments=_segments([len(k[3]) for k in key]).T.contiguous().to(device),
+            in_unit=per_layer(s.in_unit for s in specs),
+            groups=per_layer(s.groups for s in specs),
             kernel_numel=per_layer(s.kernel_numel for s in specs),
             depthwise=torch.tensor([s.depthwise for s in specs], device=device),
             out_positions=per_layer(s.out_positions for s in specs),
-        )  # fmt: skip
+        )
 
 
 def _per_layer_probs(parts: list[Tensor], embeds: tuple[Tensor | None, ...]) -> Tensor:
@@ -224,12 +231,14 @@ def stack(choices: Sequence[LayerChoice]) -> Stacked:
     in_keep = torch.cat([c.in_keep for c in choices]).to(F64)
     kept_in = in_keep @ g.input_segments  # (L,)
     act = g.act_segments @ (torch.cat([c.act_probs for c in choices]).to(F64).unsqueeze(1) * g.act_embed)
-    out_act = g.out_act_segments @ (torch.cat([c.out_act_probs for c in choices]).to(F64).unsqueeze(1)
-                                    * g.out_act_embed)  # fmt: skip
+    out_act = g.out_act_segments @ (
+        torch.cat([c.out_act_probs for c in choices]).to(F64).unsqueeze(1) * g.out_act_embed
+    )
     nonzero_mass = has_nonzeros = None
     if any(c.nonzeros is not None for c in choices):  # layers without a count: 0 here, see has_nonzeros
-        nnz = torch.cat([c.nonzeros if c.nonzeros is not None else c.weight_probs.new_zeros(c.spec.out_channels)
-                         for c in choices]).to(F64)  # fmt: skip
+        nnz = torch.cat(
+            [c.nonzeros if c.nonzeros is not None else c.weight_probs.new_zeros(c.spec.out_channels) for c in choices]
+        ).to(F64)
         nonzero_mass = ((theta * nnz) @ g.channel_segments).T
         has_nonzeros = torch.tensor([c.nonzeros is not None for c in choices], device=mass.device)
     out = Stacked(g, theta, mass, kept_in, act, out_act, nonzero_mass, has_nonzeros)
@@ -247,5 +256,6 @@ def refuse_unstorable(s: Stacked, storable: Sequence[int], target_name: str) -> 
         used = (s.mass[:, i] > 0).nonzero().flatten().tolist()
         if used:
             name = s.geometry.specs[used[0]].name
-            raise ValueError(f"layer {name!r} uses {bits}-bit weights but target {target_name!r} "
-                             f"supports only {sorted(storable)}")  # fmt: skip
+            raise ValueError(
+                f"layer {name!r} uses {bits}-bit weights but target {target_name!r} supports only {sorted(storable)}"
+            )

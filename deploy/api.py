@@ -86,8 +86,9 @@ def to_integer(model: nn.Module, example_input: Tensor, bias_frac_bits: int | st
     layers = {name: integer_layer(name, layer, bias_frac_bits) for name, layer in graph.layers.items()}
     levels = activation_levels(DEFAULT_OUTPUT_ACT_BITS, True)
     clip = torch.tensor(max(float(logits.abs().max()), 1e-6)) + 1e-8
-    return IntegerModel(graph, layers, ActGrid(float(clip / levels), -levels, levels, DEFAULT_OUTPUT_ACT_BITS,
-                                               True, float(clip)))  # fmt: skip
+    return IntegerModel(
+        graph, layers, ActGrid(float(clip / levels), -levels, levels, DEFAULT_OUTPUT_ACT_BITS, True, float(clip))
+    )
 
 
 def c_arrays(im: IntegerModel, target: Target) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -116,13 +117,17 @@ def _formats(formats: str | Iterable[str]) -> tuple[str, ...]:
 
 def _check_arch(graph: Graph, arch: Architecture) -> None:
     if set(arch.weight_bits) != set(graph.layers):
-        raise ValueError(f"architecture layers {sorted(arch.weight_bits)[:3]}... do not match the model's "
-                         f"{sorted(graph.layers)[:3]}...")  # fmt: skip
+        raise ValueError(
+            f"architecture layers {sorted(arch.weight_bits)[:3]}... do not match the model's "
+            f"{sorted(graph.layers)[:3]}..."
+        )
     for name, layer in graph.layers.items():
         kept = [b for b in arch.weight_bits[name] if b > 0]
         if kept != layer.bits.tolist() or arch.act_bits[name] != layer.act.options[0]:
-            raise ValueError(f"layer {name!r}: the model's bits do not match the architecture (was it materialized "
-                             "from another arch?)")  # fmt: skip
+            raise ValueError(
+                f"layer {name!r}: the model's bits do not match the architecture (was it materialized "
+                "from another arch?)"
+            )
 
 
 def export(
@@ -174,8 +179,9 @@ def export(
         from deploy.calibrate import node_ranges
         from deploy.cmsis_plan import build_cmsis
 
-        manifest, arrays = build_cmsis(im.graph, im.layers, im.output, tgt or get_target("generic"),
-                                       node_ranges(model, example_input))  # fmt: skip
+        manifest, arrays = build_cmsis(
+            im.graph, im.layers, im.output, tgt or get_target("generic"), node_ranges(model, example_input)
+        )
     else:
         manifest, arrays = c_arrays(im, tgt or get_target("generic"))
     if arch is not None:
@@ -196,9 +202,12 @@ def export(
             from deploy.c_cmsis import markers
 
             manifest["markers"] = markers(manifest)  # what model.c's BG_MARK ids belong to (deploy/firmware)
-        for name, data in (("model.bin", _blob(manifest, arrays)),
-                           ("model.json", json.dumps(manifest, indent=1).encode()),
-                           ("model.h", head.encode()), ("model.c", source.encode())):  # fmt: skip
+        for name, data in (
+            ("model.bin", _blob(manifest, arrays)),
+            ("model.json", json.dumps(manifest, indent=1).encode()),
+            ("model.h", head.encode()),
+            ("model.c", source.encode()),
+        ):
             files[name] = out / name
             write_atomic(files[name], data)
     sparse_bytes = None
@@ -207,8 +216,10 @@ def export(
 
         s_manifest, s_arrays = encode(manifest, arrays)
         sparse_bytes = s_manifest["bytes"]["weights"]
-        for name, data in (("model_sparse.bin", _blob(s_manifest, s_arrays)),
-                           ("model_sparse.json", json.dumps(s_manifest, indent=1).encode())):  # fmt: skip
+        for name, data in (
+            ("model_sparse.bin", _blob(s_manifest, s_arrays)),
+            ("model_sparse.json", json.dumps(s_manifest, indent=1).encode()),
+        ):
             files[name] = out / name
             write_atomic(files[name], data)
     sizes = manifest["bytes"]

@@ -61,8 +61,9 @@ def grid(act: ActQuant, bits: int) -> ActGrid:
     return ActGrid(float(clip / levels), -levels if signed else 0, levels, bits, signed, float(clip))
 
 
-def plan_buffers(net, act_bits: dict[str, int], flavour: str = "reference",
-                 discrete: bool = False) -> DeployPlan | None:  # fmt: skip
+def plan_buffers(
+    net, act_bits: dict[str, int], flavour: str = "reference", discrete: bool = False
+) -> DeployPlan | None:
     """The RAM plan of `net` deployed by `flavour` with per-layer activation bits `act_bits` (None if the
     exporter cannot handle the network). discrete: the choices are one architecture, so the plan may
     place integer buffer sizes exactly as the exporter does (`DeployPlan.place`)."""
@@ -85,8 +86,11 @@ def plan_buffers(net, act_bits: dict[str, int], flavour: str = "reference",
 def place(buffers: Sequence[Buffer], sizes: list[int]) -> int:
     """Arena bytes of the exporter's first-fit placement of `buffers` with these integer sizes."""
     alive = {i: b for i, b in enumerate(buffers) if b.first >= -1}
-    return first_fit({i: sizes[i] for i in alive}, {i: max(b.first, 0) for i, b in alive.items()},
-                     {i: b.last for i, b in alive.items()})[1]  # fmt: skip
+    return first_fit(
+        {i: sizes[i] for i in alive},
+        {i: max(b.first, 0) for i, b in alive.items()},
+        {i: b.last for i, b in alive.items()},
+    )[1]
 
 
 # ------------------------------------------------------------------------------- reference flavour
@@ -129,8 +133,11 @@ def _reference_plan(net, act_bits: dict[str, int]) -> DeployPlan | None:
             buffers.append(Buffer(first, last, channels, per_channel, src, layer, bits - grids[names[layer]].bits))
         else:
             buffers.append(Buffer(first, last, channels, per_channel, src, None, bits))
-    ops = tuple(_glue(op.kind, program.tensors[op.output].shape, source[program.tensors[op.output].node],
-                      net, names, op.attrs) for op in program.ops if op.kind not in ("layer", "flatten"))  # fmt: skip
+    ops = tuple(
+        _glue(op.kind, program.tensors[op.output].shape, source[program.tensors[op.output].node], net, names, op.attrs)
+        for op in program.ops
+        if op.kind not in ("layer", "flatten")
+    )
     buffers = tuple(buffers)
     return DeployPlan("reference", buffers, ALIGN, None, lambda sizes: place(buffers, sizes), ops)
 
@@ -171,8 +178,9 @@ def _cmsis_plan(net, act_bits: dict[str, int]) -> DeployPlan | None:
         else:
             if op["op"] == "avgpool":
                 pools.append((out_src, tensors[op["output"]]["shape"][-1]))
-            glue.append(_glue(op["op"], _chw(tensors[op["output"]]["shape"]), out_src, net, names, op,
-                              len(op["inputs"])))  # fmt: skip
+            glue.append(
+                _glue(op["op"], _chw(tensors[op["output"]]["shape"]), out_src, net, names, op, len(op["inputs"]))
+            )
     glue.append(GlueOp("network", net.specs[names[-1]].out_channels, 1, None))  # bg_infer itself: the output copy
     buffers = tuple(buffers)
     scratch = _CmsisScratch(tuple(convs), tuple(pools))
@@ -189,16 +197,24 @@ class _ConvShape(SimpleNamespace):
         (kh, kw), (sh, sw), (dh, dw) = op["kernel"], op["stride"], op["dilation"]
         ph = max(ih + op["pad"][0], (oh - 1) * sh + (kh - 1) * dh + 1)
         pw = max(iw + op["pad"][1], (ow - 1) * sw + (kw - 1) * dw + 1)
-        return cls(layer=layer, taps=kh * kw, depthwise=op["depthwise"], padded=any(op["pad"]),
-                   in_pixels=ih * iw, out_pixels=oh * ow, padded_pixels=ph * pw,
-                   kernel=tuple(op["kernel"]), stride=tuple(op["stride"]), pad=tuple(op["pad"]),
-                   dilation=tuple(op["dilation"]))  # fmt: skip
+        return cls(
+            layer=layer,
+            taps=kh * kw,
+            depthwise=op["depthwise"],
+            padded=any(op["pad"]),
+            in_pixels=ih * iw,
+            out_pixels=oh * ow,
+            padded_pixels=ph * pw,
+            kernel=tuple(op["kernel"]),
+            stride=tuple(op["stride"]),
+            pad=tuple(op["pad"]),
+            dilation=tuple(op["dilation"]),
+        )
 
     def ctx_terms(self, bits: int) -> tuple[str, int, int]:
         """deploy.cmsis_scratch.ctx_terms of the call a `bits`-bit group of this conv makes."""
         storage = 8 if bits > 4 else 4
-        fn = conv_function(storage, self.depthwise, self.kernel, self.stride, self.pad, self.dilation,
-                           self.out_pixels)  # fmt: skip
+        fn = conv_function(storage, self.depthwise, self.kernel, self.stride, self.pad, self.dilation, self.out_pixels)
         return ctx_terms(fn, self.kernel, self.pad, self.dilation)
 
 
@@ -232,18 +248,23 @@ class _CmsisScratch:
             self._constants[key] = {
                 "layers": torch.tensor([x.layer for x in c], dtype=torch.long, device=device),
                 "options": torch.tensor([options.index(b) for b in nonzero], dtype=torch.long, device=device),
-                "kind": torch.tensor([[KINDS.index(t[0]) for t in row] for row in terms],
-                                     device=device).reshape(len(c), -1),
+                "kind": torch.tensor([[KINDS.index(t[0]) for t in row] for row in terms], device=device).reshape(
+                    len(c), -1
+                ),
                 "per_channel": f64([[t[1] for t in row] for row in terms]),
                 "constant": f64([[t[2] for t in row] for row in terms]),
-                "taps": f64([x.taps for x in c]), "dw": dw, "s4_padded": dw & padded & small,
-                "in_pixels": f64([x.in_pixels for x in c]), "out_pixels": f64([x.out_pixels for x in c]),
+                "taps": f64([x.taps for x in c]),
+                "dw": dw,
+                "s4_padded": dw & padded & small,
+                "in_pixels": f64([x.in_pixels for x in c]),
+                "out_pixels": f64([x.out_pixels for x in c]),
                 "padded_pixels": f64([x.padded_pixels for x in c]),
-                "pool_layers": torch.tensor([-1 if s is None else s for s, _ in self.pools], dtype=torch.long,
-                                            device=device),
+                "pool_layers": torch.tensor(
+                    [-1 if s is None else s for s, _ in self.pools], dtype=torch.long, device=device
+                ),
                 "pool_has_layer": torch.tensor([s is not None for s, _ in self.pools], device=device),
                 "pool_channels": torch.tensor([float(ch) for _, ch in self.pools], dtype=torch.float64, device=device),
-            }  # fmt: skip
+            }
         return self._constants[key]
 
     def __call__(self, choices: Sequence[LayerChoice]) -> Tensor:
@@ -261,13 +282,17 @@ class _CmsisScratch:
             n = s.mass[k["layers"]][:, k["options"]]  # (convs, non-zero options): expected channels per group
             called = n.detach() >= 0.5
             channels = torch.where(k["dw"], n, s.in_features[k["layers"]].unsqueeze(1))
-            need = torch.where(k["kind"] == KINDS.index("im2col"), conv_ctx_bytes(k["taps"] * channels, arith),
-                               torch.maximum(k["per_channel"] * channels, k["constant"] + 0 * channels))  # fmt: skip
+            need = torch.where(
+                k["kind"] == KINDS.index("im2col"),
+                conv_ctx_bytes(k["taps"] * channels, arith),
+                torch.maximum(k["per_channel"] * channels, k["constant"] + 0 * channels),
+            )
             ctx.append(torch.where(called & (k["kind"] != KINDS.index("none")), need, 0 * need).reshape(-1))
             full = (n - kept_out[k["layers"]].unsqueeze(1)).detach().abs() < 0.5
             odd = torch.remainder(torch.round(n.detach()), 2) == 1
-            groups = group_bytes(n, full, k["dw"], odd & k["s4_padded"], k["in_pixels"], k["out_pixels"],
-                                 k["padded_pixels"], arith).reshape(-1)  # fmt: skip
+            groups = group_bytes(
+                n, full, k["dw"], odd & k["s4_padded"], k["in_pixels"], k["out_pixels"], k["padded_pixels"], arith
+            ).reshape(-1)
         if self.pools:
             k = self._tensors(s.options, zero.device)
             ctx.append(avgpool_ctx_bytes(torch.where(k["pool_has_layer"], kept[k["pool_layers"]], k["pool_channels"])))
@@ -277,8 +302,9 @@ class _CmsisScratch:
 # ------------------------------------------------------------------------------------------ shared
 
 
-def _glue(kind: str, out_shape: Sequence[int], src: int | None, net, names: list[str], attrs: dict,
-          inputs: int = 1) -> GlueOp:  # fmt: skip
+def _glue(
+    kind: str, out_shape: Sequence[int], src: int | None, net, names: list[str], attrs: dict, inputs: int = 1
+) -> GlueOp:
     """A non-layer op: its output channels (as a layer's kept channels) and elements per channel."""
     shape = tuple(int(s) for s in out_shape)
     channels = net.specs[names[src]].out_channels if src is not None else shape[0]

@@ -30,8 +30,10 @@ def padded_hw(op: dict[str, Any]) -> tuple[int, int]:
     ih, iw, _ = op["in_hwc"]
     oh, ow, _ = op["out_hwc"]
     (kh, kw), (sh, sw), (dh, dw) = op["kernel"], op["stride"], op["dilation"]
-    return (max(ih + op["pad"][0], (oh - 1) * sh + (kh - 1) * dh + 1),
-            max(iw + op["pad"][1], (ow - 1) * sw + (kw - 1) * dw + 1))
+    return (
+        max(ih + op["pad"][0], (oh - 1) * sh + (kh - 1) * dh + 1),
+        max(iw + op["pad"][1], (ow - 1) * sw + (kw - 1) * dw + 1),
+    )
 
 
 def _dims(n: int, h: int, w: int, c: int) -> str:
@@ -81,9 +83,12 @@ def _conv_call(op: dict[str, Any], g: dict[str, Any], src: str, dst: str, in_c: 
     ]
 
 
-_SIZE_ARGS = {"arm_convolve_s8": "&in_dims, &f_dims", "arm_convolve_s4": "&in_dims, &f_dims",
-              "arm_convolve_1x1_s8_fast": "&in_dims",
-              "arm_depthwise_conv_wrapper_s8": "&p, &in_dims, &f_dims, &out_dims"}  # fmt: skip
+_SIZE_ARGS = {
+    "arm_convolve_s8": "&in_dims, &f_dims",
+    "arm_convolve_s4": "&in_dims, &f_dims",
+    "arm_convolve_1x1_s8_fast": "&in_dims",
+    "arm_depthwise_conv_wrapper_s8": "&p, &in_dims, &f_dims, &out_dims",
+}
 
 
 def call_ctx_bytes(op: dict[str, Any], g: dict[str, Any]) -> int:
@@ -115,15 +120,19 @@ def _conv(op: dict[str, Any], x: str, y: str) -> list[Piece]:
             ph, pw = padded_hw(op)
             top, left = op["pad"]
             lines.append(f"    memset(bg_group_buf, {-op['input_offset']}, {ph * pw * count});")
-            lines.append(f"    for (int32_t r = 0; r < {ih}; r++) for (int32_t c = 0; c < {iw}; c++) "
-                         f"memcpy(bg_group_buf + ((r + {top}) * {pw} + c + {left}) * {count}, "
-                         f"{x} + (r * {iw} + c) * {ic} + {a}, {count});")
+            lines.append(
+                f"    for (int32_t r = 0; r < {ih}; r++) for (int32_t c = 0; c < {iw}; c++) "
+                f"memcpy(bg_group_buf + ((r + {top}) * {pw} + c + {left}) * {count}, "
+                f"{x} + (r * {iw} + c) * {ic} + {a}, {count});"
+            )
             pieces.append(({"kind": "glue", "what": "pad", **group}, lines))
             src, in_c, lines = "bg_group_buf", count, []
             pad_op = {**op, "pad": [0, 0], "in_hwc": [ph, pw, count]}
         elif op["depthwise"] and not full:
-            lines.append(f"    for (int32_t i = 0; i < {ih * iw}; i++) memcpy(bg_group_buf + i * {count}, "
-                         f"{x} + i * {ic} + {a}, {count});")  # fmt: skip
+            lines.append(
+                f"    for (int32_t i = 0; i < {ih * iw}; i++) memcpy(bg_group_buf + i * {count}, "
+                f"{x} + i * {ic} + {a}, {count});"
+            )
             pieces.append(({"kind": "glue", "what": "gather", **group}, lines))
             src, in_c, lines = "bg_group_buf", count, []
         gathered = align(pad_op["in_hwc"][0] * pad_op["in_hwc"][1] * count) if src == "bg_group_buf" else 0
@@ -136,8 +145,11 @@ def _conv(op: dict[str, Any], x: str, y: str) -> list[Piece]:
         lines += _conv_call(pad_op, g, src, dst, in_c)
         if not full and oh * ow > 1:
             pieces.append(({"kind": "kernel", "what": g["kernel"], **group}, lines))
-            lines = [f"    for (int32_t i = 0; i < {oh * ow}; i++) memcpy({y} + i * {oc} + {a}, {dst} + i * "
-                     f"{count}, {count});", "  }"]  # fmt: skip
+            lines = [
+                f"    for (int32_t i = 0; i < {oh * ow}; i++) memcpy({y} + i * {oc} + {a}, {dst} + i * "
+                f"{count}, {count});",
+                "  }",
+            ]
             pieces.append(({"kind": "glue", "what": "scatter", **group}, lines))
         else:
             pieces.append(({"kind": "kernel", "what": g["kernel"], **group}, [*lines, "  }"]))
@@ -170,16 +182,25 @@ def op_pieces(op: dict[str, Any], x: list[str], y: str, size: int) -> list[Piece
     if kind == "conv":
         return _conv(op, x[0], y)
     if kind in ("avgpool", "maxpool"):
-        return [({"kind": "kernel", "what": "arm_avgpool_s8" if kind == "avgpool" else "arm_max_pool_s8"},
-                 _pool(op, x[0], y))]  # fmt: skip
+        return [
+            (
+                {"kind": "kernel", "what": "arm_avgpool_s8" if kind == "avgpool" else "arm_max_pool_s8"},
+                _pool(op, x[0], y),
+            )
+        ]
     if kind == "add":
-        return [({"kind": "kernel", "what": "arm_elementwise_add_s8"}, [
-            f"  /* {op['name']}: arm_elementwise_add_s8 */",
-            f"  if (arm_elementwise_add_s8({x[0]}, {x[1]}, {op['input_1_offset']}, {op['input_1_mult']}, "
-            f"{op['input_1_shift']}, {op['input_2_offset']}, {op['input_2_mult']}, {op['input_2_shift']}, "
-            f"{op['left_shift']}, {y}, {op['out_offset']}, {op['out_mult']}, {op['out_shift']}, {op['act_min']}, "
-            f"{op['act_max']}, {op['size']}) != ARM_CMSIS_NN_SUCCESS) return -OP;",
-        ])]  # fmt: skip
+        return [
+            (
+                {"kind": "kernel", "what": "arm_elementwise_add_s8"},
+                [
+                    f"  /* {op['name']}: arm_elementwise_add_s8 */",
+                    f"  if (arm_elementwise_add_s8({x[0]}, {x[1]}, {op['input_1_offset']}, {op['input_1_mult']}, "
+                    f"{op['input_1_shift']}, {op['input_2_offset']}, {op['input_2_mult']}, {op['input_2_shift']}, "
+                    f"{op['left_shift']}, {y}, {op['out_offset']}, {op['out_mult']}, {op['out_shift']}, "
+                    f"{op['act_min']}, {op['act_max']}, {op['size']}) != ARM_CMSIS_NN_SUCCESS) return -OP;",
+                ],
+            )
+        ]
     return [({"kind": "glue", "what": kind}, _glue_lines(op, x, y, size))]
 
 
@@ -196,8 +217,10 @@ def _glue_lines(op: dict[str, Any], x: list[str], y: str, size: int) -> list[str
         ]
     if kind == "affine":
         tag = f"bg_affine_{op['output']}"
-        arrays = [f"  static const int32_t {tag}_{k}[{op['channels']}] = {{{', '.join(str(v) for v in op[k])}}};"
-                  for k in ("sign", "bias", "multiplier", "shift")]  # fmt: skip
+        arrays = [
+            f"  static const int32_t {tag}_{k}[{op['channels']}] = {{{', '.join(str(v) for v in op[k])}}};"
+            for k in ("sign", "bias", "multiplier", "shift")
+        ]
         return [
             f"  {{ /* {op['name']}: per-channel affine (a standalone BatchNorm) with arm_nn_requantize */",
             *arrays,
@@ -212,8 +235,10 @@ def _glue_lines(op: dict[str, Any], x: list[str], y: str, size: int) -> list[str
     if kind == "concat":
         lines, start, total = [f"  /* {op['name']}: channel concatenation (NHWC) */"], 0, sum(op["channels"])
         for xi, c in zip(x, op["channels"], strict=True):
-            lines.append(f"  for (int32_t i = 0; i < {op['pixels']}; i++) memcpy({y} + i * {total} + {start}, "
-                         f"{xi} + i * {c}, {c});")  # fmt: skip
+            lines.append(
+                f"  for (int32_t i = 0; i < {op['pixels']}; i++) memcpy({y} + i * {total} + {start}, "
+                f"{xi} + i * {c}, {c});"
+            )
             start += c
         return lines
     if kind == "clamp":
@@ -223,5 +248,3 @@ def _glue_lines(op: dict[str, Any], x: list[str], y: str, size: int) -> list[str
             f"{op['act_max']});",
         ]
     raise ValueError(f"no C for op {kind!r}")
-
-

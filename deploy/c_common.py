@@ -69,8 +69,11 @@ def header(manifest: dict[str, Any], arena_bytes: int, scratch_bytes: int, extra
     inp, out = manifest["input"], manifest["output"]
     flavour = manifest.get("flavour", "reference")
     shape = inp["shape"] if len(inp["shape"]) == 3 else [*inp["shape"], 1, 1]
-    dims = {"H": shape[0], "W": shape[1], "C": shape[2]} if manifest.get("flavour") == "cmsis-nn" else \
-        {"C": shape[0], "H": shape[1], "W": shape[2]}  # fmt: skip
+    dims = (
+        {"H": shape[0], "W": shape[1], "C": shape[2]}
+        if manifest.get("flavour") == "cmsis-nn"
+        else {"C": shape[0], "H": shape[1], "W": shape[2]}
+    )
     layout = "NHWC" if manifest.get("flavour") == "cmsis-nn" else "NCHW"
     order = ", ".join(str(c) for c in out["class_order"])
     n_out = int(np.prod(out["shape"]))

@@ -34,6 +34,7 @@ def array_notes(manifest: dict[str, Any]) -> dict[str, str]:
             notes[op[key]] = f"{op['name']}: {key} per output channel"
     return notes
 
+
 _BASE = r"""
 /* a tensor: type 0 uint8, 1 int8, 2 int32, 3 packed unsigned, 4 packed signed (`bits`-bit fields,
    little-endian bit stream, value i at bit i * bits: manifest "activation_storage": "packed") */
@@ -175,6 +176,7 @@ def kernels(manifest: dict[str, Any]) -> str:
     chosen = dict.fromkeys(code for kind, code in _OP_KERNELS.items() if kind in used)
     return _BASE + "\n" + "\n".join(chosen)
 
+
 _TYPES = {"uint8": 0, "int8": 1, "int32": 2}
 
 
@@ -217,8 +219,9 @@ def _layer(op: dict[str, Any], manifest: dict[str, Any], x: str, y: str, extra: 
             name = f"bg_{tag}_idx{k}"
             extra.append(array_literal(name, np.asarray(g["index"], dtype=np.int32), f"{op['name']} group channels"))
             idx, first = name, 0
-        lines.append(f"    bg_conv_group(&L, {x}, {y}, bg_{g['weights']}, {g['storage_bits']}, {idx}, {first}, "
-                     f"{g['count']});")  # fmt: skip
+        lines.append(
+            f"    bg_conv_group(&L, {x}, {y}, bg_{g['weights']}, {g['storage_bits']}, {idx}, {first}, {g['count']});"
+        )
     return [*lines, "  }"]
 
 
@@ -231,11 +234,15 @@ def _op_lines(op: dict[str, Any], manifest: dict[str, Any], offsets: dict[int, i
     if kind == "layer":
         return _layer(op, manifest, x[0], y, extra)
     if kind == "requant":
-        return [f"  bg_requant_op({x[0]}, {y}, {n}, {op['multiplier']}, {op['shift']}, {_i64(op['lo'])}, "
-                f"{_i64(op['hi'])}); /* {op['name']} */"]  # fmt: skip
+        return [
+            f"  bg_requant_op({x[0]}, {y}, {n}, {op['multiplier']}, {op['shift']}, {_i64(op['lo'])}, "
+            f"{_i64(op['hi'])}); /* {op['name']} */"
+        ]
     if kind == "add":
-        return [f"  bg_add({x[0]}, {x[1]}, {y}, {n}, {op['multiplier']}, {op['shift']}, {_i64(op['lo'])}, "
-                f"{_i64(op['hi'])}); /* {op['name']} */"]  # fmt: skip
+        return [
+            f"  bg_add({x[0]}, {x[1]}, {y}, {n}, {op['multiplier']}, {op['shift']}, {_i64(op['lo'])}, "
+            f"{_i64(op['hi'])}); /* {op['name']} */"
+        ]
     if kind in ("avgpool", "maxpool"):
         c, ih, iw = _chw(manifest["tensors"][op["inputs"][0]]["shape"])
         _, oh, ow = _chw(out_shape)
@@ -244,19 +251,22 @@ def _op_lines(op: dict[str, Any], manifest: dict[str, Any], offsets: dict[int, i
         args = [0 if avg else 1, x[0], y, c, ih, iw, oh, ow, *op["kernel"], *op["stride"], *op["pads"][:2], *q]
         return [f"  bg_pool({', '.join(str(a) for a in args)}); /* {op['name']} */"]
     if kind == "relu":
-        return [f"  for (int32_t i = 0; i < {n}; i++) {{ int64_t v = bg_ld({x[0]}, i); "
-                f"bg_st({y}, i, v > 0 ? v : 0); }}"]
+        return [
+            f"  for (int32_t i = 0; i < {n}; i++) {{ int64_t v = bg_ld({x[0]}, i); bg_st({y}, i, v > 0 ? v : 0); }}"
+        ]
     if kind == "affine":
         c, h, w = _chw(out_shape)
         tag = ident(f"{op['name']}_{op['output']}")
         for key, dtype in (("sign", np.int32), ("bias", np.int32), ("multiplier", np.int32), ("shift", np.int32)):
             extra.append(array_literal(f"bg_{tag}_{key}", np.asarray(op[key], dtype=dtype), f"{op['name']} {key}"))
-        return [f"  for (int32_t ch = 0; ch < {c}; ch++) for (int32_t i = 0; i < {h * w}; i++) {{ /* {op['name']} */",
-                f"    int64_t t = bg_sat(bg_ld({x[0]}, ch * {h * w} + i) * bg_{tag}_sign[ch] + bg_{tag}_bias[ch], "
-                "INT32_MIN, INT32_MAX);",
-                f"    bg_st({y}, ch * {h * w} + i, bg_requant(t, bg_{tag}_multiplier[ch], bg_{tag}_shift[ch], "
-                f"{_i64(op['lo'])}, {_i64(op['hi'])}));",
-                "  }"]  # fmt: skip
+        return [
+            f"  for (int32_t ch = 0; ch < {c}; ch++) for (int32_t i = 0; i < {h * w}; i++) {{ /* {op['name']} */",
+            f"    int64_t t = bg_sat(bg_ld({x[0]}, ch * {h * w} + i) * bg_{tag}_sign[ch] + bg_{tag}_bias[ch], "
+            "INT32_MIN, INT32_MAX);",
+            f"    bg_st({y}, ch * {h * w} + i, bg_requant(t, bg_{tag}_multiplier[ch], bg_{tag}_shift[ch], "
+            f"{_i64(op['lo'])}, {_i64(op['hi'])}));",
+            "  }",
+        ]
     if kind == "concat":
         lines, start = [], 0
         for t, xi in zip(op["inputs"], x, strict=True):
@@ -265,8 +275,10 @@ def _op_lines(op: dict[str, Any], manifest: dict[str, Any], offsets: dict[int, i
             start += size
         return lines
     if kind == "clamp":
-        return [f"  for (int32_t i = 0; i < {n}; i++) bg_st({y}, i, bg_sat(bg_ld({x[0]}, i), {_i64(op['lo'])}, "
-                f"{_i64(op['hi'])}));"]  # fmt: skip
+        return [
+            f"  for (int32_t i = 0; i < {n}; i++) bg_st({y}, i, bg_sat(bg_ld({x[0]}, i), {_i64(op['lo'])}, "
+            f"{_i64(op['hi'])}));"
+        ]
     if kind == "flatten":
         return [f"  /* {op['name']}: flatten, a view of its input's bytes (same arena offset) */"]
     raise ValueError(f"no C for op {kind!r}")
@@ -285,28 +297,35 @@ def render(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> tuple[str
     zp = -128 if inp["hi"] > 127 else 0
     n_in, n_out = int(np.prod(inp["shape"])), int(np.prod(out["shape"]))
     arena_words = max(-(-plan.arena_bytes // 4), 1)
-    c = "\n".join([
-        "/* Generated by bitgate (deploy, flavour reference): portable C99 integer model. Do not edit. */",
-        '#include "model.h"',
-        "",
-        "#include <stddef.h>",
-        "#include <stdint.h>",
-        kernels(manifest),
-        *data,
-        *extra,
-        "",
-        f"static int32_t bg_arena_words[{arena_words}]; /* {plan.arena_bytes} bytes of activations */",
-        "",
-        "int bg_infer(const int8_t *in, int8_t *out)",
-        "{",
-        f"  for (int32_t i = 0; i < {n_in}; i++) bg_st({_t(manifest, inp['id'], plan.offsets)}, i, "
-        f"(int64_t)in[i] - ({zp}));",
-        *body,
-        f"  for (int32_t i = 0; i < {n_out}; i++) out[i] = (int8_t)bg_ld({_t(manifest, out['id'], plan.offsets)}, i);",
-        "  return 0;",
-        "}",
-        "",
-    ])
-    ram = {"arena_bytes": plan.arena_bytes, "scratch_bytes": 0, "ram_bytes": plan.arena_bytes,
-           "peak_live_bytes": plan.peak_live_bytes}  # fmt: skip
+    c = "\n".join(
+        [
+            "/* Generated by bitgate (deploy, flavour reference): portable C99 integer model. Do not edit. */",
+            '#include "model.h"',
+            "",
+            "#include <stddef.h>",
+            "#include <stdint.h>",
+            kernels(manifest),
+            *data,
+            *extra,
+            "",
+            f"static int32_t bg_arena_words[{arena_words}]; /* {plan.arena_bytes} bytes of activations */",
+            "",
+            "int bg_infer(const int8_t *in, int8_t *out)",
+            "{",
+            f"  for (int32_t i = 0; i < {n_in}; i++) bg_st({_t(manifest, inp['id'], plan.offsets)}, i, "
+            f"(int64_t)in[i] - ({zp}));",
+            *body,
+            f"  for (int32_t i = 0; i < {n_out}; i++) "
+            f"out[i] = (int8_t)bg_ld({_t(manifest, out['id'], plan.offsets)}, i);",
+            "  return 0;",
+            "}",
+            "",
+        ]
+    )
+    ram = {
+        "arena_bytes": plan.arena_bytes,
+        "scratch_bytes": 0,
+        "ram_bytes": plan.arena_bytes,
+        "peak_live_bytes": plan.peak_live_bytes,
+    }
     return c, header(manifest, plan.arena_bytes, 0), ram

@@ -81,5 +81,12 @@ def add_params(s1: float, s2: float, s_out: float) -> dict[str, int]:
     m1, e1 = quantize_multiplier(s1 / twice_max)
     m2, e2 = quantize_multiplier(s2 / twice_max)
     mo, eo = quantize_multiplier(twice_max / (2**ADD_LEFT_SHIFT * s_out))
-    return {"input_1_mult": m1, "input_1_shift": e1, "input_2_mult": m2, "input_2_shift": e2,
-            "left_shift": ADD_LEFT_SHIFT, "out_mult": mo, "out_shift": eo}  # fmt: skip
+    return {
+        "input_1_mult": m1,
+        "input_1_shift": e1,
+        "input_2_mult": m2,
+        "input_2_shift": e2,
+        "left_shift": ADD_LEFT_SHIFT,
+        "out_mult": mo,
+        "out_shift": eo,
+    }

@@ -58,8 +58,9 @@ def _merge(prefs: list[Levels]) -> Levels | None:
     return None
 
 
-def targets(graph: Graph, layers: dict[str, IntLayer], out: Levels,
-             ranges: dict[str, tuple[float, float]]) -> dict[str, Levels | None]:  # fmt: skip
+def targets(
+    graph: Graph, layers: dict[str, IntLayer], out: Levels, ranges: dict[str, tuple[float, float]]
+) -> dict[str, Levels | None]:
     """Backward pass: the grid each node's output should be produced on: its consumers' grid, or the
     calibrated grid of its own range (so a ReLU'd tensor feeding an add is calibrated after the ReLU)."""
     target: dict[str, Levels | None] = {}

@@ -92,8 +92,9 @@ def elementwise_add(op: dict[str, Any], a: np.ndarray, b: np.ndarray) -> np.ndar
     return requantize(a + b, op["out_mult"], op["out_shift"]) + op["out_offset"]
 
 
-def _windows(x: np.ndarray, op: dict[str, Any], kernel: list[int], pad_value: int = 0,
-             dilation: tuple[int, int] = (1, 1)) -> np.ndarray:  # fmt: skip
+def _windows(
+    x: np.ndarray, op: dict[str, Any], kernel: list[int], pad_value: int = 0, dilation: tuple[int, int] = (1, 1)
+) -> np.ndarray:
     """(N, OH, OW, C, kh, kw) windows of an NHWC tensor: top/left padding from op["pad"], bottom/right
     as far as the output size needs (CMSIS-NN treats every out-of-range tap as padding)."""
     oh, ow = op["out_hwc"][:2]

@@ -56,8 +56,15 @@ class _Tensor:
 
     def entry(self) -> dict[str, Any]:
         g = self.levels
-        return {"id": self.id, "shape": list(self.shape), "scale": g.scale, "zero_point": g.zero_point,
-                "lo": g.lo + g.zero_point, "hi": g.hi + g.zero_point, "node": self.node}  # fmt: skip
+        return {
+            "id": self.id,
+            "shape": list(self.shape),
+            "scale": g.scale,
+            "zero_point": g.zero_point,
+            "lo": g.lo + g.zero_point,
+            "hi": g.hi + g.zero_point,
+            "node": self.node,
+        }
 
 
 @dataclass
@@ -96,8 +103,17 @@ class _Builder:
         if key not in self.converted:
             out = self.tensor(src.shape, req, src.node)
             m, e = quantize_multiplier(g.scale / req.scale)
-            self.op("requant", f"{src.node}:requant{len(self.converted)}", [tid], out, multiplier=m, shift=e,
-                    input_offset=-g.zero_point, output_offset=req.zero_point, **self.bounds(out))  # fmt: skip
+            self.op(
+                "requant",
+                f"{src.node}:requant{len(self.converted)}",
+                [tid],
+                out,
+                multiplier=m,
+                shift=e,
+                input_offset=-g.zero_point,
+                output_offset=req.zero_point,
+                **self.bounds(out),
+            )
             self.converted[key] = out
         return self.converted[key]
 
@@ -137,21 +153,29 @@ def _layer(b: _Builder, node: Node, x: int, out: int) -> None:
     layer = b.layers[node.module]
     if layer.bias_frac_bits != 0:
         raise ValueError(f"layer {node.module!r}: the cmsis-nn flavour needs whole-unit biases (bias_frac_bits=0)")
-    depthwise = layer.kind == "conv" and layer.groups > 1 and layer.weight.shape[1] == 1 \
-        and layer.groups == layer.weight.shape[0]  # fmt: skip
+    depthwise = (
+        layer.kind == "conv"
+        and layer.groups > 1
+        and layer.weight.shape[1] == 1
+        and layer.groups == layer.weight.shape[0]
+    )
     if layer.kind == "conv" and layer.groups > 1 and not depthwise:
         raise UnsupportedModelError(f"layer {node.module!r}: grouped convolutions have no CMSIS-NN kernel here")
     gin, gout = b.tensors[x].levels, b.tensors[out].levels
     reals = layer.sum_scale / gout.scale
     if float(np.max(reals)) >= 2.0**30:
-        raise UnsupportedModelError(f"layer {node.module!r}: requantization factor {float(np.max(reals)):.3g} is "
-                                    "too large for CMSIS-NN's multiplier and shift")
+        raise UnsupportedModelError(
+            f"layer {node.module!r}: requantization factor {float(np.max(reals)):.3g} is "
+            "too large for CMSIS-NN's multiplier and shift"
+        )
     mult, shift = quantize_multipliers(reals)
     q_in = max(abs(gin.lo), abs(gin.hi))
     worst = np.abs(layer.weight.reshape(len(reals), -1).astype(np.int64)).sum(1) * q_in + np.abs(layer.bias)
     if bool(np.any(worst * 2.0 ** np.maximum(shift, 0) >= 2**31)):
-        b.notes.append(f"layer {node.module!r}: a requantization factor above 1 shifts the accumulator left; for "
-                       "extreme inputs it can overflow int32 in arm_nn_requantize (the interpreter wraps like C)")
+        b.notes.append(
+            f"layer {node.module!r}: a requantization factor above 1 shifts the accumulator left; for "
+            "extreme inputs it can overflow int32 in arm_nn_requantize (the interpreter wraps like C)"
+        )
     cname = c_name(node.module, b.taken)
     kernel = [1, 1] if layer.kind == "linear" else list(layer.weight.shape[2:])
     pad, stride, dilation = [layer.pads[0], layer.pads[1]], list(layer.stride), list(layer.dilation)
@@ -160,44 +184,73 @@ def _layer(b: _Builder, node: Node, x: int, out: int) -> None:
     entries = []
     for g in b.groups[node.module]:
         if not g.contiguous:
-            raise UnsupportedModelError(f"layer {node.module!r}: its {g.bits}-bit channels are not contiguous "
-                                        "(channel order set by another layer); the cmsis-nn flavour needs ranges")
+            raise UnsupportedModelError(
+                f"layer {node.module!r}: its {g.bits}-bit channels are not contiguous "
+                "(channel order set by another layer); the cmsis-nn flavour needs ranges"
+            )
         idx = list(g.index)
         storage = storage_bits(g.bits)
         data = pack(_group_weights(layer, idx, depthwise, columns).reshape(-1), storage)
         assert data.size == packed_bytes(len(idx) * int(np.prod(layer.weight.shape[1:])), storage)
         tag = f"{cname}_w{g.bits}"
-        entries.append({
-            "bits": g.bits, "storage_bits": storage, "channels": [idx[0], idx[-1] + 1], "count": len(idx),
-            "weights": b.array(tag, data, "weights"),
-            "bias": b.array(f"{tag}_bias", layer.bias[idx].astype(np.int32), "bias"),
-            "multiplier": b.array(f"{tag}_mult", mult[idx], "mult"),
-            "shift": b.array(f"{tag}_shift", shift[idx], "shift"),
-            "kernel": conv_function(storage, depthwise, kernel, stride, pad, dilation, out_pixels),
-        })  # fmt: skip
+        entries.append(
+            {
+                "bits": g.bits,
+                "storage_bits": storage,
+                "channels": [idx[0], idx[-1] + 1],
+                "count": len(idx),
+                "weights": b.array(tag, data, "weights"),
+                "bias": b.array(f"{tag}_bias", layer.bias[idx].astype(np.int32), "bias"),
+                "multiplier": b.array(f"{tag}_mult", mult[idx], "mult"),
+                "shift": b.array(f"{tag}_shift", shift[idx], "shift"),
+                "kernel": conv_function(storage, depthwise, kernel, stride, pad, dilation, out_pixels),
+            }
+        )
     in_shape, out_shape = b.tensors[x].shape, b.tensors[out].shape
     if layer.kind == "linear":
         in_hwc, out_hwc = [1, 1, int(np.prod(in_shape))], [1, 1, out_shape[0]]
     else:
         in_hwc, out_hwc = list(in_shape), list(out_shape)
-    b.op("conv", node.module, [x], out, linear=layer.kind == "linear", depthwise=depthwise,
-         in_hwc=in_hwc, out_hwc=out_hwc, kernel=kernel, stride=stride, pad=pad, dilation=dilation,
-         input_offset=-gin.zero_point, output_offset=gout.zero_point, **b.bounds(out),
-         input_scale=gin.scale, weight_scales=[float(s) for s in layer.weight_scale],
-         precision_groups=entries)  # fmt: skip
+    b.op(
+        "conv",
+        node.module,
+        [x],
+        out,
+        linear=layer.kind == "linear",
+        depthwise=depthwise,
+        in_hwc=in_hwc,
+        out_hwc=out_hwc,
+        kernel=kernel,
+        stride=stride,
+        pad=pad,
+        dilation=dilation,
+        input_offset=-gin.zero_point,
+        output_offset=gout.zero_point,
+        **b.bounds(out),
+        input_scale=gin.scale,
+        weight_scales=[float(s) for s in layer.weight_scale],
+        precision_groups=entries,
+    )
 
 
 def _pool_checks(node: Node) -> None:
     pads = node.attrs["pads"]
     if node.kind == "avgpool" and any(pads):
-        raise UnsupportedModelError(f"node '{node.name}': padded average pooling: arm_avgpool_s8 does not count "
-                                    "padded pixels, PyTorch does (count_include_pad=True)")  # fmt: skip
+        raise UnsupportedModelError(
+            f"node '{node.name}': padded average pooling: arm_avgpool_s8 does not count "
+            "padded pixels, PyTorch does (count_include_pad=True)"
+        )
     if node.attrs.get("ceil_mode") and node.kind == "avgpool":
         raise UnsupportedModelError(f"node '{node.name}': ceil_mode average pooling is not supported")
 
 
-def build_cmsis(graph: Graph, int_layers: dict[str, IntLayer], out_grid: ActGrid, target: Target,
-                ranges: dict[str, tuple[float, float]]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:  # fmt: skip
+def build_cmsis(
+    graph: Graph,
+    int_layers: dict[str, IntLayer],
+    out_grid: ActGrid,
+    target: Target,
+    ranges: dict[str, tuple[float, float]],
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(manifest, arrays) of the cmsis-nn flavour (see module docstring)."""
     layers, groups, orders = reorder_layers(graph, int_layers)
     out_levels = Levels.of(out_grid)
@@ -242,17 +295,35 @@ def build_cmsis(graph: Graph, int_layers: dict[str, IntLayer], out_grid: ActGrid
         elif node.kind == "maxpool":
             _pool_checks(node)
             out = b.tensor(shape, b.tensors[ins[0]].levels, node.name)
-            b.op("maxpool", node.name, ins, out, kernel=node.attrs["kernel"], stride=node.attrs["stride"],
-                 pad=node.attrs["pads"][:2], in_hwc=list(b.tensors[ins[0]].shape), out_hwc=list(shape),
-                 **b.bounds(out))  # fmt: skip
+            b.op(
+                "maxpool",
+                node.name,
+                ins,
+                out,
+                kernel=node.attrs["kernel"],
+                stride=node.attrs["stride"],
+                pad=node.attrs["pads"][:2],
+                in_hwc=list(b.tensors[ins[0]].shape),
+                out_hwc=list(shape),
+                **b.bounds(out),
+            )
             value[node.name] = out
         elif node.kind == "avgpool":
             _pool_checks(node)
             src = ins[0]  # the mean is taken on the producer's grid (clipping first would change it)
             out = b.tensor(shape, b.tensors[src].levels, node.name)
-            b.op("avgpool", node.name, [src], out, kernel=node.attrs["kernel"], stride=node.attrs["stride"],
-                 pad=node.attrs["pads"][:2], in_hwc=list(b.tensors[src].shape), out_hwc=list(shape),
-                 **b.bounds(out))  # fmt: skip
+            b.op(
+                "avgpool",
+                node.name,
+                [src],
+                out,
+                kernel=node.attrs["kernel"],
+                stride=node.attrs["stride"],
+                pad=node.attrs["pads"][:2],
+                in_hwc=list(b.tensors[src].shape),
+                out_hwc=list(shape),
+                **b.bounds(out),
+            )
             value[node.name] = out
         elif node.kind == "affine":
             src = ins[0]
@@ -260,44 +331,77 @@ def build_cmsis(graph: Graph, int_layers: dict[str, IntLayer], out_grid: ActGrid
             gi, go = b.tensors[src].levels, b.tensors[out].levels
             order = orders[node.name]
             attrs = {k: [node.attrs[k][i] for i in order] for k in ("scale", "offset")}
-            b.op("affine", node.name, [src], out, channels=shape[-1], input_offset=-gi.zero_point,
-                 output_offset=go.zero_point, **affine_params(attrs, gi.scale, go.scale, quantize_multiplier),
-                 **b.bounds(out))  # fmt: skip
+            b.op(
+                "affine",
+                node.name,
+                [src],
+                out,
+                channels=shape[-1],
+                input_offset=-gi.zero_point,
+                output_offset=go.zero_point,
+                **affine_params(attrs, gi.scale, go.scale, quantize_multiplier),
+                **b.bounds(out),
+            )
             value[node.name] = out
         elif node.kind == "concat":
             grid = produced(node)
             parts = [b.convert(t, grid) for t in ins]
             out = b.tensor(shape, grid, node.name)
-            b.op("concat", node.name, parts, out, channels=[b.tensors[t].shape[-1] for t in parts],
-                 pixels=int(np.prod(shape[:-1])), **b.bounds(out))  # fmt: skip
+            b.op(
+                "concat",
+                node.name,
+                parts,
+                out,
+                channels=[b.tensors[t].shape[-1] for t in parts],
+                pixels=int(np.prod(shape[:-1])),
+                **b.bounds(out),
+            )
             value[node.name] = out
         elif node.kind == "add":
             out = b.tensor(shape, produced(node), node.name)
             g1, g2, go = (b.tensors[i].levels for i in (*ins, out))
-            b.op("add", node.name, ins, out, input_1_offset=-g1.zero_point, input_2_offset=-g2.zero_point,
-                 out_offset=go.zero_point, size=int(np.prod(shape)), **add_params(g1.scale, g2.scale, go.scale),
-                 **b.bounds(out))  # fmt: skip
+            b.op(
+                "add",
+                node.name,
+                ins,
+                out,
+                input_1_offset=-g1.zero_point,
+                input_2_offset=-g2.zero_point,
+                out_offset=go.zero_point,
+                size=int(np.prod(shape)),
+                **add_params(g1.scale, g2.scale, go.scale),
+                **b.bounds(out),
+            )
             value[node.name] = out
         elif node.kind == "output":
             output_id = b.convert(ins[0], out_levels)
         else:
             raise UnsupportedModelError(f"node '{node.name}': {node.kind} has no cmsis-nn kernel")
     priced = {g.bits: target.storage(g.bits) for gs in groups.values() for g in gs if g.bits in target.storage_bits}
-    b.notes = [f"target {target.name!r} prices {bits}-bit weights at {s} bits but CMSIS-NN stores them in "
-               f"{storage_bits(bits)}-bit fields: the weight arrays exceed its `size` cost"
-               for bits, s in sorted(priced.items()) if s != storage_bits(bits)]  # fmt: skip
+    b.notes = [
+        f"target {target.name!r} prices {bits}-bit weights at {s} bits but CMSIS-NN stores them in "
+        f"{storage_bits(bits)}-bit fields: the weight arrays exceed its `size` cost"
+        for bits, s in sorted(priced.items())
+        if s != storage_bits(bits)
+    ]
     out_node = b.tensors[output_id].node
     class_order = orders.get(out_node, np.arange(b.tensors[output_id].shape[-1]))
     return _manifest(b, graph, input_id, output_id, class_order)
 
 
-def _manifest(b: _Builder, graph: Graph, input_id: int, output_id: int,
-              class_order: np.ndarray) -> tuple[dict[str, Any], dict[str, np.ndarray]]:  # fmt: skip
+def _manifest(
+    b: _Builder, graph: Graph, input_id: int, output_id: int, class_order: np.ndarray
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     offset, table = 0, {}
     for name, a in b.arrays.items():
         offset = -(-offset // 4) * 4
-        table[name] = {"kind": b.kinds[name], "dtype": str(a.dtype), "count": int(a.size), "bytes": int(a.nbytes),
-                       "offset": offset}  # fmt: skip
+        table[name] = {
+            "kind": b.kinds[name],
+            "dtype": str(a.dtype),
+            "count": int(a.size),
+            "bytes": int(a.nbytes),
+            "offset": offset,
+        }
         offset += a.nbytes
     weight = sum(a.nbytes for n, a in b.arrays.items() if b.kinds[n] == "weights")
     meta = sum(a.nbytes for n, a in b.arrays.items() if b.kinds[n] != "weights")

@@ -47,8 +47,9 @@ def conv_ctx_bytes(rhs: Any, a: Arith = INT) -> Any:
 MVE_DW_BLOCK = 124  # CH_IN_BLOCK_MVE of arm_nnsupportfunctions.h: channels per block of the Helium depthwise
 
 
-def ctx_terms(function: str, kernel: Sequence[int], pad: Sequence[int],
-              dilation: Sequence[int]) -> tuple[str, int, int]:  # fmt: skip
+def ctx_terms(
+    function: str, kernel: Sequence[int], pad: Sequence[int], dilation: Sequence[int]
+) -> tuple[str, int, int]:
     """How the ctx.buf one call of `function` (cost_models/cmsis_kernels.py) asks for, in any CMSIS-NN build
     (plain C, DSP, Helium), grows with the call's input channels: ("im2col", 0, 0) for the generic convs
     (conv_ctx_bytes of taps x channels), else ("linear", per channel, constant): max(per channel x
@@ -70,8 +71,9 @@ def ctx_terms(function: str, kernel: Sequence[int], pad: Sequence[int],
     return "none", 0, 0
 
 
-def kernel_ctx_bytes(function: str, channels: Any, kernel: Sequence[int], pad: Sequence[int],
-                     dilation: Sequence[int], a: Arith = INT) -> Any:  # fmt: skip
+def kernel_ctx_bytes(
+    function: str, channels: Any, kernel: Sequence[int], pad: Sequence[int], dilation: Sequence[int], a: Arith = INT
+) -> Any:
     """ctx.buf one call of `function` asks for with `channels` input channels of the call (ctx_terms)."""
     kind, per_channel, constant = ctx_terms(function, kernel, pad, dilation)
     if kind == "im2col":
@@ -86,8 +88,16 @@ def avgpool_ctx_bytes(channels: Any) -> Any:
     return 4 * channels
 
 
-def group_bytes(count: Any, full: Any, depthwise: Any, prepadded: Any, in_pixels: Any, out_pixels: Any,
-                padded_pixels: Any, a: Arith = INT) -> Any:  # fmt: skip
+def group_bytes(
+    count: Any,
+    full: Any,
+    depthwise: Any,
+    prepadded: Any,
+    in_pixels: Any,
+    out_pixels: Any,
+    padded_pixels: Any,
+    a: Arith = INT,
+) -> Any:
     """Group scratch one precision group of `count` channels needs (0 when it writes in place).
 
     full: the group holds every kept output channel (it writes the layer's output directly);

@@ -65,8 +65,14 @@ class ExactLayer(nn.Module):
     grid's zero point and activation range. `convert`: the requant op the export puts before the layer when
     its input is stored on another grid."""
 
-    def __init__(self, layer: FixedLayer, int_layer: IntLayer, op: dict[str, Any], tensors: list[dict[str, Any]],
-                 convert: dict[str, Any] | None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        layer: FixedLayer,
+        int_layer: IntLayer,
+        op: dict[str, Any],
+        tensors: list[dict[str, Any]],
+        convert: dict[str, Any] | None,
+    ) -> None:
         super().__init__()
         self.layer = layer
         w = int_layer.weight.astype(np.int64)
@@ -86,13 +92,19 @@ class ExactLayer(nn.Module):
         v = _stored(x, self.source)
         if self.convert is not None:  # the requant op: source grid -> the layer's input grid
             c = self.convert
-            v = np.clip(requantize(v + c["input_offset"], c["multiplier"], c["shift"]) + c["output_offset"],
-                        c["act_min"], c["act_max"])  # fmt: skip
+            v = np.clip(
+                requantize(v + c["input_offset"], c["multiplier"], c["shift"]) + c["output_offset"],
+                c["act_min"],
+                c["act_max"],
+            )
         levels = torch.from_numpy(v - self.input["zero_point"]).to(self.weight.dtype)
         acc = self.layer.op(levels, self.weight, None).round().numpy().astype(np.int64)  # exact (see __init__)
         shape = (1, -1) + (1,) * (acc.ndim - 2)
-        y = requantize(acc + self.bias.reshape(shape), self.mult.reshape(shape).astype(np.int64),
-                       self.shift.reshape(shape).astype(np.int64))  # fmt: skip
+        y = requantize(
+            acc + self.bias.reshape(shape),
+            self.mult.reshape(shape).astype(np.int64),
+            self.shift.reshape(shape).astype(np.int64),
+        )
         y = np.clip(y + self.out["zero_point"], *self.bounds)
         value = self.layer(x)
         return _ste(value, _real(y, self.out, value))
@@ -108,8 +120,9 @@ class ExactAdd(nn.Module):
         self.out = tensors[op["output"]]
 
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
-        y = np.clip(elementwise_add(self.op, _stored(a, self.a), _stored(b, self.b)), self.op["act_min"],
-                    self.op["act_max"])  # fmt: skip
+        y = np.clip(
+            elementwise_add(self.op, _stored(a, self.a), _stored(b, self.b)), self.op["act_min"], self.op["act_max"]
+        )
         value = a + b
         return _ste(value, _real(y, self.out, value))
 
@@ -143,8 +156,11 @@ class ExactRequant(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         o = self.op
-        y = np.clip(requantize(_stored(x, self.input) + o["input_offset"], o["multiplier"], o["shift"])
-                    + o["output_offset"], o["act_min"], o["act_max"])  # fmt: skip
+        y = np.clip(
+            requantize(_stored(x, self.input) + o["input_offset"], o["multiplier"], o["shift"]) + o["output_offset"],
+            o["act_min"],
+            o["act_max"],
+        )
         return _ste(x, _real(y, self.out, x))
 
 

@@ -80,8 +80,13 @@ def _pool_attrs(mod_or_kwargs: dict, in_shape: tuple[int, ...], out_shape: tuple
         if any(i % o for i, o in zip(size_in, size_out, strict=True)):
             raise UnsupportedModelError(f"{where}: adaptive pooling {size_in}->{size_out} is not a regular pool")
         kernel = [i // o for i, o in zip(size_in, size_out, strict=True)]
-        return {"kernel": kernel, "stride": kernel, "pads": [0, 0, 0, 0], "count_include_pad": True,
-                "global": list(size_out) == [1, 1]}  # fmt: skip
+        return {
+            "kernel": kernel,
+            "stride": kernel,
+            "pads": [0, 0, 0, 0],
+            "count_include_pad": True,
+            "global": list(size_out) == [1, 1],
+        }
     ceil = bool(mod_or_kwargs.get("ceil_mode"))
     if mod_or_kwargs.get("divisor_override"):
         raise UnsupportedModelError(f"{where}: avg pool divisor_override is not supported")
@@ -96,13 +101,21 @@ def _pool_attrs(mod_or_kwargs: dict, in_shape: tuple[int, ...], out_shape: tuple
     if not cip and any(pad):
         raise UnsupportedModelError(f"{where}: count_include_pad=False with padding is not supported")
     # ceil_mode: the last windows hang over the bottom / right edge; as extra padding (-inf for max)
-    extra = [max((o - 1) * s + k - (i + 2 * p), 0)
-             for o, s, k, i, p in zip(out_shape[1:], stride, kernel, in_shape[1:], pad, strict=True)]  # fmt: skip
+    extra = [
+        max((o - 1) * s + k - (i + 2 * p), 0)
+        for o, s, k, i, p in zip(out_shape[1:], stride, kernel, in_shape[1:], pad, strict=True)
+    ]
     if any(extra) and mod_or_kwargs.get("kind") == "avgpool":
         raise UnsupportedModelError(f"{where}: ceil_mode average pooling with partial windows is not supported")
     pads = [pad[0], pad[1], pad[0] + extra[0], pad[1] + extra[1]]
-    return {"kernel": kernel, "stride": stride, "pads": pads, "count_include_pad": True, "ceil_mode": ceil,
-            "global": list(out_shape[1:]) == [1, 1] and pad == [0, 0] and kernel == list(in_shape[1:])}  # fmt: skip
+    return {
+        "kernel": kernel,
+        "stride": stride,
+        "pads": pads,
+        "count_include_pad": True,
+        "ceil_mode": ceil,
+        "global": list(out_shape[1:]) == [1, 1] and pad == [0, 0] and kernel == list(in_shape[1:]),
+    }
 
 
 def _module_kind(mod: nn.Module, node: fx.Node, shapes: dict, where: str) -> tuple[str, dict]:
@@ -120,8 +133,9 @@ def _module_kind(mod: nn.Module, node: fx.Node, shapes: dict, where: str) -> tup
     if isinstance(mod, nn.modules.batchnorm._BatchNorm):
         if not mod.track_running_stats or mod.running_var is None:
             raise UnsupportedModelError(f"{where}: a standalone BatchNorm must use running statistics")
-        a = (mod.weight.detach().double() if mod.affine else torch.ones(mod.num_features, dtype=torch.float64)) \
-            / torch.sqrt(mod.running_var.detach().double() + mod.eps)  # fmt: skip
+        a = (
+            mod.weight.detach().double() if mod.affine else torch.ones(mod.num_features, dtype=torch.float64)
+        ) / torch.sqrt(mod.running_var.detach().double() + mod.eps)
         beta = mod.bias.detach().double() if mod.affine else torch.zeros(mod.num_features, dtype=torch.float64)
         return "affine", {"scale": a.tolist(), "offset": (beta - mod.running_mean.detach().double() * a).tolist()}
     if isinstance(mod, nn.ReLU6):
@@ -129,15 +143,22 @@ def _module_kind(mod: nn.Module, node: fx.Node, shapes: dict, where: str) -> tup
     if isinstance(mod, nn.Hardtanh):
         return "clamp", {"min": float(mod.min_val), "max": float(mod.max_val)}
     if isinstance(mod, _SMOOTH):
-        raise UnsupportedModelError(f"{where}: {type(mod).__name__} has no integer kernel in the export; use ReLU, "
-                                    "ReLU6 or Hardtanh (or keep it out of the exported network)")  # fmt: skip
+        raise UnsupportedModelError(
+            f"{where}: {type(mod).__name__} has no integer kernel in the export; use ReLU, "
+            "ReLU6 or Hardtanh (or keep it out of the exported network)"
+        )
     if isinstance(mod, _ALIAS_MODULES):
         return "alias", {}
     if isinstance(mod, nn.Flatten):
         return "flatten", {}
-    pools = {nn.AvgPool1d: ("avgpool", 1), nn.AvgPool2d: ("avgpool", 2), nn.MaxPool1d: ("maxpool", 1),
-             nn.MaxPool2d: ("maxpool", 2), nn.AdaptiveAvgPool1d: ("avgpool", 1),
-             nn.AdaptiveAvgPool2d: ("avgpool", 2)}  # fmt: skip
+    pools = {
+        nn.AvgPool1d: ("avgpool", 1),
+        nn.AvgPool2d: ("avgpool", 2),
+        nn.MaxPool1d: ("maxpool", 1),
+        nn.MaxPool2d: ("maxpool", 2),
+        nn.AdaptiveAvgPool1d: ("avgpool", 1),
+        nn.AdaptiveAvgPool2d: ("avgpool", 2),
+    }
     if type(mod) in pools:
         kind, dims = pools[type(mod)]
         if isinstance(mod, nn.MaxPool1d | nn.MaxPool2d) and mod.return_indices:
@@ -152,12 +173,19 @@ def _module_kind(mod: nn.Module, node: fx.Node, shapes: dict, where: str) -> tup
     )
 
 
-_POOL_ARGS = {"max": ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"),
-              "avg": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"),
-              "adaptive": ("output_size",)}  # fmt: skip
-_POOL_FUNCS = {F.max_pool1d: ("maxpool", 1, "max"), F.max_pool2d: ("maxpool", 2, "max"),
-               F.avg_pool1d: ("avgpool", 1, "avg"), F.avg_pool2d: ("avgpool", 2, "avg"),
-               F.adaptive_avg_pool1d: ("avgpool", 1, "adaptive"), F.adaptive_avg_pool2d: ("avgpool", 2, "adaptive")}
+_POOL_ARGS = {
+    "max": ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"),
+    "avg": ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"),
+    "adaptive": ("output_size",),
+}
+_POOL_FUNCS = {
+    F.max_pool1d: ("maxpool", 1, "max"),
+    F.max_pool2d: ("maxpool", 2, "max"),
+    F.avg_pool1d: ("avgpool", 1, "avg"),
+    F.avg_pool2d: ("avgpool", 2, "avg"),
+    F.adaptive_avg_pool1d: ("avgpool", 1, "adaptive"),
+    F.adaptive_avg_pool2d: ("avgpool", 2, "adaptive"),
+}
 
 
 def _pool_function_attrs(node: fx.Node, shapes: dict, where: str) -> dict:
@@ -188,8 +216,10 @@ def _clamp_attrs(node: fx.Node, where: str) -> dict:
         bounds.append(None if value is None else float(value))
     if target is F.relu6:
         bounds = [0.0, 6.0]
-    return {"min": bounds[0] if bounds[0] is not None else -float("inf"),
-            "max": bounds[1] if bounds[1] is not None else float("inf")}  # fmt: skip
+    return {
+        "min": bounds[0] if bounds[0] is not None else -float("inf"),
+        "max": bounds[1] if bounds[1] is not None else float("inf"),
+    }
 
 
 def _function_kind(node: fx.Node, where: str) -> str:
@@ -209,8 +239,10 @@ def _function_kind(node: fx.Node, where: str) -> str:
     elif node.target in _CLAMP_FUNCS:
         return "clamp"
     elif node.target in _SMOOTH_FUNCS:
-        raise UnsupportedModelError(f"{where}: {getattr(node.target, '__name__', node.target)} has no integer kernel "
-                                    "in the export; use ReLU, ReLU6 or Hardtanh")  # fmt: skip
+        raise UnsupportedModelError(
+            f"{where}: {getattr(node.target, '__name__', node.target)} has no integer kernel "
+            "in the export; use ReLU, ReLU6 or Hardtanh"
+        )
     elif node.target in _ADD_FUNCS:
         return "add"
     elif node.target in (torch.cat, torch.concat):
@@ -275,8 +307,12 @@ def read_graph(model: nn.Module, example_input: Tensor) -> Graph:
             continue
         if kind == "flatten" and (len(shape) != 1 or shape[0] != _numel(shapes[tensor_args[0].name])):
             raise UnsupportedModelError(f"{where} reshapes to {shape}; only flatten to (N, features) is supported")
-        if kind == "add" and (len(ins) != 2 or len(node.args) != 2 or shapes[tensor_args[0].name] != shape
-                              or shapes[tensor_args[1].name] != shape):  # fmt: skip
+        if kind == "add" and (
+            len(ins) != 2
+            or len(node.args) != 2
+            or shapes[tensor_args[0].name] != shape
+            or shapes[tensor_args[1].name] != shape
+        ):
             raise UnsupportedModelError(f"{where}: only the sum of two tensors of the same shape is supported")
         if kind == "concat" and any(shapes[a.name][1:] != shape[1:] for a in tensor_args):
             raise UnsupportedModelError(f"{where}: concat needs two or more tensors of the same spatial size")
@@ -306,8 +342,10 @@ def _check_layer(layer: FixedLayer, where: str) -> None:
     if len(layer.act.options) != 1:
         raise UnsupportedModelError(f"{where}: activation bits are still searched ({layer.act.options})")
     if hasattr(layer, "codebook_values"):
-        raise UnsupportedModelError(f"{where}: clustered (codebook) weights are not exported: no CMSIS-NN or reference "
-                                    "kernel looks weights up in a codebook; export a uniformly quantized run instead")
+        raise UnsupportedModelError(
+            f"{where}: clustered (codebook) weights are not exported: no CMSIS-NN or reference "
+            "kernel looks weights up in a codebook; export a uniformly quantized run instead"
+        )
     if int(layer.bits.max()) > 8:
         raise UnsupportedModelError(f"{where}: weights wider than 8 bits are not exported")
     bn = layer.bn

@@ -148,8 +148,7 @@ def reorder(program: Program, graph: Graph) -> tuple[Program, dict[str, list[Pre
         w = layer.weight[out]
         if layer.groups == 1:
             w = w[:, _input_order(graph, node, orders)]
-        new = replace(layer, weight=w, bits=layer.bits[out], weight_scale=layer.weight_scale[out],
-                      bias=layer.bias[out])  # fmt: skip
+        new = replace(layer, weight=w, bits=layer.bits[out], weight_scale=layer.weight_scale[out], bias=layer.bias[out])
         ops.append(replace(op, layer=new, multiplier=op.multiplier[out], shift=op.shift[out]))
         groups[op.name] = [
             PrecisionGroup(int(b), tuple(int(i) for i in np.nonzero(new.bits == b)[0])) for b in np.unique(new.bits)
@@ -173,8 +172,7 @@ def reorder_layers(
         w = layer.weight[out]
         if layer.groups == 1:
             w = w[:, _input_order(graph, node, orders)]
-        new = replace(layer, weight=w, bits=layer.bits[out], weight_scale=layer.weight_scale[out],
-                      bias=layer.bias[out])  # fmt: skip
+        new = replace(layer, weight=w, bits=layer.bits[out], weight_scale=layer.weight_scale[out], bias=layer.bias[out])
         out_layers[node.module] = new
         groups[node.module] = [
             PrecisionGroup(int(b), tuple(int(i) for i in np.nonzero(new.bits == b)[0])) for b in np.unique(new.bits)

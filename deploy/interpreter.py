@@ -164,8 +164,7 @@ def _layer(op: dict[str, Any], arrays: dict[str, np.ndarray], x: np.ndarray) -> 
         acc = _conv(op, x, w, idx) if op["kind"] == "conv" else x @ w.T  # int32 MACs
         shape = (1, -1) + (1,) * (acc.ndim - 2)
         total = (acc.astype(np.int64) << op["bias_frac_bits"]) + bias[idx].reshape(shape)
-        y = requantize(total, mult[idx].reshape(shape),
-                       shift[idx].reshape(shape), op["lo"], op["hi"])  # fmt: skip
+        y = requantize(total, mult[idx].reshape(shape), shift[idx].reshape(shape), op["lo"], op["hi"])
         if out is None:
             out = np.zeros((len(x), n_out, *acc.shape[2:]), dtype=np.int64)
         out[:, idx] = y

@@ -52,8 +52,15 @@ def c_name(name: str, taken: set[str]) -> str:
 
 def _tensor(info) -> dict[str, Any]:
     r = info.rep
-    return {"id": info.id, "shape": list(info.shape), "scale": r.scale, "lo": r.lo, "hi": r.hi, "dtype": r.dtype,
-            "bits": rep_bits(r.lo, r.hi)}  # fmt: skip
+    return {
+        "id": info.id,
+        "shape": list(info.shape),
+        "scale": r.scale,
+        "lo": r.lo,
+        "hi": r.hi,
+        "dtype": r.dtype,
+        "bits": rep_bits(r.lo, r.hi),
+    }
 
 
 def _group_entry(g: PrecisionGroup, storage: int, array: str, nbytes: int) -> dict[str, Any]:
@@ -86,8 +93,13 @@ def build_manifest(
     offset, table = 0, {}
     for name, a in arrays.items():
         offset = -(-offset // 4) * 4  # 4-byte aligned in model.bin
-        table[name] = {"kind": kinds[name], "dtype": str(a.dtype), "count": int(a.size), "bytes": int(a.nbytes),
-                       "offset": offset}  # fmt: skip
+        table[name] = {
+            "kind": kinds[name],
+            "dtype": str(a.dtype),
+            "count": int(a.size),
+            "bytes": int(a.nbytes),
+            "offset": offset,
+        }
         offset += a.nbytes
     manifest = {
         "format": FORMAT,

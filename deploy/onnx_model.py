@@ -81,9 +81,16 @@ class _Builder:
         if layer.kind == "linear":
             y = self.op("Gemm", inputs, prefix, transB=1)
         else:
-            y = self.op("Conv", inputs, prefix, strides=list(layer.stride), pads=list(layer.pads),
-                        dilations=list(layer.dilation), group=layer.groups,
-                        kernel_shape=list(layer.weight.shape[2:]))  # fmt: skip
+            y = self.op(
+                "Conv",
+                inputs,
+                prefix,
+                strides=list(layer.stride),
+                pads=list(layer.pads),
+                dilations=list(layer.dilation),
+                group=layer.groups,
+                kernel_shape=list(layer.weight.shape[2:]),
+            )
         return y if layer.bias_frac_bits == 0 else self.op("Add", [y, bf], prefix)
 
 
@@ -126,8 +133,9 @@ def build_onnx(graph: Graph, layers: dict[str, IntLayer], out_grid: ActGrid) -> 
                 continue
             kind = "AveragePool" if node.kind == "avgpool" else "MaxPool"
             extra = {"count_include_pad": 1} if kind == "AveragePool" else {}
-            value[node.name] = b.op(kind, ins, node.name, kernel_shape=a["kernel"], strides=a["stride"],
-                                    pads=a["pads"], **extra)  # fmt: skip
+            value[node.name] = b.op(
+                kind, ins, node.name, kernel_shape=a["kernel"], strides=a["stride"], pads=a["pads"], **extra
+            )
         elif node.kind == "output":
             y = b.qdq(ins[0], out_grid, "output")
             b.nodes.append(helper.make_node("Identity", [y], ["logits"], name="output/logits"))

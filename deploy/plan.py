@@ -168,8 +168,17 @@ class _Builder:
         self.tensors.append(TensorInfo(len(self.tensors), tuple(shape), rep, node))
         return len(self.tensors) - 1
 
-    def rescale(self, kind: str, name: str, inputs: list[int], rep: Rep, real: float, node: str,
-                shape: tuple[int, ...] | None = None, **attrs) -> int:  # fmt: skip
+    def rescale(
+        self,
+        kind: str,
+        name: str,
+        inputs: list[int],
+        rep: Rep,
+        real: float,
+        node: str,
+        shape: tuple[int, ...] | None = None,
+        **attrs,
+    ) -> int:
         m, n = quantize_multiplier(real)
         out = self.tensor(shape or self.tensors[inputs[0]].shape, rep, node)
         attrs.update(multiplier=m, shift=n, lo=rep.lo, hi=rep.hi)
@@ -260,8 +269,18 @@ def build_program(graph: Graph, layers: dict[str, IntLayer], out_grid: ActGrid) 
             pre = max(divisor - 1, 0).bit_length()  # ceil(log2(divisor))
             geometry = {k: node.attrs[k] for k in ("kernel", "stride", "pads")}
             real = wide.scale * 2**pre / (divisor * rep.scale)
-            value[node.name] = b.rescale("avgpool", node.name, [src], rep, real, node.name, node.shape,
-                                         divisor=divisor, pre_shift=pre, **geometry)  # fmt: skip
+            value[node.name] = b.rescale(
+                "avgpool",
+                node.name,
+                [src],
+                rep,
+                real,
+                node.name,
+                node.shape,
+                divisor=divisor,
+                pre_shift=pre,
+                **geometry,
+            )
         elif node.kind == "output":
             output_id = b.convert(ins[0], out_rep)
         else:

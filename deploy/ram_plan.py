@@ -27,8 +27,9 @@ def _align(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
 
 
-def _first_fit_in_order(order: list[int], sizes: dict[int, int], birth: dict[int, int],
-                        death: dict[int, int]) -> tuple[dict[int, int], int]:  # fmt: skip
+def _first_fit_in_order(
+    order: list[int], sizes: dict[int, int], birth: dict[int, int], death: dict[int, int]
+) -> tuple[dict[int, int], int]:
     placed: list[tuple[int, int, int]] = []  # (offset, size, id)
     offsets: dict[int, int] = {}
     for t in order:
@@ -68,8 +69,14 @@ def first_fit(sizes: dict[int, int], birth: dict[int, int], death: dict[int, int
     return best if best is not None else ({}, 0)
 
 
-def plan_ram(sizes: dict[int, int], ops: Sequence[tuple[Sequence[int], int]], external: set[int],
-             final: int, initial: Sequence[int] = (), views: dict[int, int] | None = None) -> RamPlan:  # fmt: skip
+def plan_ram(
+    sizes: dict[int, int],
+    ops: Sequence[tuple[Sequence[int], int]],
+    external: set[int],
+    final: int,
+    initial: Sequence[int] = (),
+    views: dict[int, int] | None = None,
+) -> RamPlan:
     """sizes: bytes per tensor id; ops: (input ids, output id) in execution order; external: tensors
     not in the arena (the caller's input); final: the output tensor id, alive to the end; initial:
     tensors in the arena before the first op (an input copied in); views: tensor -> the tensor whose
@@ -95,6 +102,5 @@ def plan_ram(sizes: dict[int, int], ops: Sequence[tuple[Sequence[int], int]], ex
     for t in views:
         if base(t) in offsets:
             offsets[t] = offsets[base(t)]
-    peak = max((sum(_align(sizes[t]) for t in live if birth[t] <= i <= death[t]) for i in range(len(ops))),
-               default=0)  # fmt: skip
+    peak = max((sum(_align(sizes[t]) for t in live if birth[t] <= i <= death[t]) for i in range(len(ops))), default=0)
     return RamPlan(offsets, arena, peak)

@@ -24,8 +24,10 @@ import numpy as np
 
 from deploy.packing import pack, packed_bytes, unpack
 
-SPARSE_LAYOUT = ("per precision group: dense, or bitmask (1 bit per weight of the group's dense stream, "
-                 "set = non-zero) + the non-zero weights packed at storage bits")  # fmt: skip
+SPARSE_LAYOUT = (
+    "per precision group: dense, or bitmask (1 bit per weight of the group's dense stream, "
+    "set = non-zero) + the non-zero weights packed at storage bits"
+)
 
 
 def sparse_group_bytes(count: int, nonzeros: int, storage_bits: int) -> int:
@@ -60,8 +62,13 @@ def _relayout(manifest: dict[str, Any], arrays: dict[str, np.ndarray], kinds: di
     offset, table = 0, {}
     for name, a in arrays.items():
         offset = -(-offset // 4) * 4
-        table[name] = {"kind": kinds[name], "dtype": str(a.dtype), "count": int(a.size), "bytes": int(a.nbytes),
-                       "offset": offset}  # fmt: skip
+        table[name] = {
+            "kind": kinds[name],
+            "dtype": str(a.dtype),
+            "count": int(a.size),
+            "bytes": int(a.nbytes),
+            "offset": offset,
+        }
         offset += a.nbytes
     manifest["arrays"] = table
     weight = sum(a.nbytes for n, a in arrays.items() if kinds[n] == "weights")
@@ -82,8 +89,13 @@ def encode(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> tuple[dic
             rewritten[group["weights"]] = (mask, values)
             nnz = int((unpack(arrays[group["weights"]], group["storage_bits"], count) != 0).sum())
             name = group.pop("weights")
-            group.update(format="bitmask", mask=f"{name}_mask", values=f"{name}_nz", nonzeros=nnz,
-                         bytes=int(mask.nbytes + values.nbytes))  # fmt: skip
+            group.update(
+                format="bitmask",
+                mask=f"{name}_mask",
+                values=f"{name}_nz",
+                nonzeros=nnz,
+                bytes=int(mask.nbytes + values.nbytes),
+            )
         else:
             group["format"] = "dense"
     for name, a in arrays.items():
@@ -107,8 +119,9 @@ def decode(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> tuple[dic
         if group.get("format") == "bitmask":
             count = group["count"] * op["weights_per_channel"]
             name = group["mask"].removesuffix("_mask")
-            dense[group["mask"]] = decode_group(arrays[group["mask"]], arrays[group["values"]],
-                                                group["storage_bits"], count)  # fmt: skip
+            dense[group["mask"]] = decode_group(
+                arrays[group["mask"]], arrays[group["values"]], group["storage_bits"], count
+            )
             for key in ("mask", "values", "nonzeros", "format"):
                 group.pop(key)
             group.update(weights=name, bytes=int(dense[f"{name}_mask"].nbytes))

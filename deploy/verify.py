@@ -104,11 +104,21 @@ class VerifyResult:
             row["mean_instructions"] = c.mean_instructions
             cores[c.core] = row
         pred = self.prediction
-        return {"format": FORMAT, "export_dir": str(self.export_dir), "flavour": "cmsis-nn", "opt": self.opt,
-                "inputs": self.inputs, "separation_steps": SEPARATION_STEPS, "output_scale": self.output_scale,
-                "predicted": {"memory": pred.memory, "peak_activation_ram": pred.peak_activation_ram,
-                              "latency": {k: asdict(v) for k, v in pred.latency.items()}},
-                "cores": cores}  # fmt: skip
+        return {
+            "format": FORMAT,
+            "export_dir": str(self.export_dir),
+            "flavour": "cmsis-nn",
+            "opt": self.opt,
+            "inputs": self.inputs,
+            "separation_steps": SEPARATION_STEPS,
+            "output_scale": self.output_scale,
+            "predicted": {
+                "memory": pred.memory,
+                "peak_activation_ram": pred.peak_activation_ram,
+                "latency": {k: asdict(v) for k, v in pred.latency.items()},
+            },
+            "cores": cores,
+        }
 
 
 def separated(logits: np.ndarray, step: float, steps: float = SEPARATION_STEPS) -> np.ndarray:
@@ -121,9 +131,17 @@ def _mean(grouped: dict[str, np.ndarray]) -> dict[str, float]:
     return {k: float(np.mean(v)) for k, v in grouped.items()}
 
 
-def measure_core(export_dir: Path, core: str, x: np.ndarray, expected: np.ndarray, class_order: np.ndarray,
-                 reference_argmax: np.ndarray, compared: np.ndarray, opt: str,
-                 flavour: np.ndarray | None = None) -> CoreResult:  # fmt: skip
+def measure_core(
+    export_dir: Path,
+    core: str,
+    x: np.ndarray,
+    expected: np.ndarray,
+    class_order: np.ndarray,
+    reference_argmax: np.ndarray,
+    compared: np.ndarray,
+    opt: str,
+    flavour: np.ndarray | None = None,
+) -> CoreResult:
     """Build and run the export on `core`; compare with the interpreter's outputs and PyTorch's argmax (and
     with `flavour`, the flavour network's logits on the int8 output grid, original class order)."""
     fw = build_firmware(export_dir, core, opt, profile=True)
@@ -132,20 +150,36 @@ def measure_core(export_dir: Path, core: str, x: np.ndarray, expected: np.ndarra
     logits[:, class_order] = m.outputs  # bg_infer writes class class_order[p] at position p
     agree = logits.argmax(1) == reference_argmax
     return CoreResult(
-        core=core, machine=fw.board.machine, outputs_equal=int((m.outputs == expected).sum()),
-        outputs_total=int(expected.size), inputs_bit_exact=int((m.outputs == expected).all(1).sum()),
-        argmax_agree=int(agree[compared].sum()), argmax_compared=int(compared.sum()),
+        core=core,
+        machine=fw.board.machine,
+        outputs_equal=int((m.outputs == expected).sum()),
+        outputs_total=int(expected.size),
+        inputs_bit_exact=int((m.outputs == expected).all(1).sum()),
+        argmax_agree=int(agree[compared].sum()),
+        argmax_compared=int(compared.sum()),
         flavour_equal=None if flavour is None else int((logits == flavour).sum()),
-        flash_model_bytes=m.flash_model_bytes, flash_weight_bytes=m.flash_weight_bytes,
-        flash_metadata_bytes=m.flash_metadata_bytes, static_ram_bytes=m.static_ram_bytes,
-        ram_objects=dict(fw.memory.model_ram), stack_bytes=m.stack_bytes,
-        instructions=[int(v) for v in m.instructions], per_layer=_mean(m.per_layer()),
-        per_kernel=_mean(m.per_kernel()), seconds=m.seconds)  # fmt: skip
+        flash_model_bytes=m.flash_model_bytes,
+        flash_weight_bytes=m.flash_weight_bytes,
+        flash_metadata_bytes=m.flash_metadata_bytes,
+        static_ram_bytes=m.static_ram_bytes,
+        ram_objects=dict(fw.memory.model_ram),
+        stack_bytes=m.stack_bytes,
+        instructions=[int(v) for v in m.instructions],
+        per_layer=_mean(m.per_layer()),
+        per_kernel=_mean(m.per_kernel()),
+        seconds=m.seconds,
+    )
 
 
-def verify_export(export_dir: str | Path, images: np.ndarray, reference_logits: np.ndarray, cores: Sequence[str],
-                  opt: str = "-O2", prediction: Prediction | None = None,
-                  flavour_logits: np.ndarray | None = None) -> VerifyResult:  # fmt: skip
+def verify_export(
+    export_dir: str | Path,
+    images: np.ndarray,
+    reference_logits: np.ndarray,
+    cores: Sequence[str],
+    opt: str = "-O2",
+    prediction: Prediction | None = None,
+    flavour_logits: np.ndarray | None = None,
+) -> VerifyResult:
     """Measure a cmsis-nn C export (model.json + model.c) on each core.
 
     images: float inputs as the model takes them (N, C, H, W) or (N, C, L); reference_logits: the
@@ -164,6 +198,7 @@ def verify_export(export_dir: str | Path, images: np.ndarray, reference_logits: 
     compared = separated(reference_logits, step)
     argmax = reference_logits.argmax(1)
     flavour = None if flavour_logits is None else np.rint(np.asarray(flavour_logits, dtype=np.float64) / step)
-    results = tuple(measure_core(export_dir, core, x, expected, class_order, argmax, compared, opt, flavour)
-                    for core in cores)  # fmt: skip
+    results = tuple(
+        measure_core(export_dir, core, x, expected, class_order, argmax, compared, opt, flavour) for core in cores
+    )
     return VerifyResult(export_dir, opt, len(images), step, prediction or Prediction(), results)

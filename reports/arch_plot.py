@@ -79,11 +79,21 @@ def figure(s: ArchSummary) -> Figure:
         cax.tick_params(axis="x", labelsize=7)
         cax.grid(axis="x", alpha=0.3)
     acc = f" · test acc {100 * s.test_acc:.2f}%" if s.test_acc is not None else ""
-    fig.suptitle(f"{s.method} {s.knob} on {s.target}{acc}\nvs unpruned {s.top_bits}-bit: {headline(s)}",
-                 fontsize=9, x=0.01, ha="left")  # fmt: skip
+    fig.suptitle(
+        f"{s.method} {s.knob} on {s.target}{acc}\nvs unpruned {s.top_bits}-bit: {headline(s)}",
+        fontsize=9,
+        x=0.01,
+        ha="left",
+    )
     if any(r.group for r in s.rows):
-        fig.text(0.01, 0.005, "[A], [B], ...: layers that share one set of gates (outputs meeting at an add, a "
-                 "depthwise conv and its input): they keep the same channels", fontsize=7, color="#444444")  # fmt: skip
+        fig.text(
+            0.01,
+            0.005,
+            "[A], [B], ...: layers that share one set of gates (outputs meeting at an add, a "
+            "depthwise conv and its input): they keep the same channels",
+            fontsize=7,
+            color="#444444",
+        )
     longest = max(len(t.get_text()) for t in ax.get_yticklabels())  # room for the layer names, in inches
     w, h = fig.get_figwidth(), fig.get_figheight()
     fig.subplots_adjust(left=min(0.4, (0.25 + 0.062 * longest) / w), right=0.98, top=1 - 0.85 / h, bottom=0.6 / h)

@@ -130,8 +130,11 @@ class _Axis:
         self.lo, self.hi, self.p0, self.p1 = lo, hi, p0, p1
 
     def __call__(self, v: float) -> float:
-        f = (math.log(v) - math.log(self.lo)) / (math.log(self.hi) - math.log(self.lo)) if self.log else (
-            (v - self.lo) / (self.hi - self.lo))  # fmt: skip
+        f = (
+            (math.log(v) - math.log(self.lo)) / (math.log(self.hi) - math.log(self.lo))
+            if self.log
+            else ((v - self.lo) / (self.hi - self.lo))
+        )
         return self.p0 + f * (self.p1 - self.p0)
 
     def ticks(self) -> list[float]:
@@ -157,16 +160,22 @@ class Panel:
 def _caption_spots(x: float, width: float) -> list[Box]:
     """Where a vertical line's caption may go, reading upwards: left of it at the top or the bottom, then right."""
     top, bottom = (TOP + 2, TOP + 6 + width), (H - BOTTOM - 6 - width, H - BOTTOM - 2)
-    return [Box(x - 13, top[0], x - 0.5, top[1]), Box(x - 13, bottom[0], x - 0.5, bottom[1]),
-            Box(x + 0.5, top[0], x + 13, top[1]), Box(x + 0.5, bottom[0], x + 13, bottom[1])]  # fmt: skip
+    return [
+        Box(x - 13, top[0], x - 0.5, top[1]),
+        Box(x - 13, bottom[0], x - 0.5, bottom[1]),
+        Box(x + 0.5, top[0], x + 13, top[1]),
+        Box(x + 0.5, bottom[0], x + 13, bottom[1]),
+    ]
 
 
 def _caption_svg(x: float, text: str, spot: int) -> str:
     """The caption at spot `spot` of _caption_spots: 9 px text turned to read upwards."""
     bx = x - 3 if spot < 2 else x + 10  # the baseline: glyphs rise to its left
     y, anchor = (TOP + 4, "end") if spot % 2 == 0 else (H - BOTTOM - 4, "start")
-    return (f'<text class="cap" text-anchor="{anchor}" transform="translate({bx:.1f} {y}) rotate(-90)">'
-            f"{escape(text)}</text>")  # fmt: skip
+    return (
+        f'<text class="cap" text-anchor="{anchor}" transform="translate({bx:.1f} {y}) rotate(-90)">'
+        f"{escape(text)}</text>"
+    )
 
 
 def label_lines(group: list[Point], pick: int | None) -> list[tuple[str, bool]]:
@@ -216,35 +225,51 @@ def layout(points: list[Point], cost: str, target: str, budget: float | None = N
     return Panel(pts, xy, groups, placed, markers, lines, captions, ax, ay)
 
 
-def front_svg(points: list[Point], cost: str, target: str, colours: dict[str, str], budget: float | None = None,
-              pick: int | None = None) -> str:  # fmt: skip
+def front_svg(
+    points: list[Point],
+    cost: str,
+    target: str,
+    colours: dict[str, str],
+    budget: float | None = None,
+    pick: int | None = None,
+) -> str:
     """One panel: test accuracy against `cost` for the points on `target`, fronts drawn as lines."""
     panel = layout(points, cost, target, budget, pick)
     ax, ay = panel.x_axis, panel.y_axis
-    out = [f'<svg class="front" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
-           f'aria-label="test accuracy against {escape(cost)} on {escape(target)}">',
-           f'<rect x="{LEFT}" y="{TOP}" width="{W - LEFT - RIGHT}" height="{H - TOP - BOTTOM}" '
-           'class="frame"/>']  # fmt: skip
+    out = [
+        f'<svg class="front" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
+        f'aria-label="test accuracy against {escape(cost)} on {escape(target)}">',
+        f'<rect x="{LEFT}" y="{TOP}" width="{W - LEFT - RIGHT}" height="{H - TOP - BOTTOM}" class="frame"/>',
+    ]
     for t in ax.ticks():
         x = ax(t)
-        out.append(f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{H - BOTTOM}" class="grid"/>'
-                   f'<text x="{x:.1f}" y="{H - BOTTOM + 15}" class="tick" '
-                   f'text-anchor="middle">{_fmt(t)}</text>')  # fmt: skip
+        out.append(
+            f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{H - BOTTOM}" class="grid"/>'
+            f'<text x="{x:.1f}" y="{H - BOTTOM + 15}" class="tick" '
+            f'text-anchor="middle">{_fmt(t)}</text>'
+        )
     for t in ay.ticks():
         y = ay(t)
-        out.append(f'<line x1="{LEFT}" y1="{y:.1f}" x2="{W - RIGHT}" y2="{y:.1f}" class="grid"/>'
-                   f'<text x="{LEFT - 6}" y="{y + 4:.1f}" class="tick" text-anchor="end">{t:g}</text>')  # fmt: skip
+        out.append(
+            f'<line x1="{LEFT}" y1="{y:.1f}" x2="{W - RIGHT}" y2="{y:.1f}" class="grid"/>'
+            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" class="tick" text-anchor="end">{t:g}</text>'
+        )
     for x, text, kind, spot in panel.lines:
         if kind == "budget":
-            out.append(f'<rect x="{x:.1f}" y="{TOP}" width="{W - RIGHT - x:.1f}" height="{H - TOP - BOTTOM}" '
-                       'class="over"/>')  # fmt: skip
-        out.append(f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{H - BOTTOM}" class="{kind}"/>'
-                   + _caption_svg(x, text, spot))  # fmt: skip
+            out.append(
+                f'<rect x="{x:.1f}" y="{TOP}" width="{W - RIGHT - x:.1f}" height="{H - TOP - BOTTOM}" class="over"/>'
+            )
+        out.append(
+            f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{H - BOTTOM}" class="{kind}"/>'
+            + _caption_svg(x, text, spot)
+        )
     scale = " (log scale)" if ax.log else ""
-    out.append(f'<text x="{(LEFT + W - RIGHT) / 2}" y="{H - 10}" class="axis" text-anchor="middle">'
-               f"{escape(cost)} ({escape(unit(cost))}) on {escape(target)}{scale}</text>"
-               f'<text x="14" y="{(TOP + H - BOTTOM) / 2}" class="axis" text-anchor="middle" '
-               f'transform="rotate(-90 14 {(TOP + H - BOTTOM) / 2})">test accuracy (%)</text>')  # fmt: skip
+    out.append(
+        f'<text x="{(LEFT + W - RIGHT) / 2}" y="{H - 10}" class="axis" text-anchor="middle">'
+        f"{escape(cost)} ({escape(unit(cost))}) on {escape(target)}{scale}</text>"
+        f'<text x="14" y="{(TOP + H - BOTTOM) / 2}" class="axis" text-anchor="middle" '
+        f'transform="rotate(-90 14 {(TOP + H - BOTTOM) / 2})">test accuracy (%)</text>'
+    )
     for method, colour in colours.items():
         front = sorted(
             (p for p in panel.points if p.method == method and p.on_front.get(cost)), key=lambda p: p.costs[cost]
@@ -274,6 +299,8 @@ def _point(p: Point, cost: str, x: float, y: float, lx: float, ly: float, colour
     ring = f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{RING:g}" class="ring"/>' if is_pick else ""
     filled = f'class="mk" fill="{colour}"' if p.on_front.get(cost) else f'class="mk" fill="#fff" stroke="{colour}"'
     baseline = ly + 0.93 * FONT + (LINE - 1.17 * FONT) / 2
-    return (f'<g class="{classes}" data-i="{p.index}" tabindex="0"><title>{escape(tip)}</title>{ring}'
-            f"{marker_svg(method_style(p.method)[1], x, y, R, filled)}"
-            f'<text x="{lx:.1f}" y="{baseline:.1f}" class="lbl">{escape(p.label)}</text></g>')  # fmt: skip
+    return (
+        f'<g class="{classes}" data-i="{p.index}" tabindex="0"><title>{escape(tip)}</title>{ring}'
+        f"{marker_svg(method_style(p.method)[1], x, y, R, filled)}"
+        f'<text x="{lx:.1f}" y="{baseline:.1f}" class="lbl">{escape(p.label)}</text></g>'
+    )

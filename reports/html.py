@@ -51,16 +51,21 @@ def _table(points: list[Point], costs: list[str], out: Path, picks: set[int]) ->
     heads += [f"{c} ({SHORT_UNITS.get(unit(c), unit(c))})" for c in costs]
     heads += ["epochs w+s+f", "wall s", "on front"]
     left = {"point", "target", "on front"}
-    rows = ["<table class=\"points\"><thead><tr>"
-            + "".join(f'<th class="{"l" if h in left else ""}">{_head(h)}</th>' for h in heads)]  # fmt: skip
+    rows = [
+        '<table class="points"><thead><tr>'
+        + "".join(f'<th class="{"l" if h in left else ""}">{_head(h)}</th>' for h in heads)
+    ]
     rows.append("</tr></thead><tbody>")
     for p in points:
         e = p.epochs
         epochs = "+".join(str(e.get(k, "?")) for k in ("warmup", "search", "finetune"))
         on = ", ".join(c for c, yes in p.on_front.items() if yes) or "-"
         link = quote(os.path.relpath(p.run, out.parent)) + "/"
-        info = f"{p.index:02d} {p.label} on {p.target}: test acc {100 * p.test_acc:.2f}%, " + ", ".join(
-            f"{c} {p.costs[c]:,.0f}" for c in p.on_front) + f" — {p.run.name}"  # fmt: skip
+        info = (
+            f"{p.index:02d} {p.label} on {p.target}: test acc {100 * p.test_acc:.2f}%, "
+            + ", ".join(f"{c} {p.costs[c]:,.0f}" for c in p.on_front)
+            + f" — {p.run.name}"
+        )
         badge = ' <span class="badge">pick</span>' if p.index in picks else ""
         anchor = f'<a href="{escape(link)}" title="run folder {escape(p.run.name)}">{escape(p.label)}</a>{badge}'
         cells = [f"{p.index:02d}", anchor] + ([escape(p.target)] if targets else [])
@@ -101,16 +106,24 @@ def _pick_line(target: str, chosen: Point | None, budgets: dict[str, float], pts
     """'Pick on stm32h7: 03 joint s0.1 — 99.16% test accuracy, memory 5,633 B ... (how it was chosen)'."""
     known = any(p.fits is not None for p in pts)
     within = ", ".join(f"{escape(c)} ≤ {escape(amount(v, unit(c)))}" for c, v in budgets.items())
-    how = "the most accurate point" + (f" with {within}" if within else "") + (
-        " that fits the target's Flash and RAM" if known else "")  # fmt: skip
+    how = (
+        "the most accurate point"
+        + (f" with {within}" if within else "")
+        + (" that fits the target's Flash and RAM" if known else "")
+    )
     if chosen is None:
         needs = ([f"has {within}"] if within else []) + (["fits the target's Flash and RAM"] if known else [])
         return f'<p class="pick">No point on {escape(target)} {" and ".join(needs)}: nothing to pick.</p>'
-    costs = ", ".join(f"{escape(c)} {chosen.costs[c]:,.0f} {escape(SHORT_UNITS.get(unit(c), unit(c)))}"
-                      for c in front_costs(pts) if c in chosen.costs)  # fmt: skip
-    return (f'<p class="pick">Pick on {escape(target)}: <a href="#run-{chosen.index}">{chosen.index:02d} '
-            f"{escape(chosen.label)}</a>, {100 * chosen.test_acc:.2f}% test accuracy, {costs} ({how}; "
-            "ringed in the fronts).</p>")  # fmt: skip
+    costs = ", ".join(
+        f"{escape(c)} {chosen.costs[c]:,.0f} {escape(SHORT_UNITS.get(unit(c), unit(c)))}"
+        for c in front_costs(pts)
+        if c in chosen.costs
+    )
+    return (
+        f'<p class="pick">Pick on {escape(target)}: <a href="#run-{chosen.index}">{chosen.index:02d} '
+        f"{escape(chosen.label)}</a>, {100 * chosen.test_acc:.2f}% test accuracy, {costs} ({how}; "
+        "ringed in the fronts).</p>"
+    )
 
 
 def _architectures(points: list[Point]) -> str:
@@ -122,9 +135,11 @@ def _architectures(points: list[Point]) -> str:
         atomic_write_bytes(p.run / "arch.png", png)
         b64 = base64.b64encode(png).decode()
         title = f"{p.index:02d} · {p.label} on {p.target} · test acc {100 * p.test_acc:.2f}% · {headline(s)}"
-        out.append(f'<section class="arch" id="run-{p.index}" data-i="{p.index}"><h3>{escape(title)}</h3>'
-                   f'<img alt="architecture of {escape(p.run.name)}" '
-                   f'src="data:image/png;base64,{b64}"></section>')  # fmt: skip
+        out.append(
+            f'<section class="arch" id="run-{p.index}" data-i="{p.index}"><h3>{escape(title)}</h3>'
+            f'<img alt="architecture of {escape(p.run.name)}" '
+            f'src="data:image/png;base64,{b64}"></section>'
+        )
     return "\n".join(out)
 
 
@@ -138,8 +153,10 @@ def _header(folder: Path, points: list[Point]) -> str:
     if len(floats) == 1:
         bits.append(f"float test acc {100 * floats.pop():.2f}%")
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    return (f"<h1>bitgate sweep report: {escape(folder.name)}</h1>"
-            f'<p class="meta">{escape(" · ".join(bits))} · written {when}</p>')  # fmt: skip
+    return (
+        f"<h1>bitgate sweep report: {escape(folder.name)}</h1>"
+        f'<p class="meta">{escape(" · ".join(bits))} · written {when}</p>'
+    )
 
 
 def _fronts(points: list[Point], budgets: dict[str, float]) -> tuple[str, set[int]]:
@@ -155,8 +172,10 @@ def _fronts(points: list[Point], budgets: dict[str, float]) -> tuple[str, set[in
         pick = None if chosen is None else chosen.index
         picks |= {pick} - {None}
         panels = "\n".join(front_svg(points, c, target, colours, limits.get(c), pick) for c in costs)
-        out.append(f'<h3 class="target">{escape(target)}</h3>{_pick_line(target, chosen, limits, pts)}'
-                   f'<div class="fronts">{panels}</div>')  # fmt: skip
+        out.append(
+            f'<h3 class="target">{escape(target)}</h3>{_pick_line(target, chosen, limits, pts)}'
+            f'<div class="fronts">{panels}</div>'
+        )
     return "\n".join(out), picks
 
 

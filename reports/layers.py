@@ -88,23 +88,38 @@ def _input_of(dataset: str, root: str | None, seed: int, val: float | None, subs
 
 
 @functools.lru_cache(maxsize=8)
-def _supernet(model: str, in_shape: tuple, classes: int, bits: tuple, act_bits: tuple, exclude: tuple = (),
-              keep_channels: tuple = ()) -> Supernet:  # fmt: skip
+def _supernet(
+    model: str,
+    in_shape: tuple,
+    classes: int,
+    bits: tuple,
+    act_bits: tuple,
+    exclude: tuple = (),
+    keep_channels: tuple = (),
+) -> Supernet:
     """The run's network structure (untrained: shapes and channel groups are all a picture needs)."""
     from zoo.models import create_model
 
     with torch.random.fork_rng(devices=[]):  # the caller's random state stays as it was
         torch.manual_seed(0)
         net = create_model(model, classes, in_shape)
-        return to_supernet(net, torch.randn(2, *in_shape), bits=bits, act_bits=act_bits, exclude=exclude,
-                           keep_channels=keep_channels)  # fmt: skip
+        return to_supernet(
+            net, torch.randn(2, *in_shape), bits=bits, act_bits=act_bits, exclude=exclude, keep_channels=keep_channels
+        )
 
 
 def network_of(cfg: SearchConfig, arch: Architecture, target: Target) -> Supernet:
     shape, classes = _input_of(cfg.dataset, cfg.data_root, cfg.seed, cfg.val_fraction, cfg.train_subset)
     bits = tuple(sorted(set(target.weight_bits) | {b for bs in arch.weight_bits.values() for b in bs}))
-    net = _supernet(cfg.model, shape, classes, bits, tuple(sorted(set(target.act_bits))), tuple(cfg.exclude),
-                    tuple(cfg.keep_channels))  # the run's exclude= / keep_channels= (issue 17)
+    net = _supernet(
+        cfg.model,
+        shape,
+        classes,
+        bits,
+        tuple(sorted(set(target.act_bits))),
+        tuple(cfg.exclude),
+        tuple(cfg.keep_channels),
+    )  # the run's exclude= / keep_channels= (issue 17)
     net.check(arch)
     return net
 

@@ -43,13 +43,21 @@ def read_measured(run: Path) -> tuple[CoreMeasure, ...]:
     v = read_json(path)
     pred = v.get("predicted", {})
     return tuple(
-        CoreMeasure(core=core, bit_exact=bool(c["bit_exact"]), outputs_equal=int(c["outputs_equal"]),
-                    outputs_total=int(c["outputs_total"]), argmax_agree=int(c["argmax_agree"]),
-                    argmax_compared=int(c["argmax_compared"]), flash_bytes=int(c["flash_model_bytes"]),
-                    ram_bytes=int(c["static_ram_bytes"]), stack_bytes=int(c["stack_bytes"]),
-                    instructions=float(c["mean_instructions"]), predicted_flash=pred.get("memory"),
-                    predicted_ram=pred.get("peak_activation_ram"),
-                    predicted=pred.get("latency", {}).get(core))  # fmt: skip
+        CoreMeasure(
+            core=core,
+            bit_exact=bool(c["bit_exact"]),
+            outputs_equal=int(c["outputs_equal"]),
+            outputs_total=int(c["outputs_total"]),
+            argmax_agree=int(c["argmax_agree"]),
+            argmax_compared=int(c["argmax_compared"]),
+            flash_bytes=int(c["flash_model_bytes"]),
+            ram_bytes=int(c["static_ram_bytes"]),
+            stack_bytes=int(c["stack_bytes"]),
+            instructions=float(c["mean_instructions"]),
+            predicted_flash=pred.get("memory"),
+            predicted_ram=pred.get("peak_activation_ram"),
+            predicted=pred.get("latency", {}).get(core),
+        )
         for core, c in v.get("cores", {}).items()
     )
 
@@ -77,21 +85,41 @@ def measured_section(rows: list[tuple[str, tuple[CoreMeasure, ...]]]) -> str:
     rows = [(label, ms) for label, ms in rows if ms]
     if not rows:
         return ""
-    heads = ["point", "core", "outputs = interpreter", "argmax = PyTorch", "Flash B measured / memory",
-             "RAM B measured / peak_activation_ram", "stack B", "instructions / inference", "predicted latency"]
-    out = ["<h2>Measured on emulated cores</h2>",
-           '<p class="meta">From each verified run\'s verify.json (<code>bitgate verify</code>): the cmsis-nn '
-           "export built for QEMU's Cortex-M boards; Flash and static RAM read from the ELF, instructions "
-           "counted exactly (not cycles).</p>",
-           '<div class="wide"><table class="measured"><thead><tr>'
-           + "".join(f'<th class="{"l" if h in ("point", "core") else ""}">{escape(h)}</th>' for h in heads)
-           + "</tr></thead><tbody>"]  # fmt: skip
+    heads = [
+        "point",
+        "core",
+        "outputs = interpreter",
+        "argmax = PyTorch",
+        "Flash B measured / memory",
+        "RAM B measured / peak_activation_ram",
+        "stack B",
+        "instructions / inference",
+        "predicted latency",
+    ]
+    out = [
+        "<h2>Measured on emulated cores</h2>",
+        '<p class="meta">From each verified run\'s verify.json (<code>bitgate verify</code>): the cmsis-nn '
+        "export built for QEMU's Cortex-M boards; Flash and static RAM read from the ELF, instructions "
+        "counted exactly (not cycles).</p>",
+        '<div class="wide"><table class="measured"><thead><tr>'
+        + "".join(f'<th class="{"l" if h in ("point", "core") else ""}">{escape(h)}</th>' for h in heads)
+        + "</tr></thead><tbody>",
+    ]
     for label, ms in rows:
         for m in ms:
             exact = f"{m.outputs_equal:,}/{m.outputs_total:,}" + ("" if m.bit_exact else " (differs)")
-            cells = [escape(label), escape(m.core), exact, f"{m.argmax_agree}/{m.argmax_compared}",
-                     _pair(m.flash_bytes, m.predicted_flash), _pair(m.ram_bytes, m.predicted_ram),
-                     f"{m.stack_bytes:,}", f"{m.instructions:,.0f}", _latency(m)]  # fmt: skip
-            out.append("<tr>" + "".join(f'<td class="{"l" if i < 2 else ""}">{c}</td>' for i, c in enumerate(cells))
-                       + "</tr>")  # fmt: skip
+            cells = [
+                escape(label),
+                escape(m.core),
+                exact,
+                f"{m.argmax_agree}/{m.argmax_compared}",
+                _pair(m.flash_bytes, m.predicted_flash),
+                _pair(m.ram_bytes, m.predicted_ram),
+                f"{m.stack_bytes:,}",
+                f"{m.instructions:,.0f}",
+                _latency(m),
+            ]
+            out.append(
+                "<tr>" + "".join(f'<td class="{"l" if i < 2 else ""}">{c}</td>' for i, c in enumerate(cells)) + "</tr>"
+            )
     return "\n".join(out) + "</tbody></table></div>"

@@ -164,13 +164,26 @@ def figure(df: pd.DataFrame, cost: str, title: str = "", budget: float | None = 
     rows, cols = grid_shape(len(targets))
     pw, ph = SINGLE_IN if len(targets) == 1 else PANEL_IN
     methods = sorted(df["method"].astype(str).unique())
-    handles = [Line2D([], [], color=method_style(m)[0], marker=method_style(m)[1], ms=MARKER_PT, label=m)
-               for m in methods]  # fmt: skip
+    handles = [
+        Line2D([], [], color=method_style(m)[0], marker=method_style(m)[1], ms=MARKER_PT, label=m) for m in methods
+    ]
     if (~df["on_front"]).any():
-        handles.append(Line2D([], [], ls="", color="grey", marker="o", mfc="none", ms=MARKER_PT,
-                              label="dominated runs (hollow)"))  # fmt: skip
-    handles.append(Line2D([], [], ls="", marker="o", mfc="none", mec="black", mew=1.6, ms=BEST_RING_PT * 0.8,
-                          label="the pick (see each title)"))  # fmt: skip
+        handles.append(
+            Line2D([], [], ls="", color="grey", marker="o", mfc="none", ms=MARKER_PT, label="dominated runs (hollow)")
+        )
+    handles.append(
+        Line2D(
+            [],
+            [],
+            ls="",
+            marker="o",
+            mfc="none",
+            mec="black",
+            mew=1.6,
+            ms=BEST_RING_PT * 0.8,
+            label="the pick (see each title)",
+        )
+    )
     if budget is not None:
         handles.append(
             Line2D([], [], color="#333333", ls="--", lw=1.1, label=f"budget {amount(budget, _unit_of(df, cost))}")
@@ -210,8 +223,18 @@ def _draw_panel(ax, target: str, part: pd.DataFrame, cost: str, col: str, budget
         front = m[m["on_front"]].sort_values(col)
         ax.plot(front[col], 100 * front["test_acc"], marker=marker, color=colour, ms=MARKER_PT, lw=1.3, zorder=3)
         rest = m[~m["on_front"]]
-        ax.plot(rest[col], 100 * rest["test_acc"], ls="", marker=marker, mfc="white", mec=colour, mew=1.0,
-                ms=MARKER_PT, alpha=0.8, zorder=2)  # fmt: skip
+        ax.plot(
+            rest[col],
+            100 * rest["test_acc"],
+            ls="",
+            marker=marker,
+            mfc="white",
+            mec=colour,
+            mew=1.0,
+            ms=MARKER_PT,
+            alpha=0.8,
+            zorder=2,
+        )
     xs = [float(v) for v in part[col]]
     positive = [v for v in xs if v > 0]
     log_scale = bool(positive) and len(positive) == len(xs) and max(positive) / min(positive) > 10
@@ -237,14 +260,34 @@ def _draw_panel(ax, target: str, part: pd.DataFrame, cost: str, col: str, budget
         ax.axvline(value, color="#333333" if dashed else "#777777", ls="--" if dashed else ":", lw=1.1, zorder=1)
         if dashed:
             ax.axvspan(value, hi, color="#000000", alpha=0.06, lw=0, zorder=0)
-        captions.append(ax.text(value, 0.985, text + " ", transform=ax.get_xaxis_transform(), rotation=90, ha="right",
-                                va="top", fontsize=6.5, color="#333333"))  # fmt: skip
+        captions.append(
+            ax.text(
+                value,
+                0.985,
+                text + " ",
+                transform=ax.get_xaxis_transform(),
+                rotation=90,
+                ha="right",
+                va="top",
+                fontsize=6.5,
+                color="#333333",
+            )
+        )
     pick = _best(part, col, budget)
     fits_known = "fits" in part and any(_known(f) for f in part["fits"])
     if pick is not None:
         row = part.loc[pick]
-        ax.plot([row[col]], [100 * row["test_acc"]], ls="", marker="o", mfc="none", mec="black", mew=1.6,
-                ms=BEST_RING_PT, zorder=4)  # fmt: skip
+        ax.plot(
+            [row[col]],
+            [100 * row["test_acc"]],
+            ls="",
+            marker="o",
+            mfc="none",
+            mec="black",
+            mew=1.6,
+            ms=BEST_RING_PT,
+            zorder=4,
+        )
         name = point_label(row.to_dict())
         name = f"{row['method']} {name}".strip()
         words = rule(budget, label, unit, bool(fits_known))
@@ -276,8 +319,17 @@ def _label_panel(fig: Figure, ax, target: str, part: pd.DataFrame, col: str, dra
     r = MARKER_PT / 2 * DPI / 72 + AIR_PX
     pick = drawn["pick"]
     # points at the same spot share one stacked label: the pick first, then front points, most accurate first
-    order = sorted(part.index, key=lambda i: (i != pick, not part.at[i, "on_front"], -part.at[i, "test_acc"],
-                                              part.at[i, col], str(part.at[i, "method"]), i))  # fmt: skip
+    order = sorted(
+        part.index,
+        key=lambda i: (
+            i != pick,
+            not part.at[i, "on_front"],
+            -part.at[i, "test_acc"],
+            part.at[i, col],
+            str(part.at[i, "method"]),
+            i,
+        ),
+    )
     groups: dict[tuple[float, float], list] = {}
     for i in order:
         groups.setdefault(px(part.at[i, col], 100 * part.at[i, "test_acc"]), []).append(i)
@@ -294,9 +346,18 @@ def _label_panel(fig: Figure, ax, target: str, part: pd.DataFrame, col: str, dra
         for i in members:
             row = part.loc[i].to_dict()
             colour = method_style(str(row["method"]))[0]
-            t = ax.text(0, 0, point_label(row) or str(row["method"]), fontsize=LABEL_PT, ha="left", va="top",
-                        transform=None, color=_text_colour(colour) if row["on_front"] else "#808080",
-                        fontweight="bold" if i == pick else "normal", zorder=5)  # fmt: skip
+            t = ax.text(
+                0,
+                0,
+                point_label(row) or str(row["method"]),
+                fontsize=LABEL_PT,
+                ha="left",
+                va="top",
+                transform=None,
+                color=_text_colour(colour) if row["on_front"] else "#808080",
+                fontweight="bold" if i == pick else "normal",
+                zorder=5,
+            )
             t.set_gid(f"label:{target}:{i}")
             lines.append(t)
         ext = [t.get_window_extent(renderer) for t in lines]
@@ -344,8 +405,9 @@ def plot(df: pd.DataFrame, cost: str, out_png: Path, title: str = "", budget: fl
     atomic_write_bytes(out_png, buf.getvalue())
 
 
-def pareto_report(paths: Iterable[str | Path], cost: str, out_dir: Path, title: str = "",
-                  budget: float | None = None) -> tuple[Path, Path]:  # fmt: skip
+def pareto_report(
+    paths: Iterable[str | Path], cost: str, out_dir: Path, title: str = "", budget: float | None = None
+) -> tuple[Path, Path]:
     """Write pareto_<cost>.csv (every run, with on_front) and pareto_<cost>.png; returns both paths.
     `budget` (in the cost's unit) draws the budget line and picks the best point under it."""
     if budget is not None and not (budget > 0 and math.isfinite(budget)):

@@ -12,9 +12,28 @@ import zlib
 
 from search.methods import plot_slots, spec_of_label
 
-KELLY = ("#0067A5", "#BE0032", "#008856", "#F38400", "#875692", "#882D17", "#8DB600", "#E68FAC", "#604E97",
-         "#2B3D26", "#F99379", "#B3446C", "#654522", "#E25822", "#F6A600", "#848482", "#F3C300", "#A1CAF1",
-         "#DCD300", "#C2B280")  # fmt: skip  (strong colours first; the pale ones go to rare names)
+KELLY = (
+    "#0067A5",
+    "#BE0032",
+    "#008856",
+    "#F38400",
+    "#875692",
+    "#882D17",
+    "#8DB600",
+    "#E68FAC",
+    "#604E97",
+    "#2B3D26",
+    "#F99379",
+    "#B3446C",
+    "#654522",
+    "#E25822",
+    "#F6A600",
+    "#848482",
+    "#F3C300",
+    "#A1CAF1",
+    "#DCD300",
+    "#C2B280",
+)  # (strong colours first; the pale ones go to rare names)
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
 
 

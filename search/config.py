@@ -27,8 +27,19 @@ LR_SCHEDULES = ("constant", "cosine")
 AMP_MODES = ("off", "bf16")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 DEVICE_NAME = re.compile(r"auto|cpu|mps|cuda(:\d+)?")  # syntax only: availability is checked in search.device
-_UNITS = {"": 1.0, "b": 1.0, "B": 1.0, "kB": 1e3, "KB": 1e3, "KiB": 1024.0, "MB": 1e6, "MiB": 1024.0**2,
-          "k": 1e3, "M": 1e6, "G": 1e9}  # fmt: skip
+_UNITS = {
+    "": 1.0,
+    "b": 1.0,
+    "B": 1.0,
+    "kB": 1e3,
+    "KB": 1e3,
+    "KiB": 1024.0,
+    "MB": 1e6,
+    "MiB": 1024.0**2,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+}
 
 
 _PATH_LISTS = ("exclude", "keep_channels")  # lists of module paths: "features.0,classifier"
@@ -117,14 +128,23 @@ class SearchConfig:
             if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)!r}")
         if self.tau_schedule == "anneal" and self.tau_final > self.tau0:
-            raise ConfigError(f"tau_final {self.tau_final:g} is above tau0 {self.tau0:g}: the anneal schedule cools "
-                              "the gates from tau0 down to tau_final; lower tau_final or raise tau0")  # fmt: skip
+            raise ConfigError(
+                f"tau_final {self.tau_final:g} is above tau0 {self.tau0:g}: the anneal schedule cools "
+                "the gates from tau0 down to tau_final; lower tau_final or raise tau0"
+            )
         positive = ("batch_size", "lr", "arch_lr", "tau0", "tau_final", "budget_rate")
         for key in positive:
             if not getattr(self, key) > 0:
                 raise ConfigError(f"{key} must be > 0, got {getattr(self, key)!r}")
-        for key in ("warmup_epochs", "search_epochs", "finetune_epochs", "weight_decay", "tau_decay", "strength",
-                    "patience"):  # fmt: skip
+        for key in (
+            "warmup_epochs",
+            "search_epochs",
+            "finetune_epochs",
+            "weight_decay",
+            "tau_decay",
+            "strength",
+            "patience",
+        ):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)!r}")
         for key in ("budget", "ram_budget"):
@@ -200,8 +220,10 @@ def parse_quantity(text: str | float | int) -> float:
         return float(text)
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z]*)\s*", str(text))
     if not m or m.group(2) not in _UNITS:
-        raise ConfigError(f"cannot read quantity {text!r}; expected a number with an optional unit "
-                          f"({', '.join(u for u in _UNITS if u)}), e.g. 20kB or 2M")  # fmt: skip
+        raise ConfigError(
+            f"cannot read quantity {text!r}; expected a number with an optional unit "
+            f"({', '.join(u for u in _UNITS if u)}), e.g. 20kB or 2M"
+        )
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
@@ -289,8 +311,10 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} cannot be read ({type(exc).__name__})") from None
     if text.startswith("\ufeff"):
         if path.suffix != ".json":  # JSON readers may ignore a byte-order mark (RFC 8259); TOML has none
-            raise ConfigError(f"config file {path} starts with a UTF-8 byte-order mark (BOM), which TOML does not "
-                              "allow: save it as UTF-8 without BOM")  # fmt: skip
+            raise ConfigError(
+                f"config file {path} starts with a UTF-8 byte-order mark (BOM), which TOML does not "
+                "allow: save it as UTF-8 without BOM"
+            )
         text = text[1:]
     if path.suffix == ".json":
         try:

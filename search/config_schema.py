@@ -36,8 +36,10 @@ def migrate(data: dict[str, Any]) -> dict[str, Any]:
     if isinstance(version, bool) or not isinstance(version, int) or version < 0:
         raise ConfigError(f"schema must be a config layout version (0..{SCHEMA}), got {version!r}")
     if version > SCHEMA:
-        raise ConfigError(f"this config was written by a newer bitgate (schema {version}; this one reads up to "
-                          f"{SCHEMA}): upgrade bitgate to read it")  # fmt: skip
+        raise ConfigError(
+            f"this config was written by a newer bitgate (schema {version}; this one reads up to "
+            f"{SCHEMA}): upgrade bitgate to read it"
+        )
     for v in range(version, SCHEMA):
         data = MIGRATIONS[v](data)
     return data

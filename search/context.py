@@ -162,8 +162,13 @@ class RunContext:
         if self.reset_lr and start > 0:
             _set_learning_rates(objects, fresh_lrs)
         tty = sys.stdout.isatty()
-        bar = tqdm(range(start, epochs), desc=f"{self.cfg.method}:{name}", disable=not (self.cfg.progress and tty),
-                   leave=True, dynamic_ncols=True)  # fmt: skip
+        bar = tqdm(
+            range(start, epochs),
+            desc=f"{self.cfg.method}:{name}",
+            disable=not (self.cfg.progress and tty),
+            leave=True,
+            dynamic_ncols=True,
+        )
         board = _tensorboard(self) if getattr(self.cfg, "tensorboard", False) else None
         t0 = time.perf_counter()
         modules = [compiled(o, self.cfg.compile) for o in objects.values() if isinstance(o, nn.Module)]

@@ -53,8 +53,10 @@ def _on_gpus(device: str) -> bool:
 def check_ranks(processes: int, device: str) -> None:
     """One line instead of a raw CUDA error: more GPU ranks than this machine has GPUs."""
     if _on_gpus(device) and processes > torch.cuda.device_count():
-        raise ConfigError(f"--ddp {processes}: this machine has {torch.cuda.device_count()} CUDA device(s), one per "
-                          f"process; use --ddp {torch.cuda.device_count()} or device=cpu")  # fmt: skip
+        raise ConfigError(
+            f"--ddp {processes}: this machine has {torch.cuda.device_count()} CUDA device(s), one per "
+            f"process; use --ddp {torch.cuda.device_count()} or device=cpu"
+        )
 
 
 def setup(device: str) -> None:
@@ -170,4 +172,3 @@ def data_parallel(modules: Iterable[nn.Module], device: torch.device) -> Iterato
     finally:
         for m in patched:
             del m.__dict__["forward"]
-

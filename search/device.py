@@ -39,8 +39,10 @@ def resolve_device(name: str) -> torch.device:
             raise ConfigError(f"device {name!r} is not available: no CUDA GPU here (use device=cpu or auto)")
         index = torch.cuda.current_device() if device.index is None else device.index  # DDP: this rank's GPU
         if index >= torch.cuda.device_count():
-            raise ConfigError(f"device {name!r} is not available: this machine has {torch.cuda.device_count()} "
-                              f"CUDA device(s), cuda:0..cuda:{torch.cuda.device_count() - 1}")  # fmt: skip
+            raise ConfigError(
+                f"device {name!r} is not available: this machine has {torch.cuda.device_count()} "
+                f"CUDA device(s), cuda:0..cuda:{torch.cuda.device_count() - 1}"
+            )
         return torch.device("cuda", index)
     if device.type == "mps" and not _mps_available():
         raise ConfigError(f"device {name!r} is not available: no Apple MPS here (use device=cpu or auto)")

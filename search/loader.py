@@ -42,15 +42,21 @@ class StreamedDataset(InMemoryDataset):
 
     def iter_batches(self, order: Tensor, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
         chunks = list(order.cpu().split(batch_size))
-        loader = DataLoader(_Gather(self.x, self.y), batch_sampler=chunks, collate_fn=_first,
-                            num_workers=self.workers, pin_memory=self.target.type == "cuda",
-                            persistent_workers=False)  # fmt: skip
+        loader = DataLoader(
+            _Gather(self.x, self.y),
+            batch_sampler=chunks,
+            collate_fn=_first,
+            num_workers=self.workers,
+            pin_memory=self.target.type == "cuda",
+            persistent_workers=False,
+        )
         for x, y in loader:
             yield self._upload(x, y)
 
     def subset(self, idx: Tensor) -> StreamedDataset:
-        return StreamedDataset(InMemoryDataset(self.x[idx], self.y[idx], self.mean, self.std), self.target,
-                               self.workers)  # fmt: skip
+        return StreamedDataset(
+            InMemoryDataset(self.x[idx], self.y[idx], self.mean, self.std), self.target, self.workers
+        )
 
     def to(self, device: torch.device | str) -> InMemoryDataset:
         return InMemoryDataset(self.x.to(device), self.y.to(device), self.mean, self.std)
@@ -91,5 +97,9 @@ def place(splits: DataSplits, device: torch.device, stream: bool | None = None) 
         stream = not fits_in_memory(total, device)
     if not stream:
         return splits.to(device)
-    return replace(splits, train=StreamedDataset(splits.train, device), val=StreamedDataset(splits.val, device),
-                   test=StreamedDataset(splits.test, device))  # fmt: skip
+    return replace(
+        splits,
+        train=StreamedDataset(splits.train, device),
+        val=StreamedDataset(splits.val, device),
+        test=StreamedDataset(splits.test, device),
+    )

@@ -20,18 +20,40 @@ from supernet import Architecture, materialize, to_supernet
 MODEL_FORMAT = "bitgate-model/1"
 
 
-def save_model(path: Path, model: nn.Module, model_name: str, num_classes: int, in_shape: tuple[int, ...],
-               seed: int = 0, exclude: tuple[str, ...] = ()) -> None:  # fmt: skip
+def save_model(
+    path: Path,
+    model: nn.Module,
+    model_name: str,
+    num_classes: int,
+    in_shape: tuple[int, ...],
+    seed: int = 0,
+    exclude: tuple[str, ...] = (),
+) -> None:
     """Write the materialized network's tensors and the zoo model they belong to.
 
     exclude: the run's `exclude` module paths (float layers the rebuild must leave float)."""
-    atomic_torch_save(path, {"format": MODEL_FORMAT, "model": model_name, "num_classes": int(num_classes),
-                             "in_shape": [int(s) for s in in_shape], "seed": int(seed),
-                             "exclude": [str(p) for p in exclude], "state": model.state_dict()})  # fmt: skip
+    atomic_torch_save(
+        path,
+        {
+            "format": MODEL_FORMAT,
+            "model": model_name,
+            "num_classes": int(num_classes),
+            "in_shape": [int(s) for s in in_shape],
+            "seed": int(seed),
+            "exclude": [str(p) for p in exclude],
+            "state": model.state_dict(),
+        },
+    )
 
 
-def rebuild(model_name: str, num_classes: int, in_shape: tuple[int, ...], arch: Architecture,
-            seed: int = 0, exclude: tuple[str, ...] = ()) -> nn.Module:  # fmt: skip
+def rebuild(
+    model_name: str,
+    num_classes: int,
+    in_shape: tuple[int, ...],
+    arch: Architecture,
+    seed: int = 0,
+    exclude: tuple[str, ...] = (),
+) -> nn.Module:
     """The materialized network `arch` describes, with freshly initialised tensors (load a state into it)."""
     from zoo.models import create_model
 
@@ -60,8 +82,14 @@ def load_model(run_dir: Path) -> nn.Module:
         raise RunFileError(f"{path} is not a valid checkpoint (format {saved['format']!r}, expected {MODEL_FORMAT})")
     arch = load_arch(run_dir / "arch.json")
     try:
-        model = rebuild(str(saved["model"]), int(saved["num_classes"]), tuple(saved["in_shape"]), arch,
-                        int(saved.get("seed", 0)), tuple(str(p) for p in saved.get("exclude", ())))  # fmt: skip
+        model = rebuild(
+            str(saved["model"]),
+            int(saved["num_classes"]),
+            tuple(saved["in_shape"]),
+            arch,
+            int(saved.get("seed", 0)),
+            tuple(str(p) for p in saved.get("exclude", ())),
+        )
         masks = {k[: -len(".weight_mask")]: v for k, v in saved["state"].items() if k.endswith(".weight_mask")}
         if masks:  # element-wise pruned runs (search.methods.sparsity): masked weights stay 0
             from search.methods.sparsity import apply_masks

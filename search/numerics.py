@@ -45,8 +45,10 @@ def _averaging(out: int, size: int, like: Tensor) -> Tensor:
 
 # aten op -> (why it is replaced, a deterministic kernel with the op's signature), for CUDA tensors
 REPLACEMENTS = {
-    "_adaptive_avg_pool2d_backward": ("its CUDA kernel adds with atomics (AdaptiveAvgPool2d's backward)",
-                                      _adaptive_avg_pool_backward),  # fmt: skip
+    "_adaptive_avg_pool2d_backward": (
+        "its CUDA kernel adds with atomics (AdaptiveAvgPool2d's backward)",
+        _adaptive_avg_pool_backward,
+    ),
 }
 
 
@@ -65,8 +67,13 @@ def replace_nondeterministic(device: torch.device) -> list[str]:
 @contextmanager
 def numerics(tf32: bool, deterministic: bool, device: torch.device) -> Iterator[None]:
     """The run's TF32 and determinism settings while the block runs; PyTorch's own settings afterwards."""
-    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark,
-             torch.backends.cudnn.deterministic, torch.are_deterministic_algorithms_enabled())  # fmt: skip
+    saved = (
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.deterministic,
+        torch.are_deterministic_algorithms_enabled(),
+    )
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's condition for reproducible results
@@ -77,8 +84,12 @@ def numerics(tf32: bool, deterministic: bool, device: torch.device) -> Iterator[
     try:
         yield
     finally:
-        (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark,
-         torch.backends.cudnn.deterministic) = saved[:4]  # fmt: skip
+        (
+            torch.backends.cuda.matmul.allow_tf32,
+            torch.backends.cudnn.allow_tf32,
+            torch.backends.cudnn.benchmark,
+            torch.backends.cudnn.deterministic,
+        ) = saved[:4]
         torch.use_deterministic_algorithms(saved[4])
 
 

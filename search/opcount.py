@@ -77,8 +77,10 @@ class StepCounter:
             self.marks.append((Counter(self.counter.counts), Counter(self.inside)))
 
     def __enter__(self) -> StepCounter:
-        self._handles = [register_optimizer_step_pre_hook(self._pre_step),
-                         register_optimizer_step_post_hook(self._after_step)]  # fmt: skip
+        self._handles = [
+            register_optimizer_step_pre_hook(self._pre_step),
+            register_optimizer_step_post_hook(self._after_step),
+        ]
         self.counter.__enter__()
         return self
 

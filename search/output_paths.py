@@ -45,12 +45,16 @@ def check_lengths(path: Path, key: str, reserve: int = 0) -> None:
     name_max, path_max = _limit(anchor, "PC_NAME_MAX", 255), _limit(anchor, "PC_PATH_MAX", 4096)
     for part in absolute.parts:
         if len(os.fsencode(part)) > name_max:
-            raise ConfigError(f"{key}: the name {part[:24]}... is {len(os.fsencode(part))} bytes long; "
-                              f"this file system allows {name_max}")  # fmt: skip
+            raise ConfigError(
+                f"{key}: the name {part[:24]}... is {len(os.fsencode(part))} bytes long; "
+                f"this file system allows {name_max}"
+            )
     if len(os.fsencode(str(absolute))) + reserve > path_max:
-        raise ConfigError(f"{key}: the path {str(absolute)[:40]}... is too long for this file system "
-                          f"({len(os.fsencode(str(absolute)))} bytes, with {reserve} more for what goes in it; "
-                          f"at most {path_max})")  # fmt: skip
+        raise ConfigError(
+            f"{key}: the path {str(absolute)[:40]}... is too long for this file system "
+            f"({len(os.fsencode(str(absolute)))} bytes, with {reserve} more for what goes in it; "
+            f"at most {path_max})"
+        )
 
 
 def _writable_parent(path: Path, key: str) -> None:

@@ -67,8 +67,9 @@ def _joint_supernet(model: nn.Module, ctx: RunContext) -> Supernet:
     return build_supernet(model, calibration_batch(ctx), ctx, bits=bits, act_bits=ctx.cfg.act_bits)
 
 
-def run_path_search(base: SearchConfig, budgets: tuple[float, ...], folder: Path, warm_state: Path,
-                    data: DataSplits) -> Path:  # fmt: skip
+def run_path_search(
+    base: SearchConfig, budgets: tuple[float, ...], folder: Path, warm_state: Path, data: DataSplits
+) -> Path:
     """Search the path once (resuming whatever is there); returns its folder."""
     from search.run import resolve  # run imports the method registry, which imports this module
 
@@ -81,8 +82,15 @@ def run_path_search(base: SearchConfig, budgets: tuple[float, ...], folder: Path
     if not (search_dir / "config.json").exists():
         atomic_write_text(search_dir / "config.json", cfg.to_json())
     target, cost, _ = resolve(cfg)
-    ctx = RunContext(cfg, search_dir, data, target, cost, History(search_dir / "history.csv"),
-                     Checkpoints(search_dir / "checkpoints"))  # fmt: skip
+    ctx = RunContext(
+        cfg,
+        search_dir,
+        data,
+        target,
+        cost,
+        History(search_dir / "history.csv"),
+        Checkpoints(search_dir / "checkpoints"),
+    )
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, data.num_classes, data.in_shape)
     model.load_state_dict(Checkpoints(Path(warm_state).parent).load_state(Path(warm_state).stem, "model"))
@@ -115,8 +123,9 @@ def joint_path(model: nn.Module, ctx: RunContext) -> MethodResult:
     done = [load_arch(p / "arch.json") for p in sorted((source / "stages").glob("*")) if (p / "arch.json").exists()]
     match = [a for a in done if a.meta.get("path_budget") == cfg.budget]
     if not match:
-        raise ConfigError(f"{source} has no finished path stage for budget {cfg.budget:g}; resume the sweep to "
-                          "search it again")  # fmt: skip
+        raise ConfigError(
+            f"{source} has no finished path stage for budget {cfg.budget:g}; resume the sweep to search it again"
+        )
     arch = match[0]
     stage = int(arch.meta["path_stage"])
     net = _joint_supernet(model, ctx)
@@ -142,8 +151,9 @@ def search_folder(cfg: SearchConfig, run_dir: Path) -> Path:
     return Path(run_dir).parent / cfg.from_search if cfg.from_search is not None else Path(run_dir).parent
 
 
-def path_points(points: list[SearchConfig], base: SearchConfig, folder: Path, warm_state: Path,
-                data: DataSplits) -> list[SearchConfig]:  # fmt: skip
+def path_points(
+    points: list[SearchConfig], base: SearchConfig, folder: Path, warm_state: Path, data: DataSplits
+) -> list[SearchConfig]:
     """Run the path search if any point is a `joint-path` point; point those at it (no search epochs)."""
     budgets = tuple(p.budget for p in points if p.method == PATH_METHOD and p.budget is not None)
     if not any(p.method == PATH_METHOD for p in points):

@@ -68,8 +68,10 @@ def resolve(cfg: SearchConfig) -> tuple[Target, str, MethodFn]:
         raise ConfigError(f"cost {cost!r} does not apply to target {target.name!r}; use one of {known}")
     unsupported = sorted(set(cfg.act_bits) - set(target.act_bits))
     if unsupported:
-        raise ConfigError(f"act_bits {list(cfg.act_bits)}: target {target.name!r} has no kernels for {unsupported}-bit "
-                          f"activations; choose among {list(target.act_bits)}")  # fmt: skip
+        raise ConfigError(
+            f"act_bits {list(cfg.act_bits)}: target {target.name!r} has no kernels for {unsupported}-bit "
+            f"activations; choose among {list(target.act_bits)}"
+        )
     spec = method_spec(cfg.method)
     spec.check(cfg, cost)  # its options and checks
     check_limits_apply(cfg)
@@ -86,8 +88,10 @@ def check_limits_apply(cfg: SearchConfig) -> None:
         return
     given = [k for k in ("budget", "ram_budget") if getattr(cfg, k) is not None] + (["fit_target"] * cfg.fit_target)
     if given:
-        raise ConfigError(f"{given[0]} does not apply to method {cfg.method}: its network is fixed by "
-                          f"{spec.points_from}; drop {given[0]}, or use a method that searches (e.g. joint)")
+        raise ConfigError(
+            f"{given[0]} does not apply to method {cfg.method}: its network is fixed by "
+            f"{spec.points_from}; drop {given[0]}, or use a method that searches (e.g. joint)"
+        )
 
 
 def build_model(cfg: SearchConfig, data: DataSplits, pretrained: bool = True) -> nn.Module:
@@ -122,14 +126,20 @@ def check_model(cfg: SearchConfig, model: nn.Module, data: DataSplits, target: T
     bits = tuple(sorted({0, *(cfg.bits or target.weight_bits)}))
     try:
         with torch.no_grad():
-            to_supernet(model, x, bits=bits, act_bits=cfg.act_bits, exclude=cfg.exclude,
-                        keep_channels=cfg.keep_channels)  # fmt: skip
+            to_supernet(
+                model, x, bits=bits, act_bits=cfg.act_bits, exclude=cfg.exclude, keep_channels=cfg.keep_channels
+            )
     except ValueError as exc:  # a path exclude= names that is not there, a layer called twice, nothing to search
         raise ConfigError(one_line_of(exc)) from None
 
 
-def check_run(cfg: SearchConfig, data: DataSplits, new_folder: bool = True, pretrained: bool = True,
-              model: nn.Module | None = None) -> Checked:  # fmt: skip
+def check_run(
+    cfg: SearchConfig,
+    data: DataSplits,
+    new_folder: bool = True,
+    pretrained: bool = True,
+    model: nn.Module | None = None,
+) -> Checked:
     """Every check of one run, in one pass, before its folder exists (module docstring).
 
     model: an already checked model of the same settings (a sweep checks its model once for all points)."""

@@ -36,8 +36,15 @@ MODES: dict[str, dict] = {
 }
 
 
-def random_splits(steps: int, batch: int, in_shape: tuple[int, ...] = (3, 32, 32), classes: int = 10,
-                  val: int = 64, device: torch.device | str = "cpu", seed: int = 0) -> DataSplits:  # fmt: skip
+def random_splits(
+    steps: int,
+    batch: int,
+    in_shape: tuple[int, ...] = (3, 32, 32),
+    classes: int = 10,
+    val: int = 64,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+) -> DataSplits:
     """uint8 images of `steps` full training batches (CIFAR-10's statistics, random crop and flip)."""
     g = torch.Generator().manual_seed(seed)
 
@@ -46,23 +53,40 @@ def random_splits(steps: int, batch: int, in_shape: tuple[int, ...] = (3, 32, 32
         y = torch.randint(0, classes, (n,), generator=g)
         return InMemoryDataset(x, y, CIFAR_MEAN[: in_shape[0]], CIFAR_STD[: in_shape[0]]).to(device)
 
-    return DataSplits("random", split(steps * batch), split(val), split(val), classes, in_shape,
-                      augment=RandomCropFlip(4))  # fmt: skip
+    return DataSplits(
+        "random", split(steps * batch), split(val), split(val), classes, in_shape, augment=RandomCropFlip(4)
+    )
 
 
 def probe_context(cfg: SearchConfig, data: DataSplits, folder: Path, device: torch.device) -> RunContext:
     """A RunContext writing its history and checkpoints under `folder`."""
     target = get_target(cfg.target).with_flavour(cfg.flavour)
     cost = cfg.cost or target.costs[0]
-    return RunContext(cfg, folder, data, target, cost, History(folder / "history.csv"),
-                      Checkpoints(folder / "checkpoints"), device=device)  # fmt: skip
+    return RunContext(
+        cfg,
+        folder,
+        data,
+        target,
+        cost,
+        History(folder / "history.csv"),
+        Checkpoints(folder / "checkpoints"),
+        device=device,
+    )
 
 
 def probe_config(mode: str, batch: int, **overrides) -> SearchConfig:
     """One epoch of each phase at `batch`, in one of MODES, no progress output."""
     settings = {"device": "cpu", **MODES[mode], **overrides}
-    return SearchConfig(model="resnet8", dataset="random", batch_size=batch, warmup_epochs=1, search_epochs=1,
-                        finetune_epochs=1, progress=False, **settings)  # fmt: skip
+    return SearchConfig(
+        model="resnet8",
+        dataset="random",
+        batch_size=batch,
+        warmup_epochs=1,
+        search_epochs=1,
+        finetune_epochs=1,
+        progress=False,
+        **settings,
+    )
 
 
 def build_supernet(model: nn.Module, ctx: RunContext) -> Supernet:
@@ -70,8 +94,12 @@ def build_supernet(model: nn.Module, ctx: RunContext) -> Supernet:
     return to_supernet(model, ctx.data.train.batch(slice(0, 256))[0], bits=bits, act_bits=ctx.cfg.act_bits)
 
 
-def run_phases(cfg: SearchConfig, data: DataSplits, device: torch.device,
-               around: Callable[[str, Callable[[], object]], object] = lambda phase, fn: fn()) -> None:  # fmt: skip
+def run_phases(
+    cfg: SearchConfig,
+    data: DataSplits,
+    device: torch.device,
+    around: Callable[[str, Callable[[], object]], object] = lambda phase, fn: fn(),
+) -> None:
     """Warm-up, search and fine-tune of `cfg.model` on `data`, each phase's call wrapped by `around(phase, fn)`
     (a counter or a timer around that phase alone)."""
     torch.manual_seed(cfg.seed)

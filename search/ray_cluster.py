@@ -39,8 +39,10 @@ def probe(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
             return
     except OSError as exc:
         why = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__).lower()
-        raise ConfigError(f"no Ray cluster at {address} ({why} within {timeout:g} s on {host}:{port}); start one "
-                          f"with `ray start --head` there, or drop --address to run Ray on this machine") from None
+        raise ConfigError(
+            f"no Ray cluster at {address} ({why} within {timeout:g} s on {host}:{port}); start one "
+            f"with `ray start --head` there, or drop --address to run Ray on this machine"
+        ) from None
 
 
 def connect(ray: Any, address: str | None) -> None:
@@ -62,9 +64,11 @@ def check_resources(ray: Any, cpus: float, gpus: float) -> None:
     if any(r.get("CPU", 0.0) >= cpus and r.get("GPU", 0.0) >= gpus for r in nodes):
         return
     largest = max(nodes, key=lambda r: (r.get("GPU", 0.0), r.get("CPU", 0.0)), default={})
-    raise ConfigError(f"no node of the Ray cluster has {cpus:g} CPU(s) and {gpus:g} GPU(s) for a point (the largest "
-                      f"has {largest.get('CPU', 0.0):g} CPU(s), {largest.get('GPU', 0.0):g} GPU(s)); lower "
-                      f"--cpus-per-point / --gpus-per-point")  # fmt: skip
+    raise ConfigError(
+        f"no node of the Ray cluster has {cpus:g} CPU(s) and {gpus:g} GPU(s) for a point (the largest "
+        f"has {largest.get('CPU', 0.0):g} CPU(s), {largest.get('GPU', 0.0):g} GPU(s)); lower "
+        f"--cpus-per-point / --gpus-per-point"
+    )
 
 
 def first_line(exc: BaseException) -> str:

@@ -52,8 +52,10 @@ class RayExecutor:
 
     def __post_init__(self) -> None:
         if not self.cpus_per_point > 0 or self.gpus_per_point < 0:
-            raise ConfigError(f"--cpus-per-point must be > 0 and --gpus-per-point >= 0, got "
-                              f"{self.cpus_per_point:g} and {self.gpus_per_point:g}")  # fmt: skip
+            raise ConfigError(
+                f"--cpus-per-point must be > 0 and --gpus-per-point >= 0, got "
+                f"{self.cpus_per_point:g} and {self.gpus_per_point:g}"
+            )
         if self.retries < 0:
             raise ConfigError(f"retries must be >= 0, got {self.retries}")
 
@@ -72,16 +74,18 @@ class RayExecutor:
         return ray
 
     def _task(self, ray):
-        return ray.remote(num_cpus=self.cpus_per_point, num_gpus=self.gpus_per_point,
-                          max_retries=self.retries)(self.job or _job)  # fmt: skip
+        return ray.remote(num_cpus=self.cpus_per_point, num_gpus=self.gpus_per_point, max_retries=self.retries)(
+            self.job or _job
+        )
 
     def warmup(self, cfg: SearchConfig, folder: Path) -> Path:
         """The shared float warm-up as one task with a point's resources; returns its checkpoint."""
         ray = self.connect()
         token = _offer(folder)
         try:
-            ref = self._task(ray).remote("warmup", cfg.to_json(), read_files(folder), None, self.cpus_per_point,
-                                         str(folder), token)  # fmt: skip
+            ref = self._task(ray).remote(
+                "warmup", cfg.to_json(), read_files(folder), None, self.cpus_per_point, str(folder), token
+            )
             files = ray.get(ref)
         except Exception as exc:  # the warm-up is needed by every point: its failure ends the sweep
             raise ConfigError(f"the sweep's warm-up failed: {ray_cluster.task_error(exc, self.retries + 1)}") from None
@@ -99,8 +103,9 @@ class RayExecutor:
         pending = {}
         for i, (cfg, run_dir) in enumerate(points):
             token = _offer(run_dir)
-            ref = task.remote("point", cfg.to_json(), read_files(run_dir), warm, self.cpus_per_point, str(run_dir),
-                              token)  # fmt: skip
+            ref = task.remote(
+                "point", cfg.to_json(), read_files(run_dir), warm, self.cpus_per_point, str(run_dir), token
+            )
             pending[ref] = i
         results: list[dict[str, Any] | None] = [None] * len(points)
         failed: list[str] = []
@@ -118,8 +123,10 @@ class RayExecutor:
             write_files(run_dir, files)
             results[i] = json.loads((run_dir / "metrics.json").read_text())
         if failed:
-            raise PointsFailed(f"{len(failed)} of {len(points)} points failed ({'; '.join(failed)}); the others "
-                               f"finished: rerun the failed ones with --resume")  # fmt: skip
+            raise PointsFailed(
+                f"{len(failed)} of {len(points)} points failed ({'; '.join(failed)}); the others "
+                f"finished: rerun the failed ones with --resume"
+            )
         return results
 
 
@@ -137,8 +144,15 @@ def _shared(folder: str, token: str | None) -> bool:
         return False
 
 
-def _job(kind: str, cfg_json: str, files: Files, warm: bytes | None, threads: float, folder: str = "",
-         token: str | None = None) -> Files:  # fmt: skip
+def _job(
+    kind: str,
+    cfg_json: str,
+    files: Files,
+    warm: bytes | None,
+    threads: float,
+    folder: str = "",
+    token: str | None = None,
+) -> Files:
     """Runs on a Ray worker: the warm-up or one point, in the shared sweep folder when this node sees it (a
     retry then resumes from the point's last checkpoint), else in a temporary folder whose files it returns."""
     import torch
@@ -171,8 +185,9 @@ def read_files(folder: Path) -> Files:
     """Every file under `folder` (none if it does not exist), by relative path."""
     if not folder.is_dir():
         return {}
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name != TOKEN}  # fmt: skip
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.name != TOKEN
+    }
 
 
 def write_files(folder: Path, files: Files) -> None:

@@ -42,7 +42,7 @@ from search.rundir import (
     atomic_write_json,
     atomic_write_text,
     new_run_dir,
-    remove_stale_temporaries,  # fmt: skip
+    remove_stale_temporaries,
 )
 from search.train import evaluate, finetune, warmup
 from search.validate import safe_name
@@ -87,8 +87,10 @@ def resume_config(run_dir: Path, overrides: dict[str, Any]) -> SearchConfig:
     saved = load_run_config(run_dir)
     refused = sorted(k for k in overrides if k not in RESUME_OVERRIDABLE)
     if refused:
-        raise ConfigError(f"--resume continues the run as it was configured; {refused[0]} cannot change "
-                          f"(only {', '.join(RESUME_OVERRIDABLE)} can); start a new run instead")  # fmt: skip
+        raise ConfigError(
+            f"--resume continues the run as it was configured; {refused[0]} cannot change "
+            f"(only {', '.join(RESUME_OVERRIDABLE)} can); start a new run instead"
+        )
     if not overrides:
         return saved
     return SearchConfig.from_dict({**saved.to_dict(), **overrides})
@@ -110,11 +112,20 @@ def load_data(cfg: SearchConfig) -> DataSplits:
             continue
         if key not in accepts:
             having = [n for n in dataset_names() if key in loader_options(n)]
-            raise ConfigError(f"{key}: data set {cfg.dataset!r} has no {key} option; "
-                              f"data sets with one: {', '.join(having) or 'none'}")  # fmt: skip
+            raise ConfigError(
+                f"{key}: data set {cfg.dataset!r} has no {key} option; "
+                f"data sets with one: {', '.join(having) or 'none'}"
+            )
         extra[key] = getattr(cfg, key)
-    return load_dataset(cfg.dataset, root=cfg.data_root, seed=cfg.seed, val_fraction=cfg.val_fraction,
-                        train_subset=cfg.train_subset, download=cfg.download, **extra)  # fmt: skip
+    return load_dataset(
+        cfg.dataset,
+        root=cfg.data_root,
+        seed=cfg.seed,
+        val_fraction=cfg.val_fraction,
+        train_subset=cfg.train_subset,
+        download=cfg.download,
+        **extra,
+    )
 
 
 def loader_options(dataset: str) -> set[str]:
@@ -146,8 +157,10 @@ def run(
         changed = changed_keys(saved, replace(cfg, from_search=saved.from_search))  # where, not what (path.py)
         refused = [k for k in changed if k not in RESUME_OVERRIDABLE]
         if refused:
-            raise ConfigError(f"--resume {run_dir}: {refused[0]} differs from the run's config.json; "
-                              f"only {', '.join(RESUME_OVERRIDABLE)} may change on resume")  # fmt: skip
+            raise ConfigError(
+                f"--resume {run_dir}: {refused[0]} differs from the run's config.json; "
+                f"only {', '.join(RESUME_OVERRIDABLE)} may change on resume"
+            )
         reset_lr = "lr" in changed or "arch_lr" in changed
         if (run_dir / "metrics.json").exists():  # finished: resuming it must not rewrite a byte of it
             if changed:
@@ -170,8 +183,18 @@ def run(
             atomic_write_bytes(run_dir / name, content)
     command = resume_command or f"bitgate search --resume {run_dir}"
     log.info("run folder: %s%s", run_dir, " (resumed)" if resume is not None else "")
-    ctx = RunContext(cfg, run_dir, data, target, cost, History(run_dir / "history.csv"),
-                     Checkpoints(run_dir / "checkpoints"), command, reset_lr, device)  # fmt: skip
+    ctx = RunContext(
+        cfg,
+        run_dir,
+        data,
+        target,
+        cost,
+        History(run_dir / "history.csv"),
+        Checkpoints(run_dir / "checkpoints"),
+        command,
+        reset_lr,
+        device,
+    )
     try:
         # TF32 off unless set, deterministic kernels if asked; an unexpected failure's traceback goes to
         # RUN/error.log (bitgate/boundary.py)
@@ -198,8 +221,11 @@ def _phases(ctx: RunContext, model: torch.nn.Module, method, warm_state: Path | 
     if result.build is not None:
         small = result.build()
     else:
-        small = masked_network(result.net, result.arch, result.masks) if result.masks else materialize(
-            result.net, result.arch)  # fmt: skip
+        small = (
+            masked_network(result.net, result.arch, result.masks)
+            if result.masks
+            else materialize(result.net, result.arch)
+        )
     small = small.to(ctx.device)
     tuned = finetune(small, ctx)
     t3 = time.perf_counter()

@@ -74,13 +74,14 @@ def read_arch(path: Path | str) -> Architecture:
         raise RunFileError(f"{path} is not a bitgate arch.json (format {data.get('format')!r}, expected {ARCH_FORMAT})")
     layers, meta = data.get("layers"), data.get("meta", {})
     if not isinstance(layers, dict) or not layers or not isinstance(meta, dict):
-        raise RunFileError(f"{path} is not a bitgate arch.json (\"layers\" must map layer names to their bits)")
+        raise RunFileError(f'{path} is not a bitgate arch.json ("layers" must map layer names to their bits)')
     for name, layer in layers.items():
         bits = layer.get("weight_bits") if isinstance(layer, dict) else None
         act = layer.get("act_bits") if isinstance(layer, dict) else None
         if not (isinstance(bits, list) and bits and all(_int(b) for b in bits) and _int(act)):
-            raise RunFileError(f"{path}: layer {name!r} must hold \"weight_bits\" (a list of bit-widths) and "
-                               "\"act_bits\" (one bit-width)")  # fmt: skip
+            raise RunFileError(
+                f'{path}: layer {name!r} must hold "weight_bits" (a list of bit-widths) and "act_bits" (one bit-width)'
+            )
     try:
         return Architecture.from_dict(data)
     except (ValueError, KeyError, TypeError) as exc:
@@ -97,7 +98,7 @@ def read_metrics(path: Path | str) -> dict[str, Any]:
         return m
     costs = m["costs"]
     if not isinstance(costs, dict) or not all(_number(v) for v in costs.values()):
-        raise RunFileError(f"{path}: \"costs\" must map cost names to numbers")
+        raise RunFileError(f'{path}: "costs" must map cost names to numbers')
     for key in ("method", "target", "cost_name"):
         if not isinstance(m.get(key), str):
             raise RunFileError(f"{path}: {key!r} must be a name, found {m.get(key)!r}")
@@ -111,7 +112,7 @@ def read_metrics(path: Path | str) -> dict[str, Any]:
         if key in m and not isinstance(m[key], dict):
             raise RunFileError(f"{path}: {key!r} must be a table, found {m[key]!r}")
     if not all(_number(v) for v in m.get("seconds", {}).values()):
-        raise RunFileError(f"{path}: \"seconds\" must map phases to numbers")
+        raise RunFileError(f'{path}: "seconds" must map phases to numbers')
     return m
 
 

@@ -31,8 +31,19 @@ from search.warm_start import shared_warmup
 log = logging.getLogger("bitgate")
 OPTION_PREFIX = "method_options."
 # SearchConfig fields a sweep may vary (numbers that change the result, not where it is written)
-VARIABLE_FIELDS = ("strength", "budget", "lr", "arch_lr", "weight_decay", "tau0", "tau_decay", "warmup_epochs",
-                   "search_epochs", "finetune_epochs", "batch_size")  # fmt: skip
+VARIABLE_FIELDS = (
+    "strength",
+    "budget",
+    "lr",
+    "arch_lr",
+    "weight_decay",
+    "tau0",
+    "tau_decay",
+    "warmup_epochs",
+    "search_epochs",
+    "finetune_epochs",
+    "batch_size",
+)
 
 
 @dataclass(frozen=True)
@@ -49,13 +60,15 @@ class SweepConfig:
         if self.name is not None:
             check_name(self.name, "sweep.name")
         if self.vary is not None:
-            knob = self.vary[len(OPTION_PREFIX):] if self.vary.startswith(OPTION_PREFIX) else None
+            knob = self.vary[len(OPTION_PREFIX) :] if self.vary.startswith(OPTION_PREFIX) else None
             if knob is not None and not knob:
                 raise ConfigError("sweep.vary: name the option, e.g. method_options.t_margin=0.02,0.05")
             if knob is None and self.vary not in VARIABLE_FIELDS:
-                raise ConfigError(f"sweep.vary: cannot vary {self.vary!r}{did_you_mean(self.vary, VARIABLE_FIELDS)}; "
-                                  "use method_options.<knob> or one of "
-                                  f"{', '.join(VARIABLE_FIELDS)}")  # fmt: skip
+                raise ConfigError(
+                    f"sweep.vary: cannot vary {self.vary!r}{did_you_mean(self.vary, VARIABLE_FIELDS)}; "
+                    "use method_options.<knob> or one of "
+                    f"{', '.join(VARIABLE_FIELDS)}"
+                )
             if not self.values or not all(math.isfinite(v) for v in self.values):
                 raise ConfigError(f"sweep.vary {self.vary}: give finite values, e.g. {self.vary}=0.02,0.05,0.1")
         known = method_names()
@@ -91,14 +104,21 @@ class SweepConfig:
                 raise ConfigError(f"sweep.{key}: cannot read {v!r}") from None
 
         vary, values = _vary(data.get("vary"), data.get("values"))
-        return cls(seq("methods", lambda s: str(s).strip()), seq("strengths", float), seq("budgets", parse_quantity),
-                   seq("uniform_bits", int), data.get("name"), vary, values)  # fmt: skip
+        return cls(
+            seq("methods", lambda s: str(s).strip()),
+            seq("strengths", float),
+            seq("budgets", parse_quantity),
+            seq("uniform_bits", int),
+            data.get("name"),
+            vary,
+            values,
+        )
 
     def knob_name(self) -> str:
         """The varied setting as the table and folder names show it ('t_margin'), or '-'."""
         if self.vary is None:
             return "-"
-        return self.vary[len(OPTION_PREFIX):] if self.vary.startswith(OPTION_PREFIX) else self.vary
+        return self.vary[len(OPTION_PREFIX) :] if self.vary.startswith(OPTION_PREFIX) else self.vary
 
     def points(self, base: SearchConfig) -> list[SearchConfig]:
         return [p for p, _ in self.labelled_points(base)]
@@ -109,15 +129,21 @@ class SweepConfig:
         for method in self.methods:
             setting = method_spec(method).points_from  # uniform: one point per uniform_bits, no budget
             if setting is not None:
-                out += [(replace(base, method=method, budget=None, ram_budget=None, fit_target=False, **{setting: v}),
-                         {setting: v}) for v in getattr(self, setting)]  # fmt: skip; a baseline: no limit applies
+                out += [
+                    (
+                        replace(base, method=method, budget=None, ram_budget=None, fit_target=False, **{setting: v}),
+                        {setting: v},
+                    )
+                    for v in getattr(self, setting)
+                ]  # a baseline: no limit applies
             elif self.vary is not None:
                 out += [(self.apply(replace(base, method=method), v), {self.knob_name(): v}) for v in self.values]
             elif self.budgets:
                 out += [(replace(base, method=method, budget=b), {"budget": b}) for b in self.budgets]
             else:
-                out += [(replace(base, method=method, strength=s, budget=None), {"strength": s})
-                        for s in self.strengths]  # fmt: skip
+                out += [
+                    (replace(base, method=method, strength=s, budget=None), {"strength": s}) for s in self.strengths
+                ]
         return out
 
     def apply(self, cfg: SearchConfig, value: float) -> SearchConfig:
@@ -138,7 +164,7 @@ def _vary(vary: Any, values: Any) -> tuple[str | None, tuple[float, ...]]:
         flat = _flatten(vary)
         if len(flat) != 1:
             raise ConfigError(f"sweep.vary varies one setting; got {', '.join(flat) or 'none'}")
-        (key, values), = flat.items()
+        ((key, values),) = flat.items()
     else:
         key, sep, rest = str(vary).partition("=")
         if sep:
@@ -168,12 +194,14 @@ def load_sweep(folder: Path, overrides: dict[str, Any]) -> tuple[SearchConfig, d
     saved = read_json_object(path, "sweep.json")
     base, table = saved.get("base"), saved.get("sweep")
     if not isinstance(base, dict) or not isinstance(table, dict):
-        raise RunFileError(f"{path} is not a valid sweep.json (\"base\" and \"sweep\" must be tables of settings)")
+        raise RunFileError(f'{path} is not a valid sweep.json ("base" and "sweep" must be tables of settings)')
     table = {k: v for k, v in table.items() if v is not None}  # asdict(SweepConfig): None is the default
     refused = sorted(k for k in overrides if k not in RESUME_OVERRIDABLE)
     if refused:
-        raise ConfigError(f"--resume continues the sweep as it was configured; {refused[0]} cannot change "
-                          f"(only {', '.join(RESUME_OVERRIDABLE)} can)")  # fmt: skip
+        raise ConfigError(
+            f"--resume continues the sweep as it was configured; {refused[0]} cannot change "
+            f"(only {', '.join(RESUME_OVERRIDABLE)} can)"
+        )
     try:
         saved = SearchConfig.from_saved(base).to_dict()  # an older layout migrated (search/config_schema.py)
         SweepConfig.from_dict(table)
@@ -200,8 +228,13 @@ def sweep(
             raise ConfigError(f"{method.name} runs its one search in this process: sweep it without --executor")
         many = spec.vary is None and not spec.budgets and len(spec.strengths) > 1
         if many and not method.reads_strength and method.knob is not None:
-            log.warning("%s does not use strength: its %d points will be the same; vary its knob instead, e.g. "
-                        "--vary method_options.%s=...", method.name, len(spec.strengths), method.knob)
+            log.warning(
+                "%s does not use strength: its %d points will be the same; vary its knob instead, e.g. "
+                "--vary method_options.%s=...",
+                method.name,
+                len(spec.strengths),
+                method.knob,
+            )
     data = load_data(base)  # every point splits the same data the same way: decode it once
     check_sweep(base, points, data, resume, remote=executor is not None)  # before anything is written
     if executor is not None:
@@ -238,8 +271,13 @@ def sweep(
                 if (run_dir / "metrics.json").exists():
                     metrics = read_metrics(run_dir / "metrics.json")
                 else:
-                    metrics = run(point, resume=run_dir if run_dir.exists() else None, warm_state=warm_state, data=data,
-                                  resume_command=command)  # fmt: skip
+                    metrics = run(
+                        point,
+                        resume=run_dir if run_dir.exists() else None,
+                        warm_state=warm_state,
+                        data=data,
+                        resume_command=command,
+                    )
                 results.append({**metrics, "varied": varied})
     except RunInterrupted:
         raise RunInterrupted(command) from None
@@ -248,8 +286,13 @@ def sweep(
     return folder, results
 
 
-def _sweep_on(executor: RayExecutor, base: SearchConfig, named: list[tuple[SearchConfig, Path]], folder: Path,
-              warm_state: Path | None) -> list[dict[str, Any]]:  # fmt: skip
+def _sweep_on(
+    executor: RayExecutor,
+    base: SearchConfig,
+    named: list[tuple[SearchConfig, Path]],
+    folder: Path,
+    warm_state: Path | None,
+) -> list[dict[str, Any]]:
     """The same sweep with the warm-up and every unfinished point as an executor's task."""
     if warm_state is None:
         warm_state = folder / "warmup" / "checkpoints" / "warmup.pt"
@@ -257,5 +300,4 @@ def _sweep_on(executor: RayExecutor, base: SearchConfig, named: list[tuple[Searc
             warm_state = executor.warmup(base, folder / "warmup")
     todo = [(p, d) for p, d in named if not (d / "metrics.json").exists()]
     fresh = iter(executor.run_points(todo, warm_state) if todo else [])
-    return [read_metrics(d / "metrics.json") if (p, d) not in todo else next(fresh)
-            for p, d in named]  # fmt: skip
+    return [read_metrics(d / "metrics.json") if (p, d) not in todo else next(fresh) for p, d in named]

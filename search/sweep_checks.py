@@ -38,8 +38,9 @@ def check_points(points: Labelled) -> None:
         key = replace(p, out_dir="", name=None)
         if key in seen:
             j = seen[key]
-            raise ConfigError(f"sweep points {j + 1} and {i + 1} are the same run ({_describe(p, varied)}); "
-                              "drop the duplicate")  # fmt: skip
+            raise ConfigError(
+                f"sweep points {j + 1} and {i + 1} are the same run ({_describe(p, varied)}); drop the duplicate"
+            )
         seen[key] = i
 
 
@@ -65,13 +66,16 @@ def check_point_folders(named: list[tuple[SearchConfig, Path, dict[str, float]]]
         wanted = as_path_point(point) if method_spec(point.method).needs_path_search else point
         key = differing_setting(saved, wanted)
         if key is not None:
-            raise ConfigError(f"{run_dir} holds another configuration than point {_describe(point, varied)} "
-                              f"({key} {getattr(saved, key)!r} there, {getattr(wanted, key)!r} here): move it "
-                              "away, or sweep into a new folder")  # fmt: skip
+            raise ConfigError(
+                f"{run_dir} holds another configuration than point {_describe(point, varied)} "
+                f"({key} {getattr(saved, key)!r} there, {getattr(wanted, key)!r} here): move it "
+                "away, or sweep into a new folder"
+            )
 
 
-def check_sweep(base: SearchConfig, points: Labelled, data: DataSplits, named_in: Path | None = None,
-                remote: bool = False) -> None:  # fmt: skip
+def check_sweep(
+    base: SearchConfig, points: Labelled, data: DataSplits, named_in: Path | None = None, remote: bool = False
+) -> None:
     """Each point as a run, once (the model is built and converted for the first point only), then the
     sweep's own checks. named_in: the folder of a resumed sweep, whose point folders are compared."""
     check_points(points)

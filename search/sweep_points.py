@@ -17,8 +17,9 @@ def point_label(cfg: SearchConfig, varied: dict[str, float]) -> str:
     return f"{spec.label(cfg)}, {knobs}" if knobs else spec.label(cfg)
 
 
-def point_folders(points: list[tuple[SearchConfig, dict[str, float]]], folder: Path
-                  ) -> list[tuple[SearchConfig, Path, dict[str, float]]]:  # fmt: skip
+def point_folders(
+    points: list[tuple[SearchConfig, dict[str, float]]], folder: Path
+) -> list[tuple[SearchConfig, Path, dict[str, float]]]:
     """Each point with its name and run folder inside the sweep folder (00-..., 01-...) and what varies at it."""
     out = []
     for i, (point, varied) in enumerate(points):

@@ -41,8 +41,13 @@ def evaluate(model: nn.Module, dataset: InMemoryDataset, batch_size: int = 512) 
     return int(correct) / max(len(dataset), 1)
 
 
-def train_epoch(model: nn.Module, ctx: RunContext, optimizer: torch.optim.Optimizer, gen: torch.Generator,
-                penalty: Penalty | None = None) -> dict[str, float]:  # fmt: skip
+def train_epoch(
+    model: nn.Module,
+    ctx: RunContext,
+    optimizer: torch.optim.Optimizer,
+    gen: torch.Generator,
+    penalty: Penalty | None = None,
+) -> dict[str, float]:
     """One epoch of plain supervised training (optionally + a penalty, e.g. ADMM's proximal term)."""
     model.train()
     total, n = 0.0, 0  # summed on the device in float64 (what Python's float sum did), read once per epoch
@@ -76,8 +81,13 @@ def weight_optimizer(params, ctx: RunContext) -> torch.optim.Optimizer:
     """Adam (default) or SGD with momentum for the network's weights (cfg.optimizer)."""
     cfg = ctx.cfg
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                               **step_kind(ctx.device, torch.optim.SGD))  # fmt: skip
+        return torch.optim.SGD(
+            params,
+            lr=cfg.lr,
+            momentum=cfg.momentum,
+            weight_decay=cfg.weight_decay,
+            **step_kind(ctx.device, torch.optim.SGD),
+        )
     return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **step_kind(ctx.device))
 
 
@@ -194,12 +204,18 @@ def reserve_min_channels(net: Supernet, cfg: SearchConfig) -> None:
 
 
 def temperature_schedule(cfg: SearchConfig, epochs: int) -> TemperatureSchedule:
-    return TemperatureSchedule(cfg.tau_schedule, cfg.tau0, cfg.tau_decay, tau_final=cfg.tau_final,
-                               epochs=max(epochs, 1))  # fmt: skip
+    return TemperatureSchedule(
+        cfg.tau_schedule, cfg.tau0, cfg.tau_decay, tau_final=cfg.tau_final, epochs=max(epochs, 1)
+    )
 
 
-def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequence[Stage] | None = None,
-           on_stage_end: Callable[[int], None] | None = None) -> dict[str, float]:  # fmt: skip
+def search(
+    net: Supernet,
+    ctx: RunContext,
+    phase: str = "search",
+    stages: Sequence[Stage] | None = None,
+    on_stage_end: Callable[[int], None] | None = None,
+) -> dict[str, float]:
     """Differentiable search: weights and gates trained together on task loss + the cost penalty
     (search/penalty.py: a fixed strength, or one adaptive strength per limit of the run).
 
@@ -229,8 +245,9 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequen
         net.train()
         penalty.start_epoch(stage, local)
         task_sum, n = 0.0, 0  # on the device, read once per epoch
-        for i, (x, y) in enumerate(batches(ctx.data.train, cfg.batch_size, shuffle=True, generator=gen,
-                                           augment=ctx.data.augment)):  # fmt: skip
+        for i, (x, y) in enumerate(
+            batches(ctx.data.train, cfg.batch_size, shuffle=True, generator=gen, augment=ctx.data.augment)
+        ):
             # "anneal" moves tau every step (it ends at tau_final), the other schedules once per epoch
             net.set_temperature(tau(e + (i + 1) / steps if tau.kind == "anneal" else e))
             if cfg.sampling in ("gumbel", "hard-gumbel"):
@@ -257,8 +274,14 @@ def search(net: Supernet, ctx: RunContext, phase: str = "search", stages: Sequen
     offset = 0
     for k, (_, epochs) in enumerate(stages):
         name = phase if len(stages) == 1 else f"{phase}-{k}"
-        ctx.phase(name, epochs, objects, lambda e, g, k=k, o=offset, n=epochs: epoch(k, o + e, e, n, g),
-                  extra=extra.state_dict, restore_extra=extra.load_state_dict)  # fmt: skip
+        ctx.phase(
+            name,
+            epochs,
+            objects,
+            lambda e, g, k=k, o=offset, n=epochs: epoch(k, o + e, e, n, g),
+            extra=extra.state_dict,
+            restore_extra=extra.load_state_dict,
+        )
         offset += epochs
         reserve_min_channels(net, cfg)  # from the stage's final gates: a resumed run discretizes alike
         if on_stage_end is not None:

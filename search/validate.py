@@ -34,8 +34,10 @@ def check_name(name: str, key: str = "name") -> None:
     if len(name) > MAX_NAME:
         raise ConfigError(f"{key} is {len(name)} characters long; use at most {MAX_NAME}")
     if ".." in name or "/" in name or "\\" in name or not _SAFE.fullmatch(name):
-        raise ConfigError(f"{key} {name!r} must be one folder name: letters, digits and . _ + = - "
-                          "(no path separators, no '..', not starting with '.' or '-')")  # fmt: skip
+        raise ConfigError(
+            f"{key} {name!r} must be one folder name: letters, digits and . _ + = - "
+            "(no path separators, no '..', not starting with '.' or '-')"
+        )
 
 
 def check_out_dir(out_dir: str) -> Path:
@@ -52,27 +54,35 @@ def check_target_bits(cfg: SearchConfig, target: Target) -> None:
     if stores is not None:  # a method that stores its own widths (uniform: uniform_bits), whatever `bits` says
         lacking = [b for b in stores(cfg) if b not in storable]
         if lacking:
-            raise ConfigError(f"method {cfg.method} stores {lacking[0]}-bit weights: target {target.name} has no "
-                              f"kernel for them; use some of {', '.join(str(b) for b in sorted(storable) if b)}")
+            raise ConfigError(
+                f"method {cfg.method} stores {lacking[0]}-bit weights: target {target.name} has no "
+                f"kernel for them; use some of {', '.join(str(b) for b in sorted(storable) if b)}"
+            )
     if cfg.bits is not None:
         lacking = [b for b in cfg.bits if b not in storable]
         if lacking:
-            raise ConfigError(f"bits {list(cfg.bits)}: target {target.name} has no kernel for {lacking[0]}-bit "
-                              f"weights; use some of {', '.join(map(str, sorted(storable)))}")  # fmt: skip
+            raise ConfigError(
+                f"bits {list(cfg.bits)}: target {target.name} has no kernel for {lacking[0]}-bit "
+                f"weights; use some of {', '.join(map(str, sorted(storable)))}"
+            )
         if not any(b > 0 for b in cfg.bits):
             raise ConfigError(f"bits {list(cfg.bits)} prune everything; add a non-zero bit-width, e.g. bits=0,4,8")
     lacking = [b for b in cfg.act_bits if b not in target.act_bits]
     if lacking:
-        raise ConfigError(f"act_bits {list(cfg.act_bits)}: target {target.name} has no kernel for {lacking[0]}-bit "
-                          f"activations; use some of {', '.join(map(str, target.act_bits))}")  # fmt: skip
+        raise ConfigError(
+            f"act_bits {list(cfg.act_bits)}: target {target.name} has no kernel for {lacking[0]}-bit "
+            f"activations; use some of {', '.join(map(str, target.act_bits))}"
+        )
 
 
 def check_settings(cfg: SearchConfig, target: Target, new_folder: bool = True) -> None:
     """Checks that need no model or data (name and out_dir only when a new folder will be made)."""
     check_target_bits(cfg, target)
     if method_spec(cfg.method).needs_path_search and cfg.from_search is None:
-        raise ConfigError(f"method {cfg.method} traces a front in one search: use `bitgate sweep --methods "
-                          f"{cfg.method} --budgets 30kB,15kB,6kB`, or method=joint for a single search")  # fmt: skip
+        raise ConfigError(
+            f"method {cfg.method} traces a front in one search: use `bitgate sweep --methods "
+            f"{cfg.method} --budgets 30kB,15kB,6kB`, or method=joint for a single search"
+        )
     if new_folder:
         check_out_dir(cfg.out_dir)
         if cfg.name is not None:
@@ -88,8 +98,14 @@ def _every_channel(channels: int) -> int:
     return channels
 
 
-def check_budget(cfg: SearchConfig, model: nn.Module, in_shape: tuple[int, ...], target: Target, cost: str,
-                 min_channels: int | Callable[[int], int] = 1) -> None:  # fmt: skip
+def check_budget(
+    cfg: SearchConfig,
+    model: nn.Module,
+    in_shape: tuple[int, ...],
+    target: Target,
+    cost: str,
+    min_channels: int | Callable[[int], int] = 1,
+) -> None:
     """Refuse a limit (budget, ram_budget, the target's memories) that no architecture can meet,
     before any epoch is spent."""
     from search.constraints.limits import has_limits, run_limits
@@ -107,12 +123,26 @@ def check_budget(cfg: SearchConfig, model: nn.Module, in_shape: tuple[int, ...],
         min_channels = _every_channel
         bits = cfg.bits if cfg.bits is not None else target.weight_bits
     for limit in run_limits(cfg, target, cost):
-        floor = smallest_viable_cost(model, torch.zeros(2, *in_shape), target, limit.cost, bits, cfg.act_bits,
-                                     min_channels, exclude=cfg.exclude, keep_channels=cfg.keep_channels)  # fmt: skip
+        floor = smallest_viable_cost(
+            model,
+            torch.zeros(2, *in_shape),
+            target,
+            limit.cost,
+            bits,
+            cfg.act_bits,
+            min_channels,
+            exclude=cfg.exclude,
+            keep_channels=cfg.keep_channels,
+        )
         if limit.budget < floor:
-            kept = (f"{cfg.method} prunes no channel" if keep_all
-                    else f"each prunable group at min_channels={cfg.min_channels:g}")  # fmt: skip
+            kept = (
+                f"{cfg.method} prunes no channel"
+                if keep_all
+                else f"each prunable group at min_channels={cfg.min_channels:g}"
+            )
             kept += ", keep_channels at all their channels" if cfg.keep_channels and not keep_all else ""
             key = limit.source if limit.source != "fit_target" else f"fit_target ({target.name}'s memory)"
-            raise ConfigError(f"{key} {limit.budget:g} is below the smallest viable {cfg.model} on {target.name}: "
-                              f"{limit.cost} {floor:g} ({kept}, lowest bits); raise it")  # fmt: skip
+            raise ConfigError(
+                f"{key} {limit.budget:g} is below the smallest viable {cfg.model} on {target.name}: "
+                f"{limit.cost} {floor:g} ({kept}, lowest bits); raise it"
+            )

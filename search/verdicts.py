@@ -18,19 +18,28 @@ def near_chance(test_acc: float, classes: int) -> str | None:
     chance = 1.0 / max(classes, 1)
     if test_acc >= chance + NEAR_CHANCE:
         return None
-    return (f"test accuracy {100 * test_acc:.2f}% is near chance ({100 * chance:.2f}% for {classes} classes): "
-            "this network has learned next to nothing; give it more epochs, a looser budget or a lower strength")
+    return (
+        f"test accuracy {100 * test_acc:.2f}% is near chance ({100 * chance:.2f}% for {classes} classes): "
+        "this network has learned next to nothing; give it more epochs, a looser budget or a lower strength"
+    )
 
 
 def off_board(fit: Fit) -> str | None:
     """A warning when the network needs more Flash or RAM than its target has."""
     if fit.fits:
         return None
-    over = [f"{what} {count(need)} B > {count(limit)} B" for what, need, limit, ok in (
-        ("Flash", fit.flash_bytes, fit.flash_limit, fit.fits_flash),
-        ("RAM", fit.ram_bytes, fit.ram_limit, fit.fits_ram)) if not ok]  # fmt: skip
-    return (f"the network does not fit {fit.target} ({', '.join(over)}); search with fit_target=true or a budget "
-            "to make it fit")
+    over = [
+        f"{what} {count(need)} B > {count(limit)} B"
+        for what, need, limit, ok in (
+            ("Flash", fit.flash_bytes, fit.flash_limit, fit.fits_flash),
+            ("RAM", fit.ram_bytes, fit.ram_limit, fit.fits_ram),
+        )
+        if not ok
+    ]
+    return (
+        f"the network does not fit {fit.target} ({', '.join(over)}); search with fit_target=true or a budget "
+        "to make it fit"
+    )
 
 
 def run_warnings(test_acc: float, classes: int, board: Fit) -> list[str]:

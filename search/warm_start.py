@@ -18,15 +18,17 @@ from zoo.models import create_model
 from zoo.pretrained import load_pretrained
 
 
-def shared_warmup(cfg: SearchConfig, folder: Path, data: DataSplits | None = None, resume_command: str = "",
-                  reset_lr: bool = False) -> Path:  # fmt: skip
+def shared_warmup(
+    cfg: SearchConfig, folder: Path, data: DataSplits | None = None, resume_command: str = "", reset_lr: bool = False
+) -> Path:
     """Train (or finish training) the float model once; returns its checkpoint."""
     ckpts = Checkpoints(folder / "checkpoints")
     target, cost, _ = resolve(cfg)
     device = resolve_device(cfg.device)
     data = place(data if data is not None else load_data(cfg), device)
-    ctx = RunContext(cfg, folder, data, target, cost, History(folder / "history.csv"), ckpts, resume_command, reset_lr,
-                     device)  # fmt: skip
+    ctx = RunContext(
+        cfg, folder, data, target, cost, History(folder / "history.csv"), ckpts, resume_command, reset_lr, device
+    )
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, data.num_classes, data.in_shape)
     if cfg.pretrained is not None:

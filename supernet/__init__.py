@@ -1,9 +1,9 @@
 """Gated layers, quantizers, model conversion, discretization and materialization.
 
-    net = to_supernet(model, example_input, bits=(0, 2, 4, 8))
-    ... search ...
-    arch = discretize(net)
-    small = materialize(net, arch)
+net = to_supernet(model, example_input, bits=(0, 2, 4, 8))
+... search ...
+arch = discretize(net)
+small = materialize(net, arch)
 """
 
 from supernet.arch import Architecture

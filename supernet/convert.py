@@ -104,8 +104,9 @@ def to_supernet(
             in_gates = ((None, 0, layer.in_flow.channels),)
         else:
             own = gates[str(layer.group)]
-            in_gates = tuple((gates[str(g)] if g is not None else None, start, n)
-                             for g, start, n in layer.in_flow.segments)  # fmt: skip
+            in_gates = tuple(
+                (gates[str(g)] if g is not None else None, start, n) for g, start, n in layer.in_flow.segments
+            )
         bn = copy.deepcopy(gm.get_submodule(layer.bn)) if layer.bn else None
         if bn is not None and fold_bn:
             source, bn = fold_batchnorm(source, bn), None
@@ -134,8 +135,10 @@ def check_module_paths(model: nn.Module, paths: Iterable[str], key: str) -> None
     unknown = sorted(p for p in paths if not p or p not in modules)
     if unknown:
         layers = [n for n, m in modules.items() if isinstance(m, SEARCHABLE)][:3]
-        raise ValueError(f"{key} names {unknown[0]!r}, which is not a module of {type(model).__name__} "
-                         f"(module paths look like {', '.join(map(repr, layers))})")  # fmt: skip
+        raise ValueError(
+            f"{key} names {unknown[0]!r}, which is not a module of {type(model).__name__} "
+            f"(module paths look like {', '.join(map(repr, layers))})"
+        )
 
 
 def _set_submodule(root: nn.Module, path: str, module: nn.Module) -> None:

@@ -29,20 +29,73 @@ SEARCHABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 # Ops that map a zero channel to a zero channel and keep channel order.
 _ZERO_MODULES = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Mish, nn.Hardswish, nn.Hardtanh, nn.Tanh,
-    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.Identity, nn.Upsample,
-    nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
-    nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
-    nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d,
-)  # fmt: skip
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Hardswish,
+    nn.Hardtanh,
+    nn.Tanh,
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.Dropout3d,
+    nn.Identity,
+    nn.Upsample,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.MaxPool3d,
+    nn.AvgPool1d,
+    nn.AvgPool2d,
+    nn.AvgPool3d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveAvgPool3d,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
+    nn.AdaptiveMaxPool3d,
+)
 _DIRTY_MODULES = (nn.Sigmoid, nn.Hardsigmoid, nn.Softplus)  # zero -> a constant; no per-channel parameters
 _ZERO_FUNCS = {
-    "relu", "relu6", "leaky_relu", "elu", "gelu", "silu", "mish", "hardswish", "hardtanh", "tanh",
-    "dropout", "dropout1d", "dropout2d", "dropout3d", "feature_dropout", "stochastic_depth",
-    "max_pool1d", "max_pool2d", "max_pool3d", "avg_pool1d", "avg_pool2d",
-    "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool1d",
-    "adaptive_max_pool2d", "interpolate", "contiguous", "clone", "mean", "sum", "amax", "max", "neg",
-}  # fmt: skip
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "gelu",
+    "silu",
+    "mish",
+    "hardswish",
+    "hardtanh",
+    "tanh",
+    "dropout",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
+    "feature_dropout",
+    "stochastic_depth",
+    "max_pool1d",
+    "max_pool2d",
+    "max_pool3d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool3d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "interpolate",
+    "contiguous",
+    "clone",
+    "mean",
+    "sum",
+    "amax",
+    "max",
+    "neg",
+}
 _RESHAPE_FUNCS = {"flatten", "view", "reshape", "squeeze", "unsqueeze"}
 _DIRTY_FUNCS = {"sigmoid", "hardsigmoid", "softplus", "exp"}
 _ADD_FUNCS = {"add", "iadd", "sub", "isub"}
@@ -205,8 +258,9 @@ class _Walk:
                 start, size = self.parts[src.name][node.args[1]]
                 base = src.all_input_nodes[0]
                 positions = tuple(range(start, start + size))
-                return self.route(node, (self.flows[base.name].select(positions),
-                                         routing.Route(base.name, positions, Flow(()))))  # fmt: skip
+                return self.route(
+                    node, (self.flows[base.name].select(positions), routing.Route(base.name, positions, Flow(())))
+                )
             if shape is not None and first is not None and searched:
                 return self.follow(node, routing.index(node, first), f"{where} indexes the channels", ins)
         if shape is None:  # sizes, tuples, scalars: no channels to follow
@@ -230,8 +284,14 @@ class _Walk:
         if name in _ZERO_FUNCS | _DIRTY_FUNCS | _RESHAPE_FUNCS:
             if src == shape:
                 flow = first  # elementwise
-            elif name not in _RESHAPE_FUNCS and not first.block and src and len(src) >= 2 and len(shape) >= 2 \
-                    and src[:2] == shape[:2]:  # fmt: skip
+            elif (
+                name not in _RESHAPE_FUNCS
+                and not first.block
+                and src
+                and len(src) >= 2
+                and len(shape) >= 2
+                and src[:2] == shape[:2]
+            ):
                 flow = first  # a reduction over spatial dims
             else:
                 return self.follow(node, routing.reshape(node, first), f"{where} reshapes {src} to {shape}", ins)
@@ -286,8 +346,11 @@ class _Walk:
         a, b = carriers
         if not out.unite_flows(a, b):  # per-channel scale: both sides lose the channel together
             constant = not a.groups or not b.groups
-            why = "multiplies by a per-channel tensor that is not searched" if constant else \
-                "multiplies channels that do not line up"  # fmt: skip
+            why = (
+                "multiplies by a per-channel tensor that is not searched"
+                if constant
+                else "multiplies channels that do not line up"
+            )
             out.mark(a, f"{where} {why}")
             out.mark(b, f"{where} {why}")
             return a.clean()
@@ -300,8 +363,9 @@ class _Walk:
         if a.entries == b.entries:
             return a
         if not self.out.unite_flows(a, b):
-            meets_input = any((ga is None) != (gb is None) for (ga, _), (gb, _) in zip(a.entries, b.entries,
-                                                                                      strict=True))  # fmt: skip
+            meets_input = any(
+                (ga is None) != (gb is None) for (ga, _), (gb, _) in zip(a.entries, b.entries, strict=True)
+            )
             reason = "" if meets_input else f"{where} adds channels that do not line up"
             self.out.mark(a, reason)
             self.out.mark(b, reason)

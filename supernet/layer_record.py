@@ -39,8 +39,7 @@ def record_layer(out: Analysis, node: fx.Node, mod: nn.Module, flow: Flow | None
         )
     in_channels = mod.in_features if linear else mod.in_channels
     if tokens:
-        out.mark(flow, f"layer '{node.target}' (Linear) reads features on the last dim of a "
-                       f"{len(in_shape)}-D input")  # fmt: skip
+        out.mark(flow, f"layer '{node.target}' (Linear) reads features on the last dim of a {len(in_shape)}-D input")
         flow = Flow.of_group(None, in_channels)
     elif flow is None or flow.block or flow.channels * flow.unit != in_channels:
         out.mark(flow, f"layer '{node.target}' ({kind}) reads its input in a layout the analysis does not follow")
@@ -69,11 +68,12 @@ def record_layer(out: Analysis, node: fx.Node, mod: nn.Module, flow: Flow | None
         if tokens:
             out.mark(Flow.of_group(group, 1), f"layer '{node.target}' (Linear) on a {len(in_shape)}-D input")
         elif groups > 1:  # grouped convs would need pruning per group, and a depthwise conv whose input
-            why = (f"layer '{node.target}' is a grouped conv (groups={groups}): its input and output channels "
-                   "are kept")  # fmt: skip
+            why = f"layer '{node.target}' is a grouped conv (groups={groups}): its input and output channels are kept"
             if spec.depthwise:
-                why = (f"layer '{node.target}' is a depthwise conv on channels of several groups or a reordered "
-                       "group: it keeps them all")  # fmt: skip
+                why = (
+                    f"layer '{node.target}' is a depthwise conv on channels of several groups or a reordered "
+                    "group: it keeps them all"
+                )
             if spec.depthwise and any(g is None for g, _ in flow.entries):
                 why = ""  # a depthwise conv on the network input: nothing to prune there by design
             out.mark(flow, why)  # is not one searched group (network input, concat) cannot drop its own

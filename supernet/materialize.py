@@ -76,8 +76,9 @@ def _erase_dead(graph: fx.Graph, node: fx.Node) -> None:
 
 
 def _slice_bn(bn: nn.Module, index: Tensor) -> nn.Module:
-    new = type(bn)(len(index), eps=bn.eps, momentum=bn.momentum, affine=bn.affine,
-                   track_running_stats=bn.track_running_stats)  # fmt: skip
+    new = type(bn)(
+        len(index), eps=bn.eps, momentum=bn.momentum, affine=bn.affine, track_running_stats=bn.track_running_stats
+    )
     state = {k: (v[index] if v.dim() == 1 else v) for k, v in bn.state_dict().items()}
     new.load_state_dict(state)
     return new.train(bn.training)
@@ -123,9 +124,11 @@ def arch_param_count(net: Supernet, arch: Architecture) -> int:
     for name, info in net.info.layers.items():
         n_out = len(arch.kept(name))
         spec = info.spec
-        per_channel = spec.kernel_numel if spec.depthwise else (
-            len(_input_index(net, name, kept)) // spec.groups * spec.kernel_numel
-        )  # fmt: skip
+        per_channel = (
+            spec.kernel_numel
+            if spec.depthwise
+            else (len(_input_index(net, name, kept)) // spec.groups * spec.kernel_numel)
+        )
         total += n_out * per_channel + (n_out if spec.has_bias else 0)
     return total
 

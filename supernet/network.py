@@ -72,8 +72,11 @@ class Supernet(nn.Module):
         cannot follow, or a construct it does not prune (grouped convs), with the reason: plain data for
         a run's metrics.json. The output layer and layers meeting the network input are not listed
         (they keep their channels by design)."""
-        return [{"layer": name, "reason": self.info.lost[layer.group]}
-                for name, layer in self.info.layers.items() if layer.group in self.info.lost]  # fmt: skip
+        return [
+            {"layer": name, "reason": self.info.lost[layer.group]}
+            for name, layer in self.info.layers.items()
+            if layer.group in self.info.lost
+        ]
 
     # ---- search controls (set between steps, never during forward) ---------------------------
     def all_gates(self) -> Iterator[ChannelGates]:
@@ -185,9 +188,17 @@ class Supernet(nn.Module):
             out = self.consumers[name]
             out_bits = arch.act_bits[out[0]] if out else DEFAULT_OUTPUT_ACT_BITS
             choices.append(
-                LayerChoice(info.spec, options, probs, in_keep, (arch.act_bits[name],), ref.new_ones(1),
-                            (out_bits,), ref.new_ones(1))
-            )  # fmt: skip
+                LayerChoice(
+                    info.spec,
+                    options,
+                    probs,
+                    in_keep,
+                    (arch.act_bits[name],),
+                    ref.new_ones(1),
+                    (out_bits,),
+                    ref.new_ones(1),
+                )
+            )
         return choices
 
 
@@ -195,5 +206,8 @@ def arch_act_bits(net, arch: Architecture | None) -> dict[str, int]:
     """Per-layer activation bits: the architecture's, or the argmax of the searched quantizers."""
     if arch is not None:
         return dict(arch.act_bits)
-    return {n: (a.gates.choice()[0] if a.gates is not None else a.options[0]) for n in net.layer_names
-            for a in (net.layer(n).act,)}  # fmt: skip
+    return {
+        n: (a.gates.choice()[0] if a.gates is not None else a.options[0])
+        for n in net.layer_names
+        for a in (net.layer(n).act,)
+    }

@@ -49,8 +49,13 @@ def reshape(node: fx.Node, flow: Flow) -> tuple[Flow | None, Route | None]:
         return flow, None  # only the spatial dims change
     n_sp = len(spatial)
     new_block = dst[1 : len(dst) - n_sp]
-    if dst[0] == src[0] and tuple(dst[len(dst) - n_sp :]) == spatial and new_block and \
-            math.prod(new_block) == math.prod(block) and flow.unit == 1:  # fmt: skip
+    if (
+        dst[0] == src[0]
+        and tuple(dst[len(dst) - n_sp :]) == spatial
+        and new_block
+        and math.prod(new_block) == math.prod(block)
+        and flow.unit == 1
+    ):
         if len(new_block) == 1:
             return _end_block(node, flow) if flow.block else (flow, None)
         if flow.block:
@@ -72,8 +77,12 @@ def transpose(node: fx.Node, flow: Flow, dims: list[int]) -> tuple[Flow | None, 
     order = [d - 1 for d in dims[1 : 1 + len(block)]]
     perm = torch.arange(flow.channels).reshape(block).permute(order).flatten().tolist()
     new_block = tuple(block[d] for d in order)
-    return replace(flow, entries=tuple(flow.entries[p] for p in perm), block=new_block,
-                   positions=tuple(flow.positions[p] for p in perm)), None  # fmt: skip
+    return replace(
+        flow,
+        entries=tuple(flow.entries[p] for p in perm),
+        block=new_block,
+        positions=tuple(flow.positions[p] for p in perm),
+    ), None
 
 
 def shuffle(node: fx.Node, flow: Flow, groups: int) -> tuple[Flow | None, Route | None]:
@@ -105,8 +114,7 @@ def index(node: fx.Node, flow: Flow) -> tuple[Flow | None, Route | None]:
     """x[...] on a tensor: only slices, with at most a slice on dim 1 (a channel selection)."""
     idx = node.args[1]
     idx = idx if isinstance(idx, tuple) else (idx,)
-    if flow.block or not all(isinstance(i, slice) for i in idx) or \
-            any(i != slice(None) for i in idx[:1] + idx[2:]):  # fmt: skip
+    if flow.block or not all(isinstance(i, slice) for i in idx) or any(i != slice(None) for i in idx[:1] + idx[2:]):
         return None, None
     if len(idx) < 2 or idx[1] == slice(None):
         return flow, None

@@ -69,8 +69,10 @@ class LayerSpec:
         dilation = self.dilation or (1,) * len(ks)
         if self.padding:
             return tuple(stride), tuple(self.padding), tuple(dilation)
-        need = [max(0, (o - 1) * st + d * (k - 1) + 1 - i) if o else 0
-                for i, o, k, st, d in zip(ins, outs, ks, stride, dilation, strict=True)]  # fmt: skip
+        need = [
+            max(0, (o - 1) * st + d * (k - 1) + 1 - i) if o else 0
+            for i, o, k, st, d in zip(ins, outs, ks, stride, dilation, strict=True)
+        ]
         return tuple(stride), tuple(-(-n // 2) for n in need), tuple(dilation)
 
     @property

@@ -34,11 +34,23 @@ class Flavour:
 
 
 FLAVOURS: dict[str, Flavour] = {
-    "reference": Flavour("reference", "exact integer model, portable C kernels (deploy/c_reference.py)",
-                         bias_bytes=4, multiplier_bytes=4, shift_bytes=1, int8_activations=False),
-    "cmsis-nn": Flavour("cmsis-nn", "int8 NHWC, calls to Arm CMSIS-NN kernels (deploy/c_cmsis.py)",
-                        bias_bytes=4, multiplier_bytes=4, shift_bytes=4, int8_activations=True),
-}  # fmt: skip
+    "reference": Flavour(
+        "reference",
+        "exact integer model, portable C kernels (deploy/c_reference.py)",
+        bias_bytes=4,
+        multiplier_bytes=4,
+        shift_bytes=1,
+        int8_activations=False,
+    ),
+    "cmsis-nn": Flavour(
+        "cmsis-nn",
+        "int8 NHWC, calls to Arm CMSIS-NN kernels (deploy/c_cmsis.py)",
+        bias_bytes=4,
+        multiplier_bytes=4,
+        shift_bytes=4,
+        int8_activations=True,
+    ),
+}
 
 
 def get_flavour(name: str) -> Flavour:

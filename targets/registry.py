@@ -75,8 +75,9 @@ def load_target_toml(path: str | Path) -> Target:
     try:
         text = path.read_text(encoding="utf-8")
         if text.startswith("\ufeff"):
-            raise ValueError("it starts with a UTF-8 byte-order mark (BOM), which TOML does not allow: save it "
-                             "as UTF-8 without BOM")  # fmt: skip
+            raise ValueError(
+                "it starts with a UTF-8 byte-order mark (BOM), which TOML does not allow: save it as UTF-8 without BOM"
+            )
         data = tomllib.loads(text)
     except (OSError, UnicodeDecodeError, ValueError) as exc:  # tomllib.TOMLDecodeError is a ValueError
         raise ValueError(f"{path}: cannot read target TOML: {exc}") from None

@@ -56,5 +56,6 @@ def load_target_copy(folder: Path) -> Target:
             data[key] = tuple(data.get(key, ()))
         return Target(**data)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{path} is not a valid target copy ({str(exc).splitlines()[0] if str(exc) else exc!r})"
-                         ) from None  # fmt: skip
+        raise ValueError(
+            f"{path} is not a valid target copy ({str(exc).splitlines()[0] if str(exc) else exc!r})"
+        ) from None

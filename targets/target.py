@@ -77,9 +77,11 @@ class Target:
             raise ValueError(f"{who}: unknown flavour {self.flavour!r}; choose from {', '.join(FLAVOURS)}")
         for key in ("bias_bytes", "multiplier_bytes", "shift_bytes"):
             if key in self.params:
-                raise ValueError(f"{who}: params.{key} is not a target setting: the per-channel metadata is the "
-                                 f"flavour's ({self.flavour!r} writes {get_flavour(self.flavour).metadata_bytes} "
-                                 "bytes per kept channel, targets/flavour.py)")  # fmt: skip
+                raise ValueError(
+                    f"{who}: params.{key} is not a target setting: the per-channel metadata is the "
+                    f"flavour's ({self.flavour!r} writes {get_flavour(self.flavour).metadata_bytes} "
+                    "bytes per kept channel, targets/flavour.py)"
+                )
         default_act = self.default_act_bits or max(abits)
         if default_act not in abits:
             raise ValueError(f"{who}: default_act_bits {default_act!r} is not one of act_bits {list(abits)}")

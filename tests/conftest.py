@@ -48,6 +48,7 @@ def _registries_restored() -> Iterator[None]:
         registry.update(before)
     targets._loaded = True
 
+
 class TinyResNet(nn.Module):
     """Stem conv-BN-ReLU, an identity residual block, a downsampling block with a 1x1 shortcut, pool, fc."""
 
@@ -210,7 +211,6 @@ except ImportError:  # the fuzz tests skip themselves without hypothesis (pip in
     pass
 else:
     _QUIET = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.differing_executors]
-    settings.register_profile("default", deadline=None, derandomize=True, database=None,
-                              suppress_health_check=_QUIET)  # fmt: skip
+    settings.register_profile("default", deadline=None, derandomize=True, database=None, suppress_health_check=_QUIET)
     settings.register_profile("long", deadline=None, suppress_health_check=_QUIET)
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

@@ -16,9 +16,11 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ("targets", "supernet", "cost_models", "deploy", "zoo", "search", "reports", "bitgate")
 # (importer module, imported module): why it may point up the ladder
 ALLOWED_UPWARD = {
-    ("targets.registry", "cost_models.registry"):
-        "a target's cost names are checked against the cost registry when the target is registered",
-}  # fmt: skip
+    (
+        "targets.registry",
+        "cost_models.registry",
+    ): "a target's cost names are checked against the cost registry when the target is registered",
+}
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -130,22 +132,28 @@ def _plant(root: Path, files: dict[str, str]) -> None:
 
 
 def test_a_planted_cycle_is_found_even_behind_a_lazy_import(tmp_path):
-    _plant(tmp_path, {
-        "low/__init__.py": "",
-        "low/a.py": "from low.b import thing\n",
-        "low/b.py": "def thing():\n    from low import a\n    return a\n",
-        "low/c.py": "import low.a\nfrom low import a, b\n",
-    })  # fmt: skip
+    _plant(
+        tmp_path,
+        {
+            "low/__init__.py": "",
+            "low/a.py": "from low.b import thing\n",
+            "low/b.py": "def thing():\n    from low import a\n    return a\n",
+            "low/c.py": "import low.a\nfrom low import a, b\n",
+        },
+    )
     assert cycles(import_graph(tmp_path, ("low",))) == [["low.a", "low.b"]]
 
 
 def test_a_planted_upward_import_is_found(tmp_path):
-    _plant(tmp_path, {
-        "low/__init__.py": "",
-        "low/a.py": "def f():\n    from high.b import g\n    return g\n",
-        "high/__init__.py": "",
-        "high/b.py": "from low.a import f\n\ndef g():\n    return f\n",
-    })  # fmt: skip
+    _plant(
+        tmp_path,
+        {
+            "low/__init__.py": "",
+            "low/a.py": "def f():\n    from high.b import g\n    return g\n",
+            "high/__init__.py": "",
+            "high/b.py": "from low.a import f\n\ndef g():\n    return f\n",
+        },
+    )
     graph = import_graph(tmp_path, ("low", "high"))
     assert upward_imports(graph, ("low", "high"), {}) == ["low.a -> high.b"]
     assert upward_imports(graph, ("low", "high"), {("low.a", "high.b"): "named"}) == []
@@ -153,7 +161,15 @@ def test_a_planted_upward_import_is_found(tmp_path):
 
 
 def test_relative_imports_are_resolved(tmp_path):
-    _plant(tmp_path, {"p/__init__.py": "from .q import x\n", "p/q.py": "from . import r\n", "p/r.py": "",
-                      "p/sub/__init__.py": "", "p/sub/s.py": "from ..q import y\nfrom .. import r\n"})  # fmt: skip
+    _plant(
+        tmp_path,
+        {
+            "p/__init__.py": "from .q import x\n",
+            "p/q.py": "from . import r\n",
+            "p/r.py": "",
+            "p/sub/__init__.py": "",
+            "p/sub/s.py": "from ..q import y\nfrom .. import r\n",
+        },
+    )
     graph = import_graph(tmp_path, ("p",))
     assert graph == {"p": {"p.q"}, "p.q": {"p.r"}, "p.r": set(), "p.sub": set(), "p.sub.s": {"p.q", "p.r"}}

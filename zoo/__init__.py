@@ -10,5 +10,14 @@ from zoo import datasets, models, models_cifar  # noqa: F401  (register the zoo'
 from zoo.data import dataset_names, load_dataset, register_dataset
 from zoo.registry import MODELS, ModelEntry, create_model, model_entry, model_names, register_model
 
-__all__ = ["MODELS", "ModelEntry", "create_model", "dataset_names", "load_dataset", "model_entry", "model_names",
-           "register_dataset", "register_model"]
+__all__ = [
+    "MODELS",
+    "ModelEntry",
+    "create_model",
+    "dataset_names",
+    "load_dataset",
+    "model_entry",
+    "model_names",
+    "register_dataset",
+    "register_model",
+]

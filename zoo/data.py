@@ -96,8 +96,10 @@ class InMemoryDataset(Dataset):
         cache = self.__dict__.setdefault("_stats", {})
         if (device, dims) not in cache:
             shape = (1, -1) + (1,) * (dims - 2)
-            cache[(device, dims)] = (torch.tensor(self.mean, device=device).view(shape),
-                                     torch.tensor(self.std, device=device).view(shape))  # fmt: skip
+            cache[(device, dims)] = (
+                torch.tensor(self.mean, device=device).view(shape),
+                torch.tensor(self.std, device=device).view(shape),
+            )
         return cache[(device, dims)]
 
 

@@ -30,8 +30,9 @@ def read_state(path: str | Path) -> dict[str, Tensor]:
     try:
         obj = safe_torch_load(path)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is one plain error
-        raise PretrainedError(f"pretrained weights {path} cannot be read as a tensor state dict: "
-                              f"{load_failure(exc)}") from None
+        raise PretrainedError(
+            f"pretrained weights {path} cannot be read as a tensor state dict: {load_failure(exc)}"
+        ) from None
     for key in ("state_dict", "model"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
@@ -57,8 +58,10 @@ def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:
     unexpected = [k for k in state if k not in own]
     if missing or unexpected:
         what = f"missing key {missing[0]!r}" if missing else f"unexpected key {unexpected[0]!r}"
-        raise PretrainedError(f"pretrained weights {path} do not fit the model: {what} "
-                              f"({len(missing)} missing, {len(unexpected)} unexpected)")  # fmt: skip
+        raise PretrainedError(
+            f"pretrained weights {path} do not fit the model: {what} "
+            f"({len(missing)} missing, {len(unexpected)} unexpected)"
+        )
     head = classifier_prefix(model)
     skipped = []
     for k, v in own.items():
@@ -67,7 +70,9 @@ def load_pretrained(model: nn.Module, path: str | Path) -> list[str]:
         if head is not None and k.startswith(head + ".") and state[k].shape[1:] == v.shape[1:]:
             skipped.append(k)
             continue
-        raise PretrainedError(f"pretrained weights {path} do not fit the model: {k!r} has shape "
-                              f"{tuple(state[k].shape)}, the model needs {tuple(v.shape)}")  # fmt: skip
+        raise PretrainedError(
+            f"pretrained weights {path} do not fit the model: {k!r} has shape "
+            f"{tuple(state[k].shape)}, the model needs {tuple(v.shape)}"
+        )
     model.load_state_dict({k: (own[k] if k in skipped else state[k]) for k in own})
     return skipped

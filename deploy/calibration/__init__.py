@@ -13,5 +13,15 @@ from deploy.calibration.grid import FAMILIES, GridNet, grid, random_arch
 from deploy.calibration.measure import Exported, export_grid_net, measure_grid, measure_one
 from deploy.calibration.samples import Sample, samples_of
 
-__all__ = ["FAMILIES", "Exported", "GridNet", "Sample", "export_grid_net", "grid", "measure_grid", "measure_one",
-           "random_arch", "samples_of"]  # fmt: skip
+__all__ = [
+    "FAMILIES",
+    "Exported",
+    "GridNet",
+    "Sample",
+    "export_grid_net",
+    "grid",
+    "measure_grid",
+    "measure_one",
+    "random_arch",
+    "samples_of",
+]

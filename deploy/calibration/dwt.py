@@ -34,8 +34,14 @@ class CpiFit:
     per_kind: dict[str, dict[str, float]]  # kind -> cycles, instructions, cpi (per inference)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"core": self.core, "inferences": self.inferences, "cycles": self.cycles, "instructions":
-                self.instructions, "cycles_per_instruction": self.cpi, "per_kind": self.per_kind}  # fmt: skip
+        return {
+            "core": self.core,
+            "inferences": self.inferences,
+            "cycles": self.cycles,
+            "instructions": self.instructions,
+            "cycles_per_instruction": self.cpi,
+            "per_kind": self.per_kind,
+        }
 
 
 def export_markers(export_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -58,8 +64,9 @@ def import_log(text: str, export_dir: Path, core: str, opt: str = "-O2") -> CpiF
         raise FirmwareError("the log has no bg-mark lines (print the profiling firmware's output)")
     fw = build_firmware(export_dir, core, opt=opt, profile=True)
     m = run_firmware(fw, np.zeros((1, fw.input_size), dtype=np.int8))
-    samples = samples_of(manifest, list(markers), m.per_marker[0], int(m.counts.call[0]), get_board(core).cmsis_nn,
-                         export_dir.name)  # fmt: skip
+    samples = samples_of(
+        manifest, list(markers), m.per_marker[0], int(m.counts.call[0]), get_board(core).cmsis_nn, export_dir.name
+    )
     cycles = board_counts.pieces.mean(axis=0)
     per_kind: dict[str, dict[str, float]] = {}
     for i, s in enumerate(samples):
@@ -77,6 +84,8 @@ def set_target_cpi(target_toml: Path, fit: CpiFit, log: Path) -> str:
     text = target_toml.read_text()
     if len(_CPI_LINE.findall(text)) != 1:
         raise ValueError(f"{target_toml}: needs exactly one `cycles_per_instruction = ...` line to replace")
-    line = (f"cycles_per_instruction = {fit.cpi:.4g}  # measured: {log.name}, {fit.inferences} inferences, "
-            f"{fit.cycles:,.0f} cycles / {fit.instructions:,.0f} instructions ({fit.core})")  # fmt: skip
+    line = (
+        f"cycles_per_instruction = {fit.cpi:.4g}  # measured: {log.name}, {fit.inferences} inferences, "
+        f"{fit.cycles:,.0f} cycles / {fit.instructions:,.0f} instructions ({fit.core})"
+    )
     return _CPI_LINE.sub(line, text)

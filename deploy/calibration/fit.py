@@ -24,41 +24,62 @@ from cost_models.cortexm_features import per_call
 from deploy.calibration.samples import Sample
 
 # Leading features first. Sources: CMSIS-NN Source/ConvolutionFunctions and NNSupportFunctions.
+# The feature tables keep a row per kernel loop, as in the CMSIS-NN source they follow:
+# fmt: off
 _CONV = ("1", "P", "P*T", "V", "V*c", "P*K", "P*K4", "P*Kr4", "P2", "P2*n*K4", "P2*n*Kr4", "P2*n", "P2*no*K4",
          "P2*no*Kr4", "P2*no", "Po", "Po*n*K4", "Po*n*Kr4", "Po*n",  # arm_convolve_s8/_s4, mat_mult_kernel_s8_s16
          "P*T*cc16", "V*cc16", "P4", "P4*n", "P4*n*Kc16", "Pr4", "Pr4*n", "Pr4*n*Kc16", "n*Kc16",  # Helium
          "n*K", "no*P*K", "V*c4", "V*cr4", "P*T*c4", "P*T*cr4", "P*n*Ko", "P*Ko")  # newlib memcpy: words, bytes
-# fmt: skip
 _NT_T = ("1", "n*c", "no*c", "P2*n*K16", "P2*n*K16r", "P2*n*Kr4", "P2*n", "Po*n*K16", "Po*n*K16r", "Po*n*Kr4",
          "Po*n", "no*P*c", "no*P", "P2", "P", "n",  # arm_convolve_1x1_*_fast -> arm_nn_mat_mult_nt_t_s8/_s4
          "P4*n*Kc16", "P4*n", "Pr4*n*Kc16", "Pr4*n", "n*Kc16", "P4", "P*c", "P*cc16", "P*n*Ko", "n*Ko", "n*K",
          "P*n*K4", "P*n*Kr4", "P2*n4*K16", "P2*nr4*K16", "P2*n4", "P2*nr4", "Po*n4*K16", "Po*nr4*K16",
-         "P2*nr4*K16r", "Po*nr4*K16r")  # s4: 4 weight rows per block  # fmt: skip
+         "P2*nr4*K16r", "Po*nr4*K16r")  # s4: 4 weight rows per block
 _STRIDED = ("1", "Ho", "Ho*n*c", "Ho*no*c", "Q2*n*K16", "Q2*n*K16r", "Q2*n*Kr4", "Q2*n", "Qo*n*K16", "Qo*n*K16r",
             "Qo*n*Kr4", "Qo*n", "no*P*c", "no*P", "Q4*n*Kc16", "Q4*n", "Qr4*n*Kc16", "Qr4*n", "Ho*n*Kc16", "P*c",
-            "Ho*n")  # arm_convolve_1x1_s8/_s4: arm_nn_mat_mult_nt_t_s8/_s4 once per output row  # fmt: skip
+            "Ho*n")  # arm_convolve_1x1_s8/_s4: arm_nn_mat_mult_nt_t_s8/_s4 once per output row
 _FC = ("1", "K", "K4", "Kr4", "n", "n*K", "n*K4", "n*Kr4", "n*K16", "n*K16r", "n*Kc16", "no*K", "no", "n*Ko", "Ko",
        "K16", "Kc16", "no*K4", "n4*K16", "n4*K16r", "n4*Kr4", "n4", "nr4*K16", "nr4*K16r", "nr4*Kr4", "nr4",
-       "nr4*K")  # a Linear layer: one im2col column (s8), one lhs row in 4-row blocks of weights (s4)  # fmt: skip
+       "nr4*K")  # a Linear layer: one im2col column (s8), one lhs row in 4-row blocks of weights (s4)
 _DW = ("1", "P", "V", "P*n", "V*n", "R*n", "P*n4", "V*n4", "P*nr4", "V*nr4", "P*T", "P*T*n", "P*n4*T", "P*nr4*T",
        "P*T*cc16", "V*cc16", "P4*nc4*T", "P4*nc4", "Pr4*nc4*T", "Pr4*nc4", "V*no", "P*no", "no*P*n", "no*V*n",
        "no*R*n")  # arm_depthwise_conv_3x3_s8, _s8_opt (DSP: 4 channels per step; Helium: 4 pixels x 4 lanes);
-#                   arm_depthwise_conv_s8 / _s4 (per channel, or per channel pair when the count is even)  # fmt: skip
+#                   arm_depthwise_conv_s8 / _s4 (per channel, or per channel pair when the count is even)
+# fmt: on
 _COPY = ("1", "P", "P*n", "P*n4", "P*nr4", "P*no")  # model.c's memcpy per pixel (inlined by gcc for few bytes)
 _POOL = ("1", "P", "P*W", "E*W", "E", "P*W*cc16", "P*cc16", "E4*W")  # arm_avgpool_s8 / arm_max_pool_s8
 _ELEMENTWISE = ("1", "E", "E4", "Er4", "Ec16")  # arm_elementwise_add_s8; requantize / clamp / affine loops
 CANDIDATES: dict[str, tuple[str, ...]] = {
-    "conv_s8": _CONV, "conv_s4": _CONV, "conv1x1_s8": _NT_T, "conv1x1_s4": _NT_T, "conv1x1s_s8": _STRIDED,
-    "conv1x1s_s4": _STRIDED, "fc_s8": _FC, "fc_s4": _FC, "dw3x3_s8": _DW, "dwopt_s8": _DW, "dw_s8": _DW, "dw_s4": _DW,
-    "scatter": _COPY, "gather": ("1", "Pin", "Pin*n", "Pin*n4", "Pin*nr4"),
-    "pad": ("1", "Pin", "Pin*n", "Ppad*n", "Pin*n4"), "add": _ELEMENTWISE, "avgpool": _POOL, "maxpool": _POOL,
-    "requant": _ELEMENTWISE, "clamp": _ELEMENTWISE, "affine": _ELEMENTWISE,
-    "concat": ("1", "P*X", "E", "E4", "X"), "network": ("1", "E"),
-}  # fmt: skip
+    "conv_s8": _CONV,
+    "conv_s4": _CONV,
+    "conv1x1_s8": _NT_T,
+    "conv1x1_s4": _NT_T,
+    "conv1x1s_s8": _STRIDED,
+    "conv1x1s_s4": _STRIDED,
+    "fc_s8": _FC,
+    "fc_s4": _FC,
+    "dw3x3_s8": _DW,
+    "dwopt_s8": _DW,
+    "dw_s8": _DW,
+    "dw_s4": _DW,
+    "scatter": _COPY,
+    "gather": ("1", "Pin", "Pin*n", "Pin*n4", "Pin*nr4"),
+    "pad": ("1", "Pin", "Pin*n", "Ppad*n", "Pin*n4"),
+    "add": _ELEMENTWISE,
+    "avgpool": _POOL,
+    "maxpool": _POOL,
+    "requant": _ELEMENTWISE,
+    "clamp": _ELEMENTWISE,
+    "affine": _ELEMENTWISE,
+    "concat": ("1", "P*X", "E", "E4", "X"),
+    "network": ("1", "E"),
+}
 # Loop shapes of one code path only: Helium handles 4 rows (pixels) per pass and 16 bytes per vector, the DSP
 # path 2 pixels per pass; a core's fit uses the features of its own path.
-OTHER_PATH = {"dsp": frozenset({"P4", "Pr4", "Q4", "Qr4", "Kc16", "cc16", "Ec16", "nc4", "nc16"}),
-              "mve": frozenset({"P2", "Po", "Q2", "Qo"})}  # fmt: skip
+OTHER_PATH = {
+    "dsp": frozenset({"P4", "Pr4", "Q4", "Qr4", "Kc16", "cc16", "Ec16", "nc4", "nc16"}),
+    "mve": frozenset({"P2", "Po", "Q2", "Qo"}),
+}
 SAMPLES_PER_COEFFICIENT = 3
 MAX_FEATURES = 12
 MIN_GAIN = 0.02  # a feature must lower the relative RMS error by 2% of itself
@@ -82,8 +103,11 @@ def design(samples: Sequence[Sample], features: Sequence[str]) -> np.ndarray:
     rows = []
     for s in samples:
         call = s.to_call()
-        present = 1.0 if s.kind in ("network", "add", "avgpool", "maxpool", "requant", "clamp", "affine", "concat") \
-            or call.n > 0 else 0.0  # fmt: skip
+        present = (
+            1.0
+            if s.kind in ("network", "add", "avgpool", "maxpool", "requant", "clamp", "affine", "concat") or call.n > 0
+            else 0.0
+        )
         rows.append([float(call.feature(f)) * (present if per_call(f) else 1.0) for f in features])
     return np.asarray(rows, dtype=np.float64)
 

@@ -82,8 +82,12 @@ def _dw(rng: random.Random) -> tuple[tuple[int, ...], list[nn.Module]]:
         if _conv_out(min(h, w), k, stride, pad, dilation) < 2:
             stride, pad = 1, k // 2 * dilation
         out = rng.randint(2, 64)
-        layers += [nn.Conv2d(mid, mid, k, stride, pad, dilation, groups=mid), _act(rng), nn.Conv2d(mid, out, 1),
-                   nn.ReLU()]  # fmt: skip
+        layers += [
+            nn.Conv2d(mid, mid, k, stride, pad, dilation, groups=mid),
+            _act(rng),
+            nn.Conv2d(mid, out, 1),
+            nn.ReLU(),
+        ]
         h, w, mid = _conv_out(h, k, stride, pad, dilation), _conv_out(w, k, stride, pad, dilation), out
     return shape, [*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(mid, 10)]
 
@@ -111,8 +115,14 @@ def _res(rng: random.Random) -> tuple[tuple[int, ...], list[nn.Module]]:
     flat = out if isinstance(tail[0], nn.AdaptiveAvgPool2d) else out * (size // 2 // 2) ** 2
     if flat == 0:
         tail, flat = [nn.AdaptiveAvgPool2d(1)], out
-    return (c, h, h), [nn.Conv2d(c, mid, 3, 1, 1), nn.ReLU(), _Residual(mid, out, stride, shortcut), *tail,
-                       nn.Flatten(), nn.Linear(flat, 10)]  # fmt: skip
+    return (c, h, h), [
+        nn.Conv2d(c, mid, 3, 1, 1),
+        nn.ReLU(),
+        _Residual(mid, out, stride, shortcut),
+        *tail,
+        nn.Flatten(),
+        nn.Linear(flat, 10),
+    ]
 
 
 class _Concat(nn.Module):
@@ -128,8 +138,14 @@ class _Concat(nn.Module):
 def _cat(rng: random.Random) -> tuple[tuple[int, ...], list[nn.Module]]:
     c, h = rng.choice((2, 4, 8)), rng.randint(4, 16)
     a, b = rng.randint(2, 24), rng.randint(2, 24)
-    return (c, h, h), [nn.Conv2d(c, c, 1), nn.ReLU(), _Concat(c, a, b), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                       nn.Linear(a + b, 10)]  # fmt: skip
+    return (c, h, h), [
+        nn.Conv2d(c, c, 1),
+        nn.ReLU(),
+        _Concat(c, a, b),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(a + b, 10),
+    ]
 
 
 def _mlp(rng: random.Random) -> tuple[tuple[int, ...], list[nn.Module]]:

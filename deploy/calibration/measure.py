@@ -65,8 +65,9 @@ def measure_one(e: Exported, core: str, opt: str = "-O2") -> list[Sample]:
     return samples_of(e.manifest, list(fw.markers), m.per_marker[0], int(m.counts.call[0]), path, e.net.name)
 
 
-def measure_grid(nets: Sequence[GridNet], cores: Sequence[str], work: Path, opt: str = "-O2",
-                 log: Callable[[str], None] = print) -> dict[str, list[Sample]]:  # fmt: skip
+def measure_grid(
+    nets: Sequence[GridNet], cores: Sequence[str], work: Path, opt: str = "-O2", log: Callable[[str], None] = print
+) -> dict[str, list[Sample]]:
     """Samples per core of every grid network (exported once, run on every core)."""
     work.mkdir(parents=True, exist_ok=True)
     samples: dict[str, list[Sample]] = {core: [] for core in cores}

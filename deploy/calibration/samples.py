@@ -37,8 +37,13 @@ class Sample:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Sample:
-        return cls(d["kind"], {k: float(v) for k, v in d["call"].items()}, int(d["instructions"]), d["where"],
-                   d.get("geometry"))  # fmt: skip
+        return cls(
+            d["kind"],
+            {k: float(v) for k, v in d["call"].items()},
+            int(d["instructions"]),
+            d["where"],
+            d.get("geometry"),
+        )
 
 
 def _plain(call: Call) -> dict[str, float]:
@@ -68,8 +73,9 @@ def glue_op_call(op: dict[str, Any], tensors: list[dict[str, Any]]) -> Call:
     return glue_call(elements, pixels, window, len(op["inputs"]))
 
 
-def samples_of(manifest: dict[str, Any], markers: list[dict[str, Any]], pieces: np.ndarray, call: int,
-               path: str, network: str) -> list[Sample]:  # fmt: skip
+def samples_of(
+    manifest: dict[str, Any], markers: list[dict[str, Any]], pieces: np.ndarray, call: int, path: str, network: str
+) -> list[Sample]:
     """The samples of one inference: `pieces` = instructions per marked piece, `call` = bg_infer's own."""
     ops, tensors = manifest["ops"], manifest["tensors"]
     out: list[Sample] = []
@@ -90,4 +96,3 @@ def samples_of(manifest: dict[str, Any], markers: list[dict[str, Any]], pieces: 
         geometry = {k: op[k] for k in ("in_hwc", "out_hwc", "kernel", "stride", "pad", "dilation")}
         out.append(Sample(what if glue else kind, _plain(c), int(count), where, geometry))
     return out
-

@@ -23,8 +23,12 @@ from deploy.firmware.toolchain import tool_version
 
 # cycles per instruction the skeleton of a new device starts from, by core (the built-in targets' factors,
 # derived from published figures in targets/devices/*.toml); replace it with a board's DWT log
-DEFAULT_CPI = {"m4": (1.57, "stm32l4.toml"), "m7": (1.06, "stm32h7.toml"), "m33": (1.38, "stm32u5.toml"),
-               "m55": (1.5, "alif_e7.toml")}  # fmt: skip
+DEFAULT_CPI = {
+    "m4": (1.57, "stm32l4.toml"),
+    "m7": (1.06, "stm32h7.toml"),
+    "m33": (1.38, "stm32u5.toml"),
+    "m55": (1.5, "alif_e7.toml"),
+}
 
 
 def table_file(core: str) -> str:
@@ -39,20 +43,23 @@ def provenance(core: str, opt: str, grid_size: int, seed: int, calls: int) -> di
     return {
         "board": f"{board.core} on QEMU {board.machine} (deploy/firmware/boards.toml)",
         "cmsis_nn": f"sources {files_digest([*cmsis_sources(cmsis), *(cmsis / 'Include').rglob('*.h')], cmsis)}"
-        if cmsis else "unknown",
+        if cmsis
+        else "unknown",
         "compiler": tool_version(tools.gcc) if tools.gcc else "unknown",
         "opt": opt,
         "qemu": tool_version(tools.qemu) if tools.qemu else "unknown",
         "grid": f"deploy.calibration.grid(size={grid_size}, seed={seed}): {calls} calls",
         "date": datetime.date.today().isoformat(),
-    }  # fmt: skip
+    }
 
 
 def build_table(samples: Sequence[Sample], core: str, prov: dict[str, Any]) -> LatencyTable:
     """The fitted table of one core's samples."""
     fits = fit_samples(samples, get_board(core).cmsis_nn)
-    fit = {k: {"samples": f.samples, "median_error": round(f.median_error, 4), "max_error": round(f.max_error, 4)}
-           for k, f in fits.items()}  # fmt: skip
+    fit = {
+        k: {"samples": f.samples, "median_error": round(f.median_error, 4), "max_error": round(f.max_error, 4)}
+        for k, f in fits.items()
+    }
     return LatencyTable(core, get_board(core).cmsis_nn, {k: f.coefficients for k, f in fits.items()}, prov, fit)
 
 

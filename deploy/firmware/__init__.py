@@ -17,6 +17,20 @@ from deploy.firmware.build import Firmware, build_firmware
 from deploy.firmware.run import Measurement, run_firmware
 from deploy.firmware.toolchain import DEBIAN_PACKAGES, FirmwareError, Toolchain, find_cmsis_nn, find_toolchain
 
-__all__ = ["DEBIAN_PACKAGES", "Board", "Counts", "Firmware", "FirmwareError", "Measurement", "Toolchain", "boards",
-           "build_firmware", "find_cmsis_nn", "find_toolchain", "get_board", "log_counts", "parse_mark_log",
-           "run_firmware"]  # fmt: skip
+__all__ = [
+    "DEBIAN_PACKAGES",
+    "Board",
+    "Counts",
+    "Firmware",
+    "FirmwareError",
+    "Measurement",
+    "Toolchain",
+    "boards",
+    "build_firmware",
+    "find_cmsis_nn",
+    "find_toolchain",
+    "get_board",
+    "log_counts",
+    "parse_mark_log",
+    "run_firmware",
+]

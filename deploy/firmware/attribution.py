@@ -38,15 +38,16 @@ class Counts:
     call: np.ndarray  # (N,) bg_infer outside its pieces
 
 
-def attribute(readings: Sequence[int] | np.ndarray, n_inputs: int, n_markers: int,
-              modulo: int | None = None) -> Counts:  # fmt: skip
+def attribute(readings: Sequence[int] | np.ndarray, n_inputs: int, n_markers: int, modulo: int | None = None) -> Counts:
     """Counts from the readings of all marks of all inferences; n_markers = len(markers), 0 for a build
     without the model's marks; modulo: the counter's wrap (2**32 for CYCCNT)."""
     per = n_markers + HARNESS_MARKS
     r = np.asarray(readings, dtype=np.int64)
     if r.size != n_inputs * per:
-        raise FirmwareError(f"{r.size} mark readings for {n_inputs} inferences of {per} marks each: the model's "
-                            "marks do not match model.json's marker list (or an inference stopped early)")
+        raise FirmwareError(
+            f"{r.size} mark readings for {n_inputs} inferences of {per} marks each: the model's "
+            "marks do not match model.json's marker list (or an inference stopped early)"
+        )
     r = r.reshape(n_inputs, per)
     gaps = np.diff(r, axis=1)
     if modulo:
@@ -61,8 +62,9 @@ def attribute(readings: Sequence[int] | np.ndarray, n_inputs: int, n_markers: in
     return Counts(mark_cost, work.sum(axis=1), pieces, call)
 
 
-def group(counts: Counts, markers: Sequence[dict[str, Any]], key: str,
-          only_layers: bool = False) -> dict[str, np.ndarray]:  # fmt: skip
+def group(
+    counts: Counts, markers: Sequence[dict[str, Any]], key: str, only_layers: bool = False
+) -> dict[str, np.ndarray]:
     """Per-inference counts summed by a marker field ("name": per op, "what": per kernel / glue kind), in
     execution order; (call) included unless only_layers (then only the pieces of layers: conv / linear)."""
     out: dict[str, np.ndarray] = {}

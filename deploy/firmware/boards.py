@@ -64,11 +64,20 @@ def boards() -> dict[str, Board]:
     for name, b in data.items():
         if b["cmsis_nn"] not in CMSIS_PATHS:
             raise ValueError(f"boards.toml [{name}]: cmsis_nn must be one of {sorted(CMSIS_PATHS)}")
-        out[name] = Board(name=name, core=b["core"], machine=b["machine"], cpu=b["cpu"], fpu=b["fpu"],
-                          float_abi=b["float_abi"], cmsis_nn=b["cmsis_nn"], dwt=bool(b["dwt"]),
-                          code=_region(b["code"]), ram=_region(b["ram"]),
-                          rodata=_region(b["rodata"]) if "rodata" in b else None,
-                          optional=bool(b.get("optional", False)))  # fmt: skip
+        out[name] = Board(
+            name=name,
+            core=b["core"],
+            machine=b["machine"],
+            cpu=b["cpu"],
+            fpu=b["fpu"],
+            float_abi=b["float_abi"],
+            cmsis_nn=b["cmsis_nn"],
+            dwt=bool(b["dwt"]),
+            code=_region(b["code"]),
+            ram=_region(b["ram"]),
+            rodata=_region(b["rodata"]) if "rodata" in b else None,
+            optional=bool(b.get("optional", False)),
+        )
     return out
 
 

@@ -50,8 +50,11 @@ class Firmware:
 
     def flash_bytes(self, kind: str) -> int:
         """Bytes in the image of the manifest's arrays of one kind ("weights"; "metadata": every other)."""
-        return sum(self.memory.model_const.get(f"bg_{name}", 0) for name, spec in self.arrays.items()
-                   if (spec["kind"] == "weights") == (kind == "weights"))  # fmt: skip
+        return sum(
+            self.memory.model_const.get(f"bg_{name}", 0)
+            for name, spec in self.arrays.items()
+            if (spec["kind"] == "weights") == (kind == "weights")
+        )
 
 
 def _firmware_dir() -> Path:
@@ -67,11 +70,17 @@ def linker_script(board: Board) -> str:
     template = string.Template((_firmware_dir() / "link.ld.in").read_text())
     ro = board.rodata
     return template.substitute(
-        board=board.name, machine=board.machine, code_origin=_hex(board.code.origin),
-        code_length=_hex(board.code.length), ram_origin=_hex(board.ram.origin), ram_length=_hex(board.ram.length),
+        board=board.name,
+        machine=board.machine,
+        code_origin=_hex(board.code.origin),
+        code_length=_hex(board.code.length),
+        ram_origin=_hex(board.ram.origin),
+        ram_length=_hex(board.ram.length),
         rodata_region=f"  RODATA (r) : ORIGIN = {_hex(ro.origin)}, LENGTH = {_hex(ro.length)}\n" if ro else "",
-        rodata_alias="" if ro else 'REGION_ALIAS("RODATA", CODE);\n', stack_bytes=_hex(STACK_BYTES),
-        heap_bytes=_hex(HEAP_BYTES))  # fmt: skip
+        rodata_alias="" if ro else 'REGION_ALIAS("RODATA", CODE);\n',
+        stack_bytes=_hex(STACK_BYTES),
+        heap_bytes=_hex(HEAP_BYTES),
+    )
 
 
 def _manifest(export_dir: Path) -> dict[str, Any]:
@@ -86,8 +95,14 @@ def _manifest(export_dir: Path) -> dict[str, Any]:
     return manifest
 
 
-def build_firmware(export_dir: str | Path, core: str, opt: str = "-O2", profile: bool = True,
-                   out_dir: str | Path | None = None, timeout: float = 600) -> Firmware:  # fmt: skip
+def build_firmware(
+    export_dir: str | Path,
+    core: str,
+    opt: str = "-O2",
+    profile: bool = True,
+    out_dir: str | Path | None = None,
+    timeout: float = 600,
+) -> Firmware:
     """Build the firmware of a cmsis-nn export for board `core` (m3, m4, m7, m33, m55) at `opt` (-O2, -O3,
     -Os; CMSIS-NN and model.c alike). profile=True marks every kernel call and glue loop; False builds
     the production model.c (only the harness's marks around bg_infer: exact totals, no breakdown)."""
@@ -107,8 +122,10 @@ def build_firmware(export_dir: str | Path, core: str, opt: str = "-O2", profile:
     (out / "link.ld").write_text(linker_script(board))
     src = _firmware_dir()
     common = [*board.cflags, opt, "-std=c99", "-g", "-ffunction-sections", "-fdata-sections", *WARNINGS]
-    jobs = [([*common, f"-DBG_HAS_DWT={int(board.dwt)}", "-I", src, "-I", export_dir], src / name)
-            for name in FIRMWARE_SOURCES]  # fmt: skip
+    jobs = [
+        ([*common, f"-DBG_HAS_DWT={int(board.dwt)}", "-I", src, "-I", export_dir], src / name)
+        for name in FIRMWARE_SOURCES
+    ]
     model_flags = [*common, *(["-DBG_PROFILE"] if profile else []), "-I", export_dir, "-isystem", cmsis / "Include"]
     jobs.append((model_flags, export_dir / "model.c"))
 
@@ -121,13 +138,37 @@ def build_firmware(export_dir: str | Path, core: str, opt: str = "-O2", profile:
     with ThreadPoolExecutor(max_workers=JOBS) as pool:
         objects = list(pool.map(compile_one, jobs))
     elf = out / "firmware.elf"
-    run_tool([tools.gcc, *board.cflags, opt, "--specs=rdimon.specs", "-nostartfiles", "-T", out / "link.ld",
-              "-Wl,--gc-sections", f"-Wl,-Map={out / 'firmware.map'}", *objects, library, "-o", elf],
-             timeout=timeout, what="arm-none-eabi-gcc (link)")  # fmt: skip
+    run_tool(
+        [
+            tools.gcc,
+            *board.cflags,
+            opt,
+            "--specs=rdimon.specs",
+            "-nostartfiles",
+            "-T",
+            out / "link.ld",
+            "-Wl,--gc-sections",
+            f"-Wl,-Map={out / 'firmware.map'}",
+            *objects,
+            library,
+            "-o",
+            elf,
+        ],
+        timeout=timeout,
+        what="arm-none-eabi-gcc (link)",
+    )
     inp, outp = manifest["input"], manifest["tensors"][manifest["output"]["id"]]
-    return Firmware(elf=elf, board=board, opt=opt, profile=profile, export_dir=export_dir,
-                    input_size=int(np.prod(inp["shape"])), output_size=int(np.prod(outp["shape"])),
-                    mark_address=address_of(tools.nm, elf, MARK_FUNCTION),
-                    markers=tuple(manifest["markers"]) if profile else (),
-                    memory=model_memory(tools.nm, tools.size, out / "model.o", elf), arrays=manifest["arrays"],
-                    build_seconds=time.monotonic() - start)  # fmt: skip
+    return Firmware(
+        elf=elf,
+        board=board,
+        opt=opt,
+        profile=profile,
+        export_dir=export_dir,
+        input_size=int(np.prod(inp["shape"])),
+        output_size=int(np.prod(outp["shape"])),
+        mark_address=address_of(tools.nm, elf, MARK_FUNCTION),
+        markers=tuple(manifest["markers"]) if profile else (),
+        memory=model_memory(tools.nm, tools.size, out / "model.o", elf),
+        arrays=manifest["arrays"],
+        build_seconds=time.monotonic() - start,
+    )

@@ -19,8 +19,13 @@ from deploy.firmware.boards import Board
 from deploy.firmware.cache import cached, digest, files_digest
 from deploy.firmware.toolchain import FirmwareError, find_cmsis_nn, find_toolchain, run_tool, tool_version
 
-SOURCE_DIRS = ("ConvolutionFunctions", "NNSupportFunctions", "PoolingFunctions", "BasicMathFunctions",
-               "TransposeFunctions")  # Helium's depthwise wrapper may transpose (arm_transpose_s8)
+SOURCE_DIRS = (
+    "ConvolutionFunctions",
+    "NNSupportFunctions",
+    "PoolingFunctions",
+    "BasicMathFunctions",
+    "TransposeFunctions",
+)  # Helium's depthwise wrapper may transpose (arm_transpose_s8)
 OPT_LEVELS = ("-O2", "-O3", "-Os")
 JOBS = 2  # compiler processes at once (the machines this runs on are small and shared)
 _SKIP = re.compile(r"_f16|_f32|_flt|lstm|svdf")
@@ -30,8 +35,12 @@ LIBRARY = "libcmsisnn.a"
 
 def cmsis_sources(cmsis: Path) -> list[Path]:
     """The int8 / int4 sources of CMSIS-NN the cmsis-nn flavour may need."""
-    return [p for d in SOURCE_DIRS for p in sorted((cmsis / "Source" / d).glob("*.c"))
-            if _KEEP.search(p.stem) and not _SKIP.search(p.stem)]  # fmt: skip
+    return [
+        p
+        for d in SOURCE_DIRS
+        for p in sorted((cmsis / "Source" / d).glob("*.c"))
+        if _KEEP.search(p.stem) and not _SKIP.search(p.stem)
+    ]
 
 
 def check_opt(opt: str) -> str:
@@ -46,11 +55,16 @@ def _check_path(gcc: str, board: Board, cmsis: Path, work: Path) -> None:
     lines = ['#include "arm_nn_math_types.h"']
     for macro in ("ARM_MATH_DSP", "ARM_MATH_MVEI"):
         want = macro == board.cmsis_macro or (macro == "ARM_MATH_DSP" and board.cmsis_nn == "mve")
-        lines.append(f"#if {'!' if want else ''}defined({macro})\n#error {board.name}: {macro} "
-                     f"{'missing' if want else 'unexpected'}\n#endif")  # fmt: skip
+        lines.append(
+            f"#if {'!' if want else ''}defined({macro})\n#error {board.name}: {macro} "
+            f"{'missing' if want else 'unexpected'}\n#endif"
+        )
     probe.write_text("\n".join(lines) + "\n")
-    run_tool([gcc, *board.cflags, "-I", cmsis / "Include", "-E", probe, "-o", work / "probe.i"], timeout=60,
-             what=f"CMSIS-NN path check for {board.name}")  # fmt: skip
+    run_tool(
+        [gcc, *board.cflags, "-I", cmsis / "Include", "-E", probe, "-o", work / "probe.i"],
+        timeout=60,
+        what=f"CMSIS-NN path check for {board.name}",
+    )
 
 
 def library_key(board: Board, opt: str, cmsis: Path, gcc: str) -> str:
@@ -70,8 +84,16 @@ def build_cmsis_library(board: Board, opt: str = "-O2", cmsis: Path | None = Non
         start = time.monotonic()
         _check_path(gcc, board, cmsis, work)
         sources = cmsis_sources(cmsis)
-        flags = [*board.cflags, opt, "-std=c99", "-ffunction-sections", "-fdata-sections", "-w",
-                 "-I", str(cmsis / "Include")]  # fmt: skip
+        flags = [
+            *board.cflags,
+            opt,
+            "-std=c99",
+            "-ffunction-sections",
+            "-fdata-sections",
+            "-w",
+            "-I",
+            str(cmsis / "Include"),
+        ]
 
         def compile_one(src: Path) -> Path:
             obj = work / f"{src.stem}.o"
@@ -84,8 +106,15 @@ def build_cmsis_library(board: Board, opt: str = "-O2", cmsis: Path | None = Non
         run_tool([ar, "rcs", work / LIBRARY, *objects], timeout=timeout)
         for obj in objects:
             obj.unlink()
-        info = {"board": board.name, "cflags": board.cflags, "opt": opt, "compiler": tool_version(gcc),
-                "cmsis_nn": str(cmsis), "sources": len(sources), "seconds": round(time.monotonic() - start, 2)}
+        info = {
+            "board": board.name,
+            "cflags": board.cflags,
+            "opt": opt,
+            "compiler": tool_version(gcc),
+            "cmsis_nn": str(cmsis),
+            "sources": len(sources),
+            "seconds": round(time.monotonic() - start, 2),
+        }
         (work / "library.json").write_text(json.dumps(info, indent=1))
 
     return cached("cmsis-nn", library_key(board, opt, cmsis, gcc), build) / LIBRARY

@@ -27,7 +27,24 @@ def build_plugin(timeout: float = 120) -> Path:
     key = digest([tool_version(cc), *((src / name).read_bytes() for name in _SOURCES)])
 
     def build(work: Path) -> None:
-        run_tool([cc, "-shared", "-fPIC", "-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden",
-                  "-I", src, src / "insn_count.c", "-o", work / LIBRARY], timeout=timeout)  # fmt: skip
+        run_tool(
+            [
+                cc,
+                "-shared",
+                "-fPIC",
+                "-O2",
+                "-std=gnu11",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-fvisibility=hidden",
+                "-I",
+                src,
+                src / "insn_count.c",
+                "-o",
+                work / LIBRARY,
+            ],
+            timeout=timeout,
+        )
 
     return cached("qemu-plugin", key, build) / LIBRARY

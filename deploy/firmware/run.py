@@ -97,13 +97,27 @@ def run_firmware(fw: Firmware, inputs: np.ndarray, timeout: float | None = None)
     with tempfile.TemporaryDirectory(prefix="run-", dir=fw.elf.parent) as tmp:
         work = Path(tmp)
         x.tofile(work / "bg_inputs.bin")
-        cmd = [qemu, "-M", fw.board.machine, "-nographic", "-monitor", "none", "-serial", "none",
-               "-semihosting-config", "enable=on,target=native", "-kernel", str(fw.elf),
-               "-plugin", f"{plugin},mark=0x{fw.mark_address:x},out=bg_counts.txt"]  # fmt: skip
+        cmd = [
+            qemu,
+            "-M",
+            fw.board.machine,
+            "-nographic",
+            "-monitor",
+            "none",
+            "-serial",
+            "none",
+            "-semihosting-config",
+            "enable=on,target=native",
+            "-kernel",
+            str(fw.elf),
+            "-plugin",
+            f"{plugin},mark=0x{fw.mark_address:x},out=bg_counts.txt",
+        ]
         start = time.monotonic()
         try:
-            done = subprocess.run(cmd, cwd=work, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                  timeout=limit)
+            done = subprocess.run(
+                cmd, cwd=work, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=limit
+            )
         except subprocess.TimeoutExpired as e:
             raise FirmwareError(f"firmware did not finish within {limit:g} s on {fw.board.machine} (a hang?)") from e
         seconds = time.monotonic() - start
@@ -113,11 +127,22 @@ def run_firmware(fw: Firmware, inputs: np.ndarray, timeout: float | None = None)
         if not summary or int(summary[1]) != len(x):
             raise FirmwareError(f"firmware ran {summary[1] if summary else 'no'} of {len(x)} inputs")
         outputs = np.fromfile(work / "bg_outputs.bin", dtype=np.int8).reshape(len(x), fw.output_size)
-        readings = [int(line) for line in (work / "bg_counts.txt").read_text().split("\n")
-                    if line and not line.startswith("total")]  # fmt: skip
+        readings = [
+            int(line)
+            for line in (work / "bg_counts.txt").read_text().split("\n")
+            if line and not line.startswith("total")
+        ]
     counts = attribute(readings, len(x), len(fw.markers))
-    return Measurement(board=fw.board.name, outputs=outputs, counts=counts, markers=fw.markers,
-                       stack_bytes=int(summary[2]), flash_model_bytes=fw.memory.flash_model_bytes,
-                       flash_weight_bytes=fw.flash_bytes("weights"), flash_metadata_bytes=fw.flash_bytes("metadata"),
-                       static_ram_bytes=fw.memory.static_ram_bytes, cycle_log=parse_mark_log(done.stdout),
-                       seconds=seconds)  # fmt: skip
+    return Measurement(
+        board=fw.board.name,
+        outputs=outputs,
+        counts=counts,
+        markers=fw.markers,
+        stack_bytes=int(summary[2]),
+        flash_model_bytes=fw.memory.flash_model_bytes,
+        flash_weight_bytes=fw.flash_bytes("weights"),
+        flash_metadata_bytes=fw.flash_bytes("metadata"),
+        static_ram_bytes=fw.memory.static_ram_bytes,
+        cycle_log=parse_mark_log(done.stdout),
+        seconds=seconds,
+    )

@@ -36,17 +36,21 @@ class Toolchain:
     def problem(self) -> str | None:
         """What is missing, in one line with the packages that provide it (None: nothing)."""
         missing, packages = [], []
-        for tool, found, package in (("arm-none-eabi-gcc", self.gcc and self.nm and self.size, DEBIAN_PACKAGES[0]),
-                                     ("newlib (rdimon)", self.newlib, DEBIAN_PACKAGES[1]),
-                                     ("qemu-system-arm", self.qemu, DEBIAN_PACKAGES[2]),
-                                     ("a host C compiler (cc)", self.host_cc, "gcc")):  # fmt: skip
+        for tool, found, package in (
+            ("arm-none-eabi-gcc", self.gcc and self.nm and self.size, DEBIAN_PACKAGES[0]),
+            ("newlib (rdimon)", self.newlib, DEBIAN_PACKAGES[1]),
+            ("qemu-system-arm", self.qemu, DEBIAN_PACKAGES[2]),
+            ("a host C compiler (cc)", self.host_cc, "gcc"),
+        ):
             if not found:
                 missing.append(tool)
                 packages.append(package)
         if not missing:
             return None
-        return (f"missing {', '.join(missing)}: install with `apt-get install {' '.join(dict.fromkeys(packages))}` "
-                "(Debian / Ubuntu)")  # fmt: skip
+        return (
+            f"missing {', '.join(missing)}: install with `apt-get install {' '.join(dict.fromkeys(packages))}` "
+            "(Debian / Ubuntu)"
+        )
 
     def require(self) -> Toolchain:
         if self.problem:
@@ -69,9 +73,14 @@ def find_toolchain() -> Toolchain:
     another QEMU; CC the host compiler)."""
     prefix = os.environ.get("ARM_GCC_PREFIX", "arm-none-eabi-")
     gcc = shutil.which(prefix + "gcc")
-    return Toolchain(gcc=gcc, nm=shutil.which(prefix + "nm"), size=shutil.which(prefix + "size"), newlib=_newlib(gcc),
-                     qemu=shutil.which(os.environ.get("QEMU_SYSTEM_ARM", "qemu-system-arm")),
-                     host_cc=shutil.which(os.environ.get("CC", "cc")))  # fmt: skip
+    return Toolchain(
+        gcc=gcc,
+        nm=shutil.which(prefix + "nm"),
+        size=shutil.which(prefix + "size"),
+        newlib=_newlib(gcc),
+        qemu=shutil.which(os.environ.get("QEMU_SYSTEM_ARM", "qemu-system-arm")),
+        host_cc=shutil.which(os.environ.get("CC", "cc")),
+    )
 
 
 def find_cmsis_nn() -> Path | None:
@@ -87,8 +96,9 @@ def find_cmsis_nn() -> Path | None:
     return None
 
 
-def run_tool(cmd: Sequence[str | os.PathLike], timeout: float, cwd: Path | None = None,
-             what: str | None = None) -> subprocess.CompletedProcess:  # fmt: skip
+def run_tool(
+    cmd: Sequence[str | os.PathLike], timeout: float, cwd: Path | None = None, what: str | None = None
+) -> subprocess.CompletedProcess:
     """Run one tool; FirmwareError (with the last lines of its output) on a non-zero status or a timeout."""
     args = [str(c) for c in cmd]
     name = what or Path(args[0]).name

@@ -27,8 +27,9 @@ def _ram(net: Supernet, arch: Architecture, target: Target) -> float:
     return check_fit(layer_choices(net, arch), target).ram_bytes
 
 
-def repair_ram(net: Supernet, arch: Architecture, target: Target, ram_budget: float,
-               min_kept: MinKept = lambda channels: 1) -> Architecture:  # fmt: skip
+def repair_ram(
+    net: Supernet, arch: Architecture, target: Target, ram_budget: float, min_kept: MinKept = lambda channels: 1
+) -> Architecture:
     """Prune least-wanted channels until the planned peak activation RAM is <= ram_budget (never below
     `min_kept` channels in a group), then, if still over, lower activation widths: any budget at or above
     the floor priced before training (fewest channels, lowest widths) is met."""
@@ -63,16 +64,19 @@ def repair_ram(net: Supernet, arch: Architecture, target: Target, ram_budget: fl
         if best is None:
             best = flat if flat is not None else _lower_activations(net, arch, target, current)
         if best is None:
-            raise ValueError(f"ram_budget {ram_budget:g} B cannot be met by pruning: the smallest reachable peak "
-                             f"activation RAM is {current:g} B")  # fmt: skip
+            raise ValueError(
+                f"ram_budget {ram_budget:g} B cannot be met by pruning: the smallest reachable peak "
+                f"activation RAM is {current:g} B"
+            )
         _, arch, saving = best
         current -= saving
         progress.step(current)
     return replace(arch, meta={**arch.meta, "repaired_to_ram": ram_budget})
 
 
-def _lower_activations(net: Supernet, arch: Architecture, target: Target, current: float
-                       ) -> tuple[float, Architecture, float] | None:  # fmt: skip
+def _lower_activations(
+    net: Supernet, arch: Architecture, target: Target, current: float
+) -> tuple[float, Architecture, float] | None:
     """Once every group is at its fewest channels: one layer's input activations one option lower (the one
     that saves the most RAM), so the walk can reach the floor priced at the lowest activation widths."""
     best = None
@@ -100,8 +104,9 @@ def repair_to_fit(
     return arch
 
 
-def fit_limits(net: Supernet, arch: Architecture, target: Target, limits: Sequence[Limit],
-               min_kept: MinKept = lambda channels: 1) -> Architecture:  # fmt: skip
+def fit_limits(
+    net: Supernet, arch: Architecture, target: Target, limits: Sequence[Limit], min_kept: MinKept = lambda channels: 1
+) -> Architecture:
     """Repair in both directions against every limit: shrink until each holds (RAM by pruning,
     others by lowering bits or pruning), then, when the first limit is a `budget` (the run's own
     cost), grow towards it while all still hold. Limits alone (fit_target, ram_budget with a

@@ -42,8 +42,10 @@ def run_limits(cfg: SearchConfig, target: Target, cost: str, budget: float | Non
     if cfg.ram_budget is not None:
         wanted.append(Limit(RAM_COST, cfg.ram_budget, "ram_budget"))
     if cfg.fit_target:
-        wanted += [Limit(FLASH_COST, float(target.flash_bytes), "fit_target"),
-                   Limit(RAM_COST, float(target.ram_bytes), "fit_target")]  # fmt: skip
+        wanted += [
+            Limit(FLASH_COST, float(target.flash_bytes), "fit_target"),
+            Limit(RAM_COST, float(target.ram_bytes), "fit_target"),
+        ]
     merged: dict[str, Limit] = {}
     for limit in wanted:  # one limit per cost model: the tightest (the first of equals)
         if limit.cost not in merged or limit.budget < merged[limit.cost].budget:

@@ -81,8 +81,9 @@ class LayerPricer:
 
     def __init__(self, net: Supernet, layout: Layout, arch: Architecture, cost: str, target: Target) -> None:
         self.layout, self.cost, self.target = layout, cost, target
-        options = {n: tuple(sorted(set(net.layer(n).gates.options) | set(arch.weight_bits[n]) | {0}))
-                   for n in layout.names}  # fmt: skip
+        options = {
+            n: tuple(sorted(set(net.layer(n).gates.options) | set(arch.weight_bits[n]) | {0})) for n in layout.names
+        }
         self.network = layer_choices(net, arch)  # its deploy plans do not depend on the weight choices
         self.records = [_widen(c, options[c.spec.name]) for c in self.network]
         self.terms = self._terms(self.records, range(len(self.records)))
@@ -191,5 +192,11 @@ def _widen(choice: LayerChoice, options: tuple[int, ...]) -> LayerChoice:
     probs = choice.weight_probs.new_zeros(len(options), choice.weight_probs.shape[1], dtype=f64)
     for i, b in enumerate(choice.weight_bits):
         probs[options.index(b)] = choice.weight_probs[i]
-    return replace(choice, weight_bits=options, weight_probs=probs, in_keep=choice.in_keep.to(f64),
-                   act_probs=choice.act_probs.to(f64), out_act_probs=choice.out_act_probs.to(f64))  # fmt: skip
+    return replace(
+        choice,
+        weight_bits=options,
+        weight_probs=probs,
+        in_keep=choice.in_keep.to(f64),
+        act_probs=choice.act_probs.to(f64),
+        out_act_probs=choice.out_act_probs.to(f64),
+    )

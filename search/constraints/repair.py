@@ -46,8 +46,15 @@ class Progress:
         now = time.perf_counter()
         if now - self.t0 > PROGRESS_AFTER_S and now - self.last > PROGRESS_EVERY_S:
             self.last = now
-            log.info("%s: %s %s towards %s after %s moves, %.0f s", self.what, self.cost, f"{total:,.0f}",
-                     f"{self.budget:,.0f}", f"{self.steps:,}", now - self.t0)  # fmt: skip
+            log.info(
+                "%s: %s %s towards %s after %s moves, %.0f s",
+                self.what,
+                self.cost,
+                f"{total:,.0f}",
+                f"{self.budget:,.0f}",
+                f"{self.steps:,}",
+                now - self.t0,
+            )
 
 
 def _groups(net: Supernet, layout: Layout, arch: Architecture, direction: int, min_kept: MinKept) -> list[GroupMoves]:
@@ -65,16 +72,21 @@ def _result(arch: Architecture, layout: Layout, groups: list[GroupMoves], moved_
     return replace(arch, weight_bits=weight_bits)
 
 
-def _stale(cached: dict[int, tuple[float, Priced] | None], touched: dict[int, set[int] | None],
-           group: int, layers: set[int] | None) -> None:  # fmt: skip
+def _stale(
+    cached: dict[int, tuple[float, Priced] | None],
+    touched: dict[int, set[int] | None],
+    group: int,
+    layers: set[int] | None,
+) -> None:
     """Forget the moved group's candidate and every candidate whose pricing read a layer the move changed."""
     for k in list(cached):
         if k == group or layers is None or touched.get(k) is None or touched[k] & layers:
             cached.pop(k)
 
 
-def repair(net: Supernet, arch: Architecture, cost: str, target: Target, budget: float,
-           min_kept: MinKept = lambda channels: 1) -> Architecture:  # fmt: skip
+def repair(
+    net: Supernet, arch: Architecture, cost: str, target: Target, budget: float, min_kept: MinKept = lambda channels: 1
+) -> Architecture:
     """Cheapest-regret greedy descent; raises ValueError if even the smallest architecture is over budget."""
     layout = Layout(net)
     total = price(net, arch, cost, target)
@@ -85,8 +97,16 @@ def repair(net: Supernet, arch: Architecture, cost: str, target: Target, budget:
     return replace(arch, meta={**arch.meta, "repaired_to_budget": budget})
 
 
-def _shrink(net: Supernet, layout: Layout, arch: Architecture, cost: str, target: Target, budget: float,
-            min_kept: MinKept, moved_groups: set[int]) -> Architecture:  # fmt: skip
+def _shrink(
+    net: Supernet,
+    layout: Layout,
+    arch: Architecture,
+    cost: str,
+    target: Target,
+    budget: float,
+    min_kept: MinKept,
+    moved_groups: set[int],
+) -> Architecture:
     pr = pricer(net, layout, arch, cost, target)
     groups = _groups(net, layout, arch, -1, min_kept)
     cached: dict[int, tuple[float, Priced] | None] = {}
@@ -123,8 +143,9 @@ def _shrink(net: Supernet, layout: Layout, arch: Architecture, cost: str, target
     return _result(arch, layout, groups, moved_groups)
 
 
-def grow(net: Supernet, arch: Architecture, cost: str, target: Target, budget: float,
-         also: Sequence[tuple[str, float]] = ()) -> Architecture:  # fmt: skip
+def grow(
+    net: Supernet, arch: Architecture, cost: str, target: Target, budget: float, also: Sequence[tuple[str, float]] = ()
+) -> Architecture:
     """Greedy ascent: raise the most-wanted channel whose next option still fits, until none does.
 
     Per group the candidates are tried in order of how much the gates wanted them; a move that
@@ -146,7 +167,8 @@ def grow(net: Supernet, arch: Architecture, cost: str, target: Target, budget: f
 
     def fits(p: Priced, ps: list[Priced]) -> bool:
         return main.total + p.delta <= budget and all(
-            o.total + q.delta <= b for (o, b), q in zip(others, ps, strict=True))
+            o.total + q.delta <= b for (o, b), q in zip(others, ps, strict=True)
+        )
 
     def candidate(k: int) -> tuple[float, Priced] | None:
         """The group's most wanted move that fits now; a move that does not is dropped for good."""

@@ -26,8 +26,9 @@ def _floor(min_channels: MinChannels, channels: int) -> int:
     return min(max(int(want), 1), channels)
 
 
-def smallest_architecture(net: Supernet, weight_bits: int, act_bits: int, min_channels: MinChannels = 1
-                          ) -> Architecture:  # fmt: skip
+def smallest_architecture(
+    net: Supernet, weight_bits: int, act_bits: int, min_channels: MinChannels = 1
+) -> Architecture:
     """Every prunable group at its first `min_channels` channels, each layer at `weight_bits` (or its lowest
     non-zero option when it lacks that one) and `act_bits` (likewise)."""
     if not callable(min_channels) and min_channels < 1:
@@ -66,8 +67,9 @@ def smallest_viable_cost(
     bits = tuple(sorted(set(bits if bits is not None else target.weight_bits) | {0}))
     act_bits = tuple(sorted(set(act_bits if act_bits is not None else target.act_bits)))
     with torch.no_grad():
-        net = to_supernet(model, example_input, bits=bits, act_bits=act_bits, exclude=exclude,
-                          keep_channels=keep_channels)  # fmt: skip
+        net = to_supernet(
+            model, example_input, bits=bits, act_bits=act_bits, exclude=exclude, keep_channels=keep_channels
+        )
     best = float("inf")
     for w in (b for b in bits if b > 0):
         for a in act_bits:

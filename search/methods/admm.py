@@ -84,8 +84,10 @@ class Projection:
     def __init__(self, net: Supernet, ctx: RunContext, bits: tuple[int, ...], budget: float) -> None:
         self.net, self.ctx, self.bits, self.budget = net, ctx, bits, budget
         self.items = [[n for n in net.layer_names if net.layer(n).gates is g] for g in net.weight_gates()]
-        self.options = [[(k, b) for k in (range(1, g.channels + 1) if g.prunable else [g.channels]) for b in bits]
-                        for g in net.weight_gates()]  # fmt: skip
+        self.options = [
+            [(k, b) for k in (range(1, g.channels + 1) if g.prunable else [g.channels]) for b in bits]
+            for g in net.weight_gates()
+        ]
         self.full = self.arch({i: (net.specs[it[0]].out_channels, max(bits)) for i, it in enumerate(self.items)}, None)
         self.upper = self.sizes(self.full)  # every input channel counted: an upper bound
 
@@ -100,8 +102,11 @@ class Projection:
                 weight_bits[n] = tuple(b if m else 0 for m in mask.tolist())
         weight_bits = {n: weight_bits[n] for n in self.net.layer_names}  # network order in arch.json
         acts = {n: max(self.net.layer(n).act.options) for n in self.net.layer_names}
-        return Architecture(weight_bits, acts, {"method": "admm", "target": self.ctx.target.name,
-                                                "model": self.ctx.cfg.model, "budget": self.budget})  # fmt: skip
+        return Architecture(
+            weight_bits,
+            acts,
+            {"method": "admm", "target": self.ctx.target.name, "model": self.ctx.cfg.model, "budget": self.budget},
+        )
 
     def sizes(self, inputs: Architecture) -> list[np.ndarray]:
         """Cost of every option of every item, with the input channels that `inputs` keeps."""
@@ -214,12 +219,20 @@ class Projection:
 
 def check_unstructured_cost(cfg: SearchConfig, cost: str) -> None:
     if AdmmOptions.from_config(cfg).sparsity == "unstructured" and cost != "size_sparse":
-        raise ConfigError(f"admm with sparsity = unstructured prices single weights: set cost = size_sparse "
-                          f"(got {cost!r})")  # fmt: skip
+        raise ConfigError(
+            f"admm with sparsity = unstructured prices single weights: set cost = size_sparse (got {cost!r})"
+        )
 
 
-@register_method("admm", options=AdmmOptions, reads_strength=False, knob="budget_frac", storable_widths=True,
-                 checks=(check_unstructured_cost,), style=8)
+@register_method(
+    "admm",
+    options=AdmmOptions,
+    reads_strength=False,
+    knob="budget_frac",
+    storable_widths=True,
+    checks=(check_unstructured_cost,),
+    style=8,
+)
 def admm(model: nn.Module, ctx: RunContext) -> MethodResult:
     cfg = ctx.cfg
     opts = AdmmOptions.from_config(cfg)
@@ -261,14 +274,23 @@ def admm(model: nn.Module, ctx: RunContext) -> MethodResult:
             gap = math.sqrt(sum(float((weights[n] - state["V"][n]).pow(2).sum()) for n in names))
         return {**metrics, "rho": rho, "primal_gap": gap, "projection_cost": proj.cost(arch)}
 
-    ctx.phase("admm", cfg.search_epochs, {"net": net, "opt": opt}, epoch,
-              extra=lambda: dict(state), restore_extra=state.update)  # fmt: skip
+    ctx.phase(
+        "admm",
+        cfg.search_epochs,
+        {"net": net, "opt": opt},
+        epoch,
+        extra=lambda: dict(state),
+        restore_extra=state.update,
+    )
     net.set_sampling("soft")
     arch, _ = proj.project({n: w.detach() for n, w in weights.items()}, Architecture.from_dict(state["arch"]), 8)
     if sparsity == "unstructured":
         masks = dict(proj.masks)
-        info = {"budget": float(budget), "arch_cost": proj.cost(arch),
-                "kept_weights": sum(int(m.sum()) for m in masks.values())}  # fmt: skip
+        info = {
+            "budget": float(budget),
+            "arch_cost": proj.cost(arch),
+            "kept_weights": sum(int(m.sum()) for m in masks.values()),
+        }
         return MethodResult(net, arch, info, masks=masks)
     if proj.cost(arch) > proj.budget:  # only for costs that are not sums over layers
         set_gates(net, arch)

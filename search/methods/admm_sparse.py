@@ -44,8 +44,10 @@ class UnstructuredProjection:
         self.net, self.ctx, self.bits, self.budget = net, ctx, bits, budget
         self.names = net.layer_names
         self.numel = {n: net.layer(n).weight.numel() for n in self.names}
-        self.options = {n: [(b, math.ceil(self.numel[n] * j / K_LEVELS)) for b in bits for j in range(1, K_LEVELS + 1)]
-                        for n in self.names}  # fmt: skip
+        self.options = {
+            n: [(b, math.ceil(self.numel[n] * j / K_LEVELS)) for b in bits for j in range(1, K_LEVELS + 1)]
+            for n in self.names
+        }
         self.masks: dict[str, Tensor] = {n: torch.ones_like(net.layer(n).weight, dtype=torch.bool) for n in self.names}
         self.full = self.arch({n: max(bits) for n in self.names})
         self._full_choices = {c.spec.name: c for c in layer_choices(net, self.full)}
@@ -54,8 +56,13 @@ class UnstructuredProjection:
     def arch(self, bits: dict[str, int]) -> Architecture:
         weight_bits = {n: (bits[n],) * self.net.specs[n].out_channels for n in self.names}
         acts = {n: max(self.net.layer(n).act.options) for n in self.names}
-        meta = {"method": "admm-unstructured", "sparsity": "unstructured", "budget": self.budget,
-                "target": self.ctx.target.name, "model": self.ctx.cfg.model}  # fmt: skip
+        meta = {
+            "method": "admm-unstructured",
+            "sparsity": "unstructured",
+            "budget": self.budget,
+            "target": self.ctx.target.name,
+            "model": self.ctx.cfg.model,
+        }
         return Architecture(weight_bits, acts, meta)
 
     def option_cost(self, name: str, bits: int, nonzeros: int) -> float:

@@ -117,8 +117,9 @@ def codebook_costs(n_layers: int, clusters: int, codebook_bits: int) -> dict[str
     return {"size": math.ceil(bits / 8), "memory": math.ceil(bits / 8), "size_bits": bits}
 
 
-@register_method("twonn-cluster", options=ClusterOptions, reads_strength=False, knob="clusters", style=7,
-                 storable_widths=True)
+@register_method(
+    "twonn-cluster", options=ClusterOptions, reads_strength=False, knob="clusters", style=7, storable_widths=True
+)
 def twonn_cluster(model: nn.Module, ctx: RunContext) -> MethodResult:
     opts = ClusterOptions.from_config(ctx.cfg)
     clusters, codebook_bits = opts.clusters, opts.codebook_bits
@@ -130,10 +131,21 @@ def twonn_cluster(model: nn.Module, ctx: RunContext) -> MethodResult:
     ids, delta, significant = twonn_analysis(model, ctx, names, opts)
     trainable = {n: significant[n] or n in (names[0], names[-1]) for n in names}
     extra = codebook_costs(len(names), clusters, codebook_bits)
-    meta = {"method": "twonn-cluster", "target": ctx.target.name, "model": ctx.cfg.model, "intrinsic_dimension": ids,
-            "delta": delta, "significant": [n for n in names if significant[n]],
-            "codebook": {"clusters": clusters, "value_bits": codebook_bits, "layers": names, "bytes": extra["size"],
-                         "trained": [n for n in names if trainable[n]]}}  # fmt: skip
+    meta = {
+        "method": "twonn-cluster",
+        "target": ctx.target.name,
+        "model": ctx.cfg.model,
+        "intrinsic_dimension": ids,
+        "delta": delta,
+        "significant": [n for n in names if significant[n]],
+        "codebook": {
+            "clusters": clusters,
+            "value_bits": codebook_bits,
+            "layers": names,
+            "bytes": extra["size"],
+            "trained": [n for n in names if trainable[n]],
+        },
+    }
     arch = layer_arch(net, {n: index_bits for n in names}, meta)
 
     def build() -> nn.Module:

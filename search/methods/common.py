@@ -17,10 +17,34 @@ from search.train import evaluate
 from supernet import Architecture, Supernet, materialize, to_supernet, trace
 
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-_ACT_MODULES = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardtanh, nn.Tanh,
-                nn.Sigmoid, nn.Hardsigmoid)  # fmt: skip
-_ACT_FUNCS = {"relu", "relu_", "relu6", "leaky_relu", "elu", "gelu", "silu", "hardswish", "hardtanh", "tanh",
-              "sigmoid", "hardsigmoid", "batch_norm"}  # fmt: skip
+_ACT_MODULES = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Hardswish,
+    nn.Hardtanh,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Hardsigmoid,
+)
+_ACT_FUNCS = {
+    "relu",
+    "relu_",
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "gelu",
+    "silu",
+    "hardswish",
+    "hardtanh",
+    "tanh",
+    "sigmoid",
+    "hardsigmoid",
+    "batch_norm",
+}
 
 
 def storable_bits(ctx: RunContext, low: int = 1, high: int = 8) -> tuple[int, ...]:
@@ -91,8 +115,9 @@ def layer_outputs(model: nn.Module, names: list[str], x: Tensor) -> dict[str, Te
     return {n: outs[n] for n in names if n in outs}
 
 
-def layer_arch(net: Supernet, bits: dict[str, int], meta: dict[str, Any],
-               pruned: dict[str, list[int]] | None = None) -> Architecture:  # fmt: skip
+def layer_arch(
+    net: Supernet, bits: dict[str, int], meta: dict[str, Any], pruned: dict[str, list[int]] | None = None
+) -> Architecture:
     """One bit-width per layer (channels listed in `pruned` at 0); activations at their largest option."""
     pruned = pruned or {}
     weight_bits = {}

@@ -83,8 +83,9 @@ def activation_sparsity(a: Tensor, eps: float = 0.01) -> float:
     return float((a <= eps * a.max()).double().mean())
 
 
-def importance_scores(model: nn.Module, names: list[str], x: Tensor, model_bits: int = 8,
-                      eps: float = 0.01) -> dict[str, dict[str, float]]:  # fmt: skip
+def importance_scores(
+    model: nn.Module, names: list[str], x: Tensor, model_bits: int = 8, eps: float = 0.01
+) -> dict[str, dict[str, float]]:
     """{layer: {N_p, N_e, N_v, S, importance}} for the named Conv/Linear layers of `model` (seed 000)."""
     total = sum(p.numel() for p in model.parameters())
     mods = {n: model.get_submodule(n) for n in names}
@@ -93,8 +94,12 @@ def importance_scores(model: nn.Module, names: list[str], x: Tensor, model_bits:
     out = {}
     for n, m in mods.items():
         params = m.weight.numel() + (m.bias.numel() if m.bias is not None else 0)
-        s = {"N_p": params / total, "N_e": math.log(math.e - 1 + weight_entropy(m.weight, model_bits) / model_bits),
-             "N_v": var[n] / max(var.values()), "S": activation_sparsity(acts[n], eps)}  # fmt: skip
+        s = {
+            "N_p": params / total,
+            "N_e": math.log(math.e - 1 + weight_entropy(m.weight, model_bits) / model_bits),
+            "N_v": var[n] / max(var.values()),
+            "S": activation_sparsity(acts[n], eps),
+        }
         s["importance"] = 0.25 * (s["N_p"] + s["N_e"] + s["N_v"] + s["S"])
         out[n] = s
     return out
@@ -139,8 +144,9 @@ class ImportanceOptions(MethodOptions):
         require(self.sparsity_eps >= 0, "sparsity_eps must be >= 0", self.sparsity_eps)
 
 
-@register_method("importance", options=ImportanceOptions, reads_strength=False, knob="t_margin", style=5,
-                 storable_widths=True)
+@register_method(
+    "importance", options=ImportanceOptions, reads_strength=False, knob="t_margin", style=5, storable_widths=True
+)
 def importance(model: nn.Module, ctx: RunContext) -> MethodResult:
     opts = ImportanceOptions.from_config(ctx.cfg)
     t_margin, model_bits, variant, pruning = opts.t_margin, opts.model_bits, opts.variant, opts.pruning
@@ -154,8 +160,15 @@ def importance(model: nn.Module, ctx: RunContext) -> MethodResult:
     pruned: dict[str, list[int]] = {}
     masks: dict[str, Tensor] = {}
     label = "importance" + ("" if variant == "both" else f"-{variant}") + ("-ksigma" if pruning == "ksigma" else "")
-    meta = {"method": label, "target": ctx.target.name, "model": ctx.cfg.model, "t_margin": t_margin,
-            "variant": variant, "pruning": pruning, "importance": scores}  # fmt: skip
+    meta = {
+        "method": label,
+        "target": ctx.target.name,
+        "model": ctx.cfg.model,
+        "t_margin": t_margin,
+        "variant": variant,
+        "pruning": pruning,
+        "importance": scores,
+    }
     trials = 0
 
     def accuracy(b: dict[str, int], p: dict[str, list[int]], m: dict[str, Tensor]) -> float:
@@ -194,9 +207,16 @@ def importance(model: nn.Module, ctx: RunContext) -> MethodResult:
                     break
                 pruned, current = trial, acc
         kept = float(masks[name].double().mean()) if name in masks else 1.0
-        row = {"layer": name, "importance": scores[name]["importance"], "margin": margin, "bits": bits[name],
-               "pruned": len(pruned.get(name, [])), "k_sigma": ks if ks is not None else 0.0,
-               "kept_weights": kept, "val_acc": current}  # fmt: skip
+        row = {
+            "layer": name,
+            "importance": scores[name]["importance"],
+            "margin": margin,
+            "bits": bits[name],
+            "pruned": len(pruned.get(name, [])),
+            "k_sigma": ks if ks is not None else 0.0,
+            "kept_weights": kept,
+            "val_acc": current,
+        }
         ctx.history.log("importance", i, row)
     arch = layer_arch(net, bits, meta, pruned)
     info = {"reference_val_acc": reference, "search_val_acc": current, "trials": trials}

@@ -53,8 +53,9 @@ class MethodOptions:
             if key not in hints:
                 names = ", ".join(known) if known else "none"
                 hint = did_you_mean(key, known)
-                raise ConfigError(f"method_options.{key}: method {method} has no such option{hint}; "
-                                  f"its options: {names}")
+                raise ConfigError(
+                    f"method_options.{key}: method {method} has no such option{hint}; its options: {names}"
+                )
             values[key] = _coerce(key, value, hints[key])
         return cls(**values)
 

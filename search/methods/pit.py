@@ -44,8 +44,16 @@ def float_module(layer: FixedLayer) -> nn.Module:
     if op.kind == "linear":
         mod = nn.Linear(w.shape[1], w.shape[0], bias=layer.bias is not None)
     else:
-        mod = _CONVS[op.dims](w.shape[1] * op.groups, w.shape[0], tuple(w.shape[2:]), op.stride, op.padding,
-                              op.dilation, op.groups, bias=layer.bias is not None)  # fmt: skip
+        mod = _CONVS[op.dims](
+            w.shape[1] * op.groups,
+            w.shape[0],
+            tuple(w.shape[2:]),
+            op.stride,
+            op.padding,
+            op.dilation,
+            op.groups,
+            bias=layer.bias is not None,
+        )
     mod.weight.data.copy_(w)
     if layer.bias is not None:
         mod.bias.data.copy_(layer.bias.detach())
@@ -67,8 +75,9 @@ def pit_then_mps(model: nn.Module, ctx: RunContext) -> MethodResult:
     top, nonzero = max(bits), tuple(b for b in bits if b > 0)
     no_budget = replace(ctx, cfg=replace(ctx.cfg, budget=None))
     t0 = time.perf_counter()
-    pit_net = build_supernet(model, calibration_batch(ctx), ctx, bits=(0, top), act_bits=ctx.cfg.act_bits[-1:],
-                             quantize_activations=False)  # fmt: skip
+    pit_net = build_supernet(
+        model, calibration_batch(ctx), ctx, bits=(0, top), act_bits=ctx.cfg.act_bits[-1:], quantize_activations=False
+    )
     info_pit = search(pit_net, no_budget, phase="pit")
     pruned_arch = discretize(pit_net)
     kept = {n: len(pruned_arch.kept(n)) for n in pit_net.layer_names}
@@ -78,14 +87,24 @@ def pit_then_mps(model: nn.Module, ctx: RunContext) -> MethodResult:
     t2 = time.perf_counter()
     net = build_supernet(small, calibration_batch(ctx), ctx, bits=nonzero, act_bits=ctx.cfg.act_bits)
     info_mps = search(net, ctx, phase="search-mps")
-    meta = {"method": "pit-then-mps", "target": ctx.target.name, "model": ctx.cfg.model,
-            "pit_kept_channels": kept,
-            "original_channels": {n: s.out_channels for n, s in pit_net.specs.items()}}  # fmt: skip
+    meta = {
+        "method": "pit-then-mps",
+        "target": ctx.target.name,
+        "model": ctx.cfg.model,
+        "pit_kept_channels": kept,
+        "original_channels": {n: s.out_channels for n, s in pit_net.specs.items()},
+    }
     arch = discretize(net, meta)
     if ctx.cfg.budget is not None:
         arch = repair(net, arch, ctx.cost, ctx.target, ctx.cfg.budget)
     t3 = time.perf_counter()
-    info = {**{f"pit_{k}": v for k, v in info_pit.items()}, **{f"mps_{k}": v for k, v in info_mps.items()},
-            "pit_finetune_val_acc": tuned["float_val_acc"], "kept_channels": sum(kept.values()),
-            "seconds_pit": t1 - t0, "seconds_pit_finetune": t2 - t1, "seconds_mps": t3 - t2}  # fmt: skip
+    info = {
+        **{f"pit_{k}": v for k, v in info_pit.items()},
+        **{f"mps_{k}": v for k, v in info_mps.items()},
+        "pit_finetune_val_acc": tuned["float_val_acc"],
+        "kept_channels": sum(kept.values()),
+        "seconds_pit": t1 - t0,
+        "seconds_pit_finetune": t2 - t1,
+        "seconds_mps": t3 - t2,
+    }
     return MethodResult(net, arch, info)

@@ -76,13 +76,21 @@ class MethodSpec:
 METHODS: dict[str, MethodSpec] = {}
 
 
-def register_method(name: str, prunes: bool = True, *, options: type[MethodOptions] = MethodOptions,
-                    reads_strength: bool = True, knob: str | None = None, checks: tuple[Check, ...] = (),
-                    style: int | Mapping[str, int] | None = None, points_from: str | None = None,
-                    point_name: Callable[[SearchConfig], str] | None = None,
-                    needs_path_search: bool = False,
-                    stores: Callable[[SearchConfig], tuple[int, ...]] | None = None,
-                    storable_widths: bool = False) -> Callable[[MethodFn], MethodFn]:  # fmt: skip
+def register_method(
+    name: str,
+    prunes: bool = True,
+    *,
+    options: type[MethodOptions] = MethodOptions,
+    reads_strength: bool = True,
+    knob: str | None = None,
+    checks: tuple[Check, ...] = (),
+    style: int | Mapping[str, int] | None = None,
+    points_from: str | None = None,
+    point_name: Callable[[SearchConfig], str] | None = None,
+    needs_path_search: bool = False,
+    stores: Callable[[SearchConfig], tuple[int, ...]] | None = None,
+    storable_widths: bool = False,
+) -> Callable[[MethodFn], MethodFn]:
     """Register `fn` under `name` with its spec (fields: MethodSpec). style: the palette slot of its
     results (an int), or one slot per result label (uniform: {"uniform-w8": 9, ...}); None: a stable
     slot from the name. A slot or a name already taken is refused."""
@@ -95,9 +103,21 @@ def register_method(name: str, prunes: bool = True, *, options: type[MethodOptio
         clash = [f"{label} ({taken[slot]})" for label, slot in styles.items() if slot in taken]
         if clash:
             raise KeyError(f"method {name!r}: plot style slot of {clash[0]} is already taken")
-        METHODS[name] = MethodSpec(name, fn, options, prunes, reads_strength, knob, tuple(checks),
-                                   MappingProxyType(styles), points_from, point_name, needs_path_search,
-                                   stores, storable_widths)  # fmt: skip
+        METHODS[name] = MethodSpec(
+            name,
+            fn,
+            options,
+            prunes,
+            reads_strength,
+            knob,
+            tuple(checks),
+            MappingProxyType(styles),
+            points_from,
+            point_name,
+            needs_path_search,
+            stores,
+            storable_widths,
+        )
         return fn
 
     return deco

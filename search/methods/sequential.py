@@ -85,6 +85,11 @@ def prune_then_mps(model: nn.Module, ctx: RunContext) -> MethodResult:
     if has_limits(ctx.cfg):
         arch = fit_budget(net, arch, ctx)
     kept = sum(b > 0 for bits in arch.weight_bits.values() for b in bits)
-    info = {**{f"prune_{k}": v for k, v in info_prune.items()}, **{f"mps_{k}": v for k, v in info_mps.items()},
-            "seconds_prune": t1 - t0, "seconds_mps": t2 - t1, "kept_channels": kept}  # fmt: skip
+    info = {
+        **{f"prune_{k}": v for k, v in info_prune.items()},
+        **{f"mps_{k}": v for k, v in info_mps.items()},
+        "seconds_prune": t1 - t0,
+        "seconds_mps": t2 - t1,
+        "kept_channels": kept,
+    }
     return MethodResult(net, arch, info)

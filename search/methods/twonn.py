@@ -117,8 +117,7 @@ def hybrid_bits(names: list[str], significant: dict[str, bool], available: tuple
     return {n: round_up_bits(b, available) for n, b in bits.items()}
 
 
-@register_method("twonn", options=TwonnOptions, reads_strength=False, knob="delta_frac", style=6,
-                 storable_widths=True)
+@register_method("twonn", options=TwonnOptions, reads_strength=False, knob="delta_frac", style=6, storable_widths=True)
 def twonn(model: nn.Module, ctx: RunContext) -> MethodResult:
     opts = TwonnOptions.from_config(ctx.cfg)
     x = ctx.data.train.batch(slice(0, 512))[0]
@@ -127,8 +126,14 @@ def twonn(model: nn.Module, ctx: RunContext) -> MethodResult:
     names = net.layer_names
     ids, delta, significant = twonn_analysis(model, ctx, names, opts)
     bits = hybrid_bits(names, significant, available)
-    meta = {"method": "twonn", "target": ctx.target.name, "model": ctx.cfg.model, "intrinsic_dimension": ids,
-            "delta": delta, "significant": [n for n in names if significant[n]]}  # fmt: skip
+    meta = {
+        "method": "twonn",
+        "target": ctx.target.name,
+        "model": ctx.cfg.model,
+        "intrinsic_dimension": ids,
+        "delta": delta,
+        "significant": [n for n in names if significant[n]],
+    }
     activations, first_last, retrain = opts.activations, opts.first_last, opts.retrain
     suffix = [w for w, default in ((activations, "pact"), (first_last, "int8"), (retrain, "finetune")) if w != default]
     meta.update(method="-".join(["twonn", *suffix]), activations=activations, first_last=first_last, retrain=retrain)

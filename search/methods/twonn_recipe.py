@@ -107,15 +107,21 @@ def float_extra_costs(net: Supernet, arch: Architecture, names: list[str]) -> di
     return {"size": 3.0 * weights, "memory": 3.0 * weights, "size_bits": 24.0 * weights}
 
 
-def build_hybrid(net: Supernet, arch: Architecture, ctx: RunContext, activations: str, first_last: str,
-                 retrain: str) -> nn.Module:  # fmt: skip
+def build_hybrid(
+    net: Supernet, arch: Architecture, ctx: RunContext, activations: str, first_last: str, retrain: str
+) -> nn.Module:
     """The network to fine-tune (QAT) under seed 002's recipe options (module docstring)."""
     if retrain == "scratch":
         torch.manual_seed(ctx.cfg.seed + 1)
         fresh = create_model(ctx.cfg.model, ctx.data.num_classes, ctx.data.in_shape)
         x = ctx.data.train.batch(slice(0, 512))[0]
-        net = build_supernet(fresh, x, ctx, bits=tuple(sorted({b for bits in arch.weight_bits.values() for b in bits})),
-                             act_bits=ctx.cfg.act_bits[-1:])  # fmt: skip
+        net = build_supernet(
+            fresh,
+            x,
+            ctx,
+            bits=tuple(sorted({b for bits in arch.weight_bits.values() for b in bits})),
+            act_bits=ctx.cfg.act_bits[-1:],
+        )
     model = materialize(net, arch)
     names = net.layer_names
     ends = {names[0], names[-1]}

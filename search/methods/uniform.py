@@ -32,8 +32,9 @@ def stored_bits(cfg: SearchConfig) -> tuple[int, ...]:
     return (cfg.uniform_bits,)
 
 
-@register_method("uniform", reads_strength=False, points_from="uniform_bits", point_name=bits_name, style=STYLES,
-                 stores=stored_bits)
+@register_method(
+    "uniform", reads_strength=False, points_from="uniform_bits", point_name=bits_name, style=STYLES, stores=stored_bits
+)
 def uniform(model: nn.Module, ctx: RunContext) -> MethodResult:
     b = ctx.cfg.uniform_bits
     net = build_supernet(model, calibration_batch(ctx), ctx, bits=(b,), act_bits=ctx.cfg.act_bits[-1:])

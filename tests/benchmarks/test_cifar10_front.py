@@ -13,8 +13,14 @@ def test_front_protocol_code_path_on_a_tiny_slice(tmp_path, monkeypatch):
     bench = load_benchmark("cifar10_front")
     monkeypatch.setitem(bench.GROUPS, "uniform", {"methods": ("uniform",), "uniform_bits": (2,)})
     monkeypatch.setitem(bench.GROUPS, "path", {"methods": ("joint-path",), "budgets": ("60kB", "30kB")})
-    overrides = [f"data_root={tmp_path / 'cifar'}", "train_subset=40", "warmup_epochs=1", "search_epochs=2",
-                 "finetune_epochs=1", "batch_size=20"]  # fmt: skip
+    overrides = [
+        f"data_root={tmp_path / 'cifar'}",
+        "train_subset=40",
+        "warmup_epochs=1",
+        "search_epochs=2",
+        "finetune_epochs=1",
+        "batch_size=20",
+    ]
     table = bench.run_benchmark(tmp_path / "runs", tmp_path / "out", overrides, only=("uniform", "path"))
     assert set(table["method"]) == {"uniform-w2", "joint-path"}
     points = pd.read_csv(tmp_path / "out" / "points.csv")
@@ -29,10 +35,22 @@ def _fake_run(folder, method: str, size: float, acc: float) -> None:
     import json
 
     folder.mkdir(parents=True)
-    folder.joinpath("metrics.json").write_text(json.dumps({
-        "method": method, "target": "generic", "cost_name": "size", "cost": size, "budget": size,
-        "test_acc": acc, "float_test_acc": 0.7, "costs": {"size": size},
-        "seconds": {"search": 10.0, "finetune": 5.0}, "epochs": {"warmup": 20, "search": 10, "finetune": 5}}))
+    folder.joinpath("metrics.json").write_text(
+        json.dumps(
+            {
+                "method": method,
+                "target": "generic",
+                "cost_name": "size",
+                "cost": size,
+                "budget": size,
+                "test_acc": acc,
+                "float_test_acc": 0.7,
+                "costs": {"size": size},
+                "seconds": {"search": 10.0, "finetune": 5.0},
+                "epochs": {"warmup": 20, "search": 10, "finetune": 5},
+            }
+        )
+    )
 
 
 def test_report_keeps_the_labels_of_earlier_points(tmp_path):
@@ -46,10 +64,14 @@ def test_report_keeps_the_labels_of_earlier_points(tmp_path):
     seed = pd.read_csv(first / "points.csv").assign(recipe="seed", cost=14971.0, measured="session 3")
     both = pd.concat([pd.read_csv(first / "points.csv"), seed], ignore_index=True)
     both.to_csv(first / "points.csv", index=False)
-    table = bench.report([tmp_path / "runs" / "cifar10-front-sequential"], tmp_path / "out", None, earlier=first,
-                         measured="session 4")  # fmt: skip
+    table = bench.report(
+        [tmp_path / "runs" / "cifar10-front-sequential"], tmp_path / "out", None, earlier=first, measured="session 4"
+    )
     labels = {(m, r): w for m, r, w in zip(table["method"], table["recipe"], table["measured"], strict=True)}
-    assert labels == {("prune-then-mps", "default"): "session 4", ("joint", "default"): "session 2",
-                      ("joint", "seed"): "session 3"}  # fmt: skip
+    assert labels == {
+        ("prune-then-mps", "default"): "session 4",
+        ("joint", "default"): "session 2",
+        ("joint", "seed"): "session 3",
+    }
     front = pd.read_csv(tmp_path / "out" / "pareto_size.csv")
     assert sorted(front["method"]) == ["joint", "prune-then-mps"]  # the seed-recipe point is not on the plot

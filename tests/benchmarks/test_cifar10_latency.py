@@ -8,15 +8,23 @@ from bench_helpers import load_benchmark, tiny_cifar
 
 def test_cpu_preset_code_path_on_a_tiny_slice(tmp_path):
     tiny_cifar(tmp_path / "cifar", per_class=6)
-    overrides = [f"data_root={tmp_path / 'cifar'}", "train_subset=40", "warmup_epochs=1", "search_epochs=1",
-                 "finetune_epochs=1", "batch_size=20"]  # fmt: skip
+    overrides = [
+        f"data_root={tmp_path / 'cifar'}",
+        "train_subset=40",
+        "warmup_epochs=1",
+        "search_epochs=1",
+        "finetune_epochs=1",
+        "batch_size=20",
+    ]
     bench = load_benchmark("cifar10_latency")
     # two processes' share of the work, one target each: the second's table covers both
-    first = bench.run_benchmark("cpu", tmp_path / "runs", tmp_path / "out", overrides, strengths=(0.1,),
-                                uniform_bits=(4,), only=("gap9_ne16",))  # fmt: skip
+    first = bench.run_benchmark(
+        "cpu", tmp_path / "runs", tmp_path / "out", overrides, strengths=(0.1,), uniform_bits=(4,), only=("gap9_ne16",)
+    )
     assert set(first["target"]) == {"gap9_ne16"}
-    table = bench.run_benchmark("cpu", tmp_path / "runs", tmp_path / "out", overrides, strengths=(0.1,),
-                                uniform_bits=(4,), only=("mpic",))  # fmt: skip
+    table = bench.run_benchmark(
+        "cpu", tmp_path / "runs", tmp_path / "out", overrides, strengths=(0.1,), uniform_bits=(4,), only=("mpic",)
+    )
     assert set(table["target"]) == {"mpic", "gap9_ne16"}
     mpic = table[table["target"] == "mpic"]
     assert set(mpic["label"]) == {"joint a248", "joint a8", "uniform w4a4"}

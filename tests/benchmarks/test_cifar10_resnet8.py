@@ -8,12 +8,21 @@ from bench_helpers import load_benchmark, tiny_cifar
 
 def test_cpu_preset_code_path_on_a_tiny_slice(tmp_path):
     tiny_cifar(tmp_path / "cifar", per_class=6)
-    overrides = [f"data_root={tmp_path / 'cifar'}", "train_subset=40", "warmup_epochs=1", "search_epochs=1",
-                 "finetune_epochs=1", "batch_size=20"]  # fmt: skip
+    overrides = [
+        f"data_root={tmp_path / 'cifar'}",
+        "train_subset=40",
+        "warmup_epochs=1",
+        "search_epochs=1",
+        "finetune_epochs=1",
+        "batch_size=20",
+    ]
     table = load_benchmark("cifar10_resnet8").run_benchmark(
-        "cpu", tmp_path / "runs", tmp_path / "out", overrides,
+        "cpu",
+        tmp_path / "runs",
+        tmp_path / "out",
+        overrides,
         sweep_overrides={"strengths": [0.1], "methods": ["joint", "uniform"], "uniform_bits": [8]},
-    )  # fmt: skip
+    )
     assert set(table["target"]) == {"generic", "mpic"}
     assert set(table["method"]) == {"joint", "uniform-w8"}
     points = pd.read_csv(tmp_path / "out" / "points.csv")

@@ -42,8 +42,9 @@ def test_a_failure_inside_a_run_folder_logs_there(monkeypatch, capsys, tmp_path)
     assert "IndexError" in (tmp_path / "error.log").read_text()
 
 
-@pytest.mark.parametrize(("exc", "code"), [(ConfigError("bad key"), 2), (FileExistsError("x exists"), 2),
-                                            (KeyboardInterrupt(), 130)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("exc", "code"), [(ConfigError("bad key"), 2), (FileExistsError("x exists"), 2), (KeyboardInterrupt(), 130)]
+)
 def test_refusals_keep_their_codes(monkeypatch, capsys, exc, code):
     def refuse(args):
         raise exc
@@ -71,12 +72,15 @@ def test_python_warnings_become_one_bitgate_line_each(monkeypatch, capsys):
     assert code == 0 and err == ["bitgate: warning: exported model needs 9 bytes of Flash"]
 
 
-@pytest.mark.parametrize(("argv", "needle"), [
-    (["search", "--strength", "0.1"], "--set strength=0.1"),
-    (["search", "--budget=2kB"], "--set budget=2kB"),
-    (["serch"], "invalid choice"),
-    (["pareto"], "required"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["search", "--strength", "0.1"], "--set strength=0.1"),
+        (["search", "--budget=2kB"], "--set budget=2kB"),
+        (["serch"], "invalid choice"),
+        (["pareto"], "required"),
+    ],
+)
 def test_argument_errors_are_one_line_with_a_hint(capsys, argv, needle):
     with pytest.raises(SystemExit) as stop:
         main(argv)
@@ -87,8 +91,17 @@ def test_argument_errors_are_one_line_with_a_hint(capsys, argv, needle):
 def test_unknown_keys_suggest_the_near_miss(capsys, tmp_path):
     code, err = _run(capsys, "search", "--set", "stregth=1")
     assert code == 2 and err[0].endswith("unknown config key 'stregth' (did you mean 'strength'?)")
-    code, err = _run(capsys, "sweep", "--vary", "method_options.t_margn=1,2", "--methods", "importance",
-                     "--set", f"out_dir={tmp_path / 'runs'}", "--no-plot")
+    code, err = _run(
+        capsys,
+        "sweep",
+        "--vary",
+        "method_options.t_margn=1,2",
+        "--methods",
+        "importance",
+        "--set",
+        f"out_dir={tmp_path / 'runs'}",
+        "--no-plot",
+    )
     assert code == 2 and "did you mean 't_margin'?" in err[0] and not (tmp_path / "runs").exists()
 
 
@@ -105,7 +118,17 @@ def test_a_failure_inside_a_run_logs_into_its_folder(monkeypatch, capsys, tmp_pa
         raise RuntimeError("shapes (3,) and (4,) not aligned")
 
     monkeypatch.setattr(search.run, "_phases", broken)
-    code, err = _run(capsys, "search", "--set", "dataset=synthetic", "--set", f"out_dir={tmp_path}",
-                     "--set", "name=r", "--set", "progress=false")
+    code, err = _run(
+        capsys,
+        "search",
+        "--set",
+        "dataset=synthetic",
+        "--set",
+        f"out_dir={tmp_path}",
+        "--set",
+        "name=r",
+        "--set",
+        "progress=false",
+    )
     assert code == 1 and len(err) == 1 and err[0].endswith(str(tmp_path / "r" / "error.log"))
     assert "not aligned" in (tmp_path / "r" / "error.log").read_text()

@@ -20,19 +20,22 @@ def _refused(capsys, argv: list[str], needle: str) -> None:
     assert "Traceback" not in err and len(err.splitlines()) == 1 and needle in err, err
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["--core", "m9", "--out", "OUT"], "'m9'"),
-    (["--core", "m3", "--out", "OUT"], "plain C"),
-    (["--core", "m4"], "--out DIR"),
-    (["--core", "m4", "--out", "OUT", "--networks", "2"], "at least 10"),
-    (["--core", "m4", "--out", "OUT", "--opt", "O9"], "O9"),
-    (["--core", "m4", "--out", "OUT", "--name", "a b"], "a b"),
-    (["--core", "m4", "--out", "OUT", "--export", "OUT"], "--import-log"),
-    (["--core", "m4", "--import-log", "LOG"], "--export"),
-    (["--core", "m4", "--import-log", "OUT/none.log", "--export", "OUT"], "none.log"),
-    (["--core", "m4", "--import-log", "LOG", "--export", "OUT"], "holds no C export"),
-    (["--core", "m4", "--import-log", "EMPTY", "--export", "OUT"], "no `bg-mark` lines"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--core", "m9", "--out", "OUT"], "'m9'"),
+        (["--core", "m3", "--out", "OUT"], "plain C"),
+        (["--core", "m4"], "--out DIR"),
+        (["--core", "m4", "--out", "OUT", "--networks", "2"], "at least 10"),
+        (["--core", "m4", "--out", "OUT", "--opt", "O9"], "O9"),
+        (["--core", "m4", "--out", "OUT", "--name", "a b"], "a b"),
+        (["--core", "m4", "--out", "OUT", "--export", "OUT"], "--import-log"),
+        (["--core", "m4", "--import-log", "LOG"], "--export"),
+        (["--core", "m4", "--import-log", "OUT/none.log", "--export", "OUT"], "none.log"),
+        (["--core", "m4", "--import-log", "LOG", "--export", "OUT"], "holds no C export"),
+        (["--core", "m4", "--import-log", "EMPTY", "--export", "OUT"], "no `bg-mark` lines"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(capsys, tmp_path, argv, needle):
     out = tmp_path / "out"
     (tmp_path / "board.log").write_text("bg-mark 0 65520 10\n")
@@ -52,8 +55,11 @@ def test_an_existing_table_is_not_overwritten(capsys, tmp_path):
 def test_a_missing_toolchain_is_one_line_naming_the_packages(capsys, tmp_path, monkeypatch):
     nothing = Toolchain(gcc=None, nm=None, size=None, newlib=False, qemu=None, host_cc="/usr/bin/cc")
     monkeypatch.setattr(calibrate_run, "find_toolchain", lambda: nothing)
-    _refused(capsys, ["calibrate", "--core", "m33", "--out", str(tmp_path / "out")],
-             "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm")  # fmt: skip
+    _refused(
+        capsys,
+        ["calibrate", "--core", "m33", "--out", str(tmp_path / "out")],
+        "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm",
+    )
     assert not (tmp_path / "out").exists()
 
 

@@ -47,8 +47,9 @@ def test_cmsis_nn_flavour_from_the_cli(tiny_cfg, capsys):
 def test_a_cortex_m_run_exports_its_own_flavour_with_the_bytes_and_ram_it_was_priced_at(tiny_cfg, capsys):
     """stm32h7 deploys with CMSIS-NN: the search priced 12 B of metadata per kept channel and the cmsis-nn
     arena + scratch, and `export` (no --flavour) writes exactly that."""
-    cfg = replace(tiny_cfg, target="stm32h7", bits=(0, 4, 8), warmup_epochs=1, search_epochs=1, finetune_epochs=0,
-                  name="m7")  # fmt: skip
+    cfg = replace(
+        tiny_cfg, target="stm32h7", bits=(0, 4, 8), warmup_epochs=1, search_epochs=1, finetune_epochs=0, name="m7"
+    )
     metrics = run(cfg)
     assert metrics["flavour"] == "cmsis-nn"
     run_dir = Path(tiny_cfg.out_dir) / "m7"

@@ -29,16 +29,27 @@ def _hand_run(tiny_cfg, tmp_path: Path, **changes) -> Path:
     folder.mkdir()
     (folder / "config.json").write_text(replace(tiny_cfg, **changes).to_json())
     cfg = replace(tiny_cfg, **changes)
-    (folder / "metrics.json").write_text(json.dumps({"method": cfg.method, "target": cfg.target, "cost_name": "memory",
-                                                     "cost": 1.0, "test_acc": 0.5, "costs": {"memory": 1.0}}))
+    (folder / "metrics.json").write_text(
+        json.dumps(
+            {
+                "method": cfg.method,
+                "target": cfg.target,
+                "cost_name": "memory",
+                "cost": 1.0,
+                "test_acc": 0.5,
+                "costs": {"memory": 1.0},
+            }
+        )
+    )
     (folder / "model.pt").write_bytes(b"")
     return folder
 
 
 @pytest.mark.skipif(MISSING is not None, reason=f"firmware tests skip: {MISSING}")
 def test_verify_measures_a_finished_run_on_a_core_beside_its_costs(tiny_cfg, capsys):
-    cfg = replace(tiny_cfg, target="stm32h7", bits=(0, 4, 8), warmup_epochs=1, search_epochs=1, finetune_epochs=0,
-                  name="m7")  # fmt: skip
+    cfg = replace(
+        tiny_cfg, target="stm32h7", bits=(0, 4, 8), warmup_epochs=1, search_epochs=1, finetune_epochs=0, name="m7"
+    )
     metrics = run(cfg)
     run_dir = Path(cfg.out_dir) / "m7"
     assert main(["verify", str(run_dir), "--core", "m7", "--inputs", "3"]) == 0
@@ -60,11 +71,14 @@ def test_verify_measures_a_finished_run_on_a_core_beside_its_costs(tiny_cfg, cap
     assert "instructions per inference, by layer" in out and str(run_dir / "verify.json") in out
 
 
-@pytest.mark.parametrize(("args", "says"), [
-    (["--inputs", "0"], "--inputs"),
-    (["--core", "m9"], "unknown core 'm9'"),
-    (["--opt", "O7"], "optimisation level"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--inputs", "0"], "--inputs"),
+        (["--core", "m9"], "unknown core 'm9'"),
+        (["--opt", "O7"], "optimisation level"),
+    ],
+)
 def test_bad_arguments_are_one_line_exit_2(tiny_cfg, tmp_path, capsys, args, says):
     folder = _hand_run(tiny_cfg, tmp_path, target="stm32h7")
     assert main(["verify", str(folder), *args]) == 2

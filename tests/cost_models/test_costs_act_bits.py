@@ -23,11 +23,15 @@ def family_target(cost_name: str) -> str:
 def small_net() -> nn.Module:
     """conv 3x3 -> ReLU -> depthwise 3x3 -> ReLU -> conv 1x1 (non-square maps) -> flatten -> linear."""
     return nn.Sequential(
-        nn.Conv2d(2, 8, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU(),
-        nn.Conv2d(8, 12, 1, stride=2), nn.ReLU(),
-        nn.Flatten(), nn.Linear(12 * 5 * 2, 6),
-    )  # fmt: skip
+        nn.Conv2d(2, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1, groups=8),
+        nn.ReLU(),
+        nn.Conv2d(8, 12, 1, stride=2),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(12 * 5 * 2, 6),
+    )
 
 
 @pytest.mark.parametrize("cost_name", LATENCY)

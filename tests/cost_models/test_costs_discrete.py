@@ -120,20 +120,47 @@ def ref_ne16(layers, t):
 # Loop counts of the Cortex-M latency tables' symbols, on plain ints (cost_models/cortexm_features.py
 # says what each one counts in CMSIS-NN's loops).
 SYMBOL_COUNTS = {
-    "P": lambda v: v["P"], "P2": lambda v: v["P"] // 2, "Po": lambda v: v["P"] % 2, "P4": lambda v: v["P"] // 4,
-    "Pr4": lambda v: v["P"] % 4, "Ho": lambda v: v["Ho"], "Q2": lambda v: v["Ho"] * (v["Wo"] // 2),
-    "Qo": lambda v: v["Ho"] * (v["Wo"] % 2), "Q4": lambda v: v["Ho"] * (v["Wo"] // 4),
-    "Qr4": lambda v: v["Ho"] * (v["Wo"] % 4), "Pin": lambda v: v["Pin"], "V": lambda v: v["V"], "R": lambda v: v["R"],
-    "T": lambda v: v["T"], "Ppad": lambda v: v["Ppad"], "W": lambda v: 1, "X": lambda v: 1, "E": lambda v: v["E"],
-    "E4": lambda v: v["E"] // 4, "Er4": lambda v: v["E"] % 4, "Ec16": lambda v: -(-v["E"] // 16),
-    "n": lambda v: v["n"], "n2": lambda v: v["n"] // 2, "no": lambda v: v["n"] % 2, "n4": lambda v: v["n"] // 4,
-    "nr4": lambda v: v["n"] % 4, "nc4": lambda v: -(-v["n"] // 4), "nc16": lambda v: -(-v["n"] // 16),
-    "c": lambda v: v["c"], "co": lambda v: v["c"] % 2, "Ko": lambda v: v["c"] * v["T"] % 2,
-    "c4": lambda v: v["c"] // 4, "cr4": lambda v: v["c"] % 4, "cc16": lambda v: -(-v["c"] // 16),
-    "K": lambda v: v["c"] * v["T"], "K4": lambda v: v["c"] * v["T"] // 4, "Kr4": lambda v: v["c"] * v["T"] % 4,
-    "K16": lambda v: v["c"] * v["T"] // 16, "K16r": lambda v: v["c"] * v["T"] % 16 // 4,
+    "P": lambda v: v["P"],
+    "P2": lambda v: v["P"] // 2,
+    "Po": lambda v: v["P"] % 2,
+    "P4": lambda v: v["P"] // 4,
+    "Pr4": lambda v: v["P"] % 4,
+    "Ho": lambda v: v["Ho"],
+    "Q2": lambda v: v["Ho"] * (v["Wo"] // 2),
+    "Qo": lambda v: v["Ho"] * (v["Wo"] % 2),
+    "Q4": lambda v: v["Ho"] * (v["Wo"] // 4),
+    "Qr4": lambda v: v["Ho"] * (v["Wo"] % 4),
+    "Pin": lambda v: v["Pin"],
+    "V": lambda v: v["V"],
+    "R": lambda v: v["R"],
+    "T": lambda v: v["T"],
+    "Ppad": lambda v: v["Ppad"],
+    "W": lambda v: 1,
+    "X": lambda v: 1,
+    "E": lambda v: v["E"],
+    "E4": lambda v: v["E"] // 4,
+    "Er4": lambda v: v["E"] % 4,
+    "Ec16": lambda v: -(-v["E"] // 16),
+    "n": lambda v: v["n"],
+    "n2": lambda v: v["n"] // 2,
+    "no": lambda v: v["n"] % 2,
+    "n4": lambda v: v["n"] // 4,
+    "nr4": lambda v: v["n"] % 4,
+    "nc4": lambda v: -(-v["n"] // 4),
+    "nc16": lambda v: -(-v["n"] // 16),
+    "c": lambda v: v["c"],
+    "co": lambda v: v["c"] % 2,
+    "Ko": lambda v: v["c"] * v["T"] % 2,
+    "c4": lambda v: v["c"] // 4,
+    "cr4": lambda v: v["c"] % 4,
+    "cc16": lambda v: -(-v["c"] // 16),
+    "K": lambda v: v["c"] * v["T"],
+    "K4": lambda v: v["c"] * v["T"] // 4,
+    "Kr4": lambda v: v["c"] * v["T"] % 4,
+    "K16": lambda v: v["c"] * v["T"] // 16,
+    "K16r": lambda v: v["c"] * v["T"] % 16 // 4,
     "Kc16": lambda v: -(-v["c"] * v["T"] // 16),
-}  # fmt: skip
+}
 
 
 def valid_taps(ih, iw, oh, ow, k, stride, pad):
@@ -166,8 +193,12 @@ def ref_cortexm(layers, t):
 
     table = load_table(t.params["latency_table"])
     helium = table.path == "mve"
-    geometry = {"c1": (8, 8, 8, 8, 3, 1, 1), "dw": (8, 8, 4, 4, 3, 2, 1), "pw": (4, 4, 2, 2, 1, 2, 0),
-                "fc": (1, 1, 1, 1, 1, 1, 0)}  # ih, iw, oh, ow, k, stride, pad  # fmt: skip
+    geometry = {
+        "c1": (8, 8, 8, 8, 3, 1, 1),
+        "dw": (8, 8, 4, 4, 3, 2, 1),
+        "pw": (4, 4, 2, 2, 1, 2, 0),
+        "fc": (1, 1, 1, 1, 1, 1, 0),
+    }  # ih, iw, oh, ow, k, stride, pad
     total = 0.0
     for L in layers:
         name = L["spec"].name
@@ -177,10 +208,25 @@ def ref_cortexm(layers, t):
             s = "s8" if b > 4 else "s4"
             c = n if name == "dw" else sum(L["in_kept"]) * L["spec"].in_unit
             taps, rows = valid_taps(ih, iw, oh, ow, k, stride, pad)
-            v = {"n": n, "c": c, "P": oh * ow, "Ho": oh, "Wo": ow, "Pin": ih * iw, "T": k * k, "V": taps, "R": rows,
-                 "Ppad": 81 if name == "dw" else ih * iw, "E": 0}  # fmt: skip
-            kind = {"c1": f"conv_{s}", "pw": f"conv1x1s_{s}", "fc": f"fc_{s}",
-                    "dw": "dw_s4" if s == "s4" else ("dwopt_s8" if helium else "dw3x3_s8")}[name]  # fmt: skip
+            v = {
+                "n": n,
+                "c": c,
+                "P": oh * ow,
+                "Ho": oh,
+                "Wo": ow,
+                "Pin": ih * iw,
+                "T": k * k,
+                "V": taps,
+                "R": rows,
+                "Ppad": 81 if name == "dw" else ih * iw,
+                "E": 0,
+            }
+            kind = {
+                "c1": f"conv_{s}",
+                "pw": f"conv1x1s_{s}",
+                "fc": f"fc_{s}",
+                "dw": "dw_s4" if s == "s4" else ("dwopt_s8" if helium else "dw3x3_s8"),
+            }[name]
             others = len(groups) > 1
             if name == "dw" and s == "s4" and n % 2:  # read from a 9x9 copy of its input, padding 0
                 taps, rows = valid_taps(9, 9, oh, ow, k, stride, 0)

@@ -146,7 +146,7 @@ def test_latency_ne16_by_hand(make_discrete):
 def test_latency_cortexm(make_discrete, tmp_path):
     """A table with round numbers: a call costs 100 + 10 (s8) or 20 (s4) per pixel pair x channel x 4 columns,
     a scatter 1 per copied byte; 2 cycles per instruction."""
-    (tmp_path / "t.toml").write_text('''core = "m4"
+    (tmp_path / "t.toml").write_text("""core = "m4"
 path = "dsp"
 [kinds.conv_s8]
 "1" = 100
@@ -158,10 +158,11 @@ path = "dsp"
 "P*n" = 1
 [kinds.network]
 "1" = 0
-''')
+""")
     base = get_target("stm32l4")
-    target = dataclasses.replace(base, params={**base.params, "latency_table": str(tmp_path / "t.toml"),
-                                               "cycles_per_instruction": 2.0})  # fmt: skip
+    target = dataclasses.replace(
+        base, params={**base.params, "latency_table": str(tmp_path / "t.toml"), "cycles_per_instruction": 2.0}
+    )
     # CONV 3x3, pad 1, 8x8 -> 32 pixel pairs, K = 27 columns -> 6 steps of 4. s8: 1 channel, s4: 2 channels.
     two = make_discrete(CONV, (0, 4, 8), [8, 4, 0, 4])
     s8, s4, scatter = 100 + 10 * 32 * 1 * 6, 100 + 20 * 32 * 2 * 6, 64 * 1 + 64 * 2

@@ -36,24 +36,45 @@ def write(tmp_path, text):
 def test_built_in_tables_load_and_cover_every_kernel_the_exporter_calls(name):
     table = target_table(get_target(name))
     assert table.core == get_target(name).params["core"]
-    for kind in ("conv_s8", "conv_s4", "conv1x1_s8", "conv1x1_s4", "conv1x1s_s8", "conv1x1s_s4", "fc_s8", "fc_s4",
-                 "dw_s4", "dw_s8", "dwopt_s8", "scatter", "gather", "pad", "add", "avgpool", "maxpool", "requant",
-                 "network"):
+    for kind in (
+        "conv_s8",
+        "conv_s4",
+        "conv1x1_s8",
+        "conv1x1_s4",
+        "conv1x1s_s8",
+        "conv1x1s_s4",
+        "fc_s8",
+        "fc_s4",
+        "dw_s4",
+        "dw_s8",
+        "dwopt_s8",
+        "scatter",
+        "gather",
+        "pad",
+        "add",
+        "avgpool",
+        "maxpool",
+        "requant",
+        "network",
+    ):
         assert table.coefficients(kind), kind
     assert ("dw3x3_s8" in table.kinds) == (table.path == "dsp")  # Helium's wrapper never runs the 3x3 kernel
     assert all(v > 0 for row in table.kinds.values() for v in row.values())  # NNLS: nothing gets cheaper by growing
     assert {"cmsis_nn", "compiler", "opt", "qemu", "grid", "date"} <= set(table.provenance)
 
 
-@pytest.mark.parametrize("edit,key", [
-    (lambda s: s.replace('core = "m4"\n', ""), "core"),
-    (lambda s: s.replace('"dsp"', '"neon"'), "path"),
-    (lambda s: s.replace("conv_s8", "conv_s2"), "kinds.conv_s2"),
-    (lambda s: s.replace("P2*n*K4", "P2*m*K4"), "kinds.conv_s8.P2*m*K4"),
-    (lambda s: s.replace('"P2*n*K4" = 10', '"P2*n*K4" = "ten"'), "kinds.conv_s8.P2*n*K4"),
-    (lambda s: s + "\nextra = 1\n", "extra"),
-    (lambda s: s.replace("[kinds.conv_s8]", "[kinds.conv_s8"), "cannot read"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "edit,key",
+    [
+        (lambda s: s.replace('core = "m4"\n', ""), "core"),
+        (lambda s: s.replace('"dsp"', '"neon"'), "path"),
+        (lambda s: s.replace("conv_s8", "conv_s2"), "kinds.conv_s2"),
+        (lambda s: s.replace("P2*n*K4", "P2*m*K4"), "kinds.conv_s8.P2*m*K4"),
+        (lambda s: s.replace('"P2*n*K4" = 10', '"P2*n*K4" = "ten"'), "kinds.conv_s8.P2*n*K4"),
+        (lambda s: s + "\nextra = 1\n", "extra"),
+        (lambda s: s.replace("[kinds.conv_s8]", "[kinds.conv_s8"), "cannot read"),
+    ],
+)
 def test_a_bad_table_is_one_line_naming_the_file_and_key(tmp_path, edit, key):
     path = write(tmp_path, edit(GOOD))
     with pytest.raises(ValueError) as info:
@@ -65,14 +86,16 @@ def test_a_bad_table_is_one_line_naming_the_file_and_key(tmp_path, edit, key):
 def test_a_target_without_its_table_or_factor_or_with_another_cores_table_is_refused(tmp_path, make_discrete):
     base = get_target("stm32l4")
     choice = make_discrete(CONV, (0, 4, 8), [8] * 16)
-    for params, match in (({"cycles_per_instruction": 1.0}, "latency_table"),
-                          ({"latency_table": str(write(tmp_path, GOOD))}, "cycles_per_instruction"),
-                          ({"latency_table": str(tmp_path / "missing.toml"), "cycles_per_instruction": 1.0},
-                           "missing.toml"),
-                          ({"latency_table": str(write(tmp_path, GOOD)), "cycles_per_instruction": 1.0, "core": "m7"},
-                           "measured on 'm4'"),
-                          ({"latency_table": "cortex-m99", "cycles_per_instruction": 1.0},
-                           "built-in table")):  # fmt: skip
+    for params, match in (
+        ({"cycles_per_instruction": 1.0}, "latency_table"),
+        ({"latency_table": str(write(tmp_path, GOOD))}, "cycles_per_instruction"),
+        ({"latency_table": str(tmp_path / "missing.toml"), "cycles_per_instruction": 1.0}, "missing.toml"),
+        (
+            {"latency_table": str(write(tmp_path, GOOD)), "cycles_per_instruction": 1.0, "core": "m7"},
+            "measured on 'm4'",
+        ),
+        ({"latency_table": "cortex-m99", "cycles_per_instruction": 1.0}, "built-in table"),
+    ):
         with pytest.raises(ValueError, match=match):
             evaluate("latency_cortexm", [choice], dataclasses.replace(base, params=params))
 
@@ -107,9 +130,29 @@ def test_kernel_choice_follows_geometry_only():
 
 def test_symbols_count_loops_exactly_at_whole_numbers():
     call = conv_call(7, 13, (5, 5), (5, 5), (3, 3), (1, 1), (1, 1), (1, 1))  # K = 117; 2 + 3 + 3 + 3 + 2 taps a row
-    expect = {"P": 25, "P2": 12, "Po": 1, "P4": 6, "Pr4": 1, "n2": 3, "no": 1, "n4": 1, "nr4": 3, "nc4": 2,
-              "K": 117, "K4": 29, "Kr4": 1, "K16": 7, "K16r": 1, "Kc16": 8, "Ko": 1, "V": 13 * 13, "R": 13 * 5,
-              "T": 9, "Ppad": 49}  # fmt: skip
+    expect = {
+        "P": 25,
+        "P2": 12,
+        "Po": 1,
+        "P4": 6,
+        "Pr4": 1,
+        "n2": 3,
+        "no": 1,
+        "n4": 1,
+        "nr4": 3,
+        "nc4": 2,
+        "K": 117,
+        "K4": 29,
+        "Kr4": 1,
+        "K16": 7,
+        "K16r": 1,
+        "Kc16": 8,
+        "Ko": 1,
+        "V": 13 * 13,
+        "R": 13 * 5,
+        "T": 9,
+        "Ppad": 49,
+    }
     for name, value in expect.items():
         assert float(call.symbol(name)) == value, name
     assert set(expect) <= SYMBOLS

@@ -49,8 +49,11 @@ def build_cmsis_library(cmsis: Path, out_dir: Path) -> Path:
 
     def compile_one(src: Path) -> Path:
         obj = out_dir / f"{src.stem}.o"
-        subprocess.run([cc, "-std=c99", "-O1", "-w", "-I", str(cmsis / "Include"), "-c", str(src), "-o", str(obj)],
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [cc, "-std=c99", "-O1", "-w", "-I", str(cmsis / "Include"), "-c", str(src), "-o", str(obj)],
+            check=True,
+            capture_output=True,
+        )
         return obj
 
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -66,8 +69,11 @@ def build_model(export_dir: Path, cmsis: Path | None = None, lib: Path | None = 
     (export_dir / "driver.c").write_text(DRIVER)
     inc = ["-I", str(export_dir)] + (["-isystem", str(cmsis / "Include")] if cmsis else [])
     obj = export_dir / "model.o"
-    done = subprocess.run([cc, "-std=c99", "-O2", *STRICT, *inc, "-c", str(export_dir / "model.c"), "-o", str(obj)],
-                          capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [cc, "-std=c99", "-O2", *STRICT, *inc, "-c", str(export_dir / "model.c"), "-o", str(obj)],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     exe = export_dir / "bg_run"
     link = [cc, "-O2", *inc, str(export_dir / "driver.c"), str(obj), *([str(lib)] if lib else []), "-o", str(exe)]
@@ -81,16 +87,29 @@ def run_model(exe: Path, inputs: np.ndarray) -> np.ndarray:
     work = exe.parent
     inputs = np.ascontiguousarray(inputs, dtype=np.int8)
     inputs.tofile(work / "inputs.bin")
-    done = subprocess.run([str(exe), str(work / "inputs.bin"), str(work / "outputs.bin")], capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [str(exe), str(work / "inputs.bin"), str(work / "outputs.bin")], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     return np.fromfile(work / "outputs.bin", dtype=np.int8).reshape(len(inputs), -1)
 
 
 CMSIS = find_cmsis_nn()
 needs_cc = pytest.mark.skipif(compiler() is None, reason="no host C compiler (cc) on PATH")
-needs_cmsis = pytest.mark.skipif(CMSIS is None, reason="CMSIS-NN sources not found: set CMSIS_NN_PATH or put them "
-                                 "in shared/third_party/CMSIS-NN next to the project")  # fmt: skip
+needs_cmsis = pytest.mark.skipif(
+    CMSIS is None,
+    reason="CMSIS-NN sources not found: set CMSIS_NN_PATH or put them "
+    "in shared/third_party/CMSIS-NN next to the project",
+)
 # a Cortex-M target that offers 2-bit weights stored in 4-bit fields (CMSIS-NN has no 2-bit kernels)
-CORTEX_M_2IN4 = Target("cortex-m-2in4", "test: CMSIS-NN with 2-bit weights in s4 fields", 2**21, 2**20, 10**8,
-                       (0, 2, 4, 8), (8,), ("size",), storage_bits={2: 4})  # fmt: skip
+CORTEX_M_2IN4 = Target(
+    "cortex-m-2in4",
+    "test: CMSIS-NN with 2-bit weights in s4 fields",
+    2**21,
+    2**20,
+    10**8,
+    (0, 2, 4, 8),
+    (8,),
+    ("size",),
+    storage_bits={2: 4},
+)

@@ -15,7 +15,7 @@ from export_helpers import (
     cortex_m_export,
     scramble_depthwise,
     tiny_pool,
-    varied_images,  # fmt: skip
+    varied_images,
 )
 
 from zoo.models import create_model
@@ -65,8 +65,15 @@ def zoo_case(request) -> Case:
 @pytest.fixture(scope="session")
 def tiny_case(tmp_path_factory) -> Case:
     torch.manual_seed(0)
-    return build_case("tiny", TinyNet(), tiny_pool(), tmp_path_factory.mktemp("tiny"), seed=3,
-                      bits=(0, 1, 2, 4, 8), act_bits=(2, 4, 8))  # fmt: skip
+    return build_case(
+        "tiny",
+        TinyNet(),
+        tiny_pool(),
+        tmp_path_factory.mktemp("tiny"),
+        seed=3,
+        bits=(0, 1, 2, 4, 8),
+        act_bits=(2, 4, 8),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -82,8 +89,15 @@ def tiny_bn_case(tmp_path_factory) -> Case:
 @pytest.fixture(scope="session")
 def tiny_scrambled_case(tmp_path_factory) -> Case:
     torch.manual_seed(0)
-    return build_case("tiny-scrambled", TinyNet(), tiny_pool(), tmp_path_factory.mktemp("tiny2"), seed=3,
-                      bits=(0, 1, 2, 4, 8), prepare=scramble_depthwise)  # fmt: skip
+    return build_case(
+        "tiny-scrambled",
+        TinyNet(),
+        tiny_pool(),
+        tmp_path_factory.mktemp("tiny2"),
+        seed=3,
+        bits=(0, 1, 2, 4, 8),
+        prepare=scramble_depthwise,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -111,8 +125,15 @@ def resnet8_subbyte_case(tmp_path_factory) -> Case:
 @pytest.fixture(scope="session")
 def tiny_subbyte_case(tmp_path_factory) -> Case:
     torch.manual_seed(0)
-    return build_case("tiny-a2a4", TinyNet(), tiny_pool(), tmp_path_factory.mktemp("tinysub"), seed=5,
-                      bits=(0, 2, 4, 8), act_bits=(2, 4))  # fmt: skip
+    return build_case(
+        "tiny-a2a4",
+        TinyNet(),
+        tiny_pool(),
+        tmp_path_factory.mktemp("tinysub"),
+        seed=5,
+        bits=(0, 2, 4, 8),
+        act_bits=(2, 4),
+    )
 
 
 @pytest.fixture(scope="session")

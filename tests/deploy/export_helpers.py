@@ -97,8 +97,9 @@ def build_case(
     x = pool[keep]
     manifest, arrays = interpreter.load(out_dir)
     q = interpreter.run(manifest, arrays, interpreter.quantize_input(manifest, x.numpy()))
-    return Case(name, net, arch, small, x, report, ref[keep], run_onnx(report.files["model.onnx"], x), q,
-                manifest, arrays)  # fmt: skip
+    return Case(
+        name, net, arch, small, x, report, ref[keep], run_onnx(report.files["model.onnx"], x), q, manifest, arrays
+    )
 
 
 def small_mobilenet_v2(num_classes: int) -> nn.Module:
@@ -155,8 +156,9 @@ def cortex_m_export(name: str, out_dir, target) -> CortexMExport:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         for flavour in ("reference", "cmsis-nn"):
-            reports[flavour] = export(small, pool, out_dir / flavour, formats="c", target=target, arch=arch,
-                                      flavour=flavour)  # fmt: skip
+            reports[flavour] = export(
+                small, pool, out_dir / flavour, formats="c", target=target, arch=arch, flavour=flavour
+            )
     return CortexMExport(name, net, arch, small, pool, reports, cmsis_network(small, pool))
 
 

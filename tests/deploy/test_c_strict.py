@@ -30,8 +30,10 @@ def exports(request, tmp_path_factory):
     out = tmp_path_factory.mktemp(request.param)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a Flash or bias note does not matter here
-        reports = {f: export(small, pool, out / f, formats="c", target=CORTEX_M_2IN4, arch=arch, flavour=f)
-                   for f in ("reference", "cmsis-nn")}  # fmt: skip
+        reports = {
+            f: export(small, pool, out / f, formats="c", target=CORTEX_M_2IN4, arch=arch, flavour=f)
+            for f in ("reference", "cmsis-nn")
+        }
     mixed = any(len(set(b) - {0}) > 1 for b in arch.weight_bits.values())
     assert mixed == (request.param == "mixed")
     return reports
@@ -39,9 +41,23 @@ def exports(request, tmp_path_factory):
 
 def _compile(export_dir, profile: bool) -> subprocess.CompletedProcess:
     inc = ["-I", str(export_dir), *(["-isystem", str(CMSIS / "Include")] if CMSIS else [])]
-    return subprocess.run([compiler(), "-std=c99", "-O2", *STRICT, *(["-DBG_PROFILE"] if profile else []), *inc,
-                           "-c", str(export_dir / "model.c"), "-o", str(export_dir / "strict.o")],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [
+            compiler(),
+            "-std=c99",
+            "-O2",
+            *STRICT,
+            *(["-DBG_PROFILE"] if profile else []),
+            *inc,
+            "-c",
+            str(export_dir / "model.c"),
+            "-o",
+            str(export_dir / "strict.o"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @needs_cc

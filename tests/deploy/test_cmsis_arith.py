@@ -17,15 +17,18 @@ def test_quantize_multiplier_is_tflite_convention():
     assert quantize_multiplier(2.0**-40) == (0, 0)  # below the shift range
 
 
-@pytest.mark.parametrize(("val", "real", "expected"), [
-    (3, 0.5, 2),     # 1.5: half up in the doubling high multiply
-    (-3, 0.5, -1),   # -1.5 -> -1 (half up, towards +inf)
-    (3, 0.25, 1),    # 0.75
-    (6, 0.25, 2),    # 1.5: 3.5 -> 3 after the multiply, then 3 / 2 rounds half away -> 2
-    (5, 0.25, 2),    # 1.25 -> 2: the double rounding (1.5 after the multiply, then half away)
-    (-6, 0.25, -2),  # -1.5 -> -2: half away from zero in the divide
-    (7, 3.0, 21),    # left shift
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("val", "real", "expected"),
+    [
+        (3, 0.5, 2),  # 1.5: half up in the doubling high multiply
+        (-3, 0.5, -1),  # -1.5 -> -1 (half up, towards +inf)
+        (3, 0.25, 1),  # 0.75
+        (6, 0.25, 2),  # 1.5: 3.5 -> 3 after the multiply, then 3 / 2 rounds half away -> 2
+        (5, 0.25, 2),  # 1.25 -> 2: the double rounding (1.5 after the multiply, then half away)
+        (-6, 0.25, -2),  # -1.5 -> -2: half away from zero in the divide
+        (7, 3.0, 21),  # left shift
+    ],
+)
 def test_requantize_hand_values(val, real, expected):
     m, e = quantize_multiplier(real)
     assert int(requantize(np.int64(val), m, e)) == expected

@@ -25,8 +25,6 @@ N_EVAL = 256  # separated inputs compared with PyTorch
 N_C_INPUTS = 64  # of which run through the C builds
 
 
-
-
 @dataclass
 class Deployed:
     name: str
@@ -109,8 +107,9 @@ def test_cmsis_c_equals_its_interpreter(deployed, cmsis_lib):
     manifest, arrays = interpreter.load(deployed.reports["cmsis-nn"].out_dir)
     x = deployed.cmsis_x[:N_C_INPUTS]
     exe = build_model(deployed.reports["cmsis-nn"].out_dir, CMSIS, cmsis_lib)
-    np.testing.assert_array_equal(run_model(exe, x.reshape(len(x), -1)),
-                                  cmsis_interpreter.run(manifest, arrays, x, deployed_order=True))  # fmt: skip
+    np.testing.assert_array_equal(
+        run_model(exe, x.reshape(len(x), -1)), cmsis_interpreter.run(manifest, arrays, x, deployed_order=True)
+    )
 
 
 @needs_cc

@@ -43,8 +43,10 @@ def clamp_exports(tmp_path_factory):
     arch = set_random_arch(net, seed=2)
     small = materialize(net, arch).eval()
     out = tmp_path_factory.mktemp("clamp")
-    reports = {f: export(small, pool, out / f, formats="all", target=CORTEX_M_2IN4, arch=arch, flavour=f)
-               for f in ("reference", "cmsis-nn")}  # fmt: skip
+    reports = {
+        f: export(small, pool, out / f, formats="all", target=CORTEX_M_2IN4, arch=arch, flavour=f)
+        for f in ("reference", "cmsis-nn")
+    }
     with torch.no_grad():
         logits = small(pool).numpy()
     return small, pool, logits, reports
@@ -123,12 +125,15 @@ def _small(model: nn.Module, pool: torch.Tensor):
     return materialize(net, set_random_arch(net, seed=0)).eval()
 
 
-@pytest.mark.parametrize(("model", "flavour", "words"), [
-    (Smooth(nn.Hardswish()), "reference", ("Hardswish", "ReLU6")),
-    (Smooth(nn.SiLU()), "cmsis-nn", ("SiLU", "ReLU6")),
-    (Concat(), "reference", ("cat", "dim=1")),
-    (PaddedAvg(), "cmsis-nn", ("arm_avgpool_s8", "count_include_pad")),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("model", "flavour", "words"),
+    [
+        (Smooth(nn.Hardswish()), "reference", ("Hardswish", "ReLU6")),
+        (Smooth(nn.SiLU()), "cmsis-nn", ("SiLU", "ReLU6")),
+        (Concat(), "reference", ("cat", "dim=1")),
+        (PaddedAvg(), "cmsis-nn", ("arm_avgpool_s8", "count_include_pad")),
+    ],
+)
 def test_unsupported_ops_are_refused_in_one_line(model, flavour, words, tmp_path):
     pool = torch.randn(64, 2, 7, 7, generator=torch.Generator().manual_seed(0))
     try:
@@ -160,8 +165,10 @@ def concat_exports(tiny_model, tmp_path_factory):
     arch = set_random_arch(net, seed=1)
     small = materialize(net, arch).eval()
     out = tmp_path_factory.mktemp("concat")
-    reports = {f: export(small, pool, out / f, formats="c", target=CORTEX_M_2IN4, arch=arch, flavour=f)
-               for f in ("reference", "cmsis-nn")}  # fmt: skip
+    reports = {
+        f: export(small, pool, out / f, formats="c", target=CORTEX_M_2IN4, arch=arch, flavour=f)
+        for f in ("reference", "cmsis-nn")
+    }
     with torch.no_grad():
         return pool, small(pool).numpy(), reports
 

@@ -43,8 +43,17 @@ def test_storage_bits_of_the_target_are_used(resnet8_case, tmp_path):
     """A target storing 2-bit weights in 4-bit fields: bytes follow `size` on that target, and the
     interpreter decodes the same integers (identical logits)."""
     c = resnet8_case
-    target = Target("nibble", "2-bit weights in 4-bit fields", 2**21, 2**19, 10**8, (0, 2, 4, 8), (8,),
-                    ("memory",), storage_bits={2: 4})  # fmt: skip
+    target = Target(
+        "nibble",
+        "2-bit weights in 4-bit fields",
+        2**21,
+        2**19,
+        10**8,
+        (0, 2, 4, 8),
+        (8,),
+        ("memory",),
+        storage_bits={2: 4},
+    )
     report = export(c.small, c.x, tmp_path, formats="c", target=target)
     choices = c.net.layer_choices(c.arch)
     assert report.weight_bytes == float(evaluate("size", choices, target)) > c.report.weight_bytes
@@ -60,8 +69,10 @@ _ARRAY = re.compile(r"static const (u?int(?:8|32))_t bg_(\w+)\[(\d+)\] = \{(.*?)
 def test_c_source_holds_the_bin_arrays(resnet8_case):
     c = resnet8_case
     text = c.report.files["model.c"].read_text()
-    found = {name: (dtype, int(n), [int(v, 0) for v in body.replace("\n", " ").split(",")])
-             for dtype, name, n, body in _ARRAY.findall(text)}  # fmt: skip
+    found = {
+        name: (dtype, int(n), [int(v, 0) for v in body.replace("\n", " ").split(",")])
+        for dtype, name, n, body in _ARRAY.findall(text)
+    }
     assert set(found) == set(c.arrays)
     for name, (dtype, n, values) in found.items():
         assert dtype == str(c.arrays[name].dtype) and n == len(values) == c.arrays[name].size
@@ -74,8 +85,10 @@ def test_header_compiles_and_sizes_add_up(resnet8_case, tmp_path):
     c = resnet8_case
     total = " + ".join(f"sizeof(bg_{name})" for name in c.arrays)
     src = tmp_path / "check.c"
-    src.write_text(f'#include "model.c"\n_Static_assert({total} == BG_FLASH_BYTES, "flash bytes");\n'
-                   "int main(void) { return 0; }\n")  # fmt: skip
+    src.write_text(
+        f'#include "model.c"\n_Static_assert({total} == BG_FLASH_BYTES, "flash bytes");\n'
+        "int main(void) { return 0; }\n"
+    )
     inc = str(c.report.files["model.h"].parent)
     done = subprocess.run(["cc", "-std=c11", "-fsyntax-only", "-I", inc, str(src)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

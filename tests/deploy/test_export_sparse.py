@@ -67,8 +67,10 @@ def test_sparse_export_round_trips_through_the_interpreter(tmp_path) -> None:
     dense_m, dense_a = interpreter.load(tmp_path)
     sparse_m = json.loads((tmp_path / "model_sparse.json").read_text())
     raw = (tmp_path / "model_sparse.bin").read_bytes()
-    sparse_a = {n: np.frombuffer(raw[s["offset"]: s["offset"] + s["bytes"]], dtype=s["dtype"]).copy()
-                for n, s in sparse_m["arrays"].items()}  # fmt: skip
+    sparse_a = {
+        n: np.frombuffer(raw[s["offset"] : s["offset"] + s["bytes"]], dtype=s["dtype"]).copy()
+        for n, s in sparse_m["arrays"].items()
+    }
     assert sparse_m == encode(dense_m, dense_a)[0]
     back_m, back_a = decode(sparse_m, sparse_a)
     assert back_m["bytes"] == dense_m["bytes"] and set(back_a) == set(dense_a)

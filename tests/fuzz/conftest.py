@@ -13,8 +13,17 @@ from fuzz_helpers import no_training  # noqa: E402, F401 - a fixture
 
 from bitgate.cli import main  # noqa: E402
 
-TINY = ["dataset=synthetic", "model=digits_cnn", "target=generic", "cost=size", "warmup_epochs=1",
-        "search_epochs=1", "finetune_epochs=1", "batch_size=64", "progress=false"]  # fmt: skip
+TINY = [
+    "dataset=synthetic",
+    "model=digits_cnn",
+    "target=generic",
+    "cost=size",
+    "warmup_epochs=1",
+    "search_epochs=1",
+    "finetune_epochs=1",
+    "batch_size=64",
+    "progress=false",
+]
 
 
 def tiny_set(*more: str) -> list[str]:
@@ -26,8 +35,22 @@ def finished(tmp_path_factory) -> dict[str, Path]:
     """A finished tiny run and a finished two-point sweep (joint + uniform-w8), to copy and corrupt."""
     root = tmp_path_factory.mktemp("fuzz-finished")
     assert main(["search", *tiny_set(f"out_dir={root}", "name=run")]) == 0
-    assert main(["sweep", *tiny_set(f"out_dir={root}", "name=sweep"), "--methods", "joint,uniform",
-                 "--strengths", "0.1", "--uniform-bits", "8", "--no-plot"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "sweep",
+                *tiny_set(f"out_dir={root}", "name=sweep"),
+                "--methods",
+                "joint,uniform",
+                "--strengths",
+                "0.1",
+                "--uniform-bits",
+                "8",
+                "--no-plot",
+            ]
+        )
+        == 0
+    )
     return {"run": root / "run", "sweep": root / "sweep"}
 
 

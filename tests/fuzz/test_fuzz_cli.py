@@ -15,18 +15,64 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 LONG = "y" * 300
-PATHS = st.sampled_from(["run", "sweep", "notes.txt", "empty", "missing", "", LONG, "run/config.json",
-                         "sweep/00-*", "new/out", "notes.txt/below", "."])  # fmt: skip
+PATHS = st.sampled_from(
+    [
+        "run",
+        "sweep",
+        "notes.txt",
+        "empty",
+        "missing",
+        "",
+        LONG,
+        "run/config.json",
+        "sweep/00-*",
+        "new/out",
+        "notes.txt/below",
+        ".",
+    ]
+)
 NUMBERS = st.sampled_from(["-3", "0", "1", "2", "2.5", "1e9", "abc", "", "nan", "3,32,32", "1,8,8", "0,8,8", "-1,2"])
-WORDS = st.sampled_from(["size", "memory", "search", "nosuch", "", "generic", "stm32h7", "mpic", "resnet8",
-                         "digits_cnn", "nonet", "joint,uniform", "0.1,0.3", "1kB,1000B", "all", "m4", "c", "onnx"])
+WORDS = st.sampled_from(
+    [
+        "size",
+        "memory",
+        "search",
+        "nosuch",
+        "",
+        "generic",
+        "stm32h7",
+        "mpic",
+        "resnet8",
+        "digits_cnn",
+        "nonet",
+        "joint,uniform",
+        "0.1,0.3",
+        "1kB,1000B",
+        "all",
+        "m4",
+        "c",
+        "onnx",
+    ]
+)
 FLAGS = {
     "search": {"--set": WORDS.map(lambda w: f"strength={w}"), "--config": PATHS, "--resume": PATHS},
-    "sweep": {"--strengths": NUMBERS, "--budgets": WORDS, "--methods": WORDS, "--resume": PATHS,
-              "--uniform-bits": NUMBERS, "--vary": WORDS.map(lambda w: f"method_options.{w}=1,2")},
+    "sweep": {
+        "--strengths": NUMBERS,
+        "--budgets": WORDS,
+        "--methods": WORDS,
+        "--resume": PATHS,
+        "--uniform-bits": NUMBERS,
+        "--vary": WORDS.map(lambda w: f"method_options.{w}=1,2"),
+    },
     "pareto": {"--cost": WORDS, "--out": PATHS, "--title": WORDS},
-    "cost": {"--model": WORDS, "--target": WORDS, "--arch": PATHS, "--run": PATHS, "--in-shape": NUMBERS,
-             "--classes": NUMBERS},
+    "cost": {
+        "--model": WORDS,
+        "--target": WORDS,
+        "--arch": PATHS,
+        "--run": PATHS,
+        "--in-shape": NUMBERS,
+        "--classes": NUMBERS,
+    },
     "targets": {},
     "export": {"--format": WORDS, "--target": WORDS, "--out": PATHS, "--flavour": WORDS},
     "show": {},
@@ -46,8 +92,16 @@ def command_line(draw) -> list[str]:
     for flag in draw(st.lists(st.sampled_from(sorted(flags)), max_size=3, unique=True)) if flags else []:
         argv += [flag, draw(flags[flag])]
     if command in ("search", "sweep"):  # tiny and stopped before training (fuzz_helpers.no_training)
-        argv += ["--set", "dataset=synthetic", "--set", "warmup_epochs=1", "--set", "progress=false",
-                 "--set", "out_dir=runs"]  # fmt: skip
+        argv += [
+            "--set",
+            "dataset=synthetic",
+            "--set",
+            "warmup_epochs=1",
+            "--set",
+            "progress=false",
+            "--set",
+            "out_dir=runs",
+        ]
         argv += ["--no-plot"] if command == "sweep" else []
     if draw(st.booleans()):
         argv.append(draw(st.sampled_from(["--nosuch", "--strength", "extra", "--set"])))

@@ -14,10 +14,25 @@ from fuzz_helpers import call, check, examples, planted_pickle
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-RUN_FILES = ["config.json", "arch.json", "metrics.json", "model.pt", "target.json", "history.csv",
-             "checkpoints/finetune.pt", "checkpoints/warmup.pt"]  # fmt: skip
-SWEEP_FILES = ["sweep.json", "warmup/checkpoints/warmup.pt", "warmup/metrics.json", "00-*/metrics.json",
-               "00-*/config.json", "01-*/arch.json", "01-*/metrics.json"]  # fmt: skip
+RUN_FILES = [
+    "config.json",
+    "arch.json",
+    "metrics.json",
+    "model.pt",
+    "target.json",
+    "history.csv",
+    "checkpoints/finetune.pt",
+    "checkpoints/warmup.pt",
+]
+SWEEP_FILES = [
+    "sweep.json",
+    "warmup/checkpoints/warmup.pt",
+    "warmup/metrics.json",
+    "00-*/metrics.json",
+    "00-*/config.json",
+    "01-*/arch.json",
+    "01-*/metrics.json",
+]
 # each command that reads a run or sweep folder, and what it may write when it succeeds
 RUN_COMMANDS = {
     "show": (["show", "run"], ("arch.png",)),
@@ -31,19 +46,20 @@ SWEEP_COMMANDS = {
     "pareto": (["pareto", "sweep", "--out", "out"], ("out",)),
     "resume": (["sweep", "--resume", "sweep", "--no-plot"], ("sweep/",)),
 }
-JSON_VALUES = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-10, 10**6), st.floats(allow_nan=False),
-                                     st.text(max_size=8)),
-                           lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                   st.dictionaries(st.text(max_size=6), inner, max_size=3)),
-                           max_leaves=6)  # fmt: skip
+JSON_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-10, 10**6), st.floats(allow_nan=False), st.text(max_size=8)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)),
+    max_leaves=6,
+)
 
 
 @st.composite
 def mutation(draw, original: bytes, sentinel: Path) -> bytes:
     """A corrupted version of a file: truncated, a pickle that would run code, random bytes, a BOM, or
     (JSON) a key dropped or its value replaced by a value of another type."""
-    kind = draw(st.sampled_from(["truncate", "pickle", "bytes", "empty", "bom", "json-drop", "json-retype",
-                                 "json-nest"]))  # fmt: skip
+    kind = draw(
+        st.sampled_from(["truncate", "pickle", "bytes", "empty", "bom", "json-drop", "json-retype", "json-nest"])
+    )
     if kind == "truncate":
         return original[: draw(st.integers(0, max(len(original) - 1, 0)))]
     if kind == "pickle":

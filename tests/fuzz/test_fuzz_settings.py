@@ -12,13 +12,48 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 LONG = "x" * 300
-NUMBERS = st.one_of(st.integers(-5, 300), st.floats(allow_nan=True, allow_infinity=True, width=32),
-                    st.sampled_from(["1e999", "-0", "0.5", "1e-9", "3", "2.5"]))  # fmt: skip
-WORDS = st.sampled_from(["", "none", "true", "false", "[]", "[0,4,8]", "0,4,8", "8", "0", "abc", "ü", "a b",
-                         "[[1]]", "{}", "1,,2", "nan", "../x", LONG])  # fmt: skip
+NUMBERS = st.one_of(
+    st.integers(-5, 300),
+    st.floats(allow_nan=True, allow_infinity=True, width=32),
+    st.sampled_from(["1e999", "-0", "0.5", "1e-9", "3", "2.5"]),
+)
+WORDS = st.sampled_from(
+    [
+        "",
+        "none",
+        "true",
+        "false",
+        "[]",
+        "[0,4,8]",
+        "0,4,8",
+        "8",
+        "0",
+        "abc",
+        "ü",
+        "a b",
+        "[[1]]",
+        "{}",
+        "1,,2",
+        "nan",
+        "../x",
+        LONG,
+    ]
+)
 VALUES = {
-    "method": st.sampled_from(["joint", "uniform", "channel-mps", "layer-mps", "prune", "importance", "admm",
-                               "twonn-cluster", "joint-path", "magic"]),
+    "method": st.sampled_from(
+        [
+            "joint",
+            "uniform",
+            "channel-mps",
+            "layer-mps",
+            "prune",
+            "importance",
+            "admm",
+            "twonn-cluster",
+            "joint-path",
+            "magic",
+        ]
+    ),
     "model": st.sampled_from(["digits_cnn", "resnet8", "nonet", "tv:nonet"]),
     "dataset": st.sampled_from(["synthetic", "digits", "nodata", "imagefolder"]),
     "target": st.sampled_from(["generic", "stm32h7", "mpic", "gap8", "atari2600"]),
@@ -37,8 +72,24 @@ VALUES = {
     "val_subset": st.sampled_from(["10", "0", "x"]),
     "classes": st.sampled_from(["cat,dog", "cat"]),
 }
-NUMERIC = ["strength", "lr", "arch_lr", "tau0", "tau_final", "tau_decay", "val_fraction", "train_subset",
-           "batch_size", "min_channels", "harden", "momentum", "uniform_bits", "patience", "seed", "warmup_epochs"]
+NUMERIC = [
+    "strength",
+    "lr",
+    "arch_lr",
+    "tau0",
+    "tau_final",
+    "tau_decay",
+    "val_fraction",
+    "train_subset",
+    "batch_size",
+    "min_channels",
+    "harden",
+    "momentum",
+    "uniform_bits",
+    "patience",
+    "seed",
+    "warmup_epochs",
+]
 KEYS = sorted(VALUES) + NUMERIC + ["stregth", "fit_target", "progress"]
 
 
@@ -77,11 +128,27 @@ def test_generated_search_settings(tmp_path, sentinel, no_training, more):
 
 
 @settings(max_examples=examples(15))
-@given(more=overrides(), flags=st.lists(st.sampled_from([
-    ["--strengths", "0.1,0.1"], ["--strengths", ""], ["--budgets", "1kB,1000B"], ["--budgets", "2kB"],
-    ["--methods", "joint,joint"], ["--methods", "joint,uniform"], ["--uniform-bits", "3"], ["--uniform-bits", "8,8"],
-    ["--vary", "method_options.nosuch=1,2"], ["--vary", "lr=1e-3,1e-2"], ["--vary", "stregth=1"]]),
-    max_size=2))  # fmt: skip
+@given(
+    more=overrides(),
+    flags=st.lists(
+        st.sampled_from(
+            [
+                ["--strengths", "0.1,0.1"],
+                ["--strengths", ""],
+                ["--budgets", "1kB,1000B"],
+                ["--budgets", "2kB"],
+                ["--methods", "joint,joint"],
+                ["--methods", "joint,uniform"],
+                ["--uniform-bits", "3"],
+                ["--uniform-bits", "8,8"],
+                ["--vary", "method_options.nosuch=1,2"],
+                ["--vary", "lr=1e-3,1e-2"],
+                ["--vary", "stregth=1"],
+            ]
+        ),
+        max_size=2,
+    ),
+)
 def test_generated_sweep_settings(tmp_path, sentinel, no_training, more, flags):
     box = _sandbox(tmp_path, sentinel)
     argv = ["sweep", *tiny_set("out_dir=runs", *more), *[a for f in flags for a in f], "--no-plot"]

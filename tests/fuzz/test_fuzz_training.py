@@ -11,14 +11,31 @@ from fuzz_helpers import call, check, examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-METHODS = ["joint", "channel-mps", "layer-mps", "prune", "prune-then-mps", "uniform", "importance", "twonn",
-           "admm"]  # fmt: skip
-LIMITS = st.sampled_from([[], ["budget=6kB"], ["budget=2kB"], ["ram_budget=600B"], ["fit_target=true"],
-                          ["budget=5kB", "ram_budget=800B"]])  # fmt: skip
-OTHER = st.lists(st.sampled_from(["target=stm32h7", "target=mpic", "target=gap8", "bits=0,4,8", "exclude=features.0",
-                                  "keep_channels=features.3", "min_channels=2", "sampling=gumbel", "harden=0.5",
-                                  "act_bits=4,8", "strength=3", "patience=1", "lr_schedule=cosine"]),
-                 max_size=3, unique=True)  # fmt: skip
+METHODS = ["joint", "channel-mps", "layer-mps", "prune", "prune-then-mps", "uniform", "importance", "twonn", "admm"]
+LIMITS = st.sampled_from(
+    [[], ["budget=6kB"], ["budget=2kB"], ["ram_budget=600B"], ["fit_target=true"], ["budget=5kB", "ram_budget=800B"]]
+)
+OTHER = st.lists(
+    st.sampled_from(
+        [
+            "target=stm32h7",
+            "target=mpic",
+            "target=gap8",
+            "bits=0,4,8",
+            "exclude=features.0",
+            "keep_channels=features.3",
+            "min_channels=2",
+            "sampling=gumbel",
+            "harden=0.5",
+            "act_bits=4,8",
+            "strength=3",
+            "patience=1",
+            "lr_schedule=cosine",
+        ]
+    ),
+    max_size=3,
+    unique=True,
+)
 _boxes = itertools.count()
 
 

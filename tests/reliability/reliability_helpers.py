@@ -10,8 +10,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ["dataset=synthetic", "model=digits_cnn", "target=generic", "cost=size", "warmup_epochs=1",
-        "search_epochs=2", "finetune_epochs=1", "batch_size=64", "strength=0.05", "progress=false"]  # fmt: skip
+TINY = [
+    "dataset=synthetic",
+    "model=digits_cnn",
+    "target=generic",
+    "cost=size",
+    "warmup_epochs=1",
+    "search_epochs=2",
+    "finetune_epochs=1",
+    "batch_size=64",
+    "strength=0.05",
+    "progress=false",
+]
 
 
 @dataclass
@@ -41,9 +51,16 @@ def run_subprocess(argv: list[str], **kw) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     # the child starts with Ctrl-C at its default, whatever an earlier test left in this process (a child
     # that inherits an ignored SIGINT never gets Python's KeyboardInterrupt handler)
-    return subprocess.Popen([sys.executable, "-m", "bitgate.cli", *map(str, argv)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=kw.pop("cwd", ROOT),
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kw)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "bitgate.cli", *map(str, argv)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=kw.pop("cwd", ROOT),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        **kw,
+    )
 
 
 def nothing_written(out_dir: Path) -> bool:

@@ -21,8 +21,11 @@ from zoo.registry import register_model
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
+    return {
+        str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 class _Twice(nn.Module):
@@ -89,15 +92,23 @@ def test_end_of_run_warnings():
     assert "near chance (10.00% for 10 classes)" in near_chance(0.1003, 10)
     assert near_chance(0.5, 10) is None and near_chance(0.56, 2) is None and near_chance(0.52, 2)
     big = Fit("stm32h7", 2_356_154, 2_097_152, 1_000, 1_048_576)
-    assert off_board(big) == ("the network does not fit stm32h7 (Flash 2,356,154 B > 2,097,152 B); search with "
-                              "fit_target=true or a budget to make it fit")  # fmt: skip
+    assert off_board(big) == (
+        "the network does not fit stm32h7 (Flash 2,356,154 B > 2,097,152 B); search with "
+        "fit_target=true or a budget to make it fit"
+    )
     assert off_board(Fit("stm32h7", 1, 2, 1, 2)) is None
 
 
 def test_numbers_are_spelt_one_way():
     assert count(2.35615e6) == "2,356,150" and count(14096.0) == "14,096"
     assert [name_number(v) for v in (0.3, 2000.0, 1e6, 2.5e6, 1048576.0, 3e9)] == [
-        "0.3", "2000", "1M", "2.5M", "1.04858M", "3G"]  # fmt: skip
+        "0.3",
+        "2000",
+        "1M",
+        "2.5M",
+        "1.04858M",
+        "3G",
+    ]
 
 
 def test_the_progress_bar_shows_what_the_log_line_shows():
@@ -106,7 +117,8 @@ def test_the_progress_bar_shows_what_the_log_line_shows():
     metrics = {"loss": 0.523, "task_loss": 0.4, "val_acc": 0.8123, "arch_cost": 1234.0, "tau": 0.5}
     assert epoch_summary(metrics) == "loss 0.523, val acc 81.2%, cost 1,234"
     assert progress_line("joint search", 3, 20, metrics, 12, 40) == (
-        "joint search 3/20: loss 0.523, val acc 81.2%, cost 1,234, elapsed 0:12, ETA 0:40")
+        "joint search 3/20: loss 0.523, val acc 81.2%, cost 1,234, elapsed 0:12, ETA 0:40"
+    )
 
 
 def test_pareto_over_several_sweeps_writes_where_it_is_run(cli, finished_run, tmp_path, monkeypatch):

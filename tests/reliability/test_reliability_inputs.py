@@ -67,15 +67,18 @@ def test_bad_setting_in_a_sweep_writes_nothing(cli, tmp_path):
     assert "activations" in line and nothing_written(out)
 
 
-@pytest.mark.parametrize(("flags", "needle"), [
-    (["--methods", "joint,wizardry"], "wizardry"),
-    (["--budgets", "1B"], "smallest viable"),
-    (["--strengths", "0.1,nan"], "strengths"),
-    (["--vary", "colour=1,2"], "cannot vary"),
-    (["--vary", "method_options.t_margin=a,b"], "t_margin"),
-    (["--vary", "method_options.t_margin"], "finite values"),
-    (["--vary", "method_options.=1,2"], "name the option"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--methods", "joint,wizardry"], "wizardry"),
+        (["--budgets", "1B"], "smallest viable"),
+        (["--strengths", "0.1,nan"], "strengths"),
+        (["--vary", "colour=1,2"], "cannot vary"),
+        (["--vary", "method_options.t_margin=a,b"], "t_margin"),
+        (["--vary", "method_options.t_margin"], "finite values"),
+        (["--vary", "method_options.=1,2"], "name the option"),
+    ],
+)
 def test_bad_sweep_flags_write_nothing(cli, tmp_path, flags, needle):
     out = tmp_path / "runs"
     line = cli("sweep", *tiny_args(out), *flags, "--no-plot").one_line_error()
@@ -92,16 +95,16 @@ def test_out_dir_that_is_a_file(cli, tmp_path):
 
 
 TOML_CASES = [
-    ('strength = true\n', "boolean"),
+    ("strength = true\n", "boolean"),
     ('warmup_epochs = "many"\n', "warmup_epochs"),
-    ('stregth = 0.1\n', "stregth"),
-    ('model = 5\n', "model"),
-    ('bits = [0, 4.5, 8]\n', "bits"),
-    ('lr = [0.1]\n', "list"),
+    ("stregth = 0.1\n", "stregth"),
+    ("model = 5\n", "model"),
+    ("bits = [0, 4.5, 8]\n", "bits"),
+    ("lr = [0.1]\n", "list"),
     ('method = { name = "joint" }\n', "table"),
-    ('strength = nan\n', "finite"),
+    ("strength = nan\n", "finite"),
     ('strength = 0.1\n[sweep]\nmethods = ["joint"]\nstrenghts = [1]\n', "strenghts"),
-    ('strength = \n', "not valid TOML"),
+    ("strength = \n", "not valid TOML"),
 ]
 
 

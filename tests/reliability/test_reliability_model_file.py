@@ -16,9 +16,21 @@ from search.train import evaluate
 
 @pytest.mark.parametrize("method", [m for m in method_names() if m != "joint-path"])  # path: tests/search/test_path.py
 def test_model_pt_of_every_method_computes_what_was_measured(tmp_path, method):
-    cfg = SearchConfig(model="digits_cnn", dataset="synthetic", target="generic", cost="size", warmup_epochs=1,
-                       search_epochs=1, finetune_epochs=1, batch_size=64, out_dir=str(tmp_path), name="r",
-                       progress=False, uniform_bits=4, method=method)  # fmt: skip
+    cfg = SearchConfig(
+        model="digits_cnn",
+        dataset="synthetic",
+        target="generic",
+        cost="size",
+        warmup_epochs=1,
+        search_epochs=1,
+        finetune_epochs=1,
+        batch_size=64,
+        out_dir=str(tmp_path),
+        name="r",
+        progress=False,
+        uniform_bits=4,
+        method=method,
+    )
     if method == "twonn-cluster":
         cfg = replace(cfg, method_options=(("clusters", 4.0),))
     metrics = run(cfg)
@@ -26,14 +38,28 @@ def test_model_pt_of_every_method_computes_what_was_measured(tmp_path, method):
     assert evaluate(model, load_data(cfg).test) == metrics["test_acc"]
 
 
-@pytest.mark.parametrize("settings", [
-    {"method": "joint", "exclude": ("features.0",)},  # issue 17: float layers stay float in the rebuild
-    {"method": "importance", "method_options": (("pruning", "ksigma"),), "cost": "size_sparse"},  # issue 14 masks
-], ids=["exclude", "element-masks"])  # fmt: skip
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"method": "joint", "exclude": ("features.0",)},  # issue 17: float layers stay float in the rebuild
+        {"method": "importance", "method_options": (("pruning", "ksigma"),), "cost": "size_sparse"},  # issue 14 masks
+    ],
+    ids=["exclude", "element-masks"],
+)
 def test_model_pt_of_merged_features_rebuilds(tmp_path, settings):
-    cfg = SearchConfig(model="digits_cnn", dataset="synthetic", target="generic", cost="size", warmup_epochs=1,
-                       search_epochs=1, finetune_epochs=1, batch_size=64, out_dir=str(tmp_path), name="r",
-                       progress=False)  # fmt: skip
+    cfg = SearchConfig(
+        model="digits_cnn",
+        dataset="synthetic",
+        target="generic",
+        cost="size",
+        warmup_epochs=1,
+        search_epochs=1,
+        finetune_epochs=1,
+        batch_size=64,
+        out_dir=str(tmp_path),
+        name="r",
+        progress=False,
+    )
     metrics = run(replace(cfg, **settings))
     model = load_model(Path(tmp_path) / "r")
     assert evaluate(model, load_data(cfg).test) == metrics["test_acc"]

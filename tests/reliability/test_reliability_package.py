@@ -12,8 +12,14 @@ import bitgate
 
 
 def test_python_m_bitgate_version():
-    out = subprocess.run([sys.executable, "-m", "bitgate", "--version"], capture_output=True, text=True, cwd=ROOT,
-                         env={"PYTHONPATH": str(ROOT), "PATH": ""}, timeout=120)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "bitgate", "--version"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": ""},
+        timeout=120,
+    )
     assert out.returncode == 0 and out.stdout.strip() == f"bitgate {bitgate.__version__}"
 
 

@@ -46,8 +46,10 @@ def _unfinish(run: Path, keep: tuple[str, ...]) -> None:
             ckpt.unlink()
 
 
-@pytest.mark.parametrize(("planted", "keep"), [("warmup", ("warmup",)), ("search", ("warmup", "search")),
-                                               ("finetune", ("warmup", "search", "finetune"))])  # fmt: skip
+@pytest.mark.parametrize(
+    ("planted", "keep"),
+    [("warmup", ("warmup",)), ("search", ("warmup", "search")), ("finetune", ("warmup", "search", "finetune"))],
+)
 def test_resume_refuses_a_pickled_checkpoint(cli, run_copy, tmp_path, planted, keep):
     _unfinish(run_copy, keep)
     marker = tmp_path / "ran"
@@ -112,8 +114,9 @@ def test_corrupt_arch_json_on_export_names_the_file(cli, run_copy):
 
 def test_checkpoint_of_another_network_is_refused(cli, run_copy):
     _unfinish(run_copy, ("warmup",))
-    torch.save({"epoch": 1, "state": {"model": {"w": torch.zeros(1)}, "opt": {}}},
-               run_copy / "checkpoints" / "warmup.pt")  # fmt: skip
+    torch.save(
+        {"epoch": 1, "state": {"model": {"w": torch.zeros(1)}, "opt": {}}}, run_copy / "checkpoints" / "warmup.pt"
+    )
     line = cli("search", "--resume", run_copy).one_line_error()
     assert "warmup.pt does not match" in line
 

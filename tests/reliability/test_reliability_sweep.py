@@ -11,13 +11,16 @@ from search.config import ConfigError, SearchConfig
 from search.sweep import SweepConfig, point_label
 
 
-@pytest.mark.parametrize("table", [
-    {"vary": "method_options.t_margin=0.02,0.05"},
-    {"vary": "method_options.t_margin=[0.02,0.05]"},
-    {"vary": "method_options.t_margin", "values": [0.02, 0.05]},
-    tomllib.loads('vary = { "method_options.t_margin" = [0.02, 0.05] }'),
-    tomllib.loads("[vary.method_options]\nt_margin = [0.02, 0.05]"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "table",
+    [
+        {"vary": "method_options.t_margin=0.02,0.05"},
+        {"vary": "method_options.t_margin=[0.02,0.05]"},
+        {"vary": "method_options.t_margin", "values": [0.02, 0.05]},
+        tomllib.loads('vary = { "method_options.t_margin" = [0.02, 0.05] }'),
+        tomllib.loads("[vary.method_options]\nt_margin = [0.02, 0.05]"),
+    ],
+)
 def test_every_spelling_of_vary(table):
     spec = SweepConfig.from_dict({"methods": "importance", **table})
     points = spec.labelled_points(SearchConfig(method="importance"))

@@ -22,9 +22,20 @@ from zoo.models import create_model
 @pytest.fixture(scope="session")
 def tiny_sweep(tmp_path_factory) -> Path:
     """Three points on stm32h7 (memory and CMSIS-NN latency): joint at a weak and a strong strength, w8."""
-    base = SearchConfig(model="digits_cnn", dataset="synthetic", train_subset=128, target="stm32h7", cost="memory",
-                        warmup_epochs=1, search_epochs=3, finetune_epochs=1, batch_size=32, arch_lr=0.1,
-                        out_dir=str(tmp_path_factory.mktemp("report-runs")), progress=False)  # fmt: skip
+    base = SearchConfig(
+        model="digits_cnn",
+        dataset="synthetic",
+        train_subset=128,
+        target="stm32h7",
+        cost="memory",
+        warmup_epochs=1,
+        search_epochs=3,
+        finetune_epochs=1,
+        batch_size=32,
+        arch_lr=0.1,
+        out_dir=str(tmp_path_factory.mktemp("report-runs")),
+        progress=False,
+    )
     folder, _ = sweep(base, SweepConfig(methods=("joint", "uniform"), strengths=(0.01, 30.0), uniform_bits=(8,)))
     return folder
 
@@ -40,14 +51,23 @@ def write_run(folder: Path, model: str, target: str, bits: Callable[[str, int], 
     cfg = SearchConfig(model=model, dataset="synthetic", target=target, out_dir=str(folder))
     t = get_target(target)
     net = to_supernet(create_model(model, 4, (1, 8, 8)), torch.randn(2, 1, 8, 8), bits=t.weight_bits)
-    arch = Architecture({n: tuple(bits(n, s.out_channels)) for n, s in net.specs.items()},
-                        dict.fromkeys(net.specs, 8), {"method": "joint"})  # fmt: skip
+    arch = Architecture(
+        {n: tuple(bits(n, s.out_channels)) for n, s in net.specs.items()},
+        dict.fromkeys(net.specs, 8),
+        {"method": "joint"},
+    )
     costs = cost_models.evaluate_all(net.layer_choices(arch), t)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_text(cfg.to_json())
     (folder / "arch.json").write_text(arch.to_json())
-    metrics = {"method": "joint", "target": target, "cost_name": t.costs[0], "cost": costs[t.costs[0]],
-               "test_acc": 0.5, "costs": costs}  # fmt: skip
+    metrics = {
+        "method": "joint",
+        "target": target,
+        "cost_name": t.costs[0],
+        "cost": costs[t.costs[0]],
+        "test_acc": 0.5,
+        "costs": costs,
+    }
     (folder / "metrics.json").write_text(json.dumps(metrics))
     return folder
 

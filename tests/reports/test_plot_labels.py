@@ -111,8 +111,17 @@ def test_budgets_parse_with_units_and_are_refused_in_one_line():
     )
 
 
-@pytest.mark.parametrize("fit", [None, [], "yes", {"fits": "yes"}, {"fits": 1, "flash_limit": "2MB"},
-                                 {"flash_limit": float("nan"), "ram_limit": -1}])  # fmt: skip
+@pytest.mark.parametrize(
+    "fit",
+    [
+        None,
+        [],
+        "yes",
+        {"fits": "yes"},
+        {"fits": 1, "flash_limit": "2MB"},
+        {"flash_limit": float("nan"), "ram_limit": -1},
+    ],
+)
 def test_a_malformed_fit_in_metrics_json_is_not_known_never_an_error(fit):
     assert fit_of({"fit": fit}) == (None, {})
 
@@ -133,12 +142,36 @@ def frame(targets: tuple[str, ...] = ("stm32h7",), joint: int = 12, seed: int = 
     for t in targets:
         for s in np.geomspace(0.001, 1, joint):
             size = 15000 / (1 + 8 * s) * rng.uniform(0.95, 1.05)
-            rows.append(dict(target=t, method="joint", cost_name="size", cost=size, test_acc=0.995 - 0.02 * s -
-                             rng.uniform(0, 0.01), strength=round(float(s), 4), budget=None, fits=True))  # fmt: skip
-        for method, size, acc in (("uniform-w8", 15000, 0.99), ("uniform-w4", 7500, 0.974), ("uniform-w2", 3750, 0.966),
-                                  ("uniform-w3", 3750, 0.966)):  # w3 and w2 at one spot (made up) # fmt: skip
-            rows.append(dict(target=t, method=method, cost_name="size", cost=float(size), test_acc=acc, strength=0.1,
-                             budget=None, fits=method != "uniform-w8"))  # fmt: skip
+            rows.append(
+                dict(
+                    target=t,
+                    method="joint",
+                    cost_name="size",
+                    cost=size,
+                    test_acc=0.995 - 0.02 * s - rng.uniform(0, 0.01),
+                    strength=round(float(s), 4),
+                    budget=None,
+                    fits=True,
+                )
+            )
+        for method, size, acc in (
+            ("uniform-w8", 15000, 0.99),
+            ("uniform-w4", 7500, 0.974),
+            ("uniform-w2", 3750, 0.966),
+            ("uniform-w3", 3750, 0.966),
+        ):  # w3 and w2 at one spot (made up)
+            rows.append(
+                dict(
+                    target=t,
+                    method=method,
+                    cost_name="size",
+                    cost=float(size),
+                    test_acc=acc,
+                    strength=0.1,
+                    budget=None,
+                    fits=method != "uniform-w8",
+                )
+            )
     df = pd.DataFrame(rows)
     df["cost:size"] = df["cost"]
     df["method_options"] = [{} for _ in range(len(df))]
@@ -275,9 +308,24 @@ def points(n: int = 16, seed: int = 1) -> list[Point]:
         method, knob = ("joint", f"s{s:.3g}") if i < n - 3 else ("uniform-w4", "w4")
         cost = 15000 / (1 + 8 * s) * rng.uniform(0.97, 1.03) if i < n - 3 else 7500.0
         acc = 0.995 - 0.02 * s - rng.uniform(0, 0.008) if i < n - 3 else 0.97
-        pts.append(Point(index=i, run=Path(f"/tmp/run{i}"), method=method, knob=knob, target="stm32h7",
-                         cost_name="size", test_acc=acc, val_acc=None, float_test_acc=None, costs={"size": cost},
-                         epochs={}, seconds={}, fits=True, limits={"memory": 2**21}))  # fmt: skip
+        pts.append(
+            Point(
+                index=i,
+                run=Path(f"/tmp/run{i}"),
+                method=method,
+                knob=knob,
+                target="stm32h7",
+                cost_name="size",
+                test_acc=acc,
+                val_acc=None,
+                float_test_acc=None,
+                costs={"size": cost},
+                epochs={},
+                seconds={},
+                fits=True,
+                limits={"memory": 2**21},
+            )
+        )
     return mark_fronts(pts)
 
 

@@ -54,9 +54,11 @@ def test_report_fetches_nothing_from_the_network(tiny_report):
 
 
 def test_the_network_check_catches_remote_addresses():
-    page = ('<img src="https://cdn.example/x.png"><link href="//fonts.example/f.css">'
-            "<style>@import 'http://a.example/s.css'; b { background: url(https://b.example/i.png) }</style>"
-            "<script>fetch('/data.json')</script>")  # fmt: skip
+    page = (
+        '<img src="https://cdn.example/x.png"><link href="//fonts.example/f.css">'
+        "<style>@import 'http://a.example/s.css'; b { background: url(https://b.example/i.png) }</style>"
+        "<script>fetch('/data.json')</script>"
+    )
     assert sum(is_remote(u) for u in fetched_urls(page)) == 5
 
 
@@ -74,8 +76,13 @@ def test_each_target_gets_its_own_fronts(tmp_path, hand_run):
     html = write_report(tmp_path / "sweep").read_text()
     labels = re.findall(r'aria-label="test accuracy against (\w+) on (\w+)"', html)
     # each run's search cost, then size, then the latency model of its own target only
-    assert labels == [("latency_mpic", "mpic"), ("size", "mpic"),
-                      ("memory", "stm32h7"), ("size", "stm32h7"), ("latency_cortexm", "stm32h7")]  # fmt: skip
+    assert labels == [
+        ("latency_mpic", "mpic"),
+        ("size", "mpic"),
+        ("memory", "stm32h7"),
+        ("size", "stm32h7"),
+        ("latency_cortexm", "stm32h7"),
+    ]
 
 
 def test_each_target_names_its_pick_and_rings_it_in_every_front(tiny_sweep, tmp_path):

@@ -17,10 +17,19 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="chromium is not installed (Debian: apt-get install chromium) so the report is not opened"
 )
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--host-resolver-rules=MAP * ~NOTFOUND",  # nothing can leave the machine, even if asked
-         "--enable-logging=stderr", "--v=0"]  # fmt: skip
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND",  # nothing can leave the machine, even if asked
+    "--enable-logging=stderr",
+    "--v=0",
+]
 
 
 def open_page(page: Path, tmp: Path, *extra: str, fragment: str = "") -> tuple[str, str, list[str]]:
@@ -61,8 +70,9 @@ def test_report_opens_without_errors_or_requests_and_selects_a_point(tiny_report
     assert re.search(r'<body[^>]*data-ready="1"', dom), "the report's script did not run to its end"
     # report.html#point-1 selects point 1 in every view: a circle per front, its table row, its picture
     tags = re.findall(r"<(\w+)\b([^>]*)>", dom)
-    selected = [(name, re.search(r'data-i="(\d+)"', attrs)) for name, attrs in tags
-                if re.search(r'class="[^"]*\bsel\b', attrs)]  # fmt: skip
+    selected = [
+        (name, re.search(r'data-i="(\d+)"', attrs)) for name, attrs in tags if re.search(r'class="[^"]*\bsel\b', attrs)
+    ]
     assert {m.group(1) for _, m in selected if m} == {"1"}
     assert sorted(name for name, _ in selected) == ["g", "g", "g", "section", "tr"]
     which = re.search(r'<p id="which">([^<]*)</p>', dom).group(1)

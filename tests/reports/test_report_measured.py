@@ -15,10 +15,26 @@ from reports.points import find_points
 def _verify_json(run: Path, memory: float, ram: float) -> None:
     """A verify.json as `bitgate verify` writes it: m4 measured 10 B more Flash than predicted, m55 exact."""
     cores = tuple(
-        CoreResult(core=core, machine="mps", outputs_equal=40, outputs_total=40, inputs_bit_exact=4, argmax_agree=3,
-                   argmax_compared=3, flavour_equal=40, flash_model_bytes=int(memory) + extra, flash_weight_bytes=0,
-                   flash_metadata_bytes=0, static_ram_bytes=int(ram), ram_objects={}, stack_bytes=612,
-                   instructions=[1000, 1002], per_layer={}, per_kernel={}, seconds=0.1)  # fmt: skip
+        CoreResult(
+            core=core,
+            machine="mps",
+            outputs_equal=40,
+            outputs_total=40,
+            inputs_bit_exact=4,
+            argmax_agree=3,
+            argmax_compared=3,
+            flavour_equal=40,
+            flash_model_bytes=int(memory) + extra,
+            flash_weight_bytes=0,
+            flash_metadata_bytes=0,
+            static_ram_bytes=int(ram),
+            ram_objects={},
+            stack_bytes=612,
+            instructions=[1000, 1002],
+            per_layer={},
+            per_kernel={},
+            seconds=0.1,
+        )
         for core, extra in (("m4", 10), ("m55", 0))
     )
     pred = Prediction(memory, ram, {"m4": LatencyPrediction("stm32l4", "latency_cortexm", "cycles", 1500.0)})

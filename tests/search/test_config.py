@@ -18,9 +18,17 @@ def test_toml_then_overrides(tmp_path):
 
 @pytest.mark.parametrize(
     ("override", "key"),
-    [("colour=red", "colour"), ("lr=fast", "lr"), ("lr=-1", "lr"), ("sampling=random", "sampling"), ("bits=", "bits"),
-     ("act_bits=0,8", "act_bits"), ("warmup_epochs=2.5", "warmup_epochs"), ("budget=3 parsecs", "3 parsecs")],
-)  # fmt: skip
+    [
+        ("colour=red", "colour"),
+        ("lr=fast", "lr"),
+        ("lr=-1", "lr"),
+        ("sampling=random", "sampling"),
+        ("bits=", "bits"),
+        ("act_bits=0,8", "act_bits"),
+        ("warmup_epochs=2.5", "warmup_epochs"),
+        ("budget=3 parsecs", "3 parsecs"),
+    ],
+)
 def test_bad_values_name_the_key(override, key):
     with pytest.raises(ConfigError) as err:
         load_config(None, [override])

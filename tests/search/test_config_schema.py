@@ -51,9 +51,19 @@ def folders(tmp_path_factory) -> dict[str, Path]:
     """A finished tiny run as this version writes it, and one in the layout before versions: priced for the
     reference flavour (as every run then was), its config.json without "schema" and "flavour", with harden_gap."""
     root = tmp_path_factory.mktemp("schema")
-    cfg = SearchConfig(model="digits_cnn", dataset="synthetic", train_subset=128, target="stm32h7", cost="memory",
-                       warmup_epochs=1, search_epochs=1, finetune_epochs=1, batch_size=64, name="run",
-                       progress=False)  # fmt: skip
+    cfg = SearchConfig(
+        model="digits_cnn",
+        dataset="synthetic",
+        train_subset=128,
+        target="stm32h7",
+        cost="memory",
+        warmup_epochs=1,
+        search_epochs=1,
+        finetune_epochs=1,
+        batch_size=64,
+        name="run",
+        progress=False,
+    )
     run(replace(cfg, out_dir=str(root / "current")))
     run(replace(cfg, out_dir=str(root / "old"), flavour="reference"))
     old = root / "old" / "run" / "config.json"

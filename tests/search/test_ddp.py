@@ -16,7 +16,7 @@ from zoo.data import load_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 
-WORKER = textwrap.dedent('''
+WORKER = textwrap.dedent("""
     import sys
     from pathlib import Path
 
@@ -47,7 +47,7 @@ WORKER = textwrap.dedent('''
     run(SearchConfig(dataset="digits", model="digits_cnn", target="generic", cost="size", warmup_epochs=1,
                      search_epochs=2, finetune_epochs=0, batch_size=64, budget=6000, device="cpu",
                      out_dir=str(out / "runs"), progress=False))
-''')
+""")
 
 
 def test_sharded_batches_split_every_global_batch_evenly():
@@ -65,8 +65,15 @@ def test_sharded_batches_split_every_global_batch_evenly():
 def test_ddp_search_on_two_cpu_processes_keeps_gates_equal(tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", str(script),
-           str(tmp_path)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node=2",
+        str(script),
+        str(tmp_path),
+    ]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "find_unused_parameters=True" not in done.stderr  # no per-step graph traversal that finds nothing
@@ -87,6 +94,19 @@ def test_ddp_flag_launches_torchrun_with_the_same_settings(monkeypatch, tmp_path
     config = tmp_path / "c.toml"
     assert main(["search", "--ddp", "2", "--config", str(config), "--set", "device=cuda", "--set", "seed=3"]) == 0
     (cmd,) = seen
-    assert cmd[1:] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "bitgate", "search",
-                       "--config", str(config), "--set", "device=cuda", "--set", "seed=3"]  # fmt: skip
+    assert cmd[1:] == [
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node=2",
+        "-m",
+        "bitgate",
+        "search",
+        "--config",
+        str(config),
+        "--set",
+        "device=cuda",
+        "--set",
+        "seed=3",
+    ]
     assert main(["search", "--ddp", "0"]) == 2

@@ -21,9 +21,19 @@ def _mean_kept_bits(folder: Path, skip: str) -> float:
 
 
 def test_mpic_lowers_precision_where_gap8_keeps_8_bits(tmp_path):
-    base = SearchConfig(model="digits_cnn", dataset="digits", warmup_epochs=10, search_epochs=30, finetune_epochs=0,
-                        batch_size=64, lr=0.002, arch_lr=0.01, strength=0.03, out_dir=str(tmp_path),
-                        progress=False)  # fmt: skip
+    base = SearchConfig(
+        model="digits_cnn",
+        dataset="digits",
+        warmup_epochs=10,
+        search_epochs=30,
+        finetune_epochs=0,
+        batch_size=64,
+        lr=0.002,
+        arch_lr=0.01,
+        strength=0.03,
+        out_dir=str(tmp_path),
+        progress=False,
+    )
     for target, cost in (("mpic", "latency_mpic"), ("gap8", "latency_gap8")):
         run(replace(base, target=target, cost=cost, name=target))
     mpic = _mean_kept_bits(tmp_path / "mpic", skip="fc")

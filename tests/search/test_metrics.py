@@ -21,8 +21,10 @@ def one_hot_choice(spec: LayerSpec, options: tuple[int, ...], bits: list[int], i
 
 CONV = LayerSpec("a", "conv", 2, 4, (3, 3), in_spatial=(4, 4), out_spatial=(4, 4))  # 18 weights per channel
 FC = LayerSpec("b", "linear", 4, 3)  # 4 weights per channel
-CHOICES = [one_hot_choice(CONV, (0, 2, 8), [8, 8, 2, 0], [1, 1]),
-           one_hot_choice(FC, (4,), [4, 4, 4], [1, 1, 1, 0])]  # fmt: skip  (its input channel 3 is pruned)
+CHOICES = [
+    one_hot_choice(CONV, (0, 2, 8), [8, 8, 2, 0], [1, 1]),
+    one_hot_choice(FC, (4,), [4, 4, 4], [1, 1, 1, 0]),
+]  # (its input channel 3 is pruned)
 ORIGINAL = 4 * 18 + 3 * 4  # 84 weights
 
 

@@ -22,9 +22,19 @@ pytest.importorskip("ray")
 
 @pytest.fixture
 def tiny(tmp_path) -> SearchConfig:
-    return SearchConfig(dataset="synthetic", model="digits_cnn", target="generic", cost="size", warmup_epochs=1,
-                        search_epochs=1, finetune_epochs=1, batch_size=64, out_dir=str(tmp_path / "runs"),
-                        progress=False, device="cpu")  # fmt: skip
+    return SearchConfig(
+        dataset="synthetic",
+        model="digits_cnn",
+        target="generic",
+        cost="size",
+        warmup_epochs=1,
+        search_epochs=1,
+        finetune_epochs=1,
+        batch_size=64,
+        out_dir=str(tmp_path / "runs"),
+        progress=False,
+        device="cpu",
+    )
 
 
 def _closed_port() -> int:
@@ -38,8 +48,19 @@ def test_unreachable_address_is_one_line_and_writes_no_folder(tiny, capsys):
     with pytest.raises(ConfigError, match=f"no Ray cluster at {address}"):
         sweep(tiny, SweepConfig(strengths=(0.1,)), executor=RayExecutor(address=address))
     assert not Path(tiny.out_dir).exists()
-    code = main(["sweep", "--set", "dataset=synthetic", "--set", f"out_dir={tiny.out_dir}", "--executor", "ray",
-                 "--address", address])  # fmt: skip
+    code = main(
+        [
+            "sweep",
+            "--set",
+            "dataset=synthetic",
+            "--set",
+            f"out_dir={tiny.out_dir}",
+            "--executor",
+            "ray",
+            "--address",
+            address,
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "ray start --head" in err
     assert not Path(tiny.out_dir).exists()
@@ -86,10 +107,13 @@ def _failing_job(bad_strength: float, error):
     return job
 
 
-@pytest.mark.parametrize(("error", "reason"), [
-    (_TaskError(_Cause("the data set vanished\nmore lines")), "_Cause: the data set vanished"),
-    (__import__("ray").exceptions.WorkerCrashedError(), "its worker died (WorkerCrashedError"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (_TaskError(_Cause("the data set vanished\nmore lines")), "_Cause: the data set vanished"),
+        (__import__("ray").exceptions.WorkerCrashedError(), "its worker died (WorkerCrashedError"),
+    ],
+)
 def test_a_failed_point_is_reported_in_one_line_and_the_others_finish(tiny, monkeypatch, error, reason):
     monkeypatch.setattr(RayExecutor, "_ray", lambda self: InProcessRay())
     executor = RayExecutor(job=_failing_job(3.0, error))
@@ -127,8 +151,9 @@ def test_a_killed_worker_is_retried_and_the_sweep_finishes(tiny, tmp_path):
     marker = tmp_path / "killed-once"
     ray.init(num_cpus=2, log_to_driver=False)
     try:
-        folder, results = sweep(tiny, SweepConfig(strengths=(0.1, 3.0), name="k"),
-                                executor=RayExecutor(job=_killing_job(str(marker))))  # fmt: skip
+        folder, results = sweep(
+            tiny, SweepConfig(strengths=(0.1, 3.0), name="k"), executor=RayExecutor(job=_killing_job(str(marker)))
+        )
         assert marker.exists() and len(results) == 2
         assert all((p / "metrics.json").exists() for p in _points(folder))
     finally:

@@ -92,17 +92,28 @@ class InProcessRay:
 
 @pytest.fixture
 def tiny(tmp_path) -> SearchConfig:
-    return SearchConfig(dataset="synthetic", model="digits_cnn", target="generic", cost="size", warmup_epochs=1,
-                        search_epochs=1, finetune_epochs=1, batch_size=64, out_dir=str(tmp_path), progress=False,
-                        device="cpu")  # fmt: skip
+    return SearchConfig(
+        dataset="synthetic",
+        model="digits_cnn",
+        target="generic",
+        cost="size",
+        warmup_epochs=1,
+        search_epochs=1,
+        finetune_epochs=1,
+        batch_size=64,
+        out_dir=str(tmp_path),
+        progress=False,
+        device="cpu",
+    )
 
 
 def test_executor_plumbing_matches_local_sweep_and_resumes(tiny, monkeypatch):
     fake = InProcessRay()
     monkeypatch.setattr(RayExecutor, "_ray", lambda self: fake)
     local, _ = sweep(tiny, SweepConfig(strengths=(0.1, 3.0), name="local"))
-    remote, results = sweep(tiny, SweepConfig(strengths=(0.1, 3.0), name="ray"),
-                            executor=RayExecutor(cpus_per_point=1, gpus_per_point=0.5))  # fmt: skip
+    remote, results = sweep(
+        tiny, SweepConfig(strengths=(0.1, 3.0), name="ray"), executor=RayExecutor(cpus_per_point=1, gpus_per_point=0.5)
+    )
     assert fake.jobs == ["warmup", "point", "point"]
     assert fake.resources[0] == {"num_cpus": 1, "num_gpus": 0.5, "max_retries": 2}
     assert [m["strength"] for m in results] == [0.1, 3.0]  # in point order although the last finished first
@@ -119,8 +130,10 @@ def test_executor_plumbing_matches_local_sweep_and_resumes(tiny, monkeypatch):
 
 
 def test_local_sweep_never_imports_ray():
-    code = ("import sys, bitgate.cli, bitgate.commands, search.sweep, search.run; "
-            "sys.exit('ray' in sys.modules or 'search.ray_sweep' not in sys.modules)")  # fmt: skip
+    code = (
+        "import sys, bitgate.cli, bitgate.commands, search.sweep, search.run; "
+        "sys.exit('ray' in sys.modules or 'search.ray_sweep' not in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 

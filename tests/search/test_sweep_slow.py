@@ -15,8 +15,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.slow
 def test_joint_front_matches_w8_with_much_less_memory(tmp_path):
-    base = load_config(ROOT / "configs" / "digits_stm32h7.toml", ["target=generic", "cost=size", f"out_dir={tmp_path}",
-                                                                   "progress=false"])  # fmt: skip
+    base = load_config(
+        ROOT / "configs" / "digits_stm32h7.toml",
+        ["target=generic", "cost=size", f"out_dir={tmp_path}", "progress=false"],
+    )
     spec = SweepConfig(methods=("joint", "uniform"), strengths=(0.01, 0.03, 0.1, 0.3), uniform_bits=(8, 2))
     folder, results = sweep(base, spec)
     df = collect([folder])

@@ -19,8 +19,19 @@ from zoo.models import create_model
 def test_an_early_stopped_warmup_checkpoint_holds_the_best_epoch(tmp_path) -> None:
     """patience + select_best: the run's metrics and the checkpoint a sweep's points load are the
     kept (best-validation) epoch's weights, not the last epoch's."""
-    cfg = SearchConfig(model="digits_cnn", dataset="synthetic", target="generic", cost="size", warmup_epochs=40,
-                       batch_size=64, lr=0.05, patience=3, select_best=True, out_dir=str(tmp_path), progress=False)
+    cfg = SearchConfig(
+        model="digits_cnn",
+        dataset="synthetic",
+        target="generic",
+        cost="size",
+        warmup_epochs=40,
+        batch_size=64,
+        lr=0.05,
+        patience=3,
+        select_best=True,
+        out_dir=str(tmp_path),
+        progress=False,
+    )
     folder = tmp_path / "warm"
     folder.mkdir()
     ckpt = shared_warmup(cfg, folder)

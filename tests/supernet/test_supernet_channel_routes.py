@@ -116,9 +116,11 @@ def test_squeeze_excitation_branch_follows_the_channels_it_scales() -> None:
 
 def test_a_sigmoid_that_feeds_a_layer_keeps_its_channels() -> None:
     """sigmoid(0) = 0.5: a pruned channel would not vanish, so the producer keeps its channels, and says why."""
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Sigmoid(), nn.Conv2d(4, 4, 3), nn.ReLU(), nn.Flatten(),
-                          nn.Linear(64, 2))  # fmt: skip
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.Sigmoid(), nn.Conv2d(4, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(64, 2)
+    )
     net = to_supernet(model, torch.randn(2, 3, 8, 8), strict=True)
     assert 0 not in net.layer("0").gates.options and 0 in net.layer("2").gates.options
-    assert net.report() == [{"layer": "0", "reason": "module '1' (Sigmoid) (a pruned channel would not stay zero) "
-                                                     "reaches layer '2'"}]  # fmt: skip
+    assert net.report() == [
+        {"layer": "0", "reason": "module '1' (Sigmoid) (a pruned channel would not stay zero) reaches layer '2'"}
+    ]

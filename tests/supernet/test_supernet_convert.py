@@ -88,8 +88,14 @@ def test_dscnn_depthwise_conv_shares_its_producers_gates() -> None:
 
 def test_depthwise_conv_on_the_network_input_keeps_its_channels() -> None:
     """Its input channels cannot be dropped, so neither can its own (materialize used to crash here)."""
-    model = nn.Sequential(nn.Conv2d(3, 3, 3, padding=1, groups=3), nn.ReLU(), nn.Conv2d(3, 4, 1),
-                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))  # fmt: skip
+    model = nn.Sequential(
+        nn.Conv2d(3, 3, 3, padding=1, groups=3),
+        nn.ReLU(),
+        nn.Conv2d(3, 4, 1),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 2),
+    )
     x = torch.randn(2, 3, 8, 8)
     net = to_supernet(model, x).eval()
     assert 0 not in net.layer("0").gates.options and group_of(net, "0") in net.info.unprunable

@@ -117,16 +117,18 @@ def test_equal_in_training_mode(fold: dict, tiny_model, random_arch) -> None:
 # margin 200: exp(-200) underflows, so even the soft probabilities are exactly one-hot
 @pytest.mark.parametrize(("mode", "margin"), [("hard", 20.0), ("soft", 200.0)])
 @pytest.mark.parametrize("train", [False, True])
-def test_a_channel_on_zero_bits_outputs_exactly_zero(fold: dict, mode: str, margin: float, train: bool,
-                                                     tiny_model) -> None:  # fmt: skip
+def test_a_channel_on_zero_bits_outputs_exactly_zero(
+    fold: dict, mode: str, margin: float, train: bool, tiny_model
+) -> None:
     model, x = tiny_model("resnet", seed=1, batch=16)  # every conv but the shortcut is followed by a BatchNorm
     net = to_supernet(model, x, **fold).train(train)
     net.layer("b1").gates.set_choice([8, 0, 4, 0, 2, 8], margin=margin)
     net.layer("stem").gates.set_choice([0, 8, 8, 2], margin=margin)  # shared with a2 (residual add)
     net.set_sampling(mode)
     outputs: dict[str, torch.Tensor] = {}
-    hooks = [net.layer(n).register_forward_hook(lambda m, i, o, n=n: outputs.__setitem__(n, o))
-             for n in ("stem", "a2", "b1")]  # fmt: skip
+    hooks = [
+        net.layer(n).register_forward_hook(lambda m, i, o, n=n: outputs.__setitem__(n, o)) for n in ("stem", "a2", "b1")
+    ]
     net(x)
     for h in hooks:
         h.remove()

@@ -13,8 +13,9 @@ from zoo.models import create_model
 
 def materialized_params(small: nn.Module) -> int:
     """Weights and biases of the conv/linear layers (FixedLayer) of a materialized network."""
-    return sum(p.numel() for m in small.modules() if isinstance(m, FixedLayer) for p in (m.weight, m.bias)
-               if p is not None)  # fmt: skip
+    return sum(
+        p.numel() for m in small.modules() if isinstance(m, FixedLayer) for p in (m.weight, m.bias) if p is not None
+    )
 
 
 def layer_params(model: nn.Module) -> int:
@@ -48,8 +49,10 @@ def test_tiny_concat_count_by_hand(tiny_model) -> None:
 def test_tiny_dscnn_count_by_hand(tiny_model) -> None:
     model, x = tiny_model("dscnn")
     net = to_supernet(model, x)
-    arch = Architecture({"conv": (8, 0, 0, 4, 2), "dw": (8, 0, 0, 4, 2), "pw": (2, 0, 8, 8), "fc": (8, 8, 8)},
-                        dict.fromkeys(("conv", "dw", "pw", "fc"), 8))  # fmt: skip
+    arch = Architecture(
+        {"conv": (8, 0, 0, 4, 2), "dw": (8, 0, 0, 4, 2), "pw": (2, 0, 8, 8), "fc": (8, 8, 8)},
+        dict.fromkeys(("conv", "dw", "pw", "fc"), 8),
+    )
     # conv 3 * 9 + 3 = 30; dw 3 * 9 + 3 = 30; pw 3 * 3 + 3 = 12; fc 3 * 3 + 3 = 12
     assert arch_param_count(net, arch) == 84
     assert materialized_params(materialize(net, arch)) == 84
@@ -59,8 +62,9 @@ def test_tiny_dscnn_count_by_hand(tiny_model) -> None:
     ("name", "classes", "in_shape", "published"),
     [("resnet8", 10, (3, 32, 32), 77_706), ("dscnn", 12, (1, 49, 10), 22_604)],
 )
-def test_unpruned_zoo_models_match_published_counts(name: str, classes: int, in_shape: tuple[int, ...],
-                                                    published: int, random_arch) -> None:  # fmt: skip
+def test_unpruned_zoo_models_match_published_counts(
+    name: str, classes: int, in_shape: tuple[int, ...], published: int, random_arch
+) -> None:
     net = to_supernet(create_model(name, classes, in_shape), torch.randn(2, *in_shape))
     assert arch_param_count(net, full_arch(net)) == published
     for seed in range(3):

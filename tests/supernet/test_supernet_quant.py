@@ -147,8 +147,11 @@ def test_gated_layer_mixes_the_quantized_copies(tiny_model) -> None:
         net.layer("b1").gates.alpha.normal_()  # b2's producer: its keep probabilities set b2's grid
     theta = layer.gates.probs()
     in_w = layer._input_weight()
-    expected = sum(theta[i].reshape(-1, 1, 1, 1) * quantize_weight(layer.weight, b, in_w)
-                   for i, b in enumerate(layer.gates.options) if b)  # fmt: skip
+    expected = sum(
+        theta[i].reshape(-1, 1, 1, 1) * quantize_weight(layer.weight, b, in_w)
+        for i, b in enumerate(layer.gates.options)
+        if b
+    )
     w_eff, keep = layer.effective_weight()
     assert torch.allclose(w_eff, expected, atol=1e-6) and torch.allclose(keep, 1 - theta[0])
 

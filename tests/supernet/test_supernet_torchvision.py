@@ -30,8 +30,9 @@ def convnext() -> nn.Module:
 
 
 def vit() -> nn.Module:
-    return VisionTransformer(image_size=16, patch_size=8, num_layers=1, num_heads=2, hidden_dim=16, mlp_dim=32,
-                             num_classes=10)  # fmt: skip
+    return VisionTransformer(
+        image_size=16, patch_size=8, num_layers=1, num_heads=2, hidden_dim=16, mlp_dim=32, num_classes=10
+    )
 
 
 def _randomize(net, seed: int) -> None:

@@ -41,8 +41,12 @@ def test_mismatches_are_refused_in_one_line(tmp_path: Path) -> None:
     torch.save({k: v for k, v in state.items() if k != "fc.bias"}, tmp_path / "missing.pt")
     torch.save({"net": torch.nn.Linear(2, 2)}, tmp_path / "pickled.pt")  # a module object, not tensors
     model = create_model("digits_cnn", 10, (1, 8, 8))
-    cases = {"shape.pt": "'features.0.weight' has shape \\(8, 1, 3, 3\\), the model needs \\(16, 1, 3, 3\\)",
-             "missing.pt": "missing key 'fc.bias'", "pickled.pt": "cannot be read", "absent.pt": "do not exist"}
+    cases = {
+        "shape.pt": "'features.0.weight' has shape \\(8, 1, 3, 3\\), the model needs \\(16, 1, 3, 3\\)",
+        "missing.pt": "missing key 'fc.bias'",
+        "pickled.pt": "cannot be read",
+        "absent.pt": "do not exist",
+    }
     for name, msg in cases.items():
         with pytest.raises(PretrainedError, match=msg) as err:
             load_pretrained(model, tmp_path / name)
@@ -53,8 +57,17 @@ def test_run_refuses_a_bad_file_before_training(tmp_path: Path) -> None:
     from search.config import ConfigError, SearchConfig
     from search.run import run
 
-    cfg = SearchConfig(model="mlp", dataset="synthetic", train_subset=32, warmup_epochs=0, search_epochs=0,
-                       finetune_epochs=0, out_dir=str(tmp_path), progress=False, pretrained="nope.pt")  # fmt: skip
+    cfg = SearchConfig(
+        model="mlp",
+        dataset="synthetic",
+        train_subset=32,
+        warmup_epochs=0,
+        search_epochs=0,
+        finetune_epochs=0,
+        out_dir=str(tmp_path),
+        progress=False,
+        pretrained="nope.pt",
+    )
     with pytest.raises(ConfigError, match="pretrained: weights file nope.pt does not exist"):
         run(cfg)
     torch.save({"0.weight": torch.zeros(1)}, tmp_path / "bad.pt")
@@ -74,8 +87,18 @@ def test_tiny_imagenet_resnet18_from_pretrained_weights_end_to_end(tmp_path: Pat
     write_tiny_imagenet(tmp_path / "tin", ["n01443537", "n01629819"], per_class=6, val_per_class=2)
     torch.manual_seed(0)
     torch.save(create_model("tv:resnet18", 1000, (3, 64, 64)).state_dict(), tmp_path / "r18.pt")
-    cfg = SearchConfig(model="tv:resnet18", dataset="tinyimagenet", data_root=str(tmp_path / "tin"),
-                       pretrained=str(tmp_path / "r18.pt"), method="uniform", warmup_epochs=0, search_epochs=0,
-                       finetune_epochs=1, batch_size=8, out_dir=str(tmp_path / "runs"), progress=False)  # fmt: skip
+    cfg = SearchConfig(
+        model="tv:resnet18",
+        dataset="tinyimagenet",
+        data_root=str(tmp_path / "tin"),
+        pretrained=str(tmp_path / "r18.pt"),
+        method="uniform",
+        warmup_epochs=0,
+        search_epochs=0,
+        finetune_epochs=1,
+        batch_size=8,
+        out_dir=str(tmp_path / "runs"),
+        progress=False,
+    )
     metrics = run(cfg)
     assert metrics["dataset"] == "tinyimagenet" and 0.0 <= metrics["test_acc"] <= 1.0

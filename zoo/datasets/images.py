@@ -39,8 +39,10 @@ def _folder_arrays(
     paths, labels, classes = scan_folder(train_dir, classes)
     if len(classes) < 2:
         found = f" ({classes[0]})" if classes else ""
-        raise ValueError(f"{train_dir} holds {len(classes)} class folder{found}: a classifier needs at least two "
-                         "(one folder of images per class)")  # fmt: skip
+        raise ValueError(
+            f"{train_dir} holds {len(classes)} class folder{found}: a classifier needs at least two "
+            "(one folder of images per class)"
+        )
     if test_dir is not None:
         test_paths, test_labels, _ = scan_folder(test_dir, classes)
     else:  # one folder: hold out a stratified test split first
@@ -57,9 +59,14 @@ class _ArraysOnly(pickle.Unpickler):
     """An unpickler that builds numpy arrays and plain containers only: a pickle naming any other
     class (which could run code) is refused, so a planted file in a data folder cannot execute."""
 
-    _ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
-                ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
-                ("numpy._core.multiarray", "scalar")}  # fmt: skip
+    _ALLOWED = {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+    }
 
     def find_class(self, module: str, name: str):  # type: ignore[override]
         if (module, name) not in self._ALLOWED:

@@ -82,8 +82,10 @@ def load_tinyimagenet(
     root = default_root() if root is None else root
     if not (root / "wnids.txt").is_file() or not (root / "val" / "val_annotations.txt").is_file():
         if download:
-            raise ValueError("tinyimagenet: automatic download is not offered; unzip "
-                             f"http://cs231n.stanford.edu/tiny-imagenet-200.zip to {root}")  # fmt: skip
+            raise ValueError(
+                "tinyimagenet: automatic download is not offered; unzip "
+                f"http://cs231n.stanford.edu/tiny-imagenet-200.zip to {root}"
+            )
         raise missing_root("tinyimagenet", root, LAYOUT)
     available = tuple(w.strip() for w in (root / "wnids.txt").read_text().split() if w.strip())
     chosen = choose_classes("tinyimagenet", available, classes)

@@ -25,8 +25,11 @@ from supernet import Architecture, Supernet
 CORES = ("m4", "m7", "m33", "m55")  # every emulated core the default tests run (m3 runs under -m slow)
 TOOLS = find_toolchain()
 CMSIS = find_cmsis_nn()
-MISSING = TOOLS.problem or (None if CMSIS else "CMSIS-NN sources not found: set CMSIS_NN_PATH or put them in "
-                            "shared/third_party/CMSIS-NN next to the project")  # fmt: skip
+MISSING = TOOLS.problem or (
+    None
+    if CMSIS
+    else "CMSIS-NN sources not found: set CMSIS_NN_PATH or put them in shared/third_party/CMSIS-NN next to the project"
+)
 needs_firmware = pytest.mark.skipif(MISSING is not None, reason=f"firmware tests skip: {MISSING}")
 
 
@@ -37,8 +40,12 @@ class ModelCase:
 
 
 # export_helpers.CORTEX_M_MODELS, exported once per session for these tests and tests/deploy/test_deploy_c.py
-MODELS = {"digits_cnn": ModelCase(6, CORES), "resnet8": ModelCase(2, CORES), "dscnn": ModelCase(3, CORES),
-          "mobilenet_v2": ModelCase(3, ("m55",))}  # fmt: skip
+MODELS = {
+    "digits_cnn": ModelCase(6, CORES),
+    "resnet8": ModelCase(2, CORES),
+    "dscnn": ModelCase(3, CORES),
+    "mobilenet_v2": ModelCase(3, ("m55",)),
+}
 
 
 @dataclass
@@ -74,8 +81,9 @@ def firmware_export(e: CortexMExport) -> FirmwareExport:
     expected = cmsis_interpreter.run(manifest, arrays, x, deployed_order=True)
     with torch.no_grad():
         logits = e.flavour_net(e.pool[: len(x)]).double().numpy()
-    return FirmwareExport(e.name, e.reports["cmsis-nn"].out_dir, manifest, arrays, x, expected, e.net, e.arch,
-                          e.pool, logits)  # fmt: skip
+    return FirmwareExport(
+        e.name, e.reports["cmsis-nn"].out_dir, manifest, arrays, x, expected, e.net, e.arch, e.pool, logits
+    )
 
 
 @pytest.fixture(scope="session")
@@ -100,8 +108,11 @@ def model_export(request, exports) -> FirmwareExport:
 
 def _pairs() -> list:
     """(model, core) for every model and core; those outside the model's default cores marked slow."""
-    return [pytest.param((m, c), id=f"{m}-{c}", marks=() if c in case.cores else pytest.mark.slow)
-            for m, case in MODELS.items() for c in CORES]  # fmt: skip
+    return [
+        pytest.param((m, c), id=f"{m}-{c}", marks=() if c in case.cores else pytest.mark.slow)
+        for m, case in MODELS.items()
+        for c in CORES
+    ]
 
 
 @pytest.fixture(scope="session", params=_pairs())

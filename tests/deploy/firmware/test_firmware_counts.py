@@ -44,10 +44,12 @@ int bg_infer(const int8_t *in, int8_t *out)
   return 0;
 }
 """
-MARKERS = [{"id": 0, "op": 0, "name": "fixed loop", "kind": "glue", "what": "loop"},
-           {"id": 1, "op": 1, "name": "variable loop", "kind": "glue", "what": "loop"},
-           {"id": 2, "op": 2, "name": "copy", "kind": "glue", "what": "copy_output"},
-           {"id": 3, "op": None, "name": "(end)", "kind": "end", "what": "end"}]  # fmt: skip
+MARKERS = [
+    {"id": 0, "op": 0, "name": "fixed loop", "kind": "glue", "what": "loop"},
+    {"id": 1, "op": 1, "name": "variable loop", "kind": "glue", "what": "loop"},
+    {"id": 2, "op": 2, "name": "copy", "kind": "glue", "what": "copy_output"},
+    {"id": 3, "op": None, "name": "(end)", "kind": "end", "what": "end"},
+]
 FIXED_LOOP = 1 + 2 * 100
 
 
@@ -56,8 +58,14 @@ def loop_export(tmp_path_factory):
     out = tmp_path_factory.mktemp("loop-export")
     (out / "model.h").write_text(MODEL_H)
     (out / "model.c").write_text(MODEL_C)
-    manifest = {"flavour": "cmsis-nn", "input": {"shape": [4]}, "output": {"id": 0}, "tensors": [{"shape": [2]}],
-                "arrays": {}, "markers": MARKERS}  # fmt: skip
+    manifest = {
+        "flavour": "cmsis-nn",
+        "input": {"shape": [4]},
+        "output": {"id": 0},
+        "tensors": [{"shape": [2]}],
+        "arrays": {},
+        "markers": MARKERS,
+    }
     (out / "model.json").write_text(json.dumps(manifest))
     return out
 

@@ -12,8 +12,7 @@ from deploy.firmware.attribution import MARK_CALIBRATE, MARK_CALL, MARK_RETURN, 
 from deploy.firmware.build import linker_script
 from deploy.firmware.cmsis_lib import cmsis_sources
 
-FOUND = Toolchain(gcc="/x/arm-none-eabi-gcc", nm="/x/nm", size="/x/size", newlib=True, qemu="/x/qemu",
-                  host_cc="/x/cc")  # fmt: skip
+FOUND = Toolchain(gcc="/x/arm-none-eabi-gcc", nm="/x/nm", size="/x/size", newlib=True, qemu="/x/qemu", host_cc="/x/cc")
 
 
 def test_nothing_missing_means_no_problem():
@@ -68,17 +67,29 @@ def test_cmsis_nn_is_found_through_the_environment(monkeypatch, tmp_path):
 def test_only_int8_and_int4_sources_are_built(tmp_path):
     src = tmp_path / "Source" / "ConvolutionFunctions"
     src.mkdir(parents=True)
-    names = ["arm_convolve_s8.c", "arm_convolve_s4.c", "arm_convolve_s16.c", "arm_convolve_f32.c",
-             "arm_nn_lstm_step_s8.c", "arm_q7_to_q15_with_offset.c"]  # fmt: skip
+    names = [
+        "arm_convolve_s8.c",
+        "arm_convolve_s4.c",
+        "arm_convolve_s16.c",
+        "arm_convolve_f32.c",
+        "arm_nn_lstm_step_s8.c",
+        "arm_q7_to_q15_with_offset.c",
+    ]
     for name in names:
         (src / name).write_text("")
-    assert [p.name for p in cmsis_sources(tmp_path)] == ["arm_convolve_s4.c", "arm_convolve_s8.c",
-                                                         "arm_q7_to_q15_with_offset.c"]  # fmt: skip
+    assert [p.name for p in cmsis_sources(tmp_path)] == [
+        "arm_convolve_s4.c",
+        "arm_convolve_s8.c",
+        "arm_q7_to_q15_with_offset.c",
+    ]
 
 
 def _log(readings_per_inference: list[list[int]], ids: list[int]) -> str:
-    return "\n".join(f"bg-mark {i} {mark} {value}" for i, values in enumerate(readings_per_inference)
-                     for mark, value in zip(ids, values, strict=True))  # fmt: skip
+    return "\n".join(
+        f"bg-mark {i} {mark} {value}"
+        for i, values in enumerate(readings_per_inference)
+        for mark, value in zip(ids, values, strict=True)
+    )
 
 
 def test_a_boards_dwt_log_gives_cycles_per_piece_across_the_wrap():

@@ -24,8 +24,7 @@ def resnet8(exports, cmsis_libraries):
     return exports("resnet8")
 
 
-@pytest.mark.parametrize(("core", "opt"), [("m4", "-O3"), ("m4", "-Os"), ("m55", "-O3"), ("m55", "-Os"),
-                                           ("m3", "-O2")])  # fmt: skip
+@pytest.mark.parametrize(("core", "opt"), [("m4", "-O3"), ("m4", "-Os"), ("m55", "-O3"), ("m55", "-Os"), ("m3", "-O2")])
 def test_other_levels_and_the_m3_are_bit_exact(resnet8, core, opt):
     fw = build_firmware(resnet8.out_dir, core, opt)
     m = run_firmware(fw, resnet8.x)
@@ -51,8 +50,9 @@ def mobilenet(tmp_path_factory, cmsis_libraries):
     out = tmp_path_factory.mktemp("fw-mobilenet")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        report = export(materialize(net, arch).eval(), pool, out, formats="c", target=CORTEX_M_2IN4, arch=arch,
-                        flavour="cmsis-nn")  # fmt: skip
+        report = export(
+            materialize(net, arch).eval(), pool, out, formats="c", target=CORTEX_M_2IN4, arch=arch, flavour="cmsis-nn"
+        )
     manifest, arrays = interpreter.load(out)
     x = cmsis_interpreter.quantize_input(manifest, pool[:1].numpy())
     return report, x, cmsis_interpreter.run(manifest, arrays, x, deployed_order=True)

@@ -17,8 +17,10 @@ from targets import get_target
 def test_budget_and_ram_budget_are_two_limits() -> None:
     target = get_target("gap8")
     cfg = SearchConfig(budget=200e3, ram_budget=64e3)
-    assert run_limits(cfg, target, "memory") == (Limit("memory", 200e3), Limit("peak_activation_ram", 64e3,
-                                                                                "ram_budget"))  # fmt: skip
+    assert run_limits(cfg, target, "memory") == (
+        Limit("memory", 200e3),
+        Limit("peak_activation_ram", 64e3, "ram_budget"),
+    )
     assert fit_limits_of(cfg, target, "memory") == (200e3, 64e3)
     assert run_limits(SearchConfig(), target, "memory") == ()
     assert not has_limits(SearchConfig()) and has_limits(SearchConfig(ram_budget=1.0))
@@ -27,8 +29,10 @@ def test_budget_and_ram_budget_are_two_limits() -> None:
 def test_fit_target_adds_the_targets_memories_and_the_tighter_budget_wins() -> None:
     target = get_target("gap8")
     loose = run_limits(SearchConfig(fit_target=True, budget=1e12), target, "memory")
-    assert loose == (Limit("memory", float(target.flash_bytes), "fit_target"),
-                     Limit("peak_activation_ram", float(target.ram_bytes), "fit_target"))  # fmt: skip
+    assert loose == (
+        Limit("memory", float(target.flash_bytes), "fit_target"),
+        Limit("peak_activation_ram", float(target.ram_bytes), "fit_target"),
+    )
     tight = run_limits(SearchConfig(fit_target=True, ram_budget=1000.0), target, "latency_gap8")
     assert tight[0] == Limit("memory", float(target.flash_bytes), "fit_target")
     assert tight[1] == Limit("peak_activation_ram", 1000.0, "ram_budget")

@@ -82,9 +82,16 @@ def _random_net(model: str, shape: tuple[int, ...], classes: int, bits: tuple[in
     return net
 
 
-@pytest.mark.parametrize(("target_name", "cost"), [("generic", "size"), ("stm32h7", "memory"),
-                                                   ("gap8", "latency_gap8"), ("generic", "bitops"),
-                                                   ("stm32l4", "latency_cortexm")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("target_name", "cost"),
+    [
+        ("generic", "size"),
+        ("stm32h7", "memory"),
+        ("gap8", "latency_gap8"),
+        ("generic", "bitops"),
+        ("stm32l4", "latency_cortexm"),
+    ],
+)
 @pytest.mark.parametrize("seed", [0, 1])
 def test_incremental_repair_equals_whole_network_greedy(target_name, cost, seed):
     target = get_target(target_name)

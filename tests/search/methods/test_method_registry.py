@@ -41,18 +41,23 @@ def test_options_are_typed_and_validated():
     cfg = SearchConfig(method="twonn-cluster", method_options=(("clusters", 4.0),))
     cluster = method_spec("twonn-cluster").check(cfg)
     assert cluster.clusters == 4 and isinstance(cluster.clusters, int) and cluster.delta is None
-    bad = [("admm", ("rho", -1.0), "rho must be > 0"), ("twonn-cluster", ("clusters", 4.5), "whole number"),
-           ("twonn-cluster", ("codebook_bits", 12.0), "codebook_bits must be 8, 16 or 32"),
-           ("importance", ("t_margin", "wide"), "t_margin must be a finite number"),
-           ("importance", ("variant", "all"), "variant must be one of both, quant, prune; got 'all'")]  # fmt: skip
+    bad = [
+        ("admm", ("rho", -1.0), "rho must be > 0"),
+        ("twonn-cluster", ("clusters", 4.5), "whole number"),
+        ("twonn-cluster", ("codebook_bits", 12.0), "codebook_bits must be 8, 16 or 32"),
+        ("importance", ("t_margin", "wide"), "t_margin must be a finite number"),
+        ("importance", ("variant", "all"), "variant must be one of both, quant, prune; got 'all'"),
+    ]
     for method, pair, message in bad:
         with pytest.raises(ConfigError, match=message):
             method_spec(method).check(SearchConfig(method=method, method_options=(pair,)))
 
 
 def test_word_options_come_from_the_literal_fields():
-    assert method_spec("importance").word_options() == {"variant": ("both", "quant", "prune"),
-                                                        "pruning": ("channel", "ksigma")}  # fmt: skip
+    assert method_spec("importance").word_options() == {
+        "variant": ("both", "quant", "prune"),
+        "pruning": ("channel", "ksigma"),
+    }
     assert method_spec("twonn").word_options()["retrain"] == ("finetune", "scratch")
     assert method_spec("joint").word_options() == {}
 
@@ -83,8 +88,10 @@ def test_what_the_orchestration_asks_of_a_spec():
     assert not method_spec("channel-mps").prunes and method_spec("joint").prunes
     assert method_spec("joint-path").needs_path_search and not method_spec("joint").needs_path_search
     points = SweepConfig.from_dict({"methods": "uniform", "uniform_bits": "8,2"}).labelled_points(cfg)
-    assert [(p.uniform_bits, p.budget, v) for p, v in points] == [(8, None, {"uniform_bits": 8}),
-                                                                  (2, None, {"uniform_bits": 2})]  # fmt: skip
+    assert [(p.uniform_bits, p.budget, v) for p, v in points] == [
+        (8, None, {"uniform_bits": 8}),
+        (2, None, {"uniform_bits": 2}),
+    ]
 
 
 def test_result_labels_find_their_method():

@@ -67,8 +67,15 @@ def projection_setup(tmp_path):
     torch.manual_seed(0)
     cfg = SearchConfig(dataset="synthetic", progress=False, out_dir=str(tmp_path))
     data = load_dataset("synthetic", seed=0)
-    ctx = RunContext(cfg, tmp_path, data, get_target("generic"), "size", History(tmp_path / "h.csv"),
-                     Checkpoints(Path(tmp_path) / "ck"))  # fmt: skip
+    ctx = RunContext(
+        cfg,
+        tmp_path,
+        data,
+        get_target("generic"),
+        "size",
+        History(tmp_path / "h.csv"),
+        Checkpoints(Path(tmp_path) / "ck"),
+    )
     net = to_supernet(create_model("digits_cnn", 4, (1, 8, 8)), torch.randn(16, 1, 8, 8), bits=(0, 2, 4, 8))
     return net, ctx
 

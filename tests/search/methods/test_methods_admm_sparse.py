@@ -17,8 +17,14 @@ from supernet import Architecture
 
 
 def test_unstructured_admm_meets_its_budget_in_exported_bytes(methods_cfg, warm_state, tmp_path):
-    cfg = replace(methods_cfg, method="admm", cost="size_sparse", budget=2500.0, name="admm-unstructured",
-                  method_options=(("sparsity", "unstructured"),))  # fmt: skip
+    cfg = replace(
+        methods_cfg,
+        method="admm",
+        cost="size_sparse",
+        budget=2500.0,
+        name="admm-unstructured",
+        method_options=(("sparsity", "unstructured"),),
+    )
     metrics = run(cfg, warm_state=warm_state)
     folder = Path(cfg.out_dir) / cfg.name
     arch = Architecture.load(folder / "arch.json")
@@ -54,8 +60,15 @@ def test_projection_keeps_the_largest_weights_within_budget(methods_cfg, tmp_pat
     torch.manual_seed(0)
     data = load_dataset("synthetic", seed=0, train_subset=64)
     net = to_supernet(create_model("digits_cnn", 4, (1, 8, 8)), data.train.batch(slice(0, 32))[0], bits=(0, 2, 4, 8))
-    ctx = RunContext(replace(methods_cfg, cost="size_sparse"), tmp_path, data, get_target("generic"), "size_sparse",
-                     History(tmp_path / "h.csv"), Checkpoints(tmp_path / "ck"))  # fmt: skip
+    ctx = RunContext(
+        replace(methods_cfg, cost="size_sparse"),
+        tmp_path,
+        data,
+        get_target("generic"),
+        "size_sparse",
+        History(tmp_path / "h.csv"),
+        Checkpoints(tmp_path / "ck"),
+    )
     proj = UnstructuredProjection(net, ctx, (2, 4, 8), 2200.0)
     z = {n: net.layer(n).weight.detach() for n in net.layer_names}
     arch, v = proj.project(z)

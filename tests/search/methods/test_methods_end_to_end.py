@@ -118,10 +118,12 @@ def test_methods_respect_residual_groups(tiny_model, tmp_path, method):
 
     data = DataSplits("random", split(96), split(32), split(32), num_classes=3, in_shape=(3, 8, 8))
     options = {"importance": (("t_margin", 1.0),), "admm": (("budget_frac", 0.2),)}.get(method, ())
-    cfg = SearchConfig(method=method, search_epochs=1, batch_size=32, progress=False, out_dir=str(tmp_path),
-                       method_options=options)  # fmt: skip
-    ctx = RunContext(cfg, tmp_path, data, get_target("generic"), "size", History(tmp_path / "h.csv"),
-                     Checkpoints(tmp_path / "ck"))  # fmt: skip
+    cfg = SearchConfig(
+        method=method, search_epochs=1, batch_size=32, progress=False, out_dir=str(tmp_path), method_options=options
+    )
+    ctx = RunContext(
+        cfg, tmp_path, data, get_target("generic"), "size", History(tmp_path / "h.csv"), Checkpoints(tmp_path / "ck")
+    )
     result = get_method(method)(model.train(), ctx)
     result.net.check(result.arch)
     small = result.build() if result.build is not None else materialize(result.net, result.arch)

@@ -20,8 +20,10 @@ def test_pruned_float_network_is_the_materialized_function_without_quantizers():
     model = create_model("digits_cnn", 4, (1, 8, 8)).eval()
     x = torch.randn(16, 1, 8, 8)
     net = to_supernet(model, x, bits=(0, 8), quantize_activations=False)
-    bits = {n: tuple(0 if (c % 3 == 0 and n != net.layer_names[-1]) else 8 for c in range(s.out_channels))
-            for n, s in net.specs.items()}  # fmt: skip
+    bits = {
+        n: tuple(0 if (c % 3 == 0 and n != net.layer_names[-1]) else 8 for c in range(s.out_channels))
+        for n, s in net.specs.items()
+    }
     small = pruned_float_network(net, Architecture(bits, {n: 8 for n in bits}, {})).eval()
     convs = [m for m in small.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     assert [m.weight.shape[0] for m in convs] == [10, 21, 21, 4]  # 16, 32, 32 channels minus every third
@@ -63,10 +65,19 @@ def test_pit_then_mps_cuts_a_resnet_through_its_residual_groups(tiny_model, tmp_
         return InMemoryDataset(torch.randn(n, 3, 8, 8, generator=g), torch.randint(0, 3, (n,), generator=g))
 
     data = DataSplits("random", split(64), split(32), split(32), num_classes=3, in_shape=(3, 8, 8))
-    cfg = SearchConfig(method="pit-then-mps", search_epochs=1, finetune_epochs=1, batch_size=32, progress=False,
-                       out_dir=str(tmp_path), strength=50.0, arch_lr=0.5)  # fmt: skip
-    ctx = RunContext(cfg, tmp_path, data, get_target("generic"), "size", History(tmp_path / "h.csv"),
-                     Checkpoints(tmp_path / "ck"))  # fmt: skip
+    cfg = SearchConfig(
+        method="pit-then-mps",
+        search_epochs=1,
+        finetune_epochs=1,
+        batch_size=32,
+        progress=False,
+        out_dir=str(tmp_path),
+        strength=50.0,
+        arch_lr=0.5,
+    )
+    ctx = RunContext(
+        cfg, tmp_path, data, get_target("generic"), "size", History(tmp_path / "h.csv"), Checkpoints(tmp_path / "ck")
+    )
     result = get_method("pit-then-mps")(model.train(), ctx)
     result.net.check(result.arch)
     assert materialize(result.net, result.arch)(data.val.batch(slice(0, 4))[0]).shape == (4, 3)

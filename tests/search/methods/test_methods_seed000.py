@@ -19,8 +19,9 @@ _IDS = itertools.count()
 
 
 def _run(cfg, warm_state, **options):
-    cfg = replace(cfg, method="importance", name=f"s000-{next(_IDS):02d}",
-                  method_options=(("t_margin", 2.0), *options.items()))  # fmt: skip
+    cfg = replace(
+        cfg, method="importance", name=f"s000-{next(_IDS):02d}", method_options=(("t_margin", 2.0), *options.items())
+    )
     metrics = run(cfg, warm_state=warm_state)
     folder = Path(cfg.out_dir) / cfg.name
     arch = Architecture.load(folder / "arch.json")

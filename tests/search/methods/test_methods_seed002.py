@@ -37,10 +37,17 @@ def test_unit_clip_activation_levels():
 
 def _ctx(tmp_path, **options):
     data = load_dataset("synthetic", seed=0, train_subset=128)
-    cfg = SearchConfig(method="twonn", progress=False, out_dir=str(tmp_path), finetune_epochs=1, batch_size=32,
-                       method_options=(("delta", 0.0), *options.items()))  # fmt: skip
-    return RunContext(cfg, tmp_path, data, get_target("generic"), "size", History(tmp_path / "h.csv"),
-                      Checkpoints(tmp_path / "ck"))  # fmt: skip
+    cfg = SearchConfig(
+        method="twonn",
+        progress=False,
+        out_dir=str(tmp_path),
+        finetune_epochs=1,
+        batch_size=32,
+        method_options=(("delta", 0.0), *options.items()),
+    )
+    return RunContext(
+        cfg, tmp_path, data, get_target("generic"), "size", History(tmp_path / "h.csv"), Checkpoints(tmp_path / "ck")
+    )
 
 
 def test_thesis_recipe_builds_the_hybrid_network(tmp_path):
@@ -74,8 +81,12 @@ def test_two_bit_layers_get_two_bit_unit_clip_inputs(tmp_path):
 
 
 def test_thesis_recipe_end_to_end(methods_cfg, warm_state):
-    cfg = replace(methods_cfg, method="twonn", name=f"s002-{next(_IDS)}",
-                  method_options=(("activations", "thesis"), ("first_last", "float")))  # fmt: skip
+    cfg = replace(
+        methods_cfg,
+        method="twonn",
+        name=f"s002-{next(_IDS)}",
+        method_options=(("activations", "thesis"), ("first_last", "float")),
+    )
     metrics = run(cfg, warm_state=warm_state)
     assert 0.0 <= metrics["test_acc"] <= 1.0 and metrics["search_significant_layers"] >= 0
     assert (Path(cfg.out_dir) / cfg.name / "model.pt").is_file()
