@@ -52,20 +52,20 @@ def test_cost_prints_every_cost(capsys):
     assert "fits stm32h7: Flash " in out and " RAM " in out
 
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+TARGETS_DOC = Path(__file__).resolve().parents[2] / "docs" / "targets.md"
 
 
-def readme_device_example() -> str:
-    """The TOML block of the README's "Targets" section: the worked example users copy."""
-    text = README.read_text().split("### Targets", 1)[1]
+def documented_device_example() -> str:
+    """The TOML block of docs/targets.md's "adding a device" section: the worked example users copy."""
+    text = TARGETS_DOC.read_text().split("## Targets: adding a device", 1)[1]
     return re.search(r"```toml\n(.*?)```", text, re.S).group(1)
 
 
 def test_new_device_from_one_toml_file(tmp_path, monkeypatch, capsys):
-    """The README's worked example: one TOML file, no code edit, and `bitgate cost` prices on it."""
+    """The documented worked example: one TOML file, no code edit, and `bitgate cost` prices on it."""
     from targets import reset_registry
 
-    (tmp_path / "stm32f4.toml").write_text(readme_device_example())
+    (tmp_path / "stm32f4.toml").write_text(documented_device_example())
     monkeypatch.setenv("BITGATE_TARGETS_PATH", str(tmp_path))
     reset_registry()
     try:
