@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from bench_helpers import load_benchmark, tiny_cifar
 
 
+@pytest.mark.slow  # two tiny end-to-end sweeps; test_cifar10_resnet8 keeps the CIFAR-10 path in the default suite
 def test_cpu_preset_code_path_on_a_tiny_slice(tmp_path):
     tiny_cifar(tmp_path / "cifar", per_class=6)
     overrides = [

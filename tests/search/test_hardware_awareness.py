@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from search.config import SearchConfig
 from search.run import run
 from supernet import Architecture
@@ -20,6 +22,7 @@ def _mean_kept_bits(folder: Path, skip: str) -> float:
     return sum(bits) / len(bits)
 
 
+@pytest.mark.slow  # two end-to-end searches (about a minute)
 def test_mpic_lowers_precision_where_gap8_keeps_8_bits(tmp_path):
     base = SearchConfig(
         model="digits_cnn",
