@@ -1,5 +1,5 @@
 """A measured latency front on Cortex-M: ResNet-8 / CIFAR-10 searched for stm32l4 (M4) and stm32h7 (M7)
-latency with the fitted per-kernel model, every point verified on its emulated core.
+latency with the fitted per-kernel model, every point verified on the emulated M4 and M7.
 
     python benchmarks/cifar10_cortexm_latency.py                   # cpu preset, resumable
     python benchmarks/cifar10_cortexm_latency.py --only stm32l4    # two processes, one target each
@@ -8,10 +8,11 @@ latency with the fitted per-kernel model, every point verified on its emulated c
 The joint search (cost = latency_cortexm, weights {0, 4, 8}, 8-bit activations) at a few strengths
 and the uniform w8 / w4 baselines share the float warm-up of benchmarks/cifar10_latency.py
 (configs/cifar10_resnet8_<preset>.toml). Every finished point is then verified (`bitgate verify`
-on its target's core, 16 test inputs): bit-exact outputs, Flash and RAM from the ELF, exact retired
-instructions. Writes results/cifar10_cortexm_latency/: points.csv (predicted and measured
-instructions, cycles = instructions x the target's cycles_per_instruction, Flash, RAM, accuracy) and
-front_<target>.png (accuracy against cycles, predicted and measured side by side).
+on m4 and m7, 16 test inputs): bit-exact outputs, Flash and RAM from the ELF, exact retired
+instructions. Writes results/cifar10_cortexm_latency/: points.csv (one row per point and core: predicted
+and measured instructions, cycles = instructions x the cycles_per_instruction of the core's target,
+stm32l4 for m4 and stm32h7 for m7, Flash, RAM, accuracy) and front_<searched for>_<core>.png (accuracy
+against cycles, predicted and measured side by side).
 """
 
 from __future__ import annotations
@@ -36,18 +37,17 @@ from targets import get_target  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = ("stm32l4", "stm32h7")
-STRENGTHS = (0.03, 0.1, 0.3, 1.0)
+STRENGTHS = {"stm32l4": (0.03, 0.1, 0.3, 1.0), "stm32h7": (0.1, 1.0)}  # h7: two, for the 2-core budget
 UNIFORM_BITS = (8, 4)
 VERIFY_INPUTS = 16
+CORE_TARGETS = {"m4": "stm32l4", "m7": "stm32h7"}  # every point is measured on both cores
 
 
-def plan(strengths: tuple[float, ...] = STRENGTHS) -> list[tuple[str, str, SweepConfig]]:
-    """[(sweep name suffix, target, SweepConfig)]: a joint front and the uniform points per target."""
-    out = []
-    for target in TARGETS:
-        out.append((f"{target}-joint", target, SweepConfig(("joint",), strengths)))
-        out.append((f"{target}-uniform", target, SweepConfig(("uniform",), (), (), UNIFORM_BITS)))
-    return out
+def plan() -> list[tuple[str, str, SweepConfig]]:
+    """[(sweep name suffix, target, SweepConfig)]: a joint front per target and the uniform points once (their
+    training does not read the target; every point is measured on both cores)."""
+    out = [(f"{t}-joint", t, SweepConfig(("joint",), STRENGTHS[t])) for t in TARGETS]
+    return [*out, (f"{TARGETS[0]}-uniform", TARGETS[0], SweepConfig(("uniform",), (), (), UNIFORM_BITS))]
 
 
 def run_sweeps(preset: str, runs: Path, overrides: list[str], only: tuple[str, ...] | None) -> list[Path]:
@@ -81,50 +81,54 @@ def points(folder: Path) -> list[Path]:
 
 
 def verified(run: Path) -> dict:
-    """The run's verify.json, measuring it on its target's core first when there is none."""
+    """The run's verify.json, measuring it on every core of CORE_TARGETS first when one is missing."""
     path = run / "verify.json"
-    if not path.exists():
-        core = get_target(json.loads((run / "metrics.json").read_text())["target"]).params["core"]
-        verify_run(run, cores=core, inputs=VERIFY_INPUTS)
+    if not path.exists() or not set(CORE_TARGETS) <= set(json.loads(path.read_text())["cores"]):
+        verify_run(run, cores=",".join(CORE_TARGETS), inputs=VERIFY_INPUTS)
     return json.loads(path.read_text())
 
 
-def row(run: Path) -> dict:
-    """One point: accuracy, predicted and measured instructions / cycles, Flash and RAM."""
+def rows(run: Path) -> list[dict]:
+    """One row per measured core: accuracy, predicted and measured instructions / cycles, Flash and RAM. Cycles
+    are instructions x the cycles per instruction of the core's target (CORE_TARGETS)."""
     metrics = json.loads((run / "metrics.json").read_text())
     cfg = json.loads((run / "config.json").read_text())
-    target = get_target(metrics["target"])
     v = verified(run)
-    core_name = target.params["core"]
-    core = v["cores"][core_name]
-    predicted = v["predicted"]["latency"][core_name]
-    cpi = float(target.params["cycles_per_instruction"])
     label = f"uniform w{cfg['uniform_bits']}" if cfg["method"] == "uniform" else "joint"
-    return {
-        "target": target.name,
-        "core": core_name,
-        "label": label,
-        "strength": cfg["strength"],
-        "test_acc": metrics["test_acc"],
-        "float_test_acc": metrics["float_test_acc"],
-        "predicted_instructions": predicted["instructions"],
-        "measured_instructions": core["mean_instructions"],
-        "instruction_error": predicted["instructions"] / core["mean_instructions"] - 1,
-        "predicted_cycles": metrics["costs"]["latency_cortexm"],
-        "measured_cycles": core["mean_instructions"] * cpi,
-        "predicted_flash": v["predicted"]["memory"],
-        "measured_flash": core["flash_model_bytes"],
-        "predicted_ram": v["predicted"]["peak_activation_ram"],
-        "measured_ram": core["static_ram_bytes"],
-        "stack_bytes": core["stack_bytes"],
-        "bit_exact": core["bit_exact"],
-        "run": run.name,
-    }
+    out = []
+    for core_name, core in v["cores"].items():
+        predicted = v["predicted"]["latency"][core_name]
+        cpi = float(get_target(CORE_TARGETS[core_name]).params["cycles_per_instruction"])
+        out.append(
+            {
+                "searched_for": metrics["target"],
+                "core": core_name,
+                "label": label,
+                "strength": cfg["strength"],
+                "test_acc": metrics["test_acc"],
+                "deployed_test_acc": metrics.get("deployed_test_acc"),
+                "float_test_acc": metrics["float_test_acc"],
+                "predicted_instructions": predicted["instructions"],
+                "measured_instructions": core["mean_instructions"],
+                "instruction_error": predicted["instructions"] / core["mean_instructions"] - 1,
+                "predicted_cycles": predicted["instructions"] * cpi,
+                "measured_cycles": core["mean_instructions"] * cpi,
+                "searched_cost": metrics["costs"]["latency_cortexm"],
+                "predicted_flash": v["predicted"]["memory"],
+                "measured_flash": core["flash_model_bytes"],
+                "predicted_ram": v["predicted"]["peak_activation_ram"],
+                "measured_ram": core["static_ram_bytes"],
+                "stack_bytes": core["stack_bytes"],
+                "bit_exact": core["bit_exact"],
+                "run": run.name,
+            }
+        )
+    return out
 
 
 def plot(df: pd.DataFrame, out: Path, preset: str) -> None:
     """Accuracy against cycles per target: each point's predicted cycles (hollow) and measured (filled)."""
-    for target, part in df.groupby("target"):
+    for (target, core), part in df.groupby(["searched_for", "core"]):
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for label, group in part.groupby("label"):
             group = group.sort_values("measured_cycles")
@@ -137,23 +141,23 @@ def plot(df: pd.DataFrame, out: Path, preset: str) -> None:
                 color=line[0].get_color(),
                 label=f"{label}, predicted",
             )
-        core = part["core"].iloc[0]
-        ax.set_xlabel(f"M cycles per inference ({core}: measured instructions x cycles per instruction)")
+        cpi_of = CORE_TARGETS[core]
+        ax.set_xlabel(f"M cycles per inference ({core}: instructions x {cpi_of}'s cycles per instruction)")
         ax.set_ylabel("test accuracy (%)")
-        ax.set_title(f"ResNet-8, CIFAR-10 ({preset}), {target}")
+        ax.set_title(f"ResNet-8, CIFAR-10 ({preset}), searched for {target}, measured on {core}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        fig.savefig(out / f"front_{target}.png", dpi=120)
+        fig.savefig(out / f"front_{target}_{core}.png", dpi=120)
         plt.close(fig)
 
 
 def report(folders: list[Path], out: Path, preset: str) -> pd.DataFrame:
     """points.csv and the front plots over every finished (and now verified) point."""
-    df = pd.DataFrame([row(run) for folder in folders for run in points(folder)])
+    df = pd.DataFrame([r for folder in folders for run in points(folder) for r in rows(run)])
     out.mkdir(parents=True, exist_ok=True)
     if not df.empty:
-        df = df.sort_values(["target", "label", "measured_cycles"])
+        df = df.sort_values(["searched_for", "core", "label", "measured_cycles"])
         plot(df, out, preset)
     atomic_write_text(out / "points.csv", df.to_csv(index=False))
     return df
