@@ -23,13 +23,12 @@ from deploy.firmware import boards, find_cmsis_nn, find_toolchain
 from deploy.verify import LatencyPrediction, Prediction, VerifyResult, verify_export
 from search.config import ConfigError, SearchConfig
 from search.model_file import load_arch, load_model
-from search.pricing import layer_choices
+from search.pricing import layer_choices, price_as_exported
 from search.run import load_data, load_run_config, run_target
 from search.run_files import read_metrics
 from search.rundir import atomic_write_json
 from supernet import Architecture, to_supernet
 from supernet.graph import UnsupportedModelError
-from supernet.materialize import adopt_activation_grids
 from targets import get_target, target_names
 from targets.target import Target
 from zoo import create_model
@@ -131,7 +130,8 @@ def predict(
     cores: Sequence[str],
 ) -> Prediction:
     """Flash and RAM as the search priced them (metrics.json); latency evaluated now, per core, on a supernet
-    of the run's model with the run's architecture and activation grids."""
+    of the run's model with the run's architecture, priced as exported (its activation grids, and the value
+    ranges the export calibrates on: they decide where the cmsis-nn plan requantizes)."""
     costs = metrics.get("costs", {})
     by_core = latency_targets(target, cores)
     latency: dict[str, LatencyPrediction] = {}
@@ -147,7 +147,7 @@ def predict(
             exclude=cfg.exclude,
             keep_channels=cfg.keep_channels,
         )
-        adopt_activation_grids(net, model)  # its deploy plan converts between the grids the export does
+        price_as_exported(net, model, calibration)  # its deploy plan converts between the grids the export does
         choices = layer_choices(net, arch)
         latency = {core: _latency(choices, t) for core, t in by_core.items()}
     return Prediction(memory=costs.get("memory"), peak_activation_ram=costs.get("peak_activation_ram"), latency=latency)

@@ -43,7 +43,7 @@ from deploy.ram_plan import ALIGN, first_fit
 from supernet.arch import Architecture
 from supernet.graph import UnsupportedModelError
 from supernet.layers import ActQuant
-from supernet.materialize import materialize
+from supernet.materialize import adopt_activation_grids, materialize
 from supernet.quant import activation_levels
 from supernet.spec import Buffer, DeployPlan, GlueOp, LayerChoice
 from targets.registry import get_target
@@ -148,7 +148,8 @@ def _reference_plan(net, act_bits: dict[str, int]) -> DeployPlan | None:
 def _cmsis_plan(net, act_bits: dict[str, int]) -> DeployPlan | None:
     small, example = _full_network(net, act_bits)
     im = to_integer(small, example, bias_frac_bits=0)
-    manifest, _ = build_cmsis(im.graph, im.layers, im.output, get_target("generic"), node_ranges(small, example))
+    ranges = {**node_ranges(small, example), **net.__dict__.get("_exported_ranges", {})}  # export's where known
+    manifest, _ = build_cmsis(im.graph, im.layers, im.output, get_target("generic"), ranges)
     names = net.layer_names
     index = {n: i for i, n in enumerate(names)}
     source = _sources(im.graph, names)
@@ -359,6 +360,20 @@ def _sources(graph, names: list[str]) -> dict[str, int | None]:
         else:
             src[node.name] = src[node.inputs[0]]
     return src
+
+
+def price_as_exported(net, small: torch.nn.Module, calibration: Tensor) -> bool:
+    """Make `net`'s deploy plans those of its materialized network `small` as `bitgate export` writes it: the
+    activation clips `small` was fine-tuned to and the value ranges it shows on `calibration` (the inputs the
+    export calibrates on). The cmsis-nn plan converts a tensor between grids where its calibrated range exceeds
+    a consumer's grid; ranges measured on the supernet's own weights and conversion batch can say otherwise
+    (a ResNet-8 search for stm32l4 priced two 16k-element requantizations fewer than its export ran). False,
+    and `net` unchanged, when `small` is not `net` materialized (a method's own network)."""
+    if not adopt_activation_grids(net, small):
+        return False
+    forget_plans(net)
+    net.__dict__["_exported_ranges"] = node_ranges(small, calibration)
+    return True
 
 
 def forget_plans(net) -> None:

@@ -7,11 +7,11 @@ below the exporter in the package order, cannot plan buffers on its own).
 
 from __future__ import annotations
 
-from deploy.buffers import forget_plans, plan_buffers
+from deploy.buffers import forget_plans, plan_buffers, price_as_exported
 from supernet import Architecture, Supernet
 from supernet.spec import LayerChoices
 
-__all__ = ["forget_plans", "layer_choices"]
+__all__ = ["forget_plans", "layer_choices", "price_as_exported"]
 
 
 def layer_choices(net: Supernet, arch: Architecture | None = None) -> LayerChoices:

@@ -18,6 +18,7 @@ import torch
 
 import cost_models
 from cost_models.fit import check_fit
+from deploy.api import CALIBRATION_SAMPLES
 from search import ddp
 from search.config import ConfigError, SearchConfig
 from search.constraints.limits import fit_limits_of, limit_report, run_limits
@@ -33,7 +34,7 @@ from search.model_file import save_model
 from search.numbers import name_number
 from search.numerics import numerics
 from search.preflight import check_run, resolve, run_target  # noqa: F401 - resolve, run_target: re-exported
-from search.pricing import forget_plans, layer_choices
+from search.pricing import layer_choices, price_as_exported
 from search.run_files import read_config, read_metrics
 from search.rundir import (
     Checkpoints,
@@ -48,7 +49,6 @@ from search.train import evaluate, finetune, warmup
 from search.validate import safe_name
 from search.verdicts import run_warnings
 from supernet import materialize
-from supernet.materialize import adopt_activation_grids
 from targets.snapshot import snapshot_files
 from zoo.data import DATASETS, DataSplits, dataset_names, load_dataset
 
@@ -231,8 +231,8 @@ def _phases(ctx: RunContext, model: torch.nn.Module, method, warm_state: Path | 
     t3 = time.perf_counter()
     limits = run_limits(cfg, target, cost) if method_spec(cfg.method).takes_budget else ()
     counts = weight_counts(result.net, result.arch, small)
-    if adopt_activation_grids(result.net, small):  # price the network as it is exported: its trained grids
-        forget_plans(result.net)
+    # price the network as it is exported: its fine-tuned grids, and the ranges the export calibrates on
+    price_as_exported(result.net, small, ctx.data.train.batch(slice(0, CALIBRATION_SAMPLES))[0].to(ctx.device))
     choices = with_nonzeros(layer_choices(result.net, result.arch), counts)
     costs = cost_models.evaluate_all(choices, target)
     costs = {k: v + result.extra_costs.get(k, 0.0) for k, v in costs.items()}
