@@ -11,8 +11,8 @@ and the uniform w8 / w4 baselines share the float warm-up of benchmarks/cifar10_
 on m4 and m7, 16 test inputs): bit-exact outputs, Flash and RAM from the ELF, exact retired
 instructions. Writes results/cifar10_cortexm_latency/: points.csv (one row per point and core: predicted
 and measured instructions, cycles = instructions x the cycles_per_instruction of the core's target,
-stm32l4 for m4 and stm32h7 for m7, Flash, RAM, accuracy) and front_<searched for>_<core>.png (accuracy
-against cycles, predicted and measured side by side).
+stm32l4 for m4 and stm32h7 for m7, Flash, RAM, accuracy) and front_<core>.png (accuracy against
+cycles, predicted and measured side by side).
 """
 
 from __future__ import annotations
@@ -127,28 +127,43 @@ def rows(run: Path) -> list[dict]:
 
 
 def plot(df: pd.DataFrame, out: Path, preset: str) -> None:
-    """Accuracy against cycles per target: each point's predicted cycles (hollow) and measured (filled)."""
-    for (target, core), part in df.groupby(["searched_for", "core"]):
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for label, group in part.groupby("label"):
+    """Accuracy against cycles per core, every point measured there: the joint fronts searched for each target
+    and the uniform baselines, each point's measured cycles (filled, tagged) beside its predicted (hollow)."""
+    for core, part in df.groupby("core"):
+        fig, ax = plt.subplots(figsize=(7.5, 4.8))
+        series = part["label"].where(part["label"] != "joint", "joint, searched for " + part["searched_for"])
+        for name, group in part.groupby(series):
             group = group.sort_values("measured_cycles")
-            line = ax.plot(group["measured_cycles"] / 1e6, 100 * group["test_acc"], "o-", label=f"{label}, measured")
+            style = "s" if name.startswith("uniform") else "o"
+            line = ax.plot(group["measured_cycles"] / 1e6, 100 * group["test_acc"], style, label=f"{name}: measured")
+            for _, r in group.iterrows():
+                tag = r["label"].split()[-1] if r["label"] != "joint" else f"s{r['strength']:g}"
+                ax.annotate(
+                    tag,
+                    (r["measured_cycles"] / 1e6, 100 * r["test_acc"]),
+                    xytext=(-4, 6),
+                    textcoords="offset points",
+                    fontsize=7,
+                    ha="right",
+                    color=line[0].get_color(),
+                )
             ax.plot(
                 group["predicted_cycles"] / 1e6,
                 100 * group["test_acc"],
-                "o",
+                style[0],
                 mfc="none",
+                ms=11,
                 color=line[0].get_color(),
-                label=f"{label}, predicted",
+                label=f"{name}: predicted",
             )
         cpi_of = CORE_TARGETS[core]
-        ax.set_xlabel(f"M cycles per inference ({core}: instructions x {cpi_of}'s cycles per instruction)")
+        ax.set_xlabel(f"M cycles per inference on {core} (instructions x {cpi_of}'s cycles per instruction)")
         ax.set_ylabel("test accuracy (%)")
-        ax.set_title(f"ResNet-8, CIFAR-10 ({preset}), searched for {target}, measured on {core}")
+        ax.set_title(f"ResNet-8, CIFAR-10 ({preset}): every point measured on the emulated {core}")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(out / f"front_{target}_{core}.png", dpi=120)
+        fig.savefig(out / f"front_{core}.png", dpi=120)
         plt.close(fig)
 
 
