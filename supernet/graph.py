@@ -20,7 +20,7 @@ from dataclasses import replace
 
 from torch import fx, nn
 
-from supernet import routing
+import supernet.routing as routing
 from supernet.flow import Analysis, Flow, LayerNode, UnsupportedModelError
 from supernet.layer_record import opaque, record_layer
 from supernet.routing import shape_of

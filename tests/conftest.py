@@ -28,6 +28,37 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
+def one_epoch_config(out_dir, **settings):
+    """digits_cnn on synthetic 1x8x8 data, one epoch per phase, no progress bars: the smallest real run."""
+    from search.config import SearchConfig
+
+    base = dict(
+        model="digits_cnn",
+        dataset="synthetic",
+        target="generic",
+        cost="size",
+        warmup_epochs=1,
+        search_epochs=1,
+        finetune_epochs=1,
+        batch_size=64,
+        out_dir=str(out_dir),
+        progress=False,
+    )
+    return SearchConfig(**{**base, **settings})
+
+
+@pytest.fixture
+def one_epoch_cfg() -> Callable:
+    """`one_epoch_config` as a fixture: one_epoch_cfg(out_dir, method="uniform", ...)."""
+    return one_epoch_config
+
+
+@pytest.fixture
+def tiny_cfg(tmp_path):
+    """Tiny end-to-end settings: a few epochs, a strength that moves the gates on synthetic data."""
+    return one_epoch_config(tmp_path / "runs", warmup_epochs=2, search_epochs=3, arch_lr=0.02, strength=0.05)
+
+
 @pytest.fixture(autouse=True)
 def _registries_restored() -> Iterator[None]:
     """Every name registry (models, cost models, methods, data sets, targets) as it was before each test: a

@@ -2,8 +2,8 @@
 
 A weights file, a checkpoint or a data set's pickle may come from anyone. torch.load with
 weights_only=True builds tensors and plain containers only; what it refuses it explains in a page
-with terminal escape codes that ends by suggesting weights_only=False, the one thing not to do with
-such a file. `load_failure` says instead what is wrong and why it was refused.
+with terminal escape codes that ends by suggesting to turn that safety off, the one thing not to do
+with such a file. `load_failure` says instead what is wrong and why it was refused.
 """
 
 from __future__ import annotations

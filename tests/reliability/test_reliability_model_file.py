@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from search.config import SearchConfig
 from search.methods import method_names
 from search.model_file import load_model
 from search.run import load_data, run
@@ -15,22 +14,8 @@ from search.train import evaluate
 
 
 @pytest.mark.parametrize("method", [m for m in method_names() if m != "joint-path"])  # path: tests/search/test_path.py
-def test_model_pt_of_every_method_computes_what_was_measured(tmp_path, method):
-    cfg = SearchConfig(
-        model="digits_cnn",
-        dataset="synthetic",
-        target="generic",
-        cost="size",
-        warmup_epochs=1,
-        search_epochs=1,
-        finetune_epochs=1,
-        batch_size=64,
-        out_dir=str(tmp_path),
-        name="r",
-        progress=False,
-        uniform_bits=4,
-        method=method,
-    )
+def test_model_pt_of_every_method_computes_what_was_measured(tmp_path, method, one_epoch_cfg):
+    cfg = one_epoch_cfg(tmp_path, name="r", uniform_bits=4, method=method)
     if method == "twonn-cluster":
         cfg = replace(cfg, method_options=(("clusters", 4.0),))
     metrics = run(cfg)
@@ -46,20 +31,8 @@ def test_model_pt_of_every_method_computes_what_was_measured(tmp_path, method):
     ],
     ids=["exclude", "element-masks"],
 )
-def test_model_pt_of_merged_features_rebuilds(tmp_path, settings):
-    cfg = SearchConfig(
-        model="digits_cnn",
-        dataset="synthetic",
-        target="generic",
-        cost="size",
-        warmup_epochs=1,
-        search_epochs=1,
-        finetune_epochs=1,
-        batch_size=64,
-        out_dir=str(tmp_path),
-        name="r",
-        progress=False,
-    )
+def test_model_pt_of_merged_features_rebuilds(tmp_path, settings, one_epoch_cfg):
+    cfg = one_epoch_cfg(tmp_path, name="r")
     metrics = run(replace(cfg, **settings))
     model = load_model(Path(tmp_path) / "r")
     assert evaluate(model, load_data(cfg).test) == metrics["test_acc"]

@@ -21,20 +21,8 @@ pytest.importorskip("ray")
 
 
 @pytest.fixture
-def tiny(tmp_path) -> SearchConfig:
-    return SearchConfig(
-        dataset="synthetic",
-        model="digits_cnn",
-        target="generic",
-        cost="size",
-        warmup_epochs=1,
-        search_epochs=1,
-        finetune_epochs=1,
-        batch_size=64,
-        out_dir=str(tmp_path / "runs"),
-        progress=False,
-        device="cpu",
-    )
+def tiny(tmp_path, one_epoch_cfg) -> SearchConfig:
+    return one_epoch_cfg(tmp_path / "runs", device="cpu")
 
 
 def _closed_port() -> int:

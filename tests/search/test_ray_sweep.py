@@ -91,20 +91,8 @@ class InProcessRay:
 
 
 @pytest.fixture
-def tiny(tmp_path) -> SearchConfig:
-    return SearchConfig(
-        dataset="synthetic",
-        model="digits_cnn",
-        target="generic",
-        cost="size",
-        warmup_epochs=1,
-        search_epochs=1,
-        finetune_epochs=1,
-        batch_size=64,
-        out_dir=str(tmp_path),
-        progress=False,
-        device="cpu",
-    )
+def tiny(tmp_path, one_epoch_cfg) -> SearchConfig:
+    return one_epoch_cfg(tmp_path, device="cpu")
 
 
 def test_executor_plumbing_matches_local_sweep_and_resumes(tiny, monkeypatch):
